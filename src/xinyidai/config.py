@@ -1,0 +1,100 @@
+"""Node configuration: environment variables (XINYIDAI_*) over an optional xinyidai.toml over defaults.
+
+Secrets (the session key) are never read from the repository: when none is configured, one is generated
+into the node's var directory with owner-only permissions.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ROLES = ("national", "provincial", "municipal")
+SUITES = ("sm", "intl")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message says which and why (in Chinese)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    node_code: str = "CN-230000"
+    node_role: str = "provincial"
+    node_name: str = "黑龙江省融资信用服务平台"
+    crypto_suite: str = "sm"
+    catalog_path: Path | None = None
+    session_ttl_minutes: int = 120
+    # A delivery whose share of rejected rows exceeds this is rejected whole (nothing of it is stored).
+    reject_threshold: float = 0.2
+    max_upload_mb: int = 512
+    secret_key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if self.node_role not in ROLES:
+            raise ConfigError(f"节点角色 node_role 必须是 {'/'.join(ROLES)} 之一，当前为 {self.node_role!r}")
+        if self.crypto_suite not in SUITES:
+            raise ConfigError(f"密码套件 crypto_suite 必须是 {'/'.join(SUITES)} 之一，当前为 {self.crypto_suite!r}")
+        if not 0.0 <= self.reject_threshold <= 1.0:
+            raise ConfigError("拒收阈值 reject_threshold 必须在 0 与 1 之间")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'xinyidai.db').resolve()}"
+
+    def ensure_secret_key(self) -> str:
+        """The configured key, else one kept in var/secret.key (created 0600 on first use)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.var_dir / "secret.key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    kind = str(kinds[name])
+    try:
+        if "Path" in kind:
+            return Path(raw) if raw not in (None, "") else None
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"配置项 {name} 的值 {raw!r} 格式不正确") from exc
+
+
+def load_settings(config_file: Path | None = None, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, then the TOML file, then XINYIDAI_* variables, then overrides."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env["XINYIDAI_CONFIG"]) if env.get("XINYIDAI_CONFIG") else Path("xinyidai.toml"))
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"配置文件 {path} 无法解析：{exc}") from exc
+        section = data.get("xinyidai", data)
+        known = {f.name for f in fields(Settings)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ConfigError(f"配置文件 {path} 含未知配置项：{', '.join(unknown)}")
+        values.update({k: _coerce(k, v) for k, v in section.items()})
+    for f in fields(Settings):
+        key = f"XINYIDAI_{f.name.upper()}"
+        if env.get(key):
+            values[f.name] = _coerce(f.name, env[key])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

@@ -1,0 +1,1 @@
+"""The kit: database, errors, clock, digests and paging shared by every domain."""

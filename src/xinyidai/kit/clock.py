@@ -1,0 +1,26 @@
+"""One clock for the whole node, so tests can move time (session expiry, future dates, periods)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+
+def now() -> datetime:
+    """Aware UTC time."""
+    return _now()
+
+
+def today() -> date:
+    """The calendar date in China (dates in deliveries are Beijing dates)."""
+    return now().astimezone(CHINA_TZ).date()
+
+
+def set_clock(fn: Callable[[], datetime] | None) -> None:
+    """Replace the clock (tests); None restores the system clock."""
+    global _now
+    _now = fn or (lambda: datetime.now(UTC))

@@ -1,0 +1,56 @@
+"""Paging and sorting of list queries, with sortable columns whitelisted by each caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page: int = 1
+    size: int = 20
+    sort: str | None = None
+    desc: bool = False
+
+    def clamp(self) -> PageRequest:
+        return PageRequest(max(1, self.page), max(1, min(MAX_PAGE_SIZE, self.size)), self.sort, self.desc)
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    size: int
+    sort: str | None
+    desc: bool
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.size))
+
+    def as_dict(self, items: list[Any]) -> dict[str, Any]:
+        return {"items": items, "total": self.total, "page": self.page, "size": self.size,
+                "pages": self.pages, "sort": self.sort, "desc": self.desc}
+
+
+def paginate(session: Session, stmt: Select, req: PageRequest, sortable: dict[str, Any],
+             default_sort: str, scalars: bool = True) -> Page:
+    """Run `stmt` for one page. `sortable` maps public sort names to columns; others are refused silently
+    in favour of the default, so a crafted sort parameter can never reach SQL."""
+    req = req.clamp()
+    key = req.sort if req.sort in sortable else default_sort
+    col = sortable[key]
+    total = session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    ordered = stmt.order_by(col.desc() if req.desc else col.asc())
+    rows = session.execute(ordered.limit(req.size).offset((req.page - 1) * req.size))
+    items = list(rows.scalars()) if scalars else list(rows)
+    return Page(items, total, req.page, req.size, key, req.desc)

@@ -1,0 +1,1 @@
+"""Credit records with provenance and versions, and the loading of deliveries from departments."""
