@@ -62,6 +62,8 @@ class Item(BaseModel):
     max_length: int = Field(default=500, ge=1, le=100_000)
     # Names, ID numbers, phones, addresses, accounts of people: masked by policy when shared.
     personal: bool = False
+    # Dates are refused when in the future, except items that name one by nature (valid-until, deadlines).
+    allow_future: bool = False
     description: str | None = None
 
     @model_validator(mode="after")

@@ -1,0 +1,17 @@
+"""The information list page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from xinyidai.entities.accounts import Principal
+from xinyidai.web.app import render
+from xinyidai.web.deps import require
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/catalog", response_class=HTMLResponse)
+def catalog_page(request: Request, category: str | None = None, p: Principal = Depends(require())) -> Response:
+    return render(request, "catalog/catalog.html", selected=category)
