@@ -1,0 +1,925 @@
+"""Readers for delivery files: CSV, JSON Lines and XLSX, streamed with bounded memory.
+
+A reader turns a delivered file into its header (`Reader.headers`) and a lazy, single-pass stream of
+`Row`s. It deals only with the file's structure and encoding; whether the columns and values fit the
+catalogue is checked elsewhere. Nothing in a file is ever evaluated.
+
+Row numbers are what a person sees when opening the file:
+
+* CSV — records, counted from the top of the file: the header is row 1 (or later, if the file starts
+  with blank lines), the next record row 2, and so on. Blank lines count as rows (they are skipped, not
+  returned). A record with line breaks inside a quoted field counts as ONE row, as a spreadsheet program
+  shows it, so after such a record the row number is smaller than the line number in a text editor.
+* XLSX — the worksheet's own row numbers (the header is normally row 1).
+* JSON Lines — physical line numbers, the first line being 1 (the first object is both the header and
+  the first data row).
+
+Problems that make the whole file unreadable raise `FileRejected` (with a specific `code` and the row
+where it happened); problems confined to one row come back as a `Row` with `problem`/`problem_code` set,
+and the caller rejects that row.
+
+Memory: CSV and JSON Lines are read through `io.TextIOWrapper` in chunks; a physical line longer than a
+bound derived from `max_field_bytes` is refused without being held in memory. XLSX uses openpyxl's
+read-only (streaming) mode; openpyxl keeps the workbook's shared-strings table in memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from itertools import chain
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from xinyidai.kit.errors import InvalidInput
+
+__all__ = ["FileRejected", "FileWarning", "Reader", "Row", "open_delivery"]
+
+SAMPLE_BYTES = 1 << 20  # encoding detection looks at the first 1 MiB
+_CHUNK = 1 << 16  # text decoding chunk
+_LINE_SLACK = 1 << 16
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls, and password-protected .xlsx
+_GB18030_BOM = b"\x84\x31\x95\x33"
+_DELIMITERS = (",", "\t", ";", "|")
+_QUOTED = re.compile(r'"[^"]*"')
+
+# Marks undecodable bytes when looking for the row an encoding error is in. A lone surrogate never comes out
+# of a successful strict decode in any encoding we use, so it cannot be confused with real content.
+_MARK = "\udcff"
+_MARK_HANDLER = "xinyidai.readers.mark"
+codecs.register_error(_MARK_HANDLER, lambda exc: (_MARK, exc.end))
+
+_FORMATS_BY_EXT = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Public types
+
+
+class FileRejected(InvalidInput):
+    """The whole file cannot be read. `code` is specific (FILE_ENCODING, CSV_QUOTING, …); `row_no` is
+    where it happened, counted as in the module docstring, or None."""
+
+    code = "FILE_REJECTED"
+    message = "文件无法读取"
+
+    def __init__(
+        self, message: str | None = None, *, code: str | None = None, row_no: int | None = None,
+        detail: Any = None,
+    ) -> None:
+        self.row_no = row_no
+        if detail is None and row_no is not None:
+            detail = {"row_no": row_no}
+        super().__init__(message, detail=detail, code=code)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row. `values` is aligned with `Reader.headers`; values are stripped and empty or
+    whitespace-only values are None. When `problem` is set the row's structure is wrong and the caller
+    rejects it (the values are then best-effort)."""
+
+    # No slots on purpose: the CSV hot path builds rows by filling `__dict__` (as `copy`/`pickle` do),
+    # which is three times faster than the frozen `__init__` (an `object.__setattr__` call per field).
+    row_no: int
+    values: list[str | None]
+    problem: str | None = None
+    problem_code: str | None = None
+
+
+@dataclass
+class FileWarning:
+    code: str
+    message: str
+
+
+class Reader:
+    """A delivery file opened for reading. Use as a context manager, or call `close()`."""
+
+    format: str = ""
+    encoding: str | None = None
+
+    def __init__(self) -> None:
+        self.headers: list[str] = []
+        self.warnings: list[FileWarning] = []
+        self._started = False
+
+    def rows(self) -> Iterator[Row]:
+        """The data rows, lazily, in file order. Single pass: a second call raises RuntimeError."""
+        if self._started:
+            raise RuntimeError("Reader.rows() can only be iterated once")
+        self._started = True
+        return self._rows()
+
+    def _rows(self) -> Iterator[Row]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_delivery(
+    path: Path | str,
+    filename: str | None = None,
+    *,
+    max_field_bytes: int = 1_000_000,
+    sheet: str | None = None,
+) -> Reader:
+    """Open a delivery file. The format comes from the extension of `filename` (the name it was uploaded
+    under) or else of `path`, and failing that from the first bytes. `sheet` picks an XLSX worksheet by
+    name (the first worksheet otherwise). Raises FileRejected if the file cannot be read at all."""
+    path = Path(path)
+    ext = Path(filename or path.name).suffix.lower()
+    if ext == ".xls":
+        raise FileRejected(
+            "不支持旧版 Excel 97-2003 工作簿（.xls）。请在 Excel 中“另存为” Excel 工作簿（.xlsx）"
+            "或 CSV（UTF-8）格式后重新报送。",
+            code="UNSUPPORTED_FORMAT",
+        )
+    with path.open("rb") as f:
+        head = f.read(8192)
+    if not head:
+        raise FileRejected("文件是空的（0 字节），请检查导出结果后重新报送。", code="FILE_EMPTY")
+    if head.startswith(_OLE2_MAGIC):
+        raise FileRejected(
+            "文件是旧版 Excel（.xls）或设置了打开密码的 Excel 工作簿，无法读取。请取消密码保护，"
+            "并另存为 Excel 工作簿（.xlsx）或 CSV（UTF-8）格式后重新报送。",
+            code="UNSUPPORTED_FORMAT",
+        )
+    fmt = _FORMATS_BY_EXT.get(ext)
+    warnings: list[FileWarning] = []
+    if head.startswith(_ZIP_MAGIC):
+        if fmt not in (None, "xlsx"):
+            warnings.append(FileWarning(
+                "FORMAT_MISMATCH", f"文件扩展名为 {ext}，但内容是 Excel 工作簿，已按 XLSX 读取。"))
+        fmt = "xlsx"
+    elif fmt is None:
+        fmt = "jsonl" if _sniff_text(head).startswith("{") else "csv"
+
+    reader: Reader
+    if fmt == "xlsx":
+        reader = _XlsxReader(path, sheet)
+    elif fmt == "jsonl":
+        reader = _JsonlReader(path, max_field_bytes)
+    else:
+        reader = _CsvReader(path, max_field_bytes)
+    reader.warnings[:0] = warnings
+    return reader
+
+
+# --------------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _n(n: int) -> str:
+    return f"{n:,}"
+
+
+def _size(n: int) -> str:
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g} MB"
+    if n >= 1000 and n % 100 == 0:
+        return f"{n / 1000:g} KB"
+    return f"{n:,} 字节"
+
+
+_new = object.__new__
+
+
+def _row(row_no: int, values: list[str | None], problem: str | None = None, code: str | None = None) -> Row:
+    row = _new(Row)
+    d = row.__dict__
+    d["row_no"] = row_no
+    d["values"] = values
+    if problem is not None:
+        d["problem"] = problem
+        d["problem_code"] = code
+    return row
+
+
+def _sniff_text(head: bytes) -> str:
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                     (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom):].decode(enc, "ignore").lstrip()
+    return head.decode("latin-1").lstrip()
+
+
+def _detect_encoding(sample: bytes, whole: bool) -> str:
+    """UTF-8/16/32 by BOM; else strict UTF-8 if the sample decodes; else GB18030 (superset of GBK)."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if sample.startswith(_GB18030_BOM):
+        return "gb18030"
+    if b"\x00" in sample[:8192]:
+        raise FileRejected(
+            "文件含有二进制内容，不是可读取的文本文件（也可能是没有 BOM 的 UTF-16 编码）。请另存为 "
+            "CSV（UTF-8）、JSON Lines 或 Excel 工作簿（.xlsx）后重新报送。",
+            code="UNSUPPORTED_FORMAT",
+        )
+    try:
+        # The sample may end inside a multi-byte character: only the whole file is decoded with final=True.
+        codecs.getincrementaldecoder("utf-8")("strict").decode(sample, final=whole)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if _damaged_utf8(sample):
+        # Plenty of valid UTF-8 and a few bad bytes: a UTF-8 file with a defect, not GBK. Reading it as
+        # GB18030 would silently turn every Chinese character into mojibake; reading it as UTF-8 rejects
+        # it at the bad row instead.
+        return "utf-8"
+    return "gb18030"
+
+
+def _damaged_utf8(sample: bytes) -> bool:
+    text = sample.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    good = non_ascii - bad
+    return good >= 20 and bad * 20 <= good
+
+
+def _newline_tails(encoding: str, sample: bytes) -> tuple[bytes, ...]:
+    if encoding == "utf-16":
+        return (b"\n\x00", b"\r\x00") if sample.startswith(codecs.BOM_UTF16_LE) else (b"\x00\n", b"\x00\r")
+    if encoding == "utf-32":
+        if sample.startswith(codecs.BOM_UTF32_LE):
+            return (b"\n\x00\x00\x00", b"\r\x00\x00\x00")
+        return (b"\x00\x00\x00\n", b"\x00\x00\x00\r")
+    return (b"\n", b"\r")
+
+
+def _encoding_message(encoding: str, row_no: int, unit: str = "行") -> str:
+    where = f"第 {_n(row_no)} {unit}"
+    if encoding.startswith("utf-8"):
+        return (
+            f"{where}：文件前面部分是 UTF-8 编码，但此处含有不能按 UTF-8 解码的字符，文件可能混用了多种编码"
+            "（例如 UTF-8 与 GBK）或已损坏。请将整个文件统一另存为 UTF-8 编码后重新报送。"
+        )
+    if encoding == "gb18030":
+        return (
+            f"{where}：此处含有不能按 GBK/GB18030 解码的字节，文件可能混用了多种编码或已损坏。"
+            "请将整个文件统一另存为 UTF-8 编码后重新报送。"
+        )
+    return f"{where}：此处不能按 {encoding.upper()} 解码，文件可能已损坏或被截断。请另存为 UTF-8 编码后重新报送。"
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+class _LineGuard(io.BufferedIOBase):
+    """Binary stream under the TextIOWrapper that refuses a run of more than `limit` bytes without a line
+    break, so that a giant line (or a file that is not text) is never assembled in memory. It looks at
+    whole chunks with C-level `rfind`, so it costs nothing per line; a line can exceed the limit by at most
+    two chunks before it is caught."""
+
+    def __init__(self, raw: BinaryIO, limit: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self.limit = limit
+        self._run = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _check(self, data: bytes) -> bytes:
+        nl = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if nl < 0:
+            self._run += len(data)
+            if self._run > self.limit:
+                raise _LineTooLong()
+        else:
+            self._run = len(data) - nl - 1
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._check(self._raw.read1(size if size and size > 0 else _CHUNK))
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._check(self._raw.read(size if size is not None and size >= 0 else _CHUNK))
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _TextFile:
+    """Shared part of the CSV and JSON Lines readers: encoding detection and the text stream."""
+
+    def _open_detect(self, path: Path) -> None:
+        self._path = path
+        with path.open("rb") as f:
+            sample = f.read(SAMPLE_BYTES + 1)
+            size = f.seek(0, io.SEEK_END)
+            if size >= 4:
+                f.seek(-4, io.SEEK_END)
+            else:
+                f.seek(0)
+            tail = f.read()
+        whole = len(sample) <= SAMPLE_BYTES
+        sample = sample[:SAMPLE_BYTES]
+        self.encoding = _detect_encoding(sample, whole)
+        self._unterminated = not tail.endswith(_newline_tails(self.encoding, sample))
+
+    def _text(self, limit: int, errors: str = "strict") -> io.TextIOWrapper:
+        raw = self._path.open("rb")
+        t = io.TextIOWrapper(_LineGuard(raw, limit), encoding=self.encoding, errors=errors, newline="")
+        t._CHUNK_SIZE = _CHUNK  # type: ignore[attr-defined]
+        return t
+
+
+# --------------------------------------------------------------------------------------------------------
+# CSV
+
+
+class _CsvReader(_TextFile, Reader):
+    format = "csv"
+
+    def __init__(self, path: Path, max_field_bytes: int) -> None:
+        Reader.__init__(self)
+        self._max_field = max_field_bytes
+        self._open_detect(path)
+        csv.field_size_limit(max_field_bytes)
+        self._t = self._text(max_field_bytes + _LINE_SLACK)
+        try:
+            self._read_header()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._t.close()
+
+    def _read_header(self) -> None:
+        t = self._t
+        rn = 0
+        try:
+            while True:
+                line = t.readline()
+                if not line:
+                    raise FileRejected("文件没有内容（只有空行）。请检查导出结果后重新报送。", code="FILE_EMPTY")
+                rn += 1
+                if line.strip().strip("\ufeff"):
+                    break
+            probe = _QUOTED.sub("", line)
+            counts = [probe.count(d) for d in _DELIMITERS]
+            best = max(counts)
+            self.delimiter = _DELIMITERS[counts.index(best)] if best else ","
+            self._dialect = {"delimiter": self.delimiter, "strict": True, "skipinitialspace": True}
+            header = next(csv.reader(chain((line,), t), **self._dialect))
+        except (csv.Error, UnicodeDecodeError, _LineTooLong) as exc:
+            raise self._translate(exc, rn) from None
+        names = [h.strip() for h in header]
+        if names:
+            names[0] = names[0].lstrip("\ufeff").strip()
+        self._header_row = rn
+        self.headers = _check_headers(names, rn)
+        self._file_cols = len(names)
+        # A line may hold every column at its maximum size; beyond that some field must be too large.
+        self._t.buffer.limit = self._max_field * max(len(names), 1) + _LINE_SLACK
+
+    def _translate(self, exc: BaseException, row_no: int) -> FileRejected:
+        if isinstance(exc, UnicodeDecodeError):
+            found = self._locate_bad_bytes()
+            return FileRejected(
+                _encoding_message(self.encoding or "", found or row_no), code="FILE_ENCODING",
+                row_no=found or row_no,
+            )
+        if isinstance(exc, _LineTooLong):
+            return FileRejected(
+                f"第 {_n(row_no)} 行过长（超过 {_size(self._t.buffer.limit)} 仍没有换行），超过单个字段 "
+                f"{_size(self._max_field)} 的上限；文件也可能不是 CSV 格式。请检查后重新报送。",
+                code="FIELD_TOO_LARGE", row_no=row_no,
+            )
+        text = str(exc)
+        if "field larger than field limit" in text:
+            return FileRejected(
+                f"第 {_n(row_no)} 行有字段超过 {_size(self._max_field)} 上限。请检查该行（常见原因是引号未闭合，"
+                "使后面的内容都被当成同一个字段）后重新报送。",
+                code="FIELD_TOO_LARGE", row_no=row_no,
+            )
+        if "unexpected end of data" in text:
+            return FileRejected(
+                f"第 {_n(row_no)} 行：引号未闭合，从此行开始的带引号字段直到文件末尾都没有结束，"
+                "文件可能被截断或引号使用错误。请检查该行后重新报送。",
+                code="FILE_TRUNCATED", row_no=row_no,
+            )
+        return FileRejected(
+            f"第 {_n(row_no)} 行：引号使用错误（右引号后面紧跟了分隔符以外的字符），文件可能被截断或引号使用错误。"
+            '字段内的引号应写成两个双引号（""）。请检查该行后重新报送。',
+            code="CSV_QUOTING", row_no=row_no,
+        )
+
+    def _locate_bad_bytes(self) -> int | None:
+        """Second pass, marking undecodable bytes instead of failing, to find the record they are in
+        (the text layer decodes ahead in chunks, so the failure itself can surface a few rows early)."""
+        t = self._text(1 << 62, errors=_MARK_HANDLER)
+        try:
+            for rn, rec in enumerate(csv.reader(t, **self._dialect), 1):
+                if _MARK in "".join(rec):
+                    return rn
+        except (csv.Error, _LineTooLong):
+            return None
+        finally:
+            t.close()
+        return None
+
+    def _rows(self) -> Iterator[Row]:
+        csv.field_size_limit(self._max_field)
+        ncols = len(self.headers)
+        rn = self._header_row
+        base = csv.reader(self._t, **self._dialect)
+        it: Iterator[list[str]] = base
+        new = _new
+        row_cls = Row
+        check_last = self._unterminated
+        try:
+            while True:
+                for rec in it:
+                    rn += 1
+                    if len(rec) == ncols:  # hot path
+                        vals = [v.strip() or None for v in rec]
+                        if vals[0] is None and not any(vals):
+                            continue
+                        row = new(row_cls)
+                        d = row.__dict__
+                        d["row_no"] = rn
+                        d["values"] = vals
+                        yield row
+                        continue
+                    if not rec:
+                        continue  # blank line
+                    vals = [v.strip() or None for v in rec]
+                    if not any(vals):
+                        continue
+                    n = len(vals)
+                    if n > ncols and not any(vals[ncols:]):
+                        yield _row(rn, vals[:ncols])  # trailing empty columns
+                        continue
+                    problem = f"第 {_n(rn)} 行有 {n} 列，表头有 {ncols} 列"
+                    if n < ncols:
+                        vals.extend([None] * (ncols - n))
+                    else:
+                        del vals[ncols:]
+                    if n < ncols and check_last:
+                        nxt = next(it, None)
+                        if nxt is None:
+                            problem += "（文件最后一行不完整，没有换行结尾，文件可能被截断）"
+                            yield _row(rn, vals, problem + "。请检查后重新报送。", "COLUMN_COUNT")
+                            return
+                        yield _row(rn, vals, problem, "COLUMN_COUNT")
+                        it = chain((nxt,), base)
+                        break
+                    yield _row(rn, vals, problem, "COLUMN_COUNT")
+                else:
+                    return
+        except (csv.Error, UnicodeDecodeError, _LineTooLong) as exc:
+            raise self._translate(exc, rn + 1) from None
+        finally:
+            self.close()
+
+
+def _check_headers(names: list[str], row_no: int) -> list[str]:
+    while names and not names[-1]:
+        names.pop()  # trailing empty header cells (a spreadsheet's unused columns)
+    if not names:
+        raise FileRejected(
+            f"第 {_n(row_no)} 行（表头）为空，文件第一行应为列名。请补充表头后重新报送。", code="NO_HEADER",
+            row_no=row_no,
+        )
+    blank = [i + 1 for i, h in enumerate(names) if not h]
+    if blank:
+        cols = "、".join(f"第 {i} 列" for i in blank)
+        raise FileRejected(
+            f"第 {_n(row_no)} 行（表头）{cols}的列名为空。请填写列名或删除该列后重新报送。", code="BLANK_HEADER",
+            row_no=row_no,
+        )
+    seen: dict[str, list[int]] = {}
+    for i, h in enumerate(names, 1):
+        seen.setdefault(h, []).append(i)
+    dups = {h: cols for h, cols in seen.items() if len(cols) > 1}
+    if dups:
+        desc = "；".join(f"「{h}」（第 {'、'.join(map(str, cols))} 列）" for h, cols in dups.items())
+        raise FileRejected(
+            f"第 {_n(row_no)} 行（表头）有重复的列名：{desc}。请删除或重命名重复的列后重新报送。",
+            code="DUPLICATE_HEADER", row_no=row_no,
+        )
+    return names
+
+
+# --------------------------------------------------------------------------------------------------------
+# JSON Lines
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object as its (key, value) pairs: keeps duplicate keys visible, and tells objects from arrays."""
+
+    __slots__ = ()
+
+
+class _BadConstant(ValueError):
+    pass
+
+
+def _bad_constant(name: str) -> Any:
+    raise _BadConstant(name)
+
+
+_NESTED = object()
+
+_JSON_MESSAGES = {
+    "Expecting value": "缺少值或含有非法字符",
+    "Expecting ',' delimiter": "缺少逗号",
+    "Expecting ':' delimiter": "缺少冒号",
+    "Expecting property name enclosed in double quotes": "字段名必须用双引号括起来",
+    "Unterminated string starting at": "字符串缺少结束的双引号",
+    "Invalid control character at": "字符串中含有控制字符（如未转义的换行或制表符）",
+    "Invalid \\escape": "含有无效的转义符",
+    "Invalid \\uXXXX escape": "含有无效的 \\u 转义",
+    "Extra data": "一行中含有多个 JSON 值，或对象结束后还有多余内容",
+}
+
+
+def _json_error(line_no: int, exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        reason = _JSON_MESSAGES.get(exc.msg, exc.msg)
+        return f"第 {_n(line_no)} 行不是有效的 JSON（第 {exc.colno} 个字符处{reason}）"
+    if isinstance(exc, _BadConstant):
+        return f"第 {_n(line_no)} 行不是有效的 JSON（{exc.args[0]} 不是标准 JSON 数值）"
+    return f"第 {_n(line_no)} 行不是有效的 JSON（{exc}）"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "数组"
+    if isinstance(value, str):
+        return "字符串"
+    if isinstance(value, bool) or value is None:
+        return "常量"
+    return "数值"
+
+
+class _JsonlReader(_TextFile, Reader):
+    format = "jsonl"
+
+    def __init__(self, path: Path, max_field_bytes: int) -> None:
+        Reader.__init__(self)
+        self._limit = max(max_field_bytes, 16)
+        self._open_detect(path)
+        self._t = self._text(1 << 62)
+        try:
+            self._lines = self._physical_lines(self._t)
+            self._read_first()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._t.close()
+
+    def _physical_lines(self, t: io.TextIOWrapper) -> Iterator[tuple[int, str | None]]:
+        """(line number, text) for each physical line; text is None for a line over the limit, which is
+        skipped in pieces rather than held in memory."""
+        readline = t.readline
+        limit = self._limit
+        line_no = 0
+        while True:
+            line = readline(limit)
+            if not line:
+                return
+            line_no += 1
+            if len(line) >= limit and line[-1] not in "\r\n":
+                while True:
+                    more = readline(limit)
+                    if not more or more[-1] in "\r\n":
+                        break
+                yield line_no, None
+            else:
+                yield line_no, line
+
+    def _loads(self, text: str) -> Any:
+        return json.loads(text, object_pairs_hook=_Pairs, parse_int=str, parse_float=str,
+                          parse_constant=_bad_constant)
+
+    def _next_line(self) -> tuple[int, str | None]:
+        try:
+            return next(self._lines)
+        except UnicodeDecodeError:
+            row_no = self._locate_bad_bytes()
+            raise FileRejected(
+                _encoding_message(self.encoding or "", row_no or 0), code="FILE_ENCODING", row_no=row_no,
+            ) from None
+
+    def _read_first(self) -> None:
+        while True:
+            try:
+                line_no, text = self._next_line()
+            except StopIteration:
+                raise FileRejected(
+                    "文件没有内容（只有空行）。请检查导出结果后重新报送。", code="FILE_EMPTY") from None
+            if text is None:
+                raise FileRejected(
+                    f"第 {_n(line_no)} 行超过 {_size(self._limit)} 上限，无法作为字段来源读取。请检查后重新报送。",
+                    code="FIELD_TOO_LARGE", row_no=line_no,
+                )
+            text = text.lstrip("\ufeff")
+            if text.strip():
+                break
+        stripped = text.strip()
+        if stripped.startswith("["):
+            raise FileRejected(
+                "文件是一个 JSON 数组，不是 JSON Lines 格式。JSON Lines 要求每行一个 JSON 对象，例如："
+                '{"名称":"…","日期":"…"}。请转换后重新报送。',
+                code="JSON_INVALID", row_no=line_no,
+            )
+        try:
+            obj = self._loads(text)
+        except ValueError as exc:
+            raise FileRejected(
+                _json_error(line_no, exc) + "。第一行必须是一个完整的 JSON 对象（JSON Lines 每行一个对象，"
+                "不能跨行排版），其字段名作为表头。请检查后重新报送。",
+                code="JSON_INVALID", row_no=line_no,
+            ) from None
+        if type(obj) is not _Pairs:
+            raise FileRejected(
+                f"第 {_n(line_no)} 行是 JSON {_kind(obj)}，不是 JSON 对象。JSON Lines 要求每行一个对象，"
+                "其字段名作为表头。请检查后重新报送。",
+                code="JSON_INVALID", row_no=line_no,
+            )
+        names = [k.strip() for k, _ in obj]
+        if not names:
+            raise FileRejected(
+                f"第 {_n(line_no)} 行是空对象，无法确定字段。请检查后重新报送。", code="NO_HEADER", row_no=line_no,
+            )
+        self.headers = _check_headers(names, line_no)
+        if len(self.headers) != len(names):  # a trailing "" key
+            raise FileRejected(
+                f"第 {_n(line_no)} 行（表头）有空字段名。请检查后重新报送。", code="BLANK_HEADER", row_no=line_no,
+            )
+        self._index = {h: i for i, h in enumerate(self.headers)}
+        self._first = (line_no, obj)
+
+    def _locate_bad_bytes(self) -> int | None:
+        t = self._text(1 << 62, errors=_MARK_HANDLER)
+        try:
+            for line_no, text in self._physical_lines(t):
+                if text is not None and _MARK in text:
+                    return line_no
+        finally:
+            t.close()
+        return None
+
+    def _make_row(self, line_no: int, obj: _Pairs) -> Row:
+        index = self._index
+        vals: list[str | None] = [None] * len(index)
+        unknown: list[str] = []
+        nested: list[str] = []
+        for key, value in obj:
+            i = index.get(key)
+            if i is None:
+                i = index.get(key.strip())
+                if i is None:
+                    unknown.append(key)
+                    continue
+            if value is None:
+                continue
+            t = type(value)
+            if t is str:
+                vals[i] = value.strip() or None
+            elif t is bool:
+                vals[i] = "是" if value else "否"
+            elif t is _Pairs or t is list:
+                nested.append(self.headers[i])
+            else:  # not reached: numbers come back as their text (parse_int/parse_float=str)
+                vals[i] = str(value)
+        problems: list[tuple[str, str]] = []
+        if unknown:
+            names = "、".join(f"「{k}」" for k in unknown)
+            problems.append(("UNKNOWN_KEY", f"第 {_n(line_no)} 行含有第一行对象中没有的字段：{names}"))
+        if nested:
+            names = "、".join(f"「{k}」" for k in nested)
+            problems.append(("NESTED_VALUE", f"第 {_n(line_no)} 行的字段{names}是嵌套的对象或数组，只接受文本、数值、布尔值或 null"))
+        if len(obj) > 1 and len({k.strip() for k, _ in obj}) != len(obj):
+            problems.append(("DUPLICATE_KEY", f"第 {_n(line_no)} 行有重复的字段名"))
+        if problems:
+            return _row(line_no, vals, "；".join(m for _, m in problems), problems[0][0])
+        return _row(line_no, vals)
+
+    def _rows(self) -> Iterator[Row]:
+        width = len(self.headers)
+        loads = self._loads
+        try:
+            line_no, obj = self._first
+            yield self._make_row(line_no, obj)
+            while True:
+                try:
+                    line_no, text = self._next_line()
+                except StopIteration:
+                    return
+                if text is None:
+                    yield _row(line_no, [None] * width,
+                               f"第 {_n(line_no)} 行超过 {_size(self._limit)} 上限，未读取", "LINE_TOO_LARGE")
+                    continue
+                if text.isspace():
+                    continue
+                try:
+                    obj = loads(text)
+                except ValueError as exc:
+                    yield _row(line_no, [None] * width, _json_error(line_no, exc), "JSON_INVALID")
+                    continue
+                if type(obj) is not _Pairs:
+                    yield _row(line_no, [None] * width,
+                               f"第 {_n(line_no)} 行是 JSON {_kind(obj)}，不是 JSON 对象", "JSON_NOT_OBJECT")
+                    continue
+                yield self._make_row(line_no, obj)
+        finally:
+            self.close()
+
+
+# --------------------------------------------------------------------------------------------------------
+# XLSX
+
+_FORMULA = object()
+
+
+def _cell(v: Any) -> Any:
+    """An openpyxl cell value as text; _FORMULA for a formula (never evaluated, never passed on)."""
+    if v is None:
+        return None
+    t = type(v)
+    if t is str:
+        if v[:1] == "=":
+            return _FORMULA
+        return v.strip() or None
+    if t is int:
+        return str(v)
+    if t is float:
+        return str(int(v)) if v.is_integer() else repr(v)
+    if t is bool:
+        return "是" if v else "否"
+    if isinstance(v, datetime):
+        if v.microsecond:
+            v = (v + timedelta(microseconds=500_000)).replace(microsecond=0)
+        day = f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
+        if v.hour or v.minute or v.second:
+            return f"{day} {v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+        return day
+    if isinstance(v, date):
+        return f"{v.year:04d}-{v.month:02d}-{v.day:02d}"
+    if isinstance(v, time):
+        return f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+    if isinstance(v, timedelta):
+        return str(v)
+    if isinstance(v, float):
+        return _cell(float(v))
+    if isinstance(v, int):
+        return str(int(v))
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    if isinstance(v, ArrayFormula | DataTableFormula):
+        return _FORMULA
+    return str(v).strip() or None
+
+
+_XLSX_INVALID = "文件不是有效的 XLSX 工作簿，可能已损坏或被截断。请在 Excel 中重新打开并另存为 .xlsx 后重新报送。"
+
+
+class _XlsxReader(Reader):
+    format = "xlsx"
+    encoding = None
+
+    def __init__(self, path: Path, sheet: str | None) -> None:
+        Reader.__init__(self)
+        self._f = path.open("rb")
+        self._wb: Any = None
+        try:
+            self._open(sheet)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._wb is not None:
+            with contextlib.suppress(Exception):  # closing a broken archive must not mask the real error
+                self._wb.close()
+            self._wb = None
+        self._f.close()
+
+    def _open(self, sheet: str | None) -> None:
+        from openpyxl import load_workbook
+
+        try:
+            self._wb = wb = load_workbook(self._f, read_only=True, data_only=False, keep_links=False)
+            worksheets = wb.worksheets
+            names = list(wb.sheetnames)
+        except Exception:  # noqa: BLE001 - zipfile, XML and openpyxl errors all mean the same to the user
+            raise FileRejected(_XLSX_INVALID, code="XLSX_INVALID") from None
+        if not worksheets:
+            raise FileRejected("工作簿中没有工作表。请检查后重新报送。", code="XLSX_INVALID")
+        ws = worksheets[0]
+        if sheet is not None:
+            chosen = [w for w in worksheets if w.title == sheet]
+            if chosen:
+                ws = chosen[0]
+            else:
+                self.warnings.append(FileWarning(
+                    "SHEET_NOT_FOUND", f"工作簿中没有名为「{sheet}」的工作表，已读取第一个工作表「{ws.title}」。"))
+        self.sheet = ws.title
+        if len(names) > 1:
+            others = "、".join(n for n in names if n != ws.title)
+            which = "第一个工作表" if ws is worksheets[0] else "工作表"
+            self.warnings.append(FileWarning(
+                "EXTRA_SHEETS", f"工作簿含 {len(names)} 个工作表，仅读取{which}「{ws.title}」，已忽略：{others}"))
+        try:
+            ws.reset_dimensions()  # the stored dimension is often wrong; read what is there
+            self._it = enumerate(ws.iter_rows(values_only=True), 1)
+            for row_no, raw in self._it:
+                vals = [_cell(v) for v in raw]
+                if any(vals):
+                    rn = row_no
+                    break
+            else:
+                raise FileRejected("工作表「" + ws.title + "」没有内容。请检查后重新报送。", code="FILE_EMPTY")
+        except FileRejected:
+            raise
+        except Exception:  # noqa: BLE001
+            raise FileRejected(_XLSX_INVALID, code="XLSX_INVALID") from None
+        formulas = [i for i, v in enumerate(vals, 1) if v is _FORMULA]
+        if formulas:
+            raise FileRejected(
+                f"第 {_n(rn)} 行（表头）第 {'、'.join(map(str, formulas))} 列为公式。出于安全原因不接收公式，"
+                "请粘贴为数值后重新报送。",
+                code="FORMULA", row_no=rn,
+            )
+        self._header_row = rn
+        self.headers = _check_headers([v or "" for v in vals], rn)
+
+    def _rows(self) -> Iterator[Row]:
+        from openpyxl.utils import get_column_letter
+
+        headers = self.headers
+        ncols = len(headers)
+        rn = self._header_row
+        try:
+            for rn, raw in self._it:
+                if not raw:
+                    continue
+                vals = [_cell(v) for v in raw]
+                if not any(vals):
+                    continue
+                problems: list[tuple[str, str]] = []
+                if _FORMULA in vals:
+                    names = "、".join(
+                        f"「{headers[i] if i < ncols else get_column_letter(i + 1) + ' 列'}」"
+                        for i, v in enumerate(vals) if v is _FORMULA
+                    )
+                    problems.append(("FORMULA", f"第 {_n(rn)} 行{names}为公式，出于安全原因不接收公式，请粘贴为数值后重新报送"))
+                    vals = [None if v is _FORMULA else v for v in vals]
+                n = len(vals)
+                if n < ncols:
+                    vals.extend([None] * (ncols - n))
+                elif n > ncols:
+                    extra = [get_column_letter(i + 1) for i in range(ncols, n) if vals[i] is not None]
+                    if extra:
+                        problems.append(("COLUMN_COUNT",
+                                         f"第 {_n(rn)} 行在表头范围之外（{'、'.join(extra)} 列）有数据，表头只有 {ncols} 列"))
+                    del vals[ncols:]
+                if problems:
+                    yield _row(rn, vals, "；".join(m for _, m in problems), problems[0][0])
+                else:
+                    yield _row(rn, vals)
+        except FileRejected:
+            raise
+        except Exception:  # noqa: BLE001
+            raise FileRejected(
+                f"第 {_n(rn + 1)} 行附近：" + _XLSX_INVALID, code="XLSX_INVALID", row_no=rn + 1,
+            ) from None
+        finally:
+            self.close()
