@@ -35,6 +35,7 @@ class Delivery(Base):
     source: Mapped[str] = mapped_column(String(10), nullable=False, default="cli")  # cli / api / upload
     submitted_by: Mapped[str] = mapped_column(String(64), nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="processing", index=True)
+    phase: Mapped[str | None] = mapped_column(String(12))  # reading / writing / done, for the progress bar
     error_code: Mapped[str | None] = mapped_column(String(40))
     message: Mapped[str | None] = mapped_column(Text)
     threshold: Mapped[float] = mapped_column(nullable=False)

@@ -1,0 +1,506 @@
+"""Loading a delivery: read → check → stage → merge, idempotent and all-or-nothing.
+
+Phase 1 streams the file through the row validator into a connection-local staging table (SQLite: a TEMP
+table filled by executemany; PostgreSQL: a TEMP table filled by COPY), reporting progress as it goes; memory
+stays flat because nothing but one batch is held. Phase 2 is one transaction that rejects what only the
+database can judge (unknown entities, the same record twice in one file), applies the threshold, and merges
+set-based: unchanged rows (same fingerprint as the current version) change nothing, changed rows supersede
+the current version, new rows become version 1. A failure anywhere rolls phase 2 back whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy.orm import Session
+
+from xinyidai.catalog.schema import SUBJECT_CODE, Catalog, Category
+from xinyidai.kit import audit, clock
+from xinyidai.kit.db import Database, UTCDateTime
+from xinyidai.kit.digest import sm3_stream
+from xinyidai.kit.errors import InvalidInput, NotFound
+from xinyidai.records.canonical import canonical_json, fingerprint, record_key
+from xinyidai.records.models import Delivery, DeliveryIssue
+from xinyidai.records.readers import FileRejected, open_delivery
+from xinyidai.records.validation import Issue, RowValidator, ValidRow
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 20_000
+MAX_STORED_ISSUES = 100_000  # the report lists at most this many row problems; counts stay exact
+REGISTRATION = "registration"
+
+# Registration items that also maintain the register of market entities (entities table columns).
+ENTITY_COLUMNS = {
+    "entity_type": "kind",
+    "legal_representative": "legal_rep",
+    "legal_rep_id_no": "legal_rep_id",
+    "registered_capital": "registered_capital",
+    "established_on": "registered_on",
+    "address": "address",
+    "region": "region_code",
+    "industry": "industry_code",
+    "status": "status",
+}
+
+
+class DuplicateDelivery(Exception):
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+
+
+@dataclass
+class LoadOutcome:
+    delivery_id: int
+    status: str
+    rows_total: int = 0
+    rows_rejected: int = 0
+    rows_new: int = 0
+    rows_changed: int = 0
+    rows_unchanged: int = 0
+    issues: list[Issue] = field(default_factory=list)
+
+
+def sanitize_filename(name: str) -> str:
+    """A display name: no directories, no undecodable bytes (a GBK name on a UTF-8 system), no controls."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = base.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if _has_surrogates(base) else base
+    base = "".join(ch if ch.isprintable() else "?" for ch in base).strip() or "未命名文件"
+    return base[:255]
+
+
+def _has_surrogates(s: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in s)
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    h = sm3_stream()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+# ---- registering a delivery ---------------------------------------------------------------------------
+
+def register_delivery(db: Database, catalog: Catalog, path: Path, *, provider: str, category: str,
+                      submitted_by: str, source: str = "cli", filename: str | None = None,
+                      threshold: float = 0.2) -> Delivery:
+    """Record that a file arrived. Refuses unknown categories; a file already accepted for the same
+    provider and category is logged as a duplicate (DuplicateDelivery) and changes nothing else."""
+    provider = (provider or "").strip()
+    if not provider:
+        raise InvalidInput("请填写数据提供部门", code="PROVIDER_REQUIRED")
+    try:
+        cat = catalog.category(category)
+    except KeyError:
+        raise InvalidInput(f"信息清单中没有类别「{category}」", code="UNKNOWN_CATEGORY",
+                           detail={"categories": catalog.codes}) from None
+    if not 0.0 <= threshold <= 1.0:
+        raise InvalidInput("拒收阈值必须在 0 与 1 之间", code="BAD_THRESHOLD")
+    digest, size = file_digest(path)
+    display = sanitize_filename(filename if filename is not None else str(path))
+    with db.session() as s:
+        now = clock.now()
+        d = Delivery(provider=provider, category=cat.code, filename=display, file_digest=digest,
+                     size_bytes=size, format=_guess_format(display), source=source, submitted_by=submitted_by,
+                     status="processing", phase="reading", threshold=threshold, received_at=now)
+        original = _accepted_twin(s, provider, cat.code, digest)
+        if original is not None:
+            d.status, d.phase, d.duplicate_of, d.finished_at = "duplicate", "done", original.id, now
+            d.error_code = "DUPLICATE_DELIVERY"
+            d.message = (f"该文件已于 {original.received_at.astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M} 作为第 "
+                         f"{original.id} 批接收，本次未作任何变更")
+        s.add(d)
+        s.flush()
+        audit.record(s, submitted_by, "delivery.received", f"delivery:{d.id}", provider=provider,
+                     category=cat.code, filename=display, digest=digest, size=size, status=d.status)
+    if d.status == "duplicate":
+        raise DuplicateDelivery(d)
+    return d
+
+
+def _guess_format(name: str) -> str:
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return {"xlsx": "xlsx", "xlsm": "xlsx", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl"}.get(ext, "csv")
+
+
+def _accepted_twin(s: Session, provider: str, category: str, digest: str) -> Delivery | None:
+    return s.execute(
+        select(Delivery).where(Delivery.provider == provider, Delivery.category == category,
+                               Delivery.file_digest == digest, Delivery.status.in_(("accepted", "partial")))
+        .order_by(Delivery.id).limit(1)).scalar_one_or_none()
+
+
+# ---- staging ------------------------------------------------------------------------------------------
+
+_STAGE_COLS = ("row_no", "entity_code", "entity_name", "record_key", "content", "fingerprint",
+               "period_start", "period_end")
+
+
+class _Stage:
+    """A connection-local staging table; the engine decides how rows get in."""
+
+    def __init__(self, conn: Connection, entity_items: list[str]) -> None:
+        self.conn = conn
+        self.name = f"stg_{uuid.uuid4().hex[:12]}"
+        self.pg = conn.dialect.name == "postgresql"
+        self.entity_items = entity_items
+        self.cols = _STAGE_COLS + tuple(f"e_{c}" for c in entity_items)
+        dt = "DATE" if self.pg else "TEXT"
+        extra = "".join(f", e_{c} TEXT" for c in entity_items)
+        conn.execute(text(
+            f"CREATE TEMP TABLE {self.name} (row_no INTEGER PRIMARY KEY, entity_code VARCHAR(18) NOT NULL, "
+            f"entity_name TEXT, record_key TEXT NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
+            f"period_start {dt}, period_end {dt}, action VARCHAR(12), prev_version INTEGER{extra})"))
+
+    def write(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        raw = self.conn.connection.driver_connection
+        collist = ", ".join(self.cols)
+        if self.pg:
+            with raw.cursor() as cur, cur.copy(f"COPY {self.name} ({collist}) FROM STDIN") as cp:
+                for r in rows:
+                    cp.write_row(r)
+        else:
+            marks = ", ".join("?" * len(self.cols))
+            raw.executemany(f"INSERT INTO {self.name} ({collist}) VALUES ({marks})", rows)
+
+    def drop(self) -> None:
+        try:
+            self.conn.execute(text(f"DROP TABLE IF EXISTS {self.name}"))
+            self.conn.commit()
+        except Exception:  # noqa: BLE001 - the connection may already be broken; temp tables die with it
+            log.debug("staging table %s not dropped", self.name, exc_info=True)
+
+
+def _stage_tuple(v: ValidRow, cat: Category, entity_items: list[str]) -> tuple:
+    cj = canonical_json(v.content)
+    t: tuple[Any, ...] = (v.row_no, v.entity_code, v.entity_name, record_key(cat.key, v.content), cj,
+                          fingerprint(cj), v.period_start, v.period_end)
+    if entity_items:
+        t += tuple(None if (x := v.content.get(c)) is None else str(x) for c in entity_items)
+    return t
+
+
+# ---- processing ---------------------------------------------------------------------------------------
+
+ProgressHook = Callable[[int], None]
+# Tests set this to fail at a named step of phase 2 and prove the rollback.
+fault_hook: Callable[[str], None] | None = None
+
+
+def _fault(step: str) -> None:
+    if fault_hook is not None:
+        fault_hook(step)
+
+
+def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Path, *,
+                     sheet: str | None = None, progress: ProgressHook | None = None) -> LoadOutcome:
+    """Load a registered delivery's file. Never raises for bad content: the delivery's status and
+    report say what happened. Raises only for programming or infrastructure errors (after marking the
+    delivery failed)."""
+    with db.session() as s:
+        d = s.get(Delivery, delivery_id)
+        if d is None:
+            raise NotFound(f"交付批次 {delivery_id} 不存在")
+        cat = catalog.category(d.category)
+        threshold, actor = d.threshold, d.submitted_by
+    outcome = LoadOutcome(delivery_id, "processing")
+    try:
+        reader = open_delivery(path, d.filename, sheet=sheet)
+    except FileRejected as exc:
+        return _finish_rejected(db, outcome, exc.code, _located(exc), actor)
+    conn = db.engine.connect()
+    stage: _Stage | None = None
+    try:
+        with reader:
+            warnings = [Issue(None, None, None, w.code, w.message, "warning") for w in reader.warnings]
+            validator = RowValidator(cat, reader.headers)
+            m = validator.mapping
+            _set(db, delivery_id, encoding=reader.encoding, format=reader.format)
+            if validator.subject_idx is None:
+                return _finish_rejected(db, outcome, "NO_SUBJECT_COLUMN",
+                                        "文件缺少「统一社会信用代码」列，无法确定数据所属主体", actor, warnings)
+            if len(m.columns) <= 1:
+                return _finish_rejected(
+                    db, outcome, "HEADER_MISMATCH",
+                    f"表头与「{cat.name}」类别的信息清单均不匹配，请确认报送类别是否选对。"
+                    f"文件表头：{'、'.join(reader.headers[:12])}", actor, warnings)
+            if m.missing_required:
+                names = "、".join(i.name for i in m.missing_required)
+                return _finish_rejected(db, outcome, "MISSING_REQUIRED_COLUMN",
+                                        f"文件缺少必填字段对应的列：{names}", actor, warnings)
+            for h in m.unknown:
+                warnings.append(Issue(None, h, None, "UNKNOWN_HEADER",
+                                      f"表头「{h}」未对应「{cat.name}」清单中的任何字段，该列已忽略", "warning"))
+            entity_items = [c for c in ENTITY_COLUMNS if c in m.columns] if cat.code == REGISTRATION else []
+            stage = _Stage(conn, entity_items)
+            issues: list[Issue] = []
+            total = rejected = 0
+            for batch in _batches(reader.rows(), BATCH_ROWS):
+                staged = []
+                for row in batch:
+                    total += 1
+                    if row.problem:
+                        rejected += 1
+                        if len(issues) < MAX_STORED_ISSUES:
+                            issues.append(Issue(row.row_no, None, None, row.problem_code or "ROW_STRUCTURE",
+                                                row.problem))
+                        continue
+                    valid, row_issues = validator.validate(row.row_no, row.values)
+                    if valid is None:
+                        rejected += 1
+                        if len(issues) < MAX_STORED_ISSUES:
+                            issues.extend(row_issues)
+                    else:
+                        staged.append(_stage_tuple(valid, cat, entity_items))
+                stage.write(staged)
+                conn.commit()  # temp rows only; the main database is untouched until phase 2
+                _set(db, delivery_id, rows_processed=total)
+                if progress:
+                    progress(total)
+        outcome.rows_total = total
+        return _merge(db, conn, stage, cat, delivery_id, actor, threshold, total, rejected, issues,
+                      warnings, outcome)
+    except FileRejected as exc:
+        conn.rollback()
+        return _finish_rejected(db, outcome, exc.code, _located(exc), actor)
+    except Exception as exc:
+        conn.rollback()
+        log.exception("delivery %s failed", delivery_id)
+        _finish_failed(db, outcome, exc, actor)
+        raise
+    finally:
+        if stage is not None:
+            stage.drop()
+        conn.close()
+
+
+def _located(exc: FileRejected) -> str:
+    return exc.message
+
+
+def _batches(rows: Iterator, n: int) -> Iterator[list]:
+    batch: list = []
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, delivery_id: int, actor: str,
+           threshold: float, total: int, rejected: int, issues: list[Issue], warnings: list[Issue],
+           outcome: LoadOutcome) -> LoadOutcome:
+    t = stage.name
+    now = clock.now()
+    nowp = bindparam("now", now, type_=UTCDateTime())
+    c = conn
+    # Taking the write lock first: SQLite then never has to upgrade a stale read snapshot.
+    c.execute(update(Delivery).where(Delivery.id == delivery_id).values(phase="writing"))
+    if stage.pg:  # one writer per category at a time, so versions are computed against settled data
+        c.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"records:{cat.code}"})
+    _fault("locked")
+
+    # The same record twice in one file: keep the first row, reject the later ones.
+    dup_rows = c.execute(text(
+        f"SELECT s.row_no, s.record_key, (SELECT min(p.row_no) FROM {t} p WHERE p.entity_code = s.entity_code "
+        f"AND p.record_key = s.record_key) AS first_row FROM {t} s WHERE EXISTS (SELECT 1 FROM {t} p "
+        f"WHERE p.entity_code = s.entity_code AND p.record_key = s.record_key AND p.row_no < s.row_no)")).all()
+    for row_no, key, first in dup_rows:
+        issues.append(Issue(row_no, "、".join(cat.item(k).name for k in cat.key), key, "DUPLICATE_IN_FILE",
+                            f"与第 {first} 行是同一条记录（同一主体、同一记录标识），以第 {first} 行为准"))
+    if dup_rows:
+        c.execute(text(f"UPDATE {t} SET action = 'rejected' WHERE row_no IN (SELECT s.row_no FROM {t} s "
+                       f"WHERE EXISTS (SELECT 1 FROM {t} p WHERE p.entity_code = s.entity_code "
+                       f"AND p.record_key = s.record_key AND p.row_no < s.row_no))"))
+    if cat.code != REGISTRATION:
+        unknown = c.execute(text(
+            f"SELECT row_no, entity_code FROM {t} s WHERE action IS NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM entities e WHERE e.code = s.entity_code) ORDER BY row_no")).all()
+        for row_no, code in unknown:
+            issues.append(Issue(row_no, "统一社会信用代码", code, "ENTITY_UNKNOWN",
+                                "该主体不在市场主体名录中，请先报送其登记注册信息"))
+        if unknown:
+            c.execute(text(f"UPDATE {t} SET action = 'rejected' WHERE action IS NULL AND NOT EXISTS "
+                           f"(SELECT 1 FROM entities e WHERE e.code = {t}.entity_code)"))
+        rejected += len(unknown)
+    rejected += len(dup_rows)
+    outcome.rows_rejected = rejected
+    issues.sort(key=lambda i: (i.row_no or 0))
+
+    if total == 0:
+        c.rollback()
+        return _finish_rejected(db, outcome, "NO_ROWS", "文件只有表头，没有数据行", actor, warnings)
+    share = rejected / total
+    if share > threshold:
+        c.rollback()
+        msg = (f"{total:,} 行中有 {rejected:,} 行未通过校验（{share:.1%}），超过拒收阈值 {threshold:.0%}，"
+               f"整批拒收，未写入任何数据。请按问题清单修正后重新报送。")
+        return _finish_rejected(db, outcome, "THRESHOLD_EXCEEDED", msg, actor, warnings, issues)
+
+    cur = (f"SELECT 1 FROM credit_records r WHERE r.category = :cat AND r.entity_code = {t}.entity_code "
+           f"AND r.record_key = {t}.record_key")
+    c.execute(text(f"UPDATE {t} SET action = 'unchanged' WHERE action IS NULL AND EXISTS "
+                   f"({cur} AND r.status = 'current' AND r.fingerprint = {t}.fingerprint)"), {"cat": cat.code})
+    c.execute(text(f"UPDATE {t} SET prev_version = (SELECT max(r.version) FROM credit_records r "
+                   f"WHERE r.category = :cat AND r.entity_code = {t}.entity_code AND r.record_key = {t}.record_key) "
+                   f"WHERE action IS NULL"), {"cat": cat.code})
+    c.execute(text(f"UPDATE {t} SET action = CASE WHEN prev_version IS NULL THEN 'new' ELSE 'changed' END "
+                   f"WHERE action IS NULL"))
+    _fault("classified")
+    c.execute(text(
+        f"UPDATE credit_records SET status = 'superseded', superseded_at = :now WHERE category = :cat "
+        f"AND status = 'current' AND (entity_code, record_key) IN "
+        f"(SELECT entity_code, record_key FROM {t} WHERE action = 'changed')").bindparams(nowp),
+        {"cat": cat.code})
+    _fault("superseded")
+    provider = c.execute(select(Delivery.provider).where(Delivery.id == delivery_id)).scalar_one()
+    c.execute(text(
+        f"INSERT INTO credit_records (entity_code, category, record_key, version, status, content, fingerprint, "
+        f"period_start, period_end, provider, delivery_id, row_no, received_at) "
+        f"SELECT entity_code, :cat, record_key, COALESCE(prev_version, 0) + 1, 'current', content, fingerprint, "
+        f"period_start, period_end, :provider, :did, row_no, :now FROM {t} "
+        f"WHERE action IN ('new', 'changed') ORDER BY row_no").bindparams(nowp),
+        {"cat": cat.code, "provider": provider, "did": delivery_id})
+    _fault("inserted")
+    if cat.code == REGISTRATION:
+        _upsert_entities(c, stage, delivery_id, nowp)
+    counts = dict(c.execute(text(f"SELECT action, count(*) FROM {t} GROUP BY action")).all())
+    outcome.rows_new = counts.get("new", 0)
+    outcome.rows_changed = counts.get("changed", 0)
+    outcome.rows_unchanged = counts.get("unchanged", 0)
+    span = c.execute(text(f"SELECT min(period_start), max(period_end) FROM {t} "
+                          f"WHERE action IN ('new', 'changed', 'unchanged')")).one()
+    status = "partial" if rejected else "accepted"
+    msg = (f"共 {total:,} 行：新增 {outcome.rows_new:,}，更正 {outcome.rows_changed:,}，"
+           f"未变 {outcome.rows_unchanged:,}，拒收 {rejected:,}")
+    c.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+        status=status, phase="done", rows_total=total, rows_processed=total, rows_rejected=rejected,
+        rows_new=outcome.rows_new, rows_changed=outcome.rows_changed, rows_unchanged=outcome.rows_unchanged,
+        period_start=_as_date(span[0]), period_end=_as_date(span[1]), message=msg, finished_at=now))
+    _store_issues(c, delivery_id, warnings + issues)
+    with Session(bind=c) as s:
+        audit.record(s, actor, "delivery.loaded", f"delivery:{delivery_id}", status=status, total=total,
+                     new=outcome.rows_new, changed=outcome.rows_changed, unchanged=outcome.rows_unchanged,
+                     rejected=rejected)
+        s.flush()
+    _fault("before_commit")
+    c.commit()
+    outcome.status = status
+    outcome.issues = warnings + issues
+    return outcome
+
+
+def _as_date(v: Any) -> Any:
+    return date.fromisoformat(v[:10]) if isinstance(v, str) else v
+
+
+def _upsert_entities(c: Connection, stage: _Stage, delivery_id: int, nowp: Any) -> None:
+    t = stage.name
+    cols = ["name"] + [ENTITY_COLUMNS[i] for i in stage.entity_items]
+    src = ["COALESCE(entity_name, entity_code)"]
+    for i in stage.entity_items:
+        col = ENTITY_COLUMNS[i]
+        if col == "registered_on":
+            src.append(f"CAST(e_{i} AS DATE)" if stage.pg else f"e_{i}")
+        elif col == "registered_capital":
+            src.append(f"CAST(e_{i} AS DOUBLE PRECISION)" if stage.pg else f"CAST(e_{i} AS REAL)")
+        else:
+            src.append(f"e_{i}")
+    if "region_code" not in cols:  # the code itself carries the division (characters 3–8)
+        cols.append("region_code")
+        src.append("substr(entity_code, 3, 6)")
+    if "kind" not in cols:
+        cols.append("kind")
+        src.append("'企业'")
+    sets = ", ".join(f"{col} = excluded.{col}" for col in cols) + ", updated_at = excluded.updated_at, " \
+        "source_delivery_id = excluded.source_delivery_id"
+    c.execute(text(
+        f"INSERT INTO entities (code, {', '.join(cols)}, updated_at, source_delivery_id) "
+        f"SELECT entity_code, {', '.join(src)}, :now, :did FROM {t} WHERE action IN ('new', 'changed') "
+        f"ON CONFLICT (code) DO UPDATE SET {sets}").bindparams(nowp), {"did": delivery_id})
+
+
+def _store_issues(c: Connection, delivery_id: int, issues: list[Issue]) -> None:
+    if not issues:
+        return
+    rows = [{"delivery_id": delivery_id, "row_no": i.row_no, "field": (i.field or None) and i.field[:100],
+             "value": i.value[:200] if i.value else None, "severity": i.severity, "code": i.code,
+             "message": i.message} for i in issues[:MAX_STORED_ISSUES]]
+    c.execute(DeliveryIssue.__table__.insert(), rows)
+
+
+def _set(db: Database, delivery_id: int, **values: Any) -> None:
+    with db.session() as s:
+        s.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+
+
+def _finish_rejected(db: Database, outcome: LoadOutcome, code: str, message: str, actor: str,
+                     warnings: list[Issue] | None = None, issues: list[Issue] | None = None) -> LoadOutcome:
+    everything = (warnings or []) + (issues or [])
+    with db.session() as s:
+        s.execute(update(Delivery).where(Delivery.id == outcome.delivery_id).values(
+            status="rejected", phase="done", error_code=code, message=message, rows_total=outcome.rows_total,
+            rows_processed=outcome.rows_total, rows_rejected=outcome.rows_rejected, finished_at=clock.now()))
+        _store_issues(s.connection(), outcome.delivery_id, everything)
+        audit.record(s, actor, "delivery.rejected", f"delivery:{outcome.delivery_id}", code=code)
+    outcome.status = "rejected"
+    outcome.issues = everything
+    return outcome
+
+
+def _finish_failed(db: Database, outcome: LoadOutcome, exc: Exception, actor: str) -> None:
+    try:
+        with db.session() as s:
+            s.execute(update(Delivery).where(Delivery.id == outcome.delivery_id).values(
+                status="failed", phase="done", error_code="INTERNAL_ERROR",
+                message="处理过程中发生内部错误，本批数据未写入，已有数据未受影响。请联系平台运维人员。",
+                finished_at=clock.now()))
+            audit.record(s, actor, "delivery.failed", f"delivery:{outcome.delivery_id}", error=type(exc).__name__)
+    except Exception:  # noqa: BLE001
+        log.exception("could not mark delivery %s failed", outcome.delivery_id)
+    outcome.status = "failed"
+
+
+def ingest_file(db: Database, catalog: Catalog, path: Path, *, provider: str, category: str,
+                submitted_by: str, source: str = "cli", filename: str | None = None, threshold: float = 0.2,
+                sheet: str | None = None, progress: ProgressHook | None = None) -> tuple[Delivery, LoadOutcome]:
+    """Register and load a file in one call (CLI, API). A duplicate returns the duplicate's log entry."""
+    try:
+        d = register_delivery(db, catalog, path, provider=provider, category=category,
+                              submitted_by=submitted_by, source=source, filename=filename, threshold=threshold)
+    except DuplicateDelivery as dup:
+        return dup.delivery, LoadOutcome(dup.delivery.id, "duplicate")
+    outcome = process_delivery(db, catalog, d.id, path, sheet=sheet, progress=progress)
+    with db.session() as s:
+        return s.get(Delivery, d.id), outcome
+
+
+def mark_interrupted(db: Database, older_than: datetime | None = None) -> int:
+    """Deliveries left 'processing' by a stopped process are marked failed at start-up (nothing of them
+    was committed: phase 2 is one transaction)."""
+    with db.session() as s:
+        q = update(Delivery).where(Delivery.status == "processing")
+        if older_than is not None:
+            q = q.where(Delivery.received_at < older_than)
+        res = s.execute(q.values(status="failed", phase="done", error_code="INTERRUPTED",
+                                 message="处理被中断（服务重启），本批数据未写入，请重新报送", finished_at=clock.now()))
+        return res.rowcount or 0
+
+
+__all__ = ["DuplicateDelivery", "LoadOutcome", "ingest_file", "mark_interrupted", "process_delivery",
+           "register_delivery", "sanitize_filename", "SUBJECT_CODE"]

@@ -1,0 +1,76 @@
+"""Shared fixtures: a migrated database per test (SQLite by default; PostgreSQL when
+XINYIDAI_TEST_DATABASE_URL names one), the shipped catalogue, a fixed clock, and an app client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from xinyidai.catalog.schema import Catalog, load_catalog
+from xinyidai.kit import clock, migrate
+from xinyidai.kit.db import Database
+from xinyidai.models import metadata
+
+PG_URL = os.environ.get("XINYIDAI_TEST_DATABASE_URL", "")
+FIXED_NOW = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {'PostgreSQL ' + PG_URL.rsplit('@', 1)[-1] if PG_URL else 'SQLite (per-test file)'}"
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db.engine)
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_ready() -> bool:
+    if not PG_URL:
+        return False
+    db = Database(PG_URL)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(db.engine)
+    db.dispose()
+    return True
+
+
+@pytest.fixture
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if PG_URL:
+        request.getfixturevalue("_pg_ready")
+        database = Database(PG_URL)
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        with database.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    else:
+        template = request.getfixturevalue("_sqlite_template")
+        target = tmp_path / "test.db"
+        shutil.copy(template, target)
+        database = Database(f"sqlite:///{target}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock() -> Iterator[datetime]:
+    clock.set_clock(lambda: FIXED_NOW)
+    yield FIXED_NOW
+    clock.set_clock(None)
