@@ -1,0 +1,232 @@
+"""The `xinyidai` command: serve a node, migrate its database, load deliveries, build the demo province."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from xinyidai.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="xinyidai 信易贷：融资信用服务平台节点", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
+user_app = typer.Typer(help="用户管理", no_args_is_help=True)
+audit_app = typer.Typer(help="审计日志", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        typer.secho(f"配置错误：{exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _db(settings: Settings):  # noqa: ANN202
+    from xinyidai.kit.db import Database
+    return Database(settings.resolved_database_url)
+
+
+def _display_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="目标版本")) -> None:
+    """把数据库结构迁移到最新版本（Alembic）。"""
+    from xinyidai.kit import migrate
+    s = _settings()
+    db = _db(s)
+    migrate.upgrade(db.engine, revision)
+    typer.echo(f"数据库已迁移到 {migrate.current_revision(db.engine)}：{_display_url(s.resolved_database_url)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """显示数据库当前的迁移版本。"""
+    from xinyidai.kit import migrate
+    typer.echo(migrate.current_revision(_db(_settings()).engine) or "（未迁移）")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="监听地址"), port: int = typer.Option(8000, help="端口"),
+          workers: int = typer.Option(1, help="进程数（PostgreSQL 时可大于 1）")) -> None:
+    """启动节点的网页与接口服务。"""
+    import uvicorn
+
+    from xinyidai.kit import migrate
+    s = _settings()
+    db = _db(s)
+    if migrate.current_revision(db.engine) is None:
+        typer.secho("数据库尚未初始化，请先运行：xinyidai db upgrade", fg="red", err=True)
+        raise typer.Exit(2)
+    db.dispose()
+    s.ensure_secret_key()
+    typer.echo(f"{s.node_name}（{s.node_code}，{s.node_role}）")
+    typer.echo(f"数据库：{_display_url(s.resolved_database_url)}")
+    typer.echo(f"访问地址：http://{host}:{port}/    接口文档：http://{host}:{port}/docs")
+    uvicorn.run("xinyidai.web.factory:app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=False, server_header=False)
+
+
+@app.command()
+def catalog(category: str | None = typer.Option(None, "--category", "-c", help="只显示一个类别（代码或名称）"),
+            as_json: bool = typer.Option(False, "--json", help="输出 JSON")) -> None:
+    """显示信息清单：类别、字段、提供部门、共享方式。"""
+    from xinyidai.catalog.render import catalog_as_dict, render_text
+    from xinyidai.catalog.schema import CatalogError, load_catalog
+    from xinyidai.kit.errors import DomainError
+    try:
+        cat = load_catalog(_settings().catalog_path)
+        if as_json:
+            typer.echo(json.dumps(catalog_as_dict(cat), ensure_ascii=False, indent=2))
+        else:
+            typer.echo(render_text(cat, category))
+    except (CatalogError, DomainError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def ingest(file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="数据文件"),
+           provider: str = typer.Option(..., "--provider", "-p", help="数据提供部门，例如 哈尔滨市税务局"),
+           category: str = typer.Option(..., "--category", "-c", help="信息类别（代码或名称）"),
+           threshold: float | None = typer.Option(None, help="拒收阈值（0–1），默认取配置"),
+           sheet: str | None = typer.Option(None, help="XLSX 工作表名称（默认第一个）"),
+           user: str = typer.Option(os.environ.get("USER", "cli"), "--as", help="记入审计日志的报送人"),
+           report: Path | None = typer.Option(None, help="把问题清单另存为 CSV")) -> None:
+    """校验并载入一个交付文件（CSV / JSON Lines / XLSX）。退出码：0 接收或部分接收或重复，3 整批拒收，1 失败。"""
+    from xinyidai.catalog.schema import load_catalog
+    from xinyidai.kit.errors import DomainError
+    from xinyidai.records import service
+    from xinyidai.records.loading import ingest_file
+    s = _settings()
+    db = _db(s)
+    started = time.perf_counter()
+
+    def progress(n: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r已处理 {n:,} 行", end="", file=sys.stderr, flush=True)
+
+    try:
+        d, outcome = ingest_file(db, load_catalog(s.catalog_path), file, provider=provider, category=category,
+                                 submitted_by=user, source="cli", filename=os.fsdecode(file.name),
+                                 threshold=s.reject_threshold if threshold is None else threshold,
+                                 sheet=sheet, progress=progress)
+    except DomainError as exc:
+        typer.secho(f"\n{exc.message}（{exc.code}）", fg="red", err=True)
+        raise typer.Exit(2) from None
+    elapsed = time.perf_counter() - started
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    color = {"accepted": "green", "partial": "yellow", "duplicate": "yellow"}.get(d.status, "red")
+    typer.secho(f"交付批次 #{d.id}：{d.status_label}", fg=color, bold=True)
+    if d.message:
+        typer.echo(d.message)
+    typer.echo(f"用时 {elapsed:.1f} 秒" + (f"，{d.rows_total / elapsed:,.0f} 行/秒" if d.rows_total else ""))
+    shown = [i for i in outcome.issues][:20]
+    for i in shown:
+        where = f"第 {i.row_no} 行" if i.row_no else "文件"
+        field = f"「{i.field}」" if i.field else ""
+        typer.echo(f"  {where}{field}：{i.message} [{i.code}]")
+    if len(outcome.issues) > len(shown):
+        typer.echo(f"  ……共 {len(outcome.issues):,} 项问题，完整清单用 --report 导出")
+    if report:
+        with db.session() as sess, open(report, "w", encoding="utf-8", newline="") as fh:
+            for chunk in service.issues_csv(sess, d.id):
+                fh.write(chunk)
+        typer.echo(f"问题清单已写入 {report}")
+    raise typer.Exit({"accepted": 0, "partial": 0, "duplicate": 0, "rejected": 3}.get(d.status, 1))
+
+
+@app.command()
+def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测试可到 3,000,000）"),
+         seed: int = typer.Option(20220516, help="随机种子：同一种子得到同样的数据"),
+         months: int = typer.Option(24, help="按月数据的月数"),
+         reset: bool = typer.Option(False, "--reset", help="先清空数据库（仅限 SQLite 文件或显式确认）"),
+         yes: bool = typer.Option(False, "--yes", help="对 PostgreSQL 也执行清空")) -> None:
+    """生成演示省份（合成的黑龙江省）：主体、17 类记录、有缺陷的交付批次和各角色演示账户。"""
+    from sqlalchemy.engine import make_url
+
+    from xinyidai.catalog.schema import load_catalog
+    from xinyidai.demo import build_demo
+    from xinyidai.kit import migrate
+    from xinyidai.kit.db import Database
+    from xinyidai.models import metadata
+    s = _settings()
+    url = s.resolved_database_url
+    if reset:
+        u = make_url(url)
+        if u.drivername.startswith("sqlite") and u.database and u.database != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                Path(u.database + suffix).unlink(missing_ok=True)
+        elif yes:
+            db = Database(url)
+            metadata.drop_all(db.engine)
+            with db.engine.begin() as conn:
+                from sqlalchemy import text
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.dispose()
+        else:
+            typer.secho("清空非 SQLite 数据库需要同时给出 --yes", fg="red", err=True)
+            raise typer.Exit(2)
+        shutil.rmtree(s.var_dir / "demo-deliveries", ignore_errors=True)
+    db = Database(url)
+    migrate.upgrade(db.engine)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{stage}：{done:,} / {total:,}    ", end="", file=sys.stderr, flush=True)
+
+    summary = build_demo(db, load_catalog(s.catalog_path), entities=entities, seed=seed, months=months,
+                         defects_dir=s.var_dir / "demo-deliveries", progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    typer.echo(summary.describe() if hasattr(summary, "describe") else str(summary))
+
+
+@user_app.command("add")
+def user_add(username: str, role: str = typer.Option(..., help="operator / bank / enterprise / regulator / security"),
+             name: str = typer.Option(..., help="显示名称"),
+             org: str | None = typer.Option(None, help="所属机构代码（企业为统一社会信用代码）")) -> None:
+    """新增用户；密码从环境变量 XINYIDAI_NEW_PASSWORD 读取，否则交互输入（不回显）。"""
+    from xinyidai.entities.accounts import create_user
+    from xinyidai.kit.errors import DomainError
+    password = os.environ.get("XINYIDAI_NEW_PASSWORD") or typer.prompt("密码", hide_input=True,
+                                                                        confirmation_prompt=True)
+    db = _db(_settings())
+    try:
+        with db.session() as sess:
+            create_user(sess, username=username, display_name=name, role=role, password=password, org_code=org,
+                        actor="cli")
+    except DomainError as exc:
+        typer.secho(exc.message, fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"已创建用户 {username}（{role}）")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """校验审计日志的 SM3 链；断开时指出第一条被改动的记录。"""
+    from xinyidai.kit.audit import verify_chain
+    db = _db(_settings())
+    with db.session() as sess:
+        ok, broken, n = verify_chain(sess)
+    if ok:
+        typer.secho(f"审计链完整：已校验 {n:,} 条记录", fg="green")
+    else:
+        typer.secho(f"审计链在第 {broken} 条记录处断开（已校验 {n:,} 条）", fg="red", err=True)
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

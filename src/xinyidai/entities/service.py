@@ -1,0 +1,70 @@
+"""The register of market entities: search, one entity, statistics by region and industry."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from xinyidai.entities.industries import industry_name
+from xinyidai.entities.models import MarketEntity
+from xinyidai.entities.regions import region_name
+from xinyidai.kit.errors import NotFound
+from xinyidai.kit.pagination import Page, PageRequest, paginate
+
+SORTABLE = {
+    "code": MarketEntity.code,
+    "name": MarketEntity.name,
+    "region": MarketEntity.region_code,
+    "industry": MarketEntity.industry_code,
+    "registered_on": MarketEntity.registered_on,
+    "status": MarketEntity.status,
+}
+_CODE_LIKE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{4,18}$")
+
+
+def _escape_like(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_entities(s: Session, q: str = "", *, region: str | None = None, req: PageRequest | None = None) -> Page:
+    """By code (a prefix of the credit code) or by part of the name; bound parameters only."""
+    stmt = select(MarketEntity)
+    q = (q or "").strip()[:100]
+    if q:
+        up = q.upper()
+        name_match = MarketEntity.name.like(f"%{_escape_like(q)}%", escape="\\")
+        if _CODE_LIKE.match(up):
+            stmt = stmt.where(or_(MarketEntity.code.like(f"{_escape_like(up)}%", escape="\\"), name_match))
+        else:
+            stmt = stmt.where(name_match)
+    if region:
+        stmt = stmt.where(MarketEntity.region_code == region)
+    return paginate(s, stmt, req or PageRequest(), SORTABLE, "code")
+
+
+def get_entity(s: Session, code: str) -> MarketEntity:
+    e = s.get(MarketEntity, (code or "").strip().upper())
+    if e is None:
+        raise NotFound(f"未找到统一社会信用代码为 {code} 的市场主体", code="ENTITY_NOT_FOUND")
+    return e
+
+
+def entity_dict(e: MarketEntity) -> dict:
+    return {
+        "code": e.code, "name": e.name, "kind": e.kind, "region_code": e.region_code,
+        "region_name": region_name(e.region_code), "industry_code": e.industry_code,
+        "industry_name": industry_name(e.industry_code) if e.industry_code else None,
+        "registered_on": e.registered_on.isoformat() if e.registered_on else None, "status": e.status,
+        "registered_capital": e.registered_capital,
+    }
+
+
+def counts_by_region(s: Session) -> list[tuple[str, str, int]]:
+    rows = s.execute(select(MarketEntity.region_code, func.count()).group_by(MarketEntity.region_code)).all()
+    return sorted(((code, region_name(code) or code, n) for code, n in rows), key=lambda r: -r[2])
+
+
+def counts_by_kind(s: Session) -> list[tuple[str, int]]:
+    return [tuple(r) for r in s.execute(select(MarketEntity.kind, func.count()).group_by(MarketEntity.kind))]

@@ -1,0 +1,107 @@
+"""JSON API: deliveries (submit, status, report) and records (history, withdrawal, correction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from xinyidai.entities.accounts import Principal
+from xinyidai.entities.api import may_view_entity
+from xinyidai.kit.pagination import PageRequest
+from xinyidai.records import service
+from xinyidai.records.submit import submit_upload
+from xinyidai.web.deps import db_session, node, require
+
+router = APIRouter(prefix="/api/v1", tags=["数据报送与信用记录"])
+READERS = ("operator", "regulator")
+
+
+@router.get("/deliveries", summary="交付批次列表")
+def list_deliveries(page: int = 1, size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+                    status: str | None = None, category: str | None = None, provider: str | None = None,
+                    p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session)) -> dict[str, Any]:
+    result = service.list_deliveries(s, PageRequest(page, size, sort, desc), status=status, category=category,
+                                     provider=provider)
+    return result.as_dict([service.delivery_dict(d) for d in result.items])
+
+
+@router.post("/deliveries", status_code=202, summary="报送一个数据文件（CSV / JSON Lines / XLSX）",
+             description="文件在后台校验入库，返回交付批次；用 GET /api/v1/deliveries/{id} 查看进度与结果。"
+                         "wait=true 时等待处理完成再返回。同一文件重复报送不会产生任何变更。")
+async def submit(request: Request, file: UploadFile = File(...), category: str = Form(...),
+                 provider: str = Form(...), threshold: float | None = Form(None), wait: bool = Query(False),
+                 p: Principal = Depends(require("operator"))) -> JSONResponse:
+    n = node(request)
+    d, job = await submit_upload(n, p, file, category=category, provider=provider, threshold=threshold,
+                                 source="api")
+    if job is not None and wait:
+        import asyncio
+        await asyncio.wrap_future(job)
+    with n.db.session() as s:
+        d = service.get_delivery(s, d.id)
+        body = service.delivery_dict(d)
+    status = 200 if (job is None or wait) else 202
+    return JSONResponse(body, status_code=status, headers={"Location": f"/api/v1/deliveries/{d.id}"})
+
+
+@router.get("/deliveries/{delivery_id}", summary="交付批次的状态、进度与统计")
+def get_delivery(delivery_id: int, p: Principal = Depends(require(*READERS)),
+                 s: Session = Depends(db_session)) -> dict[str, Any]:
+    return service.delivery_dict(service.get_delivery(s, delivery_id))
+
+
+@router.get("/deliveries/{delivery_id}/issues", summary="交付批次的问题清单（拒收行及原因）")
+def get_issues(delivery_id: int, page: int = 1, size: int = Query(50, le=200), sort: str | None = None,
+               desc: bool = False, severity: str | None = None, p: Principal = Depends(require(*READERS)),
+               s: Session = Depends(db_session)) -> dict[str, Any]:
+    service.get_delivery(s, delivery_id)
+    result = service.delivery_issues(s, delivery_id, PageRequest(page, size, sort, desc), severity)
+    return result.as_dict([service.issue_dict(i) for i in result.items])
+
+
+@router.get("/deliveries/{delivery_id}/issues.csv", summary="下载问题清单（CSV，Excel 可直接打开）")
+def issues_csv(delivery_id: int, request: Request, p: Principal = Depends(require(*READERS))) -> StreamingResponse:
+    n = node(request)
+
+    def stream():  # noqa: ANN202 - its own session, since the response outlives the request's
+        with n.db.session() as s:
+            yield from service.issues_csv(s, delivery_id)
+
+    with n.db.session() as s:
+        service.get_delivery(s, delivery_id)
+    return StreamingResponse(stream(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f"attachment; filename=delivery-{delivery_id}-issues.csv"})
+
+
+@router.get("/records/{record_id}/history", summary="一条记录的全部版本")
+def history(record_id: int, p: Principal = Depends(require()), s: Session = Depends(db_session)) -> dict[str, Any]:
+    versions = service.record_history(s, record_id)
+    may_view_entity(p, versions[0].entity_code)
+    return {"items": [service.record_dict(r) for r in versions]}
+
+
+class WithdrawIn(BaseModel):
+    reason: str = Field(..., min_length=2, max_length=2000, description="撤回原因")
+
+
+class CorrectIn(BaseModel):
+    changes: dict[str, str] = Field(..., description="字段代码 → 新值（文本，按清单校验）")
+    reason: str = Field(..., min_length=2, max_length=2000, description="更正原因")
+
+
+@router.post("/records/{record_id}/withdraw", summary="撤回一条记录（历史保留）")
+def withdraw(record_id: int, body: WithdrawIn, p: Principal = Depends(require("operator")),
+             s: Session = Depends(db_session)) -> dict[str, Any]:
+    return service.record_dict(service.withdraw_record(s, record_id, actor=p.username, reason=body.reason))
+
+
+@router.post("/records/{record_id}/correct", summary="更正一条记录（生成新版本，旧版本保留）")
+def correct(record_id: int, body: CorrectIn, request: Request, p: Principal = Depends(require("operator")),
+            s: Session = Depends(db_session)) -> dict[str, Any]:
+    new = service.correct_record(s, node(request).catalog, record_id, body.changes, actor=p.username,
+                                 reason=body.reason)
+    return service.record_dict(new)

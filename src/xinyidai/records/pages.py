@@ -1,0 +1,76 @@
+"""Pages: deliveries and their reports (with live progress), the upload page, a record's history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from xinyidai.entities.accounts import Principal
+from xinyidai.entities.api import may_view_entity
+from xinyidai.kit.errors import DomainError
+from xinyidai.kit.pagination import PageRequest
+from xinyidai.records import service
+from xinyidai.records.api import READERS
+from xinyidai.records.models import DELIVERY_STATUSES
+from xinyidai.records.submit import submit_upload
+from xinyidai.web.app import render
+from xinyidai.web.deps import db_session, node, require
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/deliveries", response_class=HTMLResponse)
+def deliveries(request: Request, page: int = 1, size: int = Query(20, le=200), sort: str | None = None,
+               desc: bool = True, status: str = "", category: str = "",
+               p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session)) -> Response:
+    result = service.list_deliveries(s, PageRequest(page, size, sort, desc), status=status or None,
+                                     category=category or None)
+    return render(request, "records/deliveries.html", page=result, status=status, category=category,
+                  statuses=DELIVERY_STATUSES)
+
+
+@router.get("/deliveries/{delivery_id}", response_class=HTMLResponse)
+def delivery_report(delivery_id: int, request: Request, page: int = 1, sort: str | None = None,
+                    desc: bool = False, p: Principal = Depends(require(*READERS)),
+                    s: Session = Depends(db_session)) -> Response:
+    d = service.get_delivery(s, delivery_id)
+    issues = service.delivery_issues(s, delivery_id, PageRequest(page, 50, sort, desc))
+    return render(request, "records/delivery.html", d=d, issues=issues)
+
+
+@router.get("/deliveries/{delivery_id}/progress", response_class=HTMLResponse)
+def delivery_progress(delivery_id: int, request: Request, p: Principal = Depends(require(*READERS)),
+                      s: Session = Depends(db_session)) -> Response:
+    d = service.get_delivery(s, delivery_id)
+    resp = render(request, "records/_progress.html", d=d)
+    if d.status != "processing":
+        resp.headers["HX-Refresh"] = "true"  # reload once, so the finished report shows in full
+    return resp
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request, p: Principal = Depends(require("operator"))) -> Response:
+    return render(request, "records/upload.html", error=None)
+
+
+@router.post("/upload")
+async def upload(request: Request, file: UploadFile = File(...), category: str = Form(...),
+                 provider: str = Form(...), threshold: float = Form(20.0),
+                 p: Principal = Depends(require("operator"))) -> Response:
+    try:
+        d, _job = await submit_upload(node(request), p, file, category=category, provider=provider,
+                                      threshold=threshold / 100.0, source="upload")
+    except DomainError as exc:
+        return render(request, "records/upload.html", status_code=exc.status, error=exc.message,
+                      provider=provider, category=category)
+    return RedirectResponse(f"/deliveries/{d.id}", status_code=303)
+
+
+@router.get("/records/{record_id}/history", response_class=HTMLResponse)
+def record_history(record_id: int, request: Request, p: Principal = Depends(require()),
+                   s: Session = Depends(db_session)) -> Response:
+    versions = service.record_history(s, record_id)
+    may_view_entity(p, versions[0].entity_code)
+    cat = node(request).catalog.category(versions[0].category)
+    return render(request, "records/history.html", versions=[service.record_dict(v) for v in versions], cat=cat)

@@ -1,0 +1,184 @@
+"""The node's web application: JSON API (OpenAPI at /docs) and Chinese pages, one error shape for both."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xinyidai import __version__
+from xinyidai.catalog.schema import load_catalog
+from xinyidai.config import Settings
+from xinyidai.entities.industries import industry_name
+from xinyidai.entities.models import USER_ROLES
+from xinyidai.entities.regions import region_name
+from xinyidai.kit import clock
+from xinyidai.kit.db import Database
+from xinyidai.kit.errors import DomainError
+from xinyidai.records.loading import mark_interrupted
+from xinyidai.web.deps import LoginRequired, Node, is_api
+
+log = logging.getLogger(__name__)
+
+STATIC = resources.files("xinyidai.web") / "static"
+TEMPLATES = resources.files("xinyidai.web") / "templates"
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'")
+
+# Navigation by role: a link is shown only to roles its page admits (the route enforces it regardless).
+NAV = [
+    ("/", "数据概览", {"operator", "regulator", "security", "bank", "enterprise"}),
+    ("/entities", "市场主体", {"operator", "regulator", "security"}),
+    ("/deliveries", "交付批次", {"operator", "regulator"}),
+    ("/upload", "数据报送", {"operator"}),
+    ("/catalog", "信息清单", {"operator", "regulator", "security", "bank", "enterprise"}),
+    ("/my", "我的信用信息", {"enterprise"}),
+    ("/audit", "审计日志", {"security", "operator"}),
+]
+
+
+def _fmt_dt(v: datetime | None) -> str:
+    return v.astimezone(clock.CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") if v else ""
+
+
+def _fmt_int(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
+
+
+def mask_id(v: Any) -> str:
+    """ID numbers on screen: region and last two characters only (GB/T 35273 minimisation)."""
+    t = "" if v is None else str(v)
+    return t[:6] + "*" * max(0, len(t) - 8) + t[-2:] if len(t) > 8 else "*" * len(t)
+
+
+def make_templates(catalog) -> Jinja2Templates:  # noqa: ANN001
+    t = Jinja2Templates(directory=str(TEMPLATES))
+    t.env.filters.update(dt=_fmt_dt, n=_fmt_int, region=lambda c: region_name(c) or c or "",
+                         industry=lambda c: (industry_name(c) or c) if c else "",
+                         category=lambda c: _category_name(catalog, c), urlq=lambda v: quote(str(v)),
+                         mask_id=mask_id)
+    t.env.globals.update(NAV=NAV, ROLES=USER_ROLES, version=__version__)
+    return t
+
+
+def _category_name(catalog, code: str) -> str:  # noqa: ANN001
+    try:
+        return catalog.category(code).name
+    except KeyError:
+        return code
+
+
+def render(request: Request, template: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    n: Node = request.app.state.node
+    principal = getattr(request.state, "principal", None)
+    ctx.update(request=request, principal=principal, csrf_token=getattr(request.state, "csrf_token", ""),
+               node_name=n.settings.node_name, node_code=n.settings.node_code, catalog=n.catalog)
+    return n.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    db = db or Database(settings.resolved_database_url)
+    catalog = load_catalog(settings.catalog_path)
+    app = FastAPI(title="xinyidai 信易贷节点接口", version=__version__, docs_url=None, redoc_url=None,
+                  description="融资信用服务平台节点的数据接口。所有错误均以统一格式返回："
+                              "`{\"error\": 代码, \"message\": 中文说明, \"detail\": …}`。")
+    app.state.node = Node(settings=settings, db=db, catalog=catalog, templates=make_templates(catalog),
+                          executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="delivery"))
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    _install_handlers(app)
+    _install_headers(app)
+
+    from xinyidai.catalog import api as catalog_api
+    from xinyidai.catalog import pages as catalog_pages
+    from xinyidai.entities import api as entities_api
+    from xinyidai.entities import pages as entities_pages
+    from xinyidai.records import api as records_api
+    from xinyidai.records import pages as records_pages
+    from xinyidai.web import shell
+
+    for m in (shell, catalog_api, catalog_pages, entities_api, entities_pages, records_api, records_pages):
+        app.include_router(m.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="xinyidai 接口文档",
+                                   swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
+
+    @app.on_event("startup")
+    def _startup() -> None:
+        n = mark_interrupted(db)
+        if n:
+            log.warning("marked %d interrupted deliveries as failed", n)
+
+    @app.on_event("shutdown")
+    def _shutdown() -> None:
+        app.state.node.executor.shutdown(wait=False, cancel_futures=True)
+
+    return app
+
+
+def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
+    if is_api(request) or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse(body, status_code=status)
+    return render(request, "kit/error.html", status_code=status, error=body)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return _error_response(request, exc.status, exc.to_dict())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        detail = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "message": e.get("msg")}
+                  for e in exc.errors()]
+        return _error_response(request, 422, {"error": "INVALID_INPUT", "message": "请求参数不符合要求",
+                                              "detail": detail})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: ("NOT_FOUND", "未找到所请求的页面或资源"), 405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
+                 413: ("PAYLOAD_TOO_LARGE", "上传内容过大")}
+        code, msg = codes.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
+        return _error_response(request, exc.status_code, {"error": code, "message": msg, "detail": None})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_response(request, 500, {"error": "INTERNAL_ERROR",
+                                              "message": "服务器内部错误，已记录，请稍后重试或联系平台运维人员",
+                                              "detail": None})
+
+
+def _install_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):  # noqa: ANN001, ANN202
+        response = await call_next(request)
+        h = response.headers
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/docs"):
+            h.setdefault("Content-Security-Policy", CSP)
+        if request.url.path.startswith(("/api/", "/deliveries", "/entities", "/my", "/audit")):
+            h.setdefault("Cache-Control", "no-store")
+        return response

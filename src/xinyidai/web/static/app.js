@@ -1,0 +1,62 @@
+// xinyidai page scripts: overview charts (ECharts) and upload progress. No inline scripts (CSP).
+(function () {
+  "use strict";
+  const RED = "#b4232a";
+  function charts() {
+    const dataEl = document.getElementById("overview-data");
+    if (!dataEl || !window.echarts) return;
+    const d = JSON.parse(dataEl.textContent);
+    const bar = (el, names, values, horizontal) => {
+      const c = echarts.init(el);
+      const cat = { type: "category", data: names, axisLabel: { interval: 0, rotate: horizontal ? 0 : 35 } };
+      const val = { type: "value" };
+      c.setOption({
+        tooltip: { trigger: "axis" }, grid: { left: horizontal ? 150 : 50, right: 20, top: 10, bottom: horizontal ? 20 : 70 },
+        xAxis: horizontal ? val : cat, yAxis: horizontal ? Object.assign(cat, { inverse: true }) : val,
+        series: [{ type: "bar", data: values, itemStyle: { color: RED }, barMaxWidth: 28 }],
+      });
+      return c;
+    };
+    const all = [];
+    for (const el of document.querySelectorAll("[data-chart]")) {
+      const kind = el.dataset.chart;
+      if (kind === "region") all.push(bar(el, d.by_region.map(r => r.name), d.by_region.map(r => r.count), false));
+      if (kind === "category") all.push(bar(el, d.by_category.map(r => r.name), d.by_category.map(r => r.count), false));
+      if (kind === "provider") all.push(bar(el, d.by_provider.map(r => r.name), d.by_provider.map(r => r.count), true));
+      if (kind === "status") {
+        const c = echarts.init(el);
+        const colors = { accepted: "#1f8a4c", partial: "#d69e2e", rejected: "#c53030", duplicate: "#a0aec0", failed: "#742a2a", processing: "#2b6cb0" };
+        c.setOption({ tooltip: { trigger: "item" }, legend: { bottom: 0 },
+          series: [{ type: "pie", radius: ["40%", "70%"], label: { formatter: "{b}: {c}" },
+            data: d.deliveries_by_status.map(s => ({ name: s.name, value: s.count, itemStyle: { color: colors[s.status] } })) }] });
+        all.push(c);
+      }
+    }
+    window.addEventListener("resize", () => all.forEach(c => c.resize()));
+  }
+  function upload() {
+    const form = document.getElementById("upload-form");
+    if (!form || !window.FormData) return;
+    form.addEventListener("submit", ev => {
+      ev.preventDefault();
+      const box = document.getElementById("upload-progress"), bar = document.getElementById("upload-bar"), label = document.getElementById("upload-label");
+      box.hidden = false;
+      form.querySelector("button[type=submit]").disabled = true;
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.upload.onprogress = e => {
+        if (!e.lengthComputable) return;
+        const pct = Math.round(e.loaded / e.total * 100);
+        bar.style.width = pct + "%";
+        label.textContent = "正在上传… " + pct + "%";
+      };
+      xhr.onload = () => {
+        if (xhr.responseURL && xhr.responseURL !== window.location.href && xhr.status < 400) { window.location = xhr.responseURL; return; }
+        document.open(); document.write(xhr.responseText); document.close();
+      };
+      xhr.onerror = () => { label.textContent = "上传失败：网络错误，请重试"; form.querySelector("button[type=submit]").disabled = false; };
+      xhr.send(new FormData(form));
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => { charts(); upload(); });
+})();
