@@ -1,0 +1,50 @@
+# xinyidai — the two commands a new user runs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8000
+ENTITIES ?= 5000
+
+.PHONY: setup dev demo serve test test-sqlite test-postgresql lint lock bench clean
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+dev: setup
+
+# Build the demo province (synthetic Heilongjiang) on the embedded SQLite database and serve it.
+demo: setup
+	$(VENV)/bin/xinyidai db upgrade
+	$(VENV)/bin/xinyidai demo --entities $(ENTITIES) --reset
+	$(VENV)/bin/xinyidai serve --host 127.0.0.1 --port $(PORT)
+
+serve: setup
+	$(VENV)/bin/xinyidai serve --host 127.0.0.1 --port $(PORT)
+
+# The whole suite on SQLite; again on PostgreSQL when XINYIDAI_TEST_POSTGRES_URL names a database.
+test: setup
+	$(VENV)/bin/pytest -q -n 2 tests
+	@if [ -n "$$XINYIDAI_TEST_POSTGRES_URL" ]; then \
+	  echo "== the suite again on PostgreSQL"; \
+	  XINYIDAI_TEST_DATABASE_URL="$$XINYIDAI_TEST_POSTGRES_URL" $(VENV)/bin/pytest -q -m "not e2e" tests; \
+	fi
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+
+# Re-lock after changing dependencies in pyproject.toml (needs network to PyPI).
+lock:
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra postgresql --extra dev --python-version 3.11 -o requirements.lock
+
+bench: setup
+	$(PY) bench/ingest.py --rows 1000000 --engine sqlite
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
