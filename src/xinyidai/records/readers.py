@@ -80,7 +80,11 @@ class FileRejected(InvalidInput):
     message = "文件无法读取"
 
     def __init__(
-        self, message: str | None = None, *, code: str | None = None, row_no: int | None = None,
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        row_no: int | None = None,
         detail: Any = None,
     ) -> None:
         self.row_no = row_no
@@ -149,7 +153,11 @@ def open_delivery(
 ) -> Reader:
     """Open a delivery file. The format comes from the extension of `filename` (the name it was uploaded
     under) or else of `path`, and failing that from the first bytes. `sheet` picks an XLSX worksheet by
-    name (the first worksheet otherwise). Raises FileRejected if the file cannot be read at all."""
+    name (the first worksheet otherwise). Raises FileRejected if the file cannot be read at all.
+
+    `max_field_bytes` bounds one CSV field and one JSON line. It is applied to decoded characters (it is the
+    csv module's `field_size_limit`, which is process-wide: a CSV reader sets it and restores it on close),
+    so Chinese text, three bytes a character in UTF-8, may be up to three times larger in bytes."""
     path = Path(path)
     ext = Path(filename or path.name).suffix.lower()
     if ext == ".xls":
@@ -172,8 +180,9 @@ def open_delivery(
     warnings: list[FileWarning] = []
     if head.startswith(_ZIP_MAGIC):
         if fmt not in (None, "xlsx"):
-            warnings.append(FileWarning(
-                "FORMAT_MISMATCH", f"文件扩展名为 {ext}，但内容是 Excel 工作簿，已按 XLSX 读取。"))
+            warnings.append(
+                FileWarning("FORMAT_MISMATCH", f"文件扩展名为 {ext}，但内容是 Excel 工作簿，已按 XLSX 读取。")
+            )
         fmt = "xlsx"
     elif fmt is None:
         fmt = "jsonl" if _sniff_text(head).startswith("{") else "csv"
@@ -198,11 +207,11 @@ def _n(n: int) -> str:
 
 
 def _size(n: int) -> str:
-    if n >= 1_000_000 and n % 100_000 == 0:
-        return f"{n / 1_000_000:g} MB"
-    if n >= 1000 and n % 100 == 0:
-        return f"{n / 1000:g} KB"
-    return f"{n:,} 字节"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.3g} MB"
+    if n >= 1000:
+        return f"{n / 1000:.3g} KB"
+    return f"{n} 字节"
 
 
 _new = object.__new__
@@ -220,36 +229,42 @@ def _row(row_no: int, values: list[str | None], problem: str | None = None, code
 
 
 def _sniff_text(head: bytes) -> str:
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-                     (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, enc in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if head.startswith(bom):
-            return head[len(bom):].decode(enc, "ignore").lstrip()
+            return head[len(bom) :].decode(enc, "ignore").lstrip()
     return head.decode("latin-1").lstrip()
 
 
-def _detect_encoding(sample: bytes, whole: bool) -> str:
-    """UTF-8/16/32 by BOM; else strict UTF-8 if the sample decodes; else GB18030 (superset of GBK)."""
-    if sample.startswith(codecs.BOM_UTF8):
+def _detect_encoding(f: BinaryIO) -> str:
+    """UTF-8/16/32 by BOM; else strict UTF-8 if the first MiB decodes; else GB18030 (a superset of GBK).
+
+    The sample is decoded in pieces with an incremental decoder, so a character cut by the end of the
+    sample is not an error (only the end of the file is decoded with final=True), and the sample is never
+    held in memory as a whole."""
+    f.seek(0)
+    head = f.read(8192)
+    if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         return "utf-32"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    if sample.startswith(_GB18030_BOM):
+    if head.startswith(_GB18030_BOM):
         return "gb18030"
-    if b"\x00" in sample[:8192]:
+    if b"\x00" in head:
         raise FileRejected(
             "文件含有二进制内容，不是可读取的文本文件（也可能是没有 BOM 的 UTF-16 编码）。请另存为 "
             "CSV（UTF-8）、JSON Lines 或 Excel 工作簿（.xlsx）后重新报送。",
             code="UNSUPPORTED_FORMAT",
         )
-    try:
-        # The sample may end inside a multi-byte character: only the whole file is decoded with final=True.
-        codecs.getincrementaldecoder("utf-8")("strict").decode(sample, final=whole)
+    if _decodes_as_utf8(f, "strict") is not None:
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    if _damaged_utf8(sample):
+    good, bad = _decodes_as_utf8(f, "replace") or (0, 0)
+    if good >= 20 and bad * 20 <= good:
         # Plenty of valid UTF-8 and a few bad bytes: a UTF-8 file with a defect, not GBK. Reading it as
         # GB18030 would silently turn every Chinese character into mojibake; reading it as UTF-8 rejects
         # it at the bad row instead.
@@ -257,12 +272,27 @@ def _detect_encoding(sample: bytes, whole: bool) -> str:
     return "gb18030"
 
 
-def _damaged_utf8(sample: bytes) -> bool:
-    text = sample.decode("utf-8", "replace")
-    bad = text.count("\ufffd")
-    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
-    good = non_ascii - bad
-    return good >= 20 and bad * 20 <= good
+def _decodes_as_utf8(f: BinaryIO, errors: str) -> tuple[int, int] | None:
+    """Decode the first SAMPLE_BYTES as UTF-8: (valid non-ASCII characters, U+FFFD count), or None if
+    that fails under `errors`."""
+    f.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors)
+    remaining = SAMPLE_BYTES
+    good = bad = 0
+    try:
+        while True:
+            piece = f.read(min(_CHUNK, remaining))
+            remaining -= len(piece)
+            final = not piece or (remaining == 0 and not f.read(1))
+            text = decoder.decode(piece, final=final)
+            if errors != "strict":
+                n_bad = text.count("\ufffd")
+                bad += n_bad
+                good += len(text) - len(text.encode("ascii", "ignore")) - n_bad
+            if final or remaining == 0:
+                return good, bad
+    except UnicodeDecodeError:
+        return None
 
 
 def _newline_tails(encoding: str, sample: bytes) -> tuple[bytes, ...]:
@@ -275,8 +305,8 @@ def _newline_tails(encoding: str, sample: bytes) -> tuple[bytes, ...]:
     return (b"\n", b"\r")
 
 
-def _encoding_message(encoding: str, row_no: int, unit: str = "行") -> str:
-    where = f"第 {_n(row_no)} {unit}"
+def _encoding_message(encoding: str, row_no: int | None) -> str:
+    where = f"第 {_n(row_no)} 行" if row_no else "文件中"
     if encoding.startswith("utf-8"):
         return (
             f"{where}：文件前面部分是 UTF-8 编码，但此处含有不能按 UTF-8 解码的字符，文件可能混用了多种编码"
@@ -320,10 +350,15 @@ class _LineGuard(io.BufferedIOBase):
         return data
 
     def read1(self, size: int = -1) -> bytes:
-        return self._check(self._raw.read1(size if size and size > 0 else _CHUNK))
+        return self._check(self._raw.read1(size if size >= 0 else _CHUNK))
 
     def read(self, size: int | None = -1) -> bytes:
-        return self._check(self._raw.read(size if size is not None and size >= 0 else _CHUNK))
+        if size is not None and size >= 0:
+            return self._check(self._raw.read(size))
+        parts = []
+        while piece := self.read1(_CHUNK):
+            parts.append(piece)
+        return b"".join(parts)
 
     def close(self) -> None:
         self._raw.close()
@@ -336,17 +371,13 @@ class _TextFile:
     def _open_detect(self, path: Path) -> None:
         self._path = path
         with path.open("rb") as f:
-            sample = f.read(SAMPLE_BYTES + 1)
+            self.encoding = _detect_encoding(f)
+            f.seek(0)
+            head = f.read(4)
             size = f.seek(0, io.SEEK_END)
-            if size >= 4:
-                f.seek(-4, io.SEEK_END)
-            else:
-                f.seek(0)
+            f.seek(max(size - 4, 0))
             tail = f.read()
-        whole = len(sample) <= SAMPLE_BYTES
-        sample = sample[:SAMPLE_BYTES]
-        self.encoding = _detect_encoding(sample, whole)
-        self._unterminated = not tail.endswith(_newline_tails(self.encoding, sample))
+        self._unterminated = not tail.endswith(_newline_tails(self.encoding, head))
 
     def _text(self, limit: int, errors: str = "strict") -> io.TextIOWrapper:
         raw = self._path.open("rb")
@@ -366,7 +397,8 @@ class _CsvReader(_TextFile, Reader):
         Reader.__init__(self)
         self._max_field = max_field_bytes
         self._open_detect(path)
-        csv.field_size_limit(max_field_bytes)
+        # The csv module's field limit is process-wide: set it for this reader, restore it on close.
+        self._prev_limit: int | None = csv.field_size_limit(max_field_bytes)
         self._t = self._text(max_field_bytes + _LINE_SLACK)
         try:
             self._read_header()
@@ -376,6 +408,9 @@ class _CsvReader(_TextFile, Reader):
 
     def close(self) -> None:
         self._t.close()
+        if self._prev_limit is not None:
+            csv.field_size_limit(self._prev_limit)
+            self._prev_limit = None
 
     def _read_header(self) -> None:
         t = self._t
@@ -384,15 +419,14 @@ class _CsvReader(_TextFile, Reader):
             while True:
                 line = t.readline()
                 if not line:
-                    raise FileRejected("文件没有内容（只有空行）。请检查导出结果后重新报送。", code="FILE_EMPTY")
+                    raise FileRejected(
+                        "文件没有内容（只有空行）。请检查导出结果后重新报送。", code="FILE_EMPTY"
+                    )
                 rn += 1
                 if line.strip().strip("\ufeff"):
                     break
-            probe = _QUOTED.sub("", line)
-            counts = [probe.count(d) for d in _DELIMITERS]
-            best = max(counts)
-            self.delimiter = _DELIMITERS[counts.index(best)] if best else ","
-            self._dialect = {"delimiter": self.delimiter, "strict": True, "skipinitialspace": True}
+            self._dialect = _dialect_for(line)
+            self.delimiter = self._dialect["delimiter"]
             header = next(csv.reader(chain((line,), t), **self._dialect))
         except (csv.Error, UnicodeDecodeError, _LineTooLong) as exc:
             raise self._translate(exc, rn) from None
@@ -401,7 +435,6 @@ class _CsvReader(_TextFile, Reader):
             names[0] = names[0].lstrip("\ufeff").strip()
         self._header_row = rn
         self.headers = _check_headers(names, rn)
-        self._file_cols = len(names)
         # A line may hold every column at its maximum size; beyond that some field must be too large.
         self._t.buffer.limit = self._max_field * max(len(names), 1) + _LINE_SLACK
 
@@ -409,32 +442,37 @@ class _CsvReader(_TextFile, Reader):
         if isinstance(exc, UnicodeDecodeError):
             found = self._locate_bad_bytes()
             return FileRejected(
-                _encoding_message(self.encoding or "", found or row_no), code="FILE_ENCODING",
+                _encoding_message(self.encoding or "", found or row_no),
+                code="FILE_ENCODING",
                 row_no=found or row_no,
             )
         if isinstance(exc, _LineTooLong):
             return FileRejected(
-                f"第 {_n(row_no)} 行过长（超过 {_size(self._t.buffer.limit)} 仍没有换行），超过单个字段 "
-                f"{_size(self._max_field)} 的上限；文件也可能不是 CSV 格式。请检查后重新报送。",
-                code="FIELD_TOO_LARGE", row_no=row_no,
+                f"第 {_n(row_no)} 行有字段超过 {_size(self._max_field)} 上限（该行超过 "
+                f"{_size(self._t.buffer.limit)} 仍没有换行；文件也可能不是 CSV 格式）。请检查该行后重新报送。",
+                code="FIELD_TOO_LARGE",
+                row_no=row_no,
             )
         text = str(exc)
         if "field larger than field limit" in text:
             return FileRejected(
                 f"第 {_n(row_no)} 行有字段超过 {_size(self._max_field)} 上限。请检查该行（常见原因是引号未闭合，"
                 "使后面的内容都被当成同一个字段）后重新报送。",
-                code="FIELD_TOO_LARGE", row_no=row_no,
+                code="FIELD_TOO_LARGE",
+                row_no=row_no,
             )
         if "unexpected end of data" in text:
             return FileRejected(
                 f"第 {_n(row_no)} 行：引号未闭合，从此行开始的带引号字段直到文件末尾都没有结束，"
                 "文件可能被截断或引号使用错误。请检查该行后重新报送。",
-                code="FILE_TRUNCATED", row_no=row_no,
+                code="FILE_TRUNCATED",
+                row_no=row_no,
             )
         return FileRejected(
             f"第 {_n(row_no)} 行：引号使用错误（右引号后面紧跟了分隔符以外的字符），文件可能被截断或引号使用错误。"
             '字段内的引号应写成两个双引号（""）。请检查该行后重新报送。',
-            code="CSV_QUOTING", row_no=row_no,
+            code="CSV_QUOTING",
+            row_no=row_no,
         )
 
     def _locate_bad_bytes(self) -> int | None:
@@ -442,7 +480,20 @@ class _CsvReader(_TextFile, Reader):
         (the text layer decodes ahead in chunks, so the failure itself can surface a few rows early)."""
         t = self._text(1 << 62, errors=_MARK_HANDLER)
         try:
-            for rn, rec in enumerate(csv.reader(t, **self._dialect), 1):
+            dialect = getattr(self, "_dialect", None)
+            source: Iterator[str] = t
+            if dialect is None:  # the failure came before the header was parsed: find it the same way
+                leading: list[str] = []
+                while True:
+                    line = t.readline()
+                    if not line:
+                        return None
+                    leading.append(line)
+                    if line.strip().strip("\ufeff"):
+                        break
+                dialect = _dialect_for(line)
+                source = chain(leading, t)
+            for rn, rec in enumerate(csv.reader(source, **dialect), 1):
                 if _MARK in "".join(rec):
                     return rn
         except (csv.Error, _LineTooLong):
@@ -454,7 +505,8 @@ class _CsvReader(_TextFile, Reader):
     def _rows(self) -> Iterator[Row]:
         csv.field_size_limit(self._max_field)
         ncols = len(self.headers)
-        rn = self._header_row
+        rn = self._header_row  # the record number of the last record read
+        start = rn + 1
         base = csv.reader(self._t, **self._dialect)
         it: Iterator[list[str]] = base
         new = _new
@@ -462,8 +514,7 @@ class _CsvReader(_TextFile, Reader):
         check_last = self._unterminated
         try:
             while True:
-                for rec in it:
-                    rn += 1
+                for rn, rec in enumerate(it, start):
                     if len(rec) == ncols:  # hot path
                         vals = [v.strip() or None for v in rec]
                         if vals[0] is None and not any(vals):
@@ -496,6 +547,7 @@ class _CsvReader(_TextFile, Reader):
                             return
                         yield _row(rn, vals, problem, "COLUMN_COUNT")
                         it = chain((nxt,), base)
+                        start = rn + 1
                         break
                     yield _row(rn, vals, problem, "COLUMN_COUNT")
                 else:
@@ -506,19 +558,30 @@ class _CsvReader(_TextFile, Reader):
             self.close()
 
 
+def _dialect_for(line: str) -> dict[str, Any]:
+    """The delimiter that occurs most often in the header line outside quotes (ties: , tab ; |)."""
+    probe = _QUOTED.sub("", line)
+    counts = [probe.count(d) for d in _DELIMITERS]
+    best = max(counts)
+    delimiter = _DELIMITERS[counts.index(best)] if best else ","
+    return {"delimiter": delimiter, "strict": True, "skipinitialspace": True}
+
+
 def _check_headers(names: list[str], row_no: int) -> list[str]:
     while names and not names[-1]:
         names.pop()  # trailing empty header cells (a spreadsheet's unused columns)
     if not names:
         raise FileRejected(
-            f"第 {_n(row_no)} 行（表头）为空，文件第一行应为列名。请补充表头后重新报送。", code="NO_HEADER",
+            f"第 {_n(row_no)} 行（表头）为空，文件第一行应为列名。请补充表头后重新报送。",
+            code="NO_HEADER",
             row_no=row_no,
         )
     blank = [i + 1 for i, h in enumerate(names) if not h]
     if blank:
         cols = "、".join(f"第 {i} 列" for i in blank)
         raise FileRejected(
-            f"第 {_n(row_no)} 行（表头）{cols}的列名为空。请填写列名或删除该列后重新报送。", code="BLANK_HEADER",
+            f"第 {_n(row_no)} 行（表头）{cols}的列名为空。请填写列名或删除该列后重新报送。",
+            code="BLANK_HEADER",
             row_no=row_no,
         )
     seen: dict[str, list[int]] = {}
@@ -529,7 +592,8 @@ def _check_headers(names: list[str], row_no: int) -> list[str]:
         desc = "；".join(f"「{h}」（第 {'、'.join(map(str, cols))} 列）" for h, cols in dups.items())
         raise FileRejected(
             f"第 {_n(row_no)} 行（表头）有重复的列名：{desc}。请删除或重命名重复的列后重新报送。",
-            code="DUPLICATE_HEADER", row_no=row_no,
+            code="DUPLICATE_HEADER",
+            row_no=row_no,
         )
     return names
 
@@ -539,7 +603,7 @@ def _check_headers(names: list[str], row_no: int) -> list[str]:
 
 
 class _Pairs(list):  # type: ignore[type-arg]
-    """A JSON object as its (key, value) pairs: keeps duplicate keys visible, and tells objects from arrays."""
+    """A JSON object as its (key, value) pairs: shows duplicate keys, and tells objects from arrays."""
 
     __slots__ = ()
 
@@ -625,8 +689,9 @@ class _JsonlReader(_TextFile, Reader):
                 yield line_no, line
 
     def _loads(self, text: str) -> Any:
-        return json.loads(text, object_pairs_hook=_Pairs, parse_int=str, parse_float=str,
-                          parse_constant=_bad_constant)
+        return json.loads(
+            text, object_pairs_hook=_Pairs, parse_int=str, parse_float=str, parse_constant=_bad_constant
+        )
 
     def _next_line(self) -> tuple[int, str | None]:
         try:
@@ -634,7 +699,9 @@ class _JsonlReader(_TextFile, Reader):
         except UnicodeDecodeError:
             row_no = self._locate_bad_bytes()
             raise FileRejected(
-                _encoding_message(self.encoding or "", row_no or 0), code="FILE_ENCODING", row_no=row_no,
+                _encoding_message(self.encoding or "", row_no),
+                code="FILE_ENCODING",
+                row_no=row_no,
             ) from None
 
     def _read_first(self) -> None:
@@ -643,11 +710,13 @@ class _JsonlReader(_TextFile, Reader):
                 line_no, text = self._next_line()
             except StopIteration:
                 raise FileRejected(
-                    "文件没有内容（只有空行）。请检查导出结果后重新报送。", code="FILE_EMPTY") from None
+                    "文件没有内容（只有空行）。请检查导出结果后重新报送。", code="FILE_EMPTY"
+                ) from None
             if text is None:
                 raise FileRejected(
                     f"第 {_n(line_no)} 行超过 {_size(self._limit)} 上限，无法作为字段来源读取。请检查后重新报送。",
-                    code="FIELD_TOO_LARGE", row_no=line_no,
+                    code="FIELD_TOO_LARGE",
+                    row_no=line_no,
                 )
             text = text.lstrip("\ufeff")
             if text.strip():
@@ -657,7 +726,8 @@ class _JsonlReader(_TextFile, Reader):
             raise FileRejected(
                 "文件是一个 JSON 数组，不是 JSON Lines 格式。JSON Lines 要求每行一个 JSON 对象，例如："
                 '{"名称":"…","日期":"…"}。请转换后重新报送。',
-                code="JSON_INVALID", row_no=line_no,
+                code="JSON_INVALID",
+                row_no=line_no,
             )
         try:
             obj = self._loads(text)
@@ -665,23 +735,29 @@ class _JsonlReader(_TextFile, Reader):
             raise FileRejected(
                 _json_error(line_no, exc) + "。第一行必须是一个完整的 JSON 对象（JSON Lines 每行一个对象，"
                 "不能跨行排版），其字段名作为表头。请检查后重新报送。",
-                code="JSON_INVALID", row_no=line_no,
+                code="JSON_INVALID",
+                row_no=line_no,
             ) from None
         if type(obj) is not _Pairs:
             raise FileRejected(
                 f"第 {_n(line_no)} 行是 JSON {_kind(obj)}，不是 JSON 对象。JSON Lines 要求每行一个对象，"
                 "其字段名作为表头。请检查后重新报送。",
-                code="JSON_INVALID", row_no=line_no,
+                code="JSON_INVALID",
+                row_no=line_no,
             )
         names = [k.strip() for k, _ in obj]
         if not names:
             raise FileRejected(
-                f"第 {_n(line_no)} 行是空对象，无法确定字段。请检查后重新报送。", code="NO_HEADER", row_no=line_no,
+                f"第 {_n(line_no)} 行是空对象，无法确定字段。请检查后重新报送。",
+                code="NO_HEADER",
+                row_no=line_no,
             )
         self.headers = _check_headers(names, line_no)
         if len(self.headers) != len(names):  # a trailing "" key
             raise FileRejected(
-                f"第 {_n(line_no)} 行（表头）有空字段名。请检查后重新报送。", code="BLANK_HEADER", row_no=line_no,
+                f"第 {_n(line_no)} 行（表头）有空字段名。请检查后重新报送。",
+                code="BLANK_HEADER",
+                row_no=line_no,
             )
         self._index = {h: i for i, h in enumerate(self.headers)}
         self._first = (line_no, obj)
@@ -725,7 +801,12 @@ class _JsonlReader(_TextFile, Reader):
             problems.append(("UNKNOWN_KEY", f"第 {_n(line_no)} 行含有第一行对象中没有的字段：{names}"))
         if nested:
             names = "、".join(f"「{k}」" for k in nested)
-            problems.append(("NESTED_VALUE", f"第 {_n(line_no)} 行的字段{names}是嵌套的对象或数组，只接受文本、数值、布尔值或 null"))
+            problems.append(
+                (
+                    "NESTED_VALUE",
+                    f"第 {_n(line_no)} 行的字段{names}是嵌套的对象或数组，只接受文本、数值、布尔值或 null",
+                )
+            )
         if len(obj) > 1 and len({k.strip() for k, _ in obj}) != len(obj):
             problems.append(("DUPLICATE_KEY", f"第 {_n(line_no)} 行有重复的字段名"))
         if problems:
@@ -744,8 +825,12 @@ class _JsonlReader(_TextFile, Reader):
                 except StopIteration:
                     return
                 if text is None:
-                    yield _row(line_no, [None] * width,
-                               f"第 {_n(line_no)} 行超过 {_size(self._limit)} 上限，未读取", "LINE_TOO_LARGE")
+                    yield _row(
+                        line_no,
+                        [None] * width,
+                        f"第 {_n(line_no)} 行超过 {_size(self._limit)} 上限，未读取",
+                        "LINE_TOO_LARGE",
+                    )
                     continue
                 if text.isspace():
                     continue
@@ -755,8 +840,12 @@ class _JsonlReader(_TextFile, Reader):
                     yield _row(line_no, [None] * width, _json_error(line_no, exc), "JSON_INVALID")
                     continue
                 if type(obj) is not _Pairs:
-                    yield _row(line_no, [None] * width,
-                               f"第 {_n(line_no)} 行是 JSON {_kind(obj)}，不是 JSON 对象", "JSON_NOT_OBJECT")
+                    yield _row(
+                        line_no,
+                        [None] * width,
+                        f"第 {_n(line_no)} 行是 JSON {_kind(obj)}，不是 JSON 对象",
+                        "JSON_NOT_OBJECT",
+                    )
                     continue
                 yield self._make_row(line_no, obj)
         finally:
@@ -808,7 +897,9 @@ def _cell(v: Any) -> Any:
     return str(v).strip() or None
 
 
-_XLSX_INVALID = "文件不是有效的 XLSX 工作簿，可能已损坏或被截断。请在 Excel 中重新打开并另存为 .xlsx 后重新报送。"
+_XLSX_INVALID = (
+    "文件不是有效的 XLSX 工作簿，可能已损坏或被截断。请在 Excel 中重新打开并另存为 .xlsx 后重新报送。"
+)
 
 
 class _XlsxReader(Reader):
@@ -839,7 +930,7 @@ class _XlsxReader(Reader):
             self._wb = wb = load_workbook(self._f, read_only=True, data_only=False, keep_links=False)
             worksheets = wb.worksheets
             names = list(wb.sheetnames)
-        except Exception:  # noqa: BLE001 - zipfile, XML and openpyxl errors all mean the same to the user
+        except Exception:  # zipfile, XML, openpyxl: all mean the same to the user
             raise FileRejected(_XLSX_INVALID, code="XLSX_INVALID") from None
         if not worksheets:
             raise FileRejected("工作簿中没有工作表。请检查后重新报送。", code="XLSX_INVALID")
@@ -849,14 +940,22 @@ class _XlsxReader(Reader):
             if chosen:
                 ws = chosen[0]
             else:
-                self.warnings.append(FileWarning(
-                    "SHEET_NOT_FOUND", f"工作簿中没有名为「{sheet}」的工作表，已读取第一个工作表「{ws.title}」。"))
+                self.warnings.append(
+                    FileWarning(
+                        "SHEET_NOT_FOUND",
+                        f"工作簿中没有名为「{sheet}」的工作表，已读取第一个工作表「{ws.title}」。",
+                    )
+                )
         self.sheet = ws.title
         if len(names) > 1:
             others = "、".join(n for n in names if n != ws.title)
             which = "第一个工作表" if ws is worksheets[0] else "工作表"
-            self.warnings.append(FileWarning(
-                "EXTRA_SHEETS", f"工作簿含 {len(names)} 个工作表，仅读取{which}「{ws.title}」，已忽略：{others}"))
+            self.warnings.append(
+                FileWarning(
+                    "EXTRA_SHEETS",
+                    f"工作簿含 {len(names)} 个工作表，仅读取{which}「{ws.title}」，已忽略：{others}",
+                )
+            )
         try:
             ws.reset_dimensions()  # the stored dimension is often wrong; read what is there
             self._it = enumerate(ws.iter_rows(values_only=True), 1)
@@ -866,17 +965,20 @@ class _XlsxReader(Reader):
                     rn = row_no
                     break
             else:
-                raise FileRejected("工作表「" + ws.title + "」没有内容。请检查后重新报送。", code="FILE_EMPTY")
+                raise FileRejected(
+                    "工作表「" + ws.title + "」没有内容。请检查后重新报送。", code="FILE_EMPTY"
+                )
         except FileRejected:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise FileRejected(_XLSX_INVALID, code="XLSX_INVALID") from None
         formulas = [i for i, v in enumerate(vals, 1) if v is _FORMULA]
         if formulas:
             raise FileRejected(
                 f"第 {_n(rn)} 行（表头）第 {'、'.join(map(str, formulas))} 列为公式。出于安全原因不接收公式，"
                 "请粘贴为数值后重新报送。",
-                code="FORMULA", row_no=rn,
+                code="FORMULA",
+                row_no=rn,
             )
         self._header_row = rn
         self.headers = _check_headers([v or "" for v in vals], rn)
@@ -898,9 +1000,15 @@ class _XlsxReader(Reader):
                 if _FORMULA in vals:
                     names = "、".join(
                         f"「{headers[i] if i < ncols else get_column_letter(i + 1) + ' 列'}」"
-                        for i, v in enumerate(vals) if v is _FORMULA
+                        for i, v in enumerate(vals)
+                        if v is _FORMULA
                     )
-                    problems.append(("FORMULA", f"第 {_n(rn)} 行{names}为公式，出于安全原因不接收公式，请粘贴为数值后重新报送"))
+                    problems.append(
+                        (
+                            "FORMULA",
+                            f"第 {_n(rn)} 行{names}为公式，出于安全原因不接收公式，请粘贴为数值后重新报送",
+                        )
+                    )
                     vals = [None if v is _FORMULA else v for v in vals]
                 n = len(vals)
                 if n < ncols:
@@ -908,8 +1016,12 @@ class _XlsxReader(Reader):
                 elif n > ncols:
                     extra = [get_column_letter(i + 1) for i in range(ncols, n) if vals[i] is not None]
                     if extra:
-                        problems.append(("COLUMN_COUNT",
-                                         f"第 {_n(rn)} 行在表头范围之外（{'、'.join(extra)} 列）有数据，表头只有 {ncols} 列"))
+                        problems.append(
+                            (
+                                "COLUMN_COUNT",
+                                f"第 {_n(rn)} 行在表头范围之外（{'、'.join(extra)} 列）有数据，表头只有 {ncols} 列",
+                            )
+                        )
                     del vals[ncols:]
                 if problems:
                     yield _row(rn, vals, "；".join(m for _, m in problems), problems[0][0])
@@ -917,9 +1029,11 @@ class _XlsxReader(Reader):
                     yield _row(rn, vals)
         except FileRejected:
             raise
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise FileRejected(
-                f"第 {_n(rn + 1)} 行附近：" + _XLSX_INVALID, code="XLSX_INVALID", row_no=rn + 1,
+                f"第 {_n(rn + 1)} 行附近：" + _XLSX_INVALID,
+                code="XLSX_INVALID",
+                row_no=rn + 1,
             ) from None
         finally:
             self.close()
