@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -92,6 +94,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     db = db or Database(settings.resolved_database_url)
     catalog = load_catalog(settings.catalog_path)
     app = FastAPI(title="xinyidai 信易贷节点接口", version=__version__, docs_url=None, redoc_url=None,
+                  lifespan=_lifespan,
                   description="融资信用服务平台节点的数据接口。所有错误均以统一格式返回："
                               "`{\"error\": 代码, \"message\": 中文说明, \"detail\": …}`。")
     app.state.node = Node(settings=settings, db=db, catalog=catalog, templates=make_templates(catalog),
@@ -118,17 +121,17 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
                                    swagger_css_url="/static/vendor/swagger-ui.css",
                                    swagger_favicon_url="/static/favicon.svg")
 
-    @app.on_event("startup")
-    def _startup() -> None:
-        n = mark_interrupted(db)
-        if n:
-            log.warning("marked %d interrupted deliveries as failed", n)
-
-    @app.on_event("shutdown")
-    def _shutdown() -> None:
-        app.state.node.executor.shutdown(wait=False, cancel_futures=True)
-
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    n: Node = app.state.node
+    stale = mark_interrupted(n.db)
+    if stale:
+        log.warning("marked %d interrupted deliveries as failed", stale)
+    yield
+    n.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
