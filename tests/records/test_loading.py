@@ -268,3 +268,19 @@ def test_audit_entries_follow_each_delivery(db, catalog, registered, tmp_path) -
     with db.session() as s:
         ok, broken, n = verify_chain(s)
     assert ok and broken is None and n >= 4
+
+
+def test_large_files_are_checked_in_a_worker_process(db, catalog, registered, tmp_path, monkeypatch) -> None:
+    from xinyidai.records import checking
+    monkeypatch.setattr(checking, "WORKER_MIN_BYTES", 0)
+    rows = tax_rows(registered, ["2026-08", "2026-09", "2026-10"]) + [["bad", "x", "2026-10", "A", "1", "1", "0",
+                                                                       "否", "正常申报"]]
+    d, out = load(db, catalog, write_csv(tmp_path / "w.csv", TAX_HEADER, rows), "tax")
+    assert (d.status, d.rows_new, d.rows_rejected) == ("partial", 60, 1)
+    assert [i.code for i in out.issues] == ["INVALID_USCC"]
+    before = snapshot(db)
+    broken = tmp_path / "broken.csv"
+    broken.write_text(",".join(TAX_HEADER) + "\n" + f'{registered[0]},"x,2026-10\n', encoding="utf-8")
+    d, _ = load(db, catalog, broken, "tax")
+    assert d.status == "rejected" and d.error_code in ("CSV_QUOTING", "FILE_TRUNCATED")
+    assert snapshot(db) == before

@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 
-from xinyidai.kit.digest import sm3_hex
+from xinyidai.kit.digest import sm3_stream
+
+_SM3 = sm3_stream()  # copying a prepared hash object skips OpenSSL's per-call algorithm lookup
 
 KEY_SEPARATOR = "|"
 
@@ -24,9 +26,13 @@ def canonical_json(content: Mapping[str, Any]) -> str:
 
 def fingerprint(content_json: str) -> str:
     """SM3 of the canonical JSON (orjson: shortest round-trip floats, keys sorted, UTF-8 unescaped)."""
-    return sm3_hex(content_json.encode("utf-8"))
+    h = _SM3.copy()
+    h.update(content_json.encode("utf-8"))
+    return h.hexdigest()
 
 
 def record_key(key_items: Sequence[str], content: Mapping[str, Any]) -> str:
     """The record's identity within its entity and category, e.g. '2025-03' or 'HLJ-罚-2024-017'."""
+    if len(key_items) == 1:
+        return str(content.get(key_items[0], ""))
     return KEY_SEPARATOR.join(str(content.get(k, "")) for k in key_items)

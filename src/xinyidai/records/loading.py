@@ -11,8 +11,9 @@ the current version, new rows become version 1. A failure anywhere rolls phase 2
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -26,15 +27,13 @@ from xinyidai.kit import audit, clock
 from xinyidai.kit.db import Database, UTCDateTime
 from xinyidai.kit.digest import sm3_stream
 from xinyidai.kit.errors import InvalidInput, NotFound
-from xinyidai.records.canonical import canonical_json, fingerprint, record_key
+from xinyidai.records.checking import MAX_STORED_ISSUES, CheckJob, checked_batches
 from xinyidai.records.models import Delivery, DeliveryIssue
 from xinyidai.records.readers import FileRejected, open_delivery
-from xinyidai.records.validation import Issue, RowValidator, ValidRow
+from xinyidai.records.validation import Issue, RowValidator
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 20_000
-MAX_STORED_ISSUES = 100_000  # the report lists at most this many row problems; counts stay exact
 REGISTRATION = "registration"
 
 # Registration items that also maintain the register of market entities (entities table columns).
@@ -161,7 +160,7 @@ class _Stage:
         conn.execute(text(
             f"CREATE TEMP TABLE {self.name} (row_no INTEGER PRIMARY KEY, entity_code VARCHAR(18) NOT NULL, "
             f"entity_name TEXT, record_key TEXT NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
-            f"period_start {dt}, period_end {dt}, action VARCHAR(12), prev_version INTEGER{extra})"))
+            f"period_start {dt}, period_end {dt}, action VARCHAR(12), prev_version INTEGER, prev_state TEXT{extra})"))
 
     def write(self, rows: list[tuple]) -> None:
         if not rows:
@@ -182,15 +181,6 @@ class _Stage:
             self.conn.commit()
         except Exception:  # noqa: BLE001 - the connection may already be broken; temp tables die with it
             log.debug("staging table %s not dropped", self.name, exc_info=True)
-
-
-def _stage_tuple(v: ValidRow, cat: Category, entity_items: list[str]) -> tuple:
-    cj = canonical_json(v.content)
-    t: tuple[Any, ...] = (v.row_no, v.entity_code, v.entity_name, record_key(cat.key, v.content), cj,
-                          fingerprint(cj), v.period_start, v.period_end)
-    if entity_items:
-        t += tuple(None if (x := v.content.get(c)) is None else str(x) for c in entity_items)
-    return t
 
 
 # ---- processing ---------------------------------------------------------------------------------------
@@ -223,6 +213,7 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
         return _finish_rejected(db, outcome, exc.code, _located(exc), actor)
     conn = db.engine.connect()
     stage: _Stage | None = None
+    started = time.perf_counter()
     try:
         with reader:
             warnings = [Issue(None, None, None, w.code, w.message, "warning") for w in reader.warnings]
@@ -245,32 +236,22 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
                 warnings.append(Issue(None, h, None, "UNKNOWN_HEADER",
                                       f"表头「{h}」未对应「{cat.name}」清单中的任何字段，该列已忽略", "warning"))
             entity_items = [c for c in ENTITY_COLUMNS if c in m.columns] if cat.code == REGISTRATION else []
-            stage = _Stage(conn, entity_items)
-            issues: list[Issue] = []
-            total = rejected = 0
-            for batch in _batches(reader.rows(), BATCH_ROWS):
-                staged = []
-                for row in batch:
-                    total += 1
-                    if row.problem:
-                        rejected += 1
-                        if len(issues) < MAX_STORED_ISSUES:
-                            issues.append(Issue(row.row_no, None, None, row.problem_code or "ROW_STRUCTURE",
-                                                row.problem))
-                        continue
-                    valid, row_issues = validator.validate(row.row_no, row.values)
-                    if valid is None:
-                        rejected += 1
-                        if len(issues) < MAX_STORED_ISSUES:
-                            issues.extend(row_issues)
-                    else:
-                        staged.append(_stage_tuple(valid, cat, entity_items))
-                stage.write(staged)
-                conn.commit()  # temp rows only; the main database is untouched until phase 2
-                _set(db, delivery_id, rows_processed=total)
-                if progress:
-                    progress(total)
+        # The header is judged; the rows are checked (in a worker process for a large file) and staged.
+        stage = _Stage(conn, entity_items)
+        job = CheckJob(path, d.filename, sheet, catalog, cat.code, entity_items)
+        total = rejected = 0
+        for size, staged, bad in checked_batches(job):
+            total += size
+            rejected += bad
+            stage.write(staged)
+            conn.commit()  # temp rows only; the main database is untouched until phase 2
+            _set(db, delivery_id, rows_processed=total)
+            if progress:
+                progress(total)
+        issues = job.issues
         outcome.rows_total = total
+        log.info("delivery %s: %d rows read, checked and staged in %.2fs", delivery_id, total,
+                 time.perf_counter() - started)
         return _merge(db, conn, stage, cat, delivery_id, actor, threshold, total, rejected, issues,
                       warnings, outcome)
     except FileRejected as exc:
@@ -291,21 +272,11 @@ def _located(exc: FileRejected) -> str:
     return exc.message
 
 
-def _batches(rows: Iterator, n: int) -> Iterator[list]:
-    batch: list = []
-    for r in rows:
-        batch.append(r)
-        if len(batch) >= n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, delivery_id: int, actor: str,
            threshold: float, total: int, rejected: int, issues: list[Issue], warnings: list[Issue],
            outcome: LoadOutcome) -> LoadOutcome:
     t = stage.name
+    merge_started = time.perf_counter()
     now = clock.now()
     nowp = bindparam("now", now, type_=UTCDateTime())
     c = conn
@@ -316,17 +287,19 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
     _fault("locked")
 
     # The same record twice in one file: keep the first row, reject the later ones.
+    c.execute(text(f"CREATE INDEX ix_{t}_key ON {t} (entity_code, record_key, row_no)"))
     dup_rows = c.execute(text(
-        f"SELECT s.row_no, s.record_key, (SELECT min(p.row_no) FROM {t} p WHERE p.entity_code = s.entity_code "
-        f"AND p.record_key = s.record_key) AS first_row FROM {t} s WHERE EXISTS (SELECT 1 FROM {t} p "
-        f"WHERE p.entity_code = s.entity_code AND p.record_key = s.record_key AND p.row_no < s.row_no)")).all()
+        f"SELECT s.row_no, s.record_key, f.first_row FROM {t} s JOIN (SELECT entity_code, record_key, "
+        f"min(row_no) AS first_row FROM {t} GROUP BY entity_code, record_key HAVING count(*) > 1) f "
+        f"ON s.entity_code = f.entity_code AND s.record_key = f.record_key WHERE s.row_no > f.first_row "
+        f"ORDER BY s.row_no")).all()
     for row_no, key, first in dup_rows:
         issues.append(Issue(row_no, "、".join(cat.item(k).name for k in cat.key), key, "DUPLICATE_IN_FILE",
                             f"与第 {first} 行是同一条记录（同一主体、同一记录标识），以第 {first} 行为准"))
     if dup_rows:
-        c.execute(text(f"UPDATE {t} SET action = 'rejected' WHERE row_no IN (SELECT s.row_no FROM {t} s "
-                       f"WHERE EXISTS (SELECT 1 FROM {t} p WHERE p.entity_code = s.entity_code "
-                       f"AND p.record_key = s.record_key AND p.row_no < s.row_no))"))
+        c.execute(text(f"UPDATE {t} SET action = 'rejected' WHERE EXISTS (SELECT 1 FROM {t} p "
+                       f"WHERE p.entity_code = {t}.entity_code AND p.record_key = {t}.record_key "
+                       f"AND p.row_no < {t}.row_no)"))
     if cat.code != REGISTRATION:
         unknown = c.execute(text(
             f"SELECT row_no, entity_code FROM {t} s WHERE action IS NULL AND NOT EXISTS "
@@ -352,14 +325,14 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
                f"整批拒收，未写入任何数据。请按问题清单修正后重新报送。")
         return _finish_rejected(db, outcome, "THRESHOLD_EXCEEDED", msg, actor, warnings, issues)
 
-    cur = (f"SELECT 1 FROM credit_records r WHERE r.category = :cat AND r.entity_code = {t}.entity_code "
-           f"AND r.record_key = {t}.record_key")
-    c.execute(text(f"UPDATE {t} SET action = 'unchanged' WHERE action IS NULL AND EXISTS "
-                   f"({cur} AND r.status = 'current' AND r.fingerprint = {t}.fingerprint)"), {"cat": cat.code})
-    c.execute(text(f"UPDATE {t} SET prev_version = (SELECT max(r.version) FROM credit_records r "
-                   f"WHERE r.category = :cat AND r.entity_code = {t}.entity_code AND r.record_key = {t}.record_key) "
-                   f"WHERE action IS NULL"), {"cat": cat.code})
-    c.execute(text(f"UPDATE {t} SET action = CASE WHEN prev_version IS NULL THEN 'new' ELSE 'changed' END "
+    # One index lookup per staged row: the latest version's number, and its status and fingerprint.
+    c.execute(text(
+        f"UPDATE {t} SET (prev_version, prev_state) = (SELECT r.version, r.status || ':' || r.fingerprint "
+        f"FROM credit_records r WHERE r.category = :cat AND r.entity_code = {t}.entity_code "
+        f"AND r.record_key = {t}.record_key ORDER BY r.version DESC LIMIT 1) WHERE action IS NULL"),
+        {"cat": cat.code})
+    c.execute(text(f"UPDATE {t} SET action = CASE WHEN prev_version IS NULL THEN 'new' "
+                   f"WHEN prev_state = 'current:' || fingerprint THEN 'unchanged' ELSE 'changed' END "
                    f"WHERE action IS NULL"))
     _fault("classified")
     c.execute(text(
@@ -400,6 +373,7 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
         s.flush()
     _fault("before_commit")
     c.commit()
+    log.info("delivery %s merged in %.2fs", delivery_id, time.perf_counter() - merge_started)
     outcome.status = status
     outcome.issues = warnings + issues
     return outcome

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import orjson
+
 from xinyidai.catalog.schema import SUBJECT_CODE, SUBJECT_NAME, Category, Item, normalise_header
 from xinyidai.entities.codes import InvalidIdNumber, InvalidUSCC, validate_id_number, validate_uscc
 from xinyidai.entities.industries import is_valid_industry
 from xinyidai.entities.regions import is_valid_region
 from xinyidai.kit import clock
+from xinyidai.records.canonical import _SM3, record_key
 
 # A text cell beginning with one of these is executed by spreadsheet programs when the data is exported
 # again (CSV/formula injection, OWASP). Numbers like -5 are converted before this check applies.
@@ -52,8 +55,8 @@ class ValidRow:
     entity_code: str
     entity_name: str | None
     content: dict[str, Any]
-    period_start: date | None
-    period_end: date | None
+    period_start: str | None  # ISO date
+    period_end: str | None
 
 
 @dataclass
@@ -120,9 +123,11 @@ def _parse_date(raw: str) -> date:
     raise Bad("BAD_DATE", f"日期「{shown(raw)}」格式不正确，应为 YYYY-MM-DD，例如 2024-06-30")
 
 
-def _make_converter(item: Item) -> Callable[[str], Any]:  # noqa: C901 - one branch per item type
+def _make_converter(item: Item, today: date | None = None) -> Callable[[str], Any]:  # noqa: C901
+    """One converter per item type. `today` is fixed when a delivery starts, not read per value."""
     t = item.type
     lo, hi = item.min, item.max
+    today = today or clock.today()
 
     def ranged(v: float) -> None:
         if lo is not None and v < lo:
@@ -161,12 +166,16 @@ def _make_converter(item: Item) -> Callable[[str], Any]:  # noqa: C901 - one bra
     if t == "decimal":
         def conv(raw: str) -> float:
             try:
-                v = float(raw.replace(",", ""))
+                v = float(raw)
             except ValueError:
-                raise Bad("BAD_NUMBER", f"「{shown(raw)}」不是数值") from None
+                try:
+                    v = float(raw.replace(",", ""))  # 1,234.50 as spreadsheets write it
+                except ValueError:
+                    raise Bad("BAD_NUMBER", f"「{shown(raw)}」不是数值") from None
             if not math.isfinite(v):
                 raise Bad("BAD_NUMBER", f"「{shown(raw)}」不是有限数值")
-            ranged(v)
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                ranged(v)
             return v
         return conv
 
@@ -177,15 +186,26 @@ def _make_converter(item: Item) -> Callable[[str], Any]:  # noqa: C901 - one bra
             d = _parse_date(raw)
             if d.year < 1900:
                 raise Bad("BAD_DATE", f"日期 {d.isoformat()} 早于 1900 年，不合常理")
-            if not allow_future and d > clock.today():
-                raise Bad("FUTURE_DATE", f"日期 {d.isoformat()} 晚于今天（{clock.today().isoformat()}），请核对")
+            if not allow_future and d > today:
+                raise Bad("FUTURE_DATE", f"日期 {d.isoformat()} 晚于今天（{today.isoformat()}），请核对")
             return d.isoformat()
         return conv
 
     if t == "month":
         allow_future = item.allow_future
+        this_month = (today.year, today.month)
+        seen: dict[str, str] = {}  # a delivery has few distinct periods: judge each once
 
         def conv(raw: str) -> str:
+            hit = seen.get(raw)
+            if hit is not None:
+                return hit
+            value = judge(raw)
+            if len(seen) < 10_000:
+                seen[raw] = value
+            return value
+
+        def judge(raw: str) -> str:
             ym = None
             if len(raw) == 7 and raw[4] == "-":
                 ym = (raw[:4], raw[5:])
@@ -200,10 +220,8 @@ def _make_converter(item: Item) -> Callable[[str], Any]:  # noqa: C901 - one bra
             y, mo = int(ym[0]), int(ym[1])
             if not 1 <= mo <= 12 or y < 1900:
                 raise Bad("BAD_MONTH", f"年月「{shown(raw)}」不存在")
-            if not allow_future:
-                today = clock.today()
-                if (y, mo) > (today.year, today.month):
-                    raise Bad("FUTURE_DATE", f"所属期 {y}-{mo:02d} 晚于本月，请核对")
+            if not allow_future and (y, mo) > this_month:
+                raise Bad("FUTURE_DATE", f"所属期 {y}-{mo:02d} 晚于本月，请核对")
             return f"{y:04d}-{mo:02d}"
         return conv
 
@@ -212,7 +230,7 @@ def _make_converter(item: Item) -> Callable[[str], Any]:  # noqa: C901 - one bra
             text = raw.removesuffix("年")
             if not (len(text) == 4 and text.isdigit()):
                 raise Bad("BAD_YEAR", f"年份「{shown(raw)}」格式不正确，应为四位数字，例如 2024")
-            if not 1900 <= int(text) <= clock.today().year and not item.allow_future:
+            if not 1900 <= int(text) <= today.year and not item.allow_future:
                 raise Bad("FUTURE_DATE", f"年份 {text} 不在 1900 年至今年之间")
             return text
         return conv
@@ -305,15 +323,27 @@ class RowValidator:
         self.headers = headers
         self.mapping = map_headers(category, headers)
         cols = self.mapping.columns
+        today = clock.today()
         self.subject_idx = cols.get(SUBJECT_CODE)
         self.name_idx = cols.get(SUBJECT_NAME)
         self.ncols = len(headers)
         self.checks: list[tuple[int, str, str, bool, Callable[[str], Any]]] = [
-            (cols[i.code], i.code, headers[cols[i.code]], i.required, _make_converter(i))
+            (cols[i.code], i.code, headers[cols[i.code]], i.required, _make_converter(i, today))
             for i in category.items if i.code in cols
         ]
         self.subject_conv = _uscc_converter()
         self.period_item = category.item(category.period) if category.period else None
+        self._bounds: dict[Any, tuple[str | None, str | None]] = {}
+
+    def bounds(self, value: Any) -> tuple[str | None, str | None]:
+        """The period as ISO dates (text binds faster than date objects, and both engines accept it)."""
+        b = self._bounds.get(value)
+        if b is None:
+            start, end = period_bounds(self.period_item, value)
+            b = (start.isoformat() if start else None, end.isoformat() if end else None)
+            if len(self._bounds) < 10_000:
+                self._bounds[value] = b
+        return b
 
     def validate(self, row_no: int, values: list[str | None]) -> tuple[ValidRow | None, list[Issue]]:
         issues: list[Issue] = []
@@ -340,7 +370,51 @@ class RowValidator:
                 issues.append(Issue(row_no, header, shown(raw), b.code, b.message))
         if issues:
             return None, issues
-        start, end = (period_bounds(self.period_item, content.get(self.period_item.code))
-                      if self.period_item else (None, None))
+        start, end = self.bounds(content.get(self.period_item.code)) if self.period_item else (None, None)
         name = values[self.name_idx] if self.name_idx is not None else None
         return ValidRow(row_no, entity_code, name, content, start, end), issues
+
+    def stage_batch(self, rows: list, extra_items: list[str], issues: list[Issue], max_issues: int
+                    ) -> tuple[list[tuple], int]:
+        """The loading hot path: validate a batch and build the staging tuples in one loop.
+
+        Returns (tuples, rejected rows); problems go to `issues` until it holds `max_issues`.
+        Each tuple: row_no, entity code, name, record key, canonical JSON, SM3 fingerprint, period start,
+        period end, then the `extra_items` values as text (registration's entity columns).
+        """
+        out: list[tuple] = []
+        rejected = 0
+        key_items = self.category.key
+        single_key = key_items[0] if len(key_items) == 1 else None
+        period_code = self.period_item.code if self.period_item else None
+        name_idx = self.name_idx
+        validate = self.validate
+        dumps, sort_keys, h0 = orjson.dumps, orjson.OPT_SORT_KEYS, _SM3
+        bounds = self.bounds
+        for row in rows:
+            if row.problem:
+                rejected += 1
+                if len(issues) < max_issues:
+                    issues.append(Issue(row.row_no, None, None, row.problem_code or "ROW_STRUCTURE", row.problem))
+                continue
+            valid, row_issues = validate(row.row_no, row.values)
+            if valid is None:
+                rejected += 1
+                if len(issues) < max_issues:
+                    issues.extend(row_issues)
+                continue
+            content = valid.content
+            raw = dumps(content, option=sort_keys)  # == canonical_json(content): no empty values here
+            h = h0.copy()
+            h.update(raw)
+            if single_key is not None:
+                key = str(content.get(single_key, ""))
+            else:
+                key = record_key(key_items, content)
+            start, end = bounds(content.get(period_code)) if period_code else (None, None)
+            t = (valid.row_no, valid.entity_code, row.values[name_idx] if name_idx is not None else None, key,
+                 raw.decode("utf-8"), h.hexdigest(), start, end)
+            if extra_items:
+                t += tuple(None if (x := content.get(c)) is None else str(x) for c in extra_items)
+            out.append(t)
+        return out, rejected
