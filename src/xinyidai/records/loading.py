@@ -160,7 +160,7 @@ class _Stage:
         conn.execute(text(
             f"CREATE TEMP TABLE {self.name} (row_no INTEGER PRIMARY KEY, entity_code VARCHAR(18) NOT NULL, "
             f"entity_name TEXT, record_key TEXT NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
-            f"period_start {dt}, period_end {dt}, action VARCHAR(12), prev_version INTEGER, prev_state TEXT{extra})"))
+            f"period_start {dt}, period_end {dt}, action VARCHAR(12), prev_version INTEGER{extra})"))
 
     def write(self, rows: list[tuple]) -> None:
         if not rows:
@@ -325,15 +325,13 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
                f"整批拒收，未写入任何数据。请按问题清单修正后重新报送。")
         return _finish_rejected(db, outcome, "THRESHOLD_EXCEEDED", msg, actor, warnings, issues)
 
-    # One index lookup per staged row: the latest version's number, and its status and fingerprint.
+    # One index lookup per staged row classifies it against the latest stored version: no version → 'new'
+    # (action stays NULL), current with the same fingerprint → 'unchanged', anything else → 'changed'.
     c.execute(text(
-        f"UPDATE {t} SET (prev_version, prev_state) = (SELECT r.version, r.status || ':' || r.fingerprint "
-        f"FROM credit_records r WHERE r.category = :cat AND r.entity_code = {t}.entity_code "
-        f"AND r.record_key = {t}.record_key ORDER BY r.version DESC LIMIT 1) WHERE action IS NULL"),
-        {"cat": cat.code})
-    c.execute(text(f"UPDATE {t} SET action = CASE WHEN prev_version IS NULL THEN 'new' "
-                   f"WHEN prev_state = 'current:' || fingerprint THEN 'unchanged' ELSE 'changed' END "
-                   f"WHERE action IS NULL"))
+        f"UPDATE {t} SET (prev_version, action) = (SELECT r.version, CASE WHEN r.status = 'current' "
+        f"AND r.fingerprint = {t}.fingerprint THEN 'unchanged' ELSE 'changed' END FROM credit_records r "
+        f"WHERE r.category = :cat AND r.entity_code = {t}.entity_code AND r.record_key = {t}.record_key "
+        f"ORDER BY r.version DESC LIMIT 1) WHERE action IS NULL"), {"cat": cat.code})
     _fault("classified")
     c.execute(text(
         f"UPDATE credit_records SET status = 'superseded', superseded_at = :now WHERE category = :cat "
@@ -347,17 +345,17 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
         f"period_start, period_end, provider, delivery_id, row_no, received_at) "
         f"SELECT entity_code, :cat, record_key, COALESCE(prev_version, 0) + 1, 'current', content, fingerprint, "
         f"period_start, period_end, :provider, :did, row_no, :now FROM {t} "
-        f"WHERE action IN ('new', 'changed') ORDER BY row_no").bindparams(nowp),
+        f"WHERE action IS NULL OR action = 'changed' ORDER BY row_no").bindparams(nowp),
         {"cat": cat.code, "provider": provider, "did": delivery_id})
     _fault("inserted")
     if cat.code == REGISTRATION:
         _upsert_entities(c, stage, delivery_id, nowp)
-    counts = dict(c.execute(text(f"SELECT action, count(*) FROM {t} GROUP BY action")).all())
+    counts = dict(c.execute(text(f"SELECT COALESCE(action, 'new'), count(*) FROM {t} GROUP BY action")).all())
     outcome.rows_new = counts.get("new", 0)
     outcome.rows_changed = counts.get("changed", 0)
     outcome.rows_unchanged = counts.get("unchanged", 0)
     span = c.execute(text(f"SELECT min(period_start), max(period_end) FROM {t} "
-                          f"WHERE action IN ('new', 'changed', 'unchanged')")).one()
+                          f"WHERE action IS NULL OR action <> 'rejected'")).one()
     status = "partial" if rejected else "accepted"
     msg = (f"共 {total:,} 行：新增 {outcome.rows_new:,}，更正 {outcome.rows_changed:,}，"
            f"未变 {outcome.rows_unchanged:,}，拒收 {rejected:,}")
@@ -405,7 +403,7 @@ def _upsert_entities(c: Connection, stage: _Stage, delivery_id: int, nowp: Any) 
         "source_delivery_id = excluded.source_delivery_id"
     c.execute(text(
         f"INSERT INTO entities (code, {', '.join(cols)}, updated_at, source_delivery_id) "
-        f"SELECT entity_code, {', '.join(src)}, :now, :did FROM {t} WHERE action IN ('new', 'changed') "
+        f"SELECT entity_code, {', '.join(src)}, :now, :did FROM {t} WHERE action IS NULL OR action = 'changed' "
         f"ON CONFLICT (code) DO UPDATE SET {sets}").bindparams(nowp), {"did": delivery_id})
 
 
