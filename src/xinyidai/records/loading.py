@@ -288,6 +288,8 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
 
     # The same record twice in one file: keep the first row, reject the later ones.
     c.execute(text(f"CREATE INDEX ix_{t}_key ON {t} (entity_code, record_key, row_no)"))
+    if stage.pg:  # temp tables are never auto-analysed; without statistics the joins below plan badly
+        c.execute(text(f"ANALYZE {t}"))
     dup_rows = c.execute(text(
         f"SELECT s.row_no, s.record_key, f.first_row FROM {t} s JOIN (SELECT entity_code, record_key, "
         f"min(row_no) AS first_row FROM {t} GROUP BY entity_code, record_key HAVING count(*) > 1) f "
@@ -325,13 +327,16 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
                f"整批拒收，未写入任何数据。请按问题清单修正后重新报送。")
         return _finish_rejected(db, outcome, "THRESHOLD_EXCEEDED", msg, actor, warnings, issues)
 
-    # One index lookup per staged row classifies it against the latest stored version: no version → 'new'
-    # (action stays NULL), current with the same fingerprint → 'unchanged', anything else → 'changed'.
+    # Classify against the latest stored version of each record, as a join: rows with no stored version keep
+    # action NULL ('new') and are not rewritten; a current version with the same fingerprint → 'unchanged';
+    # anything else (changed content, or a withdrawn record delivered again) → 'changed'.
     c.execute(text(
-        f"UPDATE {t} SET (prev_version, action) = (SELECT r.version, CASE WHEN r.status = 'current' "
+        f"UPDATE {t} SET prev_version = r.version, action = CASE WHEN r.status = 'current' "
         f"AND r.fingerprint = {t}.fingerprint THEN 'unchanged' ELSE 'changed' END FROM credit_records r "
         f"WHERE r.category = :cat AND r.entity_code = {t}.entity_code AND r.record_key = {t}.record_key "
-        f"ORDER BY r.version DESC LIMIT 1) WHERE action IS NULL"), {"cat": cat.code})
+        f"AND {t}.action IS NULL AND NOT EXISTS (SELECT 1 FROM credit_records n WHERE n.category = r.category "
+        f"AND n.entity_code = r.entity_code AND n.record_key = r.record_key AND n.version > r.version)"),
+        {"cat": cat.code})
     _fault("classified")
     c.execute(text(
         f"UPDATE credit_records SET status = 'superseded', superseded_at = :now WHERE category = :cat "
