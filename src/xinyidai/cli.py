@@ -191,7 +191,29 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
                          defects_dir=s.var_dir / "demo-deliveries", progress=progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    typer.echo(summary.describe() if hasattr(summary, "describe") else str(summary))
+    _print_demo(summary, s)
+
+
+def _print_demo(summary, s: Settings) -> None:  # noqa: ANN001 - a DemoSummary
+    from xinyidai.catalog.render import align_rows
+    from xinyidai.catalog.schema import load_catalog
+    from xinyidai.records.models import DELIVERY_STATUSES
+    cat = load_catalog(s.catalog_path)
+    total = sum(summary.records.values())
+    typer.secho(f"演示省份已生成：{summary.entities:,} 户市场主体，{total:,} 条信用记录，"
+                f"用时 {summary.elapsed_seconds:.1f} 秒（种子 {summary.seed}）", fg="green", bold=True)
+    rows = [[cat.category(code).name, f"{n:,}"] for code, n in summary.records.items()]
+    for line in align_rows(rows):
+        typer.echo("  " + line)
+    typer.echo("有缺陷的演示交付批次（在「交付批次」页面查看报告）：")
+    rows = [[f"#{d.id}", DELIVERY_STATUSES.get(d.status, d.status), d.filename,
+             f"{d.rows_total:,} 行，拒收 {d.rows_rejected:,}"]
+            for d in summary.deliveries if d.filename and not d.filename.startswith("初始加载")]
+    for line in align_rows(rows):
+        typer.echo("  " + line)
+    typer.echo(f"演示账户（密码均为 {summary.accounts[0].password}）：")
+    for line in align_rows([[a.username, a.display_name] for a in summary.accounts]):
+        typer.echo("  " + line)
 
 
 @user_app.command("add")

@@ -216,9 +216,10 @@ def _safe_name(name: str) -> str:
 @pytest.fixture
 def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
+    context.set_default_navigation_timeout(30_000)
     pg = context.new_page()
-    pg.set_default_timeout(15_000)
+    pg.set_default_timeout(30_000)
     try:
         yield pg
     finally:

@@ -29,10 +29,10 @@ def _defective_tax_file(path: Path, entities: list[tuple[str, str]]) -> Path:
         w.writerow(["统一社会信用代码", "主体名称", "所属期", "纳税信用等级", "应纳税额", "实缴税额", "欠税金额",
                     "是否欠税", "申报状态"])
         for code, name in entities:
-            w.writerow([code, name, "2026-01", "B", "12000.00", "12000.00", "0", "否", "正常申报"])
-        w.writerow(["91230100MA1B2C3D4X", "校验位错误", "2026-01", "A", "1", "1", "0", "否", "正常申报"])
+            w.writerow([code, name, "2023-06", "B", "12000.00", "12000.00", "0", "否", "正常申报"])
+        w.writerow(["91230100MA1B2C3D4X", "校验位错误", "2023-06", "A", "1", "1", "0", "否", "正常申报"])
         w.writerow([entities[0][0], entities[0][1], "2031-01", "A", "1", "1", "0", "否", "正常申报"])
-        w.writerow([entities[1][0], entities[1][1], "2026-01", "E", "1", "1", "0", "否", "正常申报"])
+        w.writerow([entities[1][0], entities[1][1], "2023-06", "E", "1", "1", "0", "否", "正常申报"])
     return path
 
 
@@ -77,7 +77,7 @@ def test_operator_uploads_reads_report_and_finds_entity(live_server, page, scree
     page.get_by_role("link", name=code).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(name)
     page.get_by_role("tab", name=re.compile("^纳税")).click()
-    expect(page.locator("table.records")).to_contain_text("2026-01")
+    expect(page.locator("table.records")).to_contain_text("2023-06")
     screenshot(page, "05-entity-tax")
     page.get_by_role("link", name="版本历史").first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("版本历史")
@@ -92,7 +92,10 @@ def test_deliveries_table_pages_and_sorts(live_server, page, screenshot) -> None
     page.goto(live_server.url + "/deliveries")
     expect(page.locator("table.data tbody tr").first).to_be_visible()
     page.get_by_role("link", name="拒收").click()
-    expect(page.locator("th.sorted")).to_contain_text("拒收")
+    expect(page.locator("th.sorted")).to_contain_text("拒收▲")
+    page.get_by_role("link", name="拒收").click()  # again: most rejected rows first
+    expect(page.locator("th.sorted")).to_contain_text("拒收▼")
+    expect(page.locator("tbody tr").first.locator(".badge")).to_have_text("整批拒收")
     screenshot(page, "07-deliveries")
     rejected = page.locator("tbody tr", has=page.locator(".st-rejected")).first
     rejected.locator("a").first.click()

@@ -31,13 +31,13 @@ def may_view_entity(p: Principal, code: str) -> None:
 @router.get("", summary="查询市场主体（统一社会信用代码前缀或名称关键字）")
 def search(q: str = "", region: str | None = None, page: int = 1, size: int = Query(20, le=200),
            sort: str | None = None, desc: bool = False, p: Principal = Depends(require(*STAFF)),
-           s: Session = Depends(db_session)) -> dict[str, Any]:
+           s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     result = service.search_entities(s, q, region=region, req=PageRequest(page, size, sort, desc))
     return result.as_dict([service.entity_dict(e) for e in result.items])
 
 
 @router.get("/{code}", summary="一个市场主体的登记信息与各类记录数")
-def get_one(code: str, p: Principal = Depends(require()), s: Session = Depends(db_session)) -> dict[str, Any]:
+def get_one(code: str, p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     may_view_entity(p, code)
     e = service.get_entity(s, code)
     return {**service.entity_dict(e), "record_counts": records_service.entity_category_counts(s, e.code)}
@@ -45,7 +45,7 @@ def get_one(code: str, p: Principal = Depends(require()), s: Session = Depends(d
 
 @router.get("/{code}/records", summary="一个市场主体的信用记录（可含历史版本）")
 def records(code: str, request: Request, category: str | None = None, history: bool = False,
-            p: Principal = Depends(require()), s: Session = Depends(db_session)) -> dict[str, Any]:
+            p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     may_view_entity(p, code)
     e = service.get_entity(s, code)
     rows = records_service.entity_records(s, e.code, category, include_history=history)

@@ -22,7 +22,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/entities", response_class=HTMLResponse)
 def entity_search(request: Request, q: str = "", region: str = "", page: int = 1, size: int = Query(20, le=200),
                   sort: str | None = None, desc: bool = False, p: Principal = Depends(require(*STAFF)),
-                  s: Session = Depends(db_session)) -> Response:
+                  s: Session = Depends(db_session, scope="function")) -> Response:
     result = service.search_entities(s, q, region=region or None, req=PageRequest(page, size, sort, desc))
     return render(request, "entities/search.html", page=result, q=q, region=region,
                   regions=HEILONGJIANG_PREFECTURES)
@@ -37,7 +37,7 @@ def my_entity(request: Request, p: Principal = Depends(require("enterprise"))) -
 
 @router.get("/entities/{code}", response_class=HTMLResponse)
 def entity_page(code: str, request: Request, category: str | None = None, history: bool = False,
-                p: Principal = Depends(require()), s: Session = Depends(db_session)) -> Response:
+                p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> Response:
     may_view_entity(p, code)
     e = service.get_entity(s, code)
     counts = records_service.entity_category_counts(s, e.code)

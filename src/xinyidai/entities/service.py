@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from xinyidai.entities.industries import industry_name
 from xinyidai.entities.models import MarketEntity
-from xinyidai.entities.regions import region_name
-from xinyidai.kit.errors import NotFound
+from xinyidai.entities.regions import prefecture_of, region_name
+from xinyidai.kit.errors import InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
 
 SORTABLE = {
@@ -62,8 +62,16 @@ def entity_dict(e: MarketEntity) -> dict:
 
 
 def counts_by_region(s: Session) -> list[tuple[str, str, int]]:
+    """Entities per prefecture-level division (district and county codes roll up to their prefecture)."""
     rows = s.execute(select(MarketEntity.region_code, func.count()).group_by(MarketEntity.region_code)).all()
-    return sorted(((code, region_name(code) or code, n) for code, n in rows), key=lambda r: -r[2])
+    totals: dict[str, int] = {}
+    for code, n in rows:
+        try:
+            pref = prefecture_of(code)
+        except InvalidInput:
+            pref = code
+        totals[pref] = totals.get(pref, 0) + n
+    return sorted(((code, region_name(code) or code, n) for code, n in totals.items()), key=lambda r: -r[2])
 
 
 def counts_by_kind(s: Session) -> list[tuple[str, int]]:

@@ -23,7 +23,7 @@ READERS = ("operator", "regulator")
 @router.get("/deliveries", summary="交付批次列表")
 def list_deliveries(page: int = 1, size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
                     status: str | None = None, category: str | None = None, provider: str | None = None,
-                    p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session)) -> dict[str, Any]:
+                    p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     result = service.list_deliveries(s, PageRequest(page, size, sort, desc), status=status, category=category,
                                      provider=provider)
     return result.as_dict([service.delivery_dict(d) for d in result.items])
@@ -50,14 +50,14 @@ async def submit(request: Request, file: UploadFile = File(...), category: str =
 
 @router.get("/deliveries/{delivery_id}", summary="交付批次的状态、进度与统计")
 def get_delivery(delivery_id: int, p: Principal = Depends(require(*READERS)),
-                 s: Session = Depends(db_session)) -> dict[str, Any]:
+                 s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return service.delivery_dict(service.get_delivery(s, delivery_id))
 
 
 @router.get("/deliveries/{delivery_id}/issues", summary="交付批次的问题清单（拒收行及原因）")
 def get_issues(delivery_id: int, page: int = 1, size: int = Query(50, le=200), sort: str | None = None,
                desc: bool = False, severity: str | None = None, p: Principal = Depends(require(*READERS)),
-               s: Session = Depends(db_session)) -> dict[str, Any]:
+               s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     service.get_delivery(s, delivery_id)
     result = service.delivery_issues(s, delivery_id, PageRequest(page, size, sort, desc), severity)
     return result.as_dict([service.issue_dict(i) for i in result.items])
@@ -78,7 +78,7 @@ def issues_csv(delivery_id: int, request: Request, p: Principal = Depends(requir
 
 
 @router.get("/records/{record_id}/history", summary="一条记录的全部版本")
-def history(record_id: int, p: Principal = Depends(require()), s: Session = Depends(db_session)) -> dict[str, Any]:
+def history(record_id: int, p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     versions = service.record_history(s, record_id)
     may_view_entity(p, versions[0].entity_code)
     return {"items": [service.record_dict(r) for r in versions]}
@@ -95,13 +95,13 @@ class CorrectIn(BaseModel):
 
 @router.post("/records/{record_id}/withdraw", summary="撤回一条记录（历史保留）")
 def withdraw(record_id: int, body: WithdrawIn, p: Principal = Depends(require("operator")),
-             s: Session = Depends(db_session)) -> dict[str, Any]:
+             s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return service.record_dict(service.withdraw_record(s, record_id, actor=p.username, reason=body.reason))
 
 
 @router.post("/records/{record_id}/correct", summary="更正一条记录（生成新版本，旧版本保留）")
 def correct(record_id: int, body: CorrectIn, request: Request, p: Principal = Depends(require("operator")),
-            s: Session = Depends(db_session)) -> dict[str, Any]:
+            s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     new = service.correct_record(s, node(request).catalog, record_id, body.changes, actor=p.username,
                                  reason=body.reason)
     return service.record_dict(new)

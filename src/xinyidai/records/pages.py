@@ -23,7 +23,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/deliveries", response_class=HTMLResponse)
 def deliveries(request: Request, page: int = 1, size: int = Query(20, le=200), sort: str | None = None,
                desc: bool = True, status: str = "", category: str = "",
-               p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session)) -> Response:
+               p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session, scope="function")) -> Response:
     result = service.list_deliveries(s, PageRequest(page, size, sort, desc), status=status or None,
                                      category=category or None)
     return render(request, "records/deliveries.html", page=result, status=status, category=category,
@@ -33,7 +33,7 @@ def deliveries(request: Request, page: int = 1, size: int = Query(20, le=200), s
 @router.get("/deliveries/{delivery_id}", response_class=HTMLResponse)
 def delivery_report(delivery_id: int, request: Request, page: int = 1, sort: str | None = None,
                     desc: bool = False, p: Principal = Depends(require(*READERS)),
-                    s: Session = Depends(db_session)) -> Response:
+                    s: Session = Depends(db_session, scope="function")) -> Response:
     d = service.get_delivery(s, delivery_id)
     issues = service.delivery_issues(s, delivery_id, PageRequest(page, 50, sort, desc))
     return render(request, "records/delivery.html", d=d, issues=issues)
@@ -41,7 +41,7 @@ def delivery_report(delivery_id: int, request: Request, page: int = 1, sort: str
 
 @router.get("/deliveries/{delivery_id}/progress", response_class=HTMLResponse)
 def delivery_progress(delivery_id: int, request: Request, p: Principal = Depends(require(*READERS)),
-                      s: Session = Depends(db_session)) -> Response:
+                      s: Session = Depends(db_session, scope="function")) -> Response:
     d = service.get_delivery(s, delivery_id)
     resp = render(request, "records/_progress.html", d=d)
     if d.status != "processing":
@@ -69,7 +69,7 @@ async def upload(request: Request, file: UploadFile = File(...), category: str =
 
 @router.get("/records/{record_id}/history", response_class=HTMLResponse)
 def record_history(record_id: int, request: Request, p: Principal = Depends(require()),
-                   s: Session = Depends(db_session)) -> Response:
+                   s: Session = Depends(db_session, scope="function")) -> Response:
     versions = service.record_history(s, record_id)
     may_view_entity(p, versions[0].entity_code)
     cat = node(request).catalog.category(versions[0].category)

@@ -48,6 +48,8 @@ def node(request: Request) -> Node:
 
 
 def db_session(request: Request) -> Iterator[Session]:
+    """A unit of work per request. Declare it as Depends(db_session, scope="function"): FastAPI then commits
+    before the response is sent, so a browser following a redirect after a write (log-in!) sees the write."""
     with request.app.state.node.db.session() as s:
         yield s
 
@@ -70,14 +72,14 @@ def _principal(request: Request, s: Session) -> Principal | None:
     return principal
 
 
-def optional_principal(request: Request, s: Session = Depends(db_session)) -> Principal | None:
+def optional_principal(request: Request, s: Session = Depends(db_session, scope="function")) -> Principal | None:
     return _principal(request, s)
 
 
 def require(*roles: str) -> Callable[..., Principal]:
     """A dependency admitting only the named roles (all logged-in users when none are named)."""
 
-    async def dep(request: Request, s: Session = Depends(db_session)) -> Principal:
+    async def dep(request: Request, s: Session = Depends(db_session, scope="function")) -> Principal:
         p = _principal(request, s)
         if p is None:
             raise Unauthenticated() if is_api(request) else LoginRequired()

@@ -27,7 +27,7 @@ router = APIRouter()
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz(s: Session = Depends(db_session)) -> JSONResponse:
+def healthz(s: Session = Depends(db_session, scope="function")) -> JSONResponse:
     s.execute(text("SELECT 1"))
     return JSONResponse({"status": "ok"})
 
@@ -52,7 +52,7 @@ def login_page(request: Request, next: str | None = None) -> Response:  # noqa: 
 
 @router.post("/login", include_in_schema=False)
 def login(request: Request, username: str = Form(""), password: str = Form(""), csrf_token: str = Form(""),
-          next: str = Form("/"), s: Session = Depends(db_session)) -> Response:  # noqa: A002
+          next: str = Form("/"), s: Session = Depends(db_session, scope="function")) -> Response:  # noqa: A002
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
         raise Forbidden("登录页面已过期，请刷新后重试", code="CSRF_FAILED")
@@ -75,7 +75,7 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request, _p: Principal = Depends(require()), s: Session = Depends(db_session)) -> Response:
+def logout(request: Request, _p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> Response:
     accounts.logout(s, request.cookies.get(SESSION_COOKIE))
     audit.record(s, _p.username, "logout", f"user:{_p.username}")
     resp = RedirectResponse("/login", status_code=303)
@@ -103,7 +103,7 @@ def overview_stats(request: Request, s: Session) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def overview(request: Request, p: Principal = Depends(require()), s: Session = Depends(db_session)) -> Response:
+def overview(request: Request, p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> Response:
     stats = overview_stats(request, s)
     recent = records_service.list_deliveries(s, PageRequest(1, 8, "id", True)).items
     return render(request, "overview.html", stats=stats, recent=recent)
@@ -111,13 +111,13 @@ def overview(request: Request, p: Principal = Depends(require()), s: Session = D
 
 @router.get("/api/v1/stats/overview", tags=["统计"], summary="数据概览：主体、记录、交付批次的分布")
 def overview_api(request: Request, p: Principal = Depends(require()),
-                 s: Session = Depends(db_session)) -> dict[str, Any]:
+                 s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return overview_stats(request, s)
 
 
 @router.get("/audit", response_class=HTMLResponse, include_in_schema=False)
 def audit_page(request: Request, page: int = 1, action: str = "", verify: bool = False,
-               p: Principal = Depends(require("security", "operator")), s: Session = Depends(db_session)) -> Response:
+               p: Principal = Depends(require("security", "operator")), s: Session = Depends(db_session, scope="function")) -> Response:
     stmt = select(audit.AuditEvent)
     if action:
         stmt = stmt.where(audit.AuditEvent.action.like(f"{action.replace('%', '')[:40]}%"))
