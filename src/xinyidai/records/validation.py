@@ -16,14 +16,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import orjson
-
 from xinyidai.catalog.schema import SUBJECT_CODE, SUBJECT_NAME, Category, Item, normalise_header
 from xinyidai.entities.codes import InvalidIdNumber, InvalidUSCC, validate_id_number, validate_uscc
 from xinyidai.entities.industries import is_valid_industry
 from xinyidai.entities.regions import is_valid_region
 from xinyidai.kit import clock
-from xinyidai.records.canonical import _SM3, record_key
 
 # A text cell beginning with one of these is executed by spreadsheet programs when the data is exported
 # again (CSV/formula injection, OWASP). Numbers like -5 are converted before this check applies.
@@ -334,6 +331,7 @@ class RowValidator:
         self.subject_conv = _uscc_converter()
         self.period_item = category.item(category.period) if category.period else None
         self._bounds: dict[Any, tuple[str | None, str | None]] = {}
+        self._columns: Any = None
 
     def bounds(self, value: Any) -> tuple[str | None, str | None]:
         """The period as ISO dates (text binds faster than date objects, and both engines accept it)."""
@@ -376,45 +374,11 @@ class RowValidator:
 
     def stage_batch(self, rows: list, extra_items: list[str], issues: list[Issue], max_issues: int
                     ) -> tuple[list[tuple], int]:
-        """The loading hot path: validate a batch and build the staging tuples in one loop.
-
-        Returns (tuples, rejected rows); problems go to `issues` until it holds `max_issues`.
-        Each tuple: row_no, entity code, name, record key, canonical JSON, SM3 fingerprint, period start,
-        period end, then the `extra_items` values as text (registration's entity columns).
-        """
-        out: list[tuple] = []
-        rejected = 0
-        key_items = self.category.key
-        single_key = key_items[0] if len(key_items) == 1 else None
-        period_code = self.period_item.code if self.period_item else None
-        name_idx = self.name_idx
-        validate = self.validate
-        dumps, sort_keys, h0 = orjson.dumps, orjson.OPT_SORT_KEYS, _SM3
-        bounds = self.bounds
-        for row in rows:
-            if row.problem:
-                rejected += 1
-                if len(issues) < max_issues:
-                    issues.append(Issue(row.row_no, None, None, row.problem_code or "ROW_STRUCTURE", row.problem))
-                continue
-            valid, row_issues = validate(row.row_no, row.values)
-            if valid is None:
-                rejected += 1
-                if len(issues) < max_issues:
-                    issues.extend(row_issues)
-                continue
-            content = valid.content
-            raw = dumps(content, option=sort_keys)  # == canonical_json(content): no empty values here
-            h = h0.copy()
-            h.update(raw)
-            if single_key is not None:
-                key = str(content.get(single_key, ""))
-            else:
-                key = record_key(key_items, content)
-            start, end = bounds(content.get(period_code)) if period_code else (None, None)
-            t = (valid.row_no, valid.entity_code, row.values[name_idx] if name_idx is not None else None, key,
-                 raw.decode("utf-8"), h.hexdigest(), start, end)
-            if extra_items:
-                t += tuple(None if (x := content.get(c)) is None else str(x) for c in extra_items)
-            out.append(t)
-        return out, rejected
+        """Validate a batch and build its staging tuples (see records.columns): returns (tuples, rejected
+        rows); problems go to `issues` until it holds `max_issues`. Each tuple: row_no, entity code, name,
+        record key, canonical JSON, SM3 fingerprint, period start, period end (ISO), then the
+        `extra_items` values as text (registration's entity columns)."""
+        if self._columns is None:
+            from xinyidai.records.columns import ColumnChecker
+            self._columns = ColumnChecker(self)
+        return self._columns.stage_batch(rows, extra_items, issues, max_issues)
