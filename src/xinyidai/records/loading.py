@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
-from xinyidai.catalog.schema import SUBJECT_CODE, Catalog, Category
+from xinyidai.catalog.schema import Catalog, Category
 from xinyidai.kit import audit, clock
 from xinyidai.kit.db import Database, UTCDateTime
 from xinyidai.kit.digest import sm3_stream
@@ -210,7 +210,7 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
     try:
         reader = open_delivery(path, d.filename, sheet=sheet)
     except FileRejected as exc:
-        return _finish_rejected(db, outcome, exc.code, _located(exc), actor)
+        return _finish_rejected(db, outcome, exc.code, exc.message, actor)
     conn = db.engine.connect()
     stage: _Stage | None = None
     started = time.perf_counter()
@@ -256,7 +256,7 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
                       warnings, outcome)
     except FileRejected as exc:
         conn.rollback()
-        return _finish_rejected(db, outcome, exc.code, _located(exc), actor)
+        return _finish_rejected(db, outcome, exc.code, exc.message, actor)
     except Exception as exc:
         conn.rollback()
         log.exception("delivery %s failed", delivery_id)
@@ -266,10 +266,6 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
         if stage is not None:
             stage.drop()
         conn.close()
-
-
-def _located(exc: FileRejected) -> str:
-    return exc.message
 
 
 def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, delivery_id: int, actor: str,
@@ -480,4 +476,4 @@ def mark_interrupted(db: Database, older_than: datetime | None = None) -> int:
 
 
 __all__ = ["DuplicateDelivery", "LoadOutcome", "ingest_file", "mark_interrupted", "process_delivery",
-           "register_delivery", "sanitize_filename", "SUBJECT_CODE"]
+           "register_delivery", "sanitize_filename"]

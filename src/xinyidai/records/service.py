@@ -143,16 +143,22 @@ def record_history(s: Session, record_id: int) -> list[CreditRecord]:
         CreditRecord.record_key == r.record_key).order_by(CreditRecord.version.desc())).scalars())
 
 
-def withdraw_record(s: Session, record_id: int, *, actor: str, reason: str) -> CreditRecord:
-    """Withdraw the current version (e.g. a penalty revoked by review); history keeps it."""
+def _current_for_change(s: Session, record_id: int, reason: str, verb: str) -> tuple[CreditRecord, str]:
+    """The record a withdrawal or correction acts on: it must exist, be current, and the change have a reason."""
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInput("撤回记录须说明原因", code="REASON_REQUIRED")
+        raise InvalidInput(f"{verb}记录须说明原因", code="REASON_REQUIRED")
     r = s.get(CreditRecord, record_id)
     if r is None:
         raise NotFound(f"记录 {record_id} 不存在", code="RECORD_NOT_FOUND")
     if r.status != "current":
-        raise Conflict("只能撤回现行版本的记录", code="NOT_CURRENT")
+        raise Conflict(f"只能{verb}现行版本的记录", code="NOT_CURRENT")
+    return r, reason
+
+
+def withdraw_record(s: Session, record_id: int, *, actor: str, reason: str) -> CreditRecord:
+    """Withdraw the current version (e.g. a penalty revoked by review); history keeps it."""
+    r, reason = _current_for_change(s, record_id, reason, "撤回")
     s.execute(update(CreditRecord).where(CreditRecord.id == r.id, CreditRecord.status == "current")
               .values(status="withdrawn", superseded_at=clock.now(), note=reason[:2000]))
     s.refresh(r)
@@ -164,14 +170,7 @@ def withdraw_record(s: Session, record_id: int, *, actor: str, reason: str) -> C
 def correct_record(s: Session, catalog: Catalog, record_id: int, changes: dict[str, str], *, actor: str,
                    reason: str) -> CreditRecord:
     """A correction makes a new version with the changed items checked like a delivery's; the old stays."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput("更正记录须说明原因", code="REASON_REQUIRED")
-    old = s.get(CreditRecord, record_id)
-    if old is None:
-        raise NotFound(f"记录 {record_id} 不存在", code="RECORD_NOT_FOUND")
-    if old.status != "current":
-        raise Conflict("只能更正现行版本的记录", code="NOT_CURRENT")
+    old, reason = _current_for_change(s, record_id, reason, "更正")
     cat = catalog.category(old.category)
     content = json.loads(old.content)
     problems = []
