@@ -284,3 +284,22 @@ def test_large_files_are_checked_in_a_worker_process(db, catalog, registered, tm
     d, _ = load(db, catalog, broken, "tax")
     assert d.status == "rejected" and d.error_code in ("CSV_QUOTING", "FILE_TRUNCATED")
     assert snapshot(db) == before
+
+
+def test_registration_kinds_and_names_are_kept_sensibly(db, catalog, tmp_path) -> None:
+    from xinyidai.entities.codes import make_uscc
+    from xinyidai.entities.service import get_entity
+    coop, shop = make_uscc("230100", 7, "9", "3"), make_uscc("230100", 8, "9", "2")
+    rows = [[coop, "哈尔滨丰收农民专业合作社", "农民专业合作社", "李四", "2016-01-01", "哈尔滨市市场监督管理局", "230102",
+             "01", "存续", "50"]]
+    load(db, catalog, write_csv(tmp_path / "a.csv", REG_HEADER, rows), "registration")
+    header = [h for h in REG_HEADER if h != "主体名称"]
+    rows = [[shop, "个体工商户", "王五", "2019-05-05", "哈尔滨市市场监督管理局", "230102", "5211", "存续", "3"],
+            [coop, "农民专业合作社", "李四", "2016-01-01", "哈尔滨市市场监督管理局", "230102", "01", "注销", "50"]]
+    d, out = load(db, catalog, write_csv(tmp_path / "b.csv", header, rows), "registration")
+    assert d.status == "accepted", out.issues
+    with db.session() as s:
+        assert get_entity(s, coop).kind == "企业"
+        assert get_entity(s, coop).name == "哈尔滨丰收农民专业合作社"  # not replaced by the bare code
+        assert get_entity(s, coop).status == "注销"
+        assert get_entity(s, shop).kind == "个体工商户"

@@ -205,7 +205,9 @@ RND_AUTHORITY = {
 }
 REAL_ESTATE_RIGHTS = Picker(("国有建设用地使用权及房屋所有权", "国有建设用地使用权", "房屋所有权", "集体建设用地使用权"),
                             (75, 15, 7, 3))
-GRADES = Picker(("A", "B", "M", "C", "D"), (20, 45, 20, 10, 5))  # 纳税信用等级
+# 纳税信用等级. New taxpayers are M by rule (see tax()); drawing M less often keeps the whole near
+# A 20% · B 45% · M 20% · C 10% · D 5%.
+GRADES = Picker(("A", "B", "M", "C", "D"), (22, 50, 10, 12, 6))
 CUSTOMS_GRADES = Picker(("一般信用企业", "高级认证企业", "失信企业"), (90, 8, 2))
 SI_TYPES = Picker(("养老、医疗、失业、工伤", "养老、医疗、失业、工伤、生育", "养老、医疗、工伤"), (80, 15, 5))
 HF_RATES = Picker((5.0, 6.0, 7.0, 8.0, 10.0, 12.0), (40, 5, 5, 15, 15, 20))
@@ -214,9 +216,9 @@ HF_RATES = Picker((5.0, 6.0, 7.0, 8.0, 10.0, 12.0), (40, 5, 5, 15, 15, 20))
 P_LICENSE = {"91": 0.40, "92": 0.25, "93": 0.15, "51": 0.05}
 P_PENALTY = {"91": 0.06, "92": 0.03, "93": 0.01, "51": 0.005}
 P_JUDICIAL = {"91": 0.06, "92": 0.014, "93": 0.01, "51": 0.005}
-P_DISHONEST = {"91": 0.009, "92": 0.003, "93": 0.002, "51": 0.0}
-P_HONOR = {"91": 0.05, "92": 0.003, "93": 0.03, "51": 0.02}
-P_POLICY = {"91": 0.06, "92": 0.01, "93": 0.08, "51": 0.0}
+P_DISHONEST = {"91": 0.007, "92": 0.003, "93": 0.002, "51": 0.0}
+P_HONOR = {"91": 0.09, "92": 0.004, "93": 0.05, "51": 0.03}
+P_POLICY = {"91": 0.075, "92": 0.012, "93": 0.09, "51": 0.0}
 P_REAL_ESTATE = {"91": 0.20, "92": 0.04, "93": 0.10, "51": 0.03}
 P_ELECTRICITY = {"91": 0.70, "92": 0.25, "93": 0.50, "51": 0.20}
 P_WATER = {"91": 0.35, "92": 0.12, "93": 0.10, "51": 0.10}
@@ -325,7 +327,7 @@ class RecordGenerator:
     def license(self, e: Entity) -> int:
         r = self.rng.random
         options = LICENSES_BY_DIVISION.get(e.division, ())
-        p = P_LICENSE[e.head] * (1.6 if options else 0.3)
+        p = P_LICENSE[e.head] * 1.2
         if not options or not (e.showcase or r() < p):
             return 0
         chosen = [options[int(r() * len(options))]]
@@ -754,7 +756,7 @@ class RecordGenerator:
         r = self.rng.random
         d = e.division
         if e.head == "91":
-            p = 0.5 if d in dist.TECH else (0.35 if d in dist.MANUFACTURING else 0.12)
+            p = 0.6 if d in dist.TECH else (0.45 if d in dist.MANUFACTURING else 0.16)
         elif e.head == "92":
             p = 0.03 if d in dist.CATERING or d == "52" else 0.0
         else:
@@ -819,7 +821,7 @@ class RecordGenerator:
         if e.head != "91":
             return 0
         d = e.division
-        p = 0.25 if d in dist.TECH else (0.15 if d in dist.MANUFACTURING else 0.015)
+        p = 0.4 if d in dist.TECH else (0.3 if d in dist.MANUFACTURING else 0.06)
         if not (e.showcase or r() < p):
             return 0
         kinds = ["科技型中小企业", "高新技术企业"] if e.showcase else [RND_TYPES.pick(self.rng)]

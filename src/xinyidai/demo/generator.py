@@ -933,7 +933,7 @@ def _create_indexes(db: Database, indexes: list[Index], progress: Progress | Non
     with db.engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA threads=2")  # the sorter may use a helper thread
-            conn.exec_driver_sql("PRAGMA cache_size=-262144")  # and 256 MB before spilling to disk
+            conn.exec_driver_sql("PRAGMA cache_size=-131072")  # and 128 MB before spilling to disk
         for i, ix in enumerate(indexes, 1):
             ix.create(conn)
             if progress:

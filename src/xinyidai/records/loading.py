@@ -382,6 +382,11 @@ def _as_date(v: Any) -> Any:
     return date.fromisoformat(v[:10]) if isinstance(v, str) else v
 
 
+# The register's three kinds (GB 32100: 9-1 enterprises and 9-3 cooperatives count as 企业, 9-2 as 个体工商户).
+_KIND_FROM_CODE = ("CASE substr(entity_code, 1, 2) WHEN '91' THEN '企业' WHEN '93' THEN '企业' "
+                   "WHEN '92' THEN '个体工商户' ELSE '其他组织' END")
+
+
 def _upsert_entities(c: Connection, stage: _Stage, delivery_id: int, nowp: Any) -> None:
     t = stage.name
     cols = ["name"] + [ENTITY_COLUMNS[i] for i in stage.entity_items]
@@ -392,6 +397,8 @@ def _upsert_entities(c: Connection, stage: _Stage, delivery_id: int, nowp: Any) 
             src.append(f"CAST(e_{i} AS DATE)" if stage.pg else f"e_{i}")
         elif col == "registered_capital":
             src.append(f"CAST(e_{i} AS DOUBLE PRECISION)" if stage.pg else f"CAST(e_{i} AS REAL)")
+        elif col == "kind":  # finer registration types (农民专业合作社 …) fall back to the code's kind
+            src.append(f"CASE WHEN e_{i} IN ('企业', '个体工商户', '其他组织') THEN e_{i} ELSE {_KIND_FROM_CODE} END")
         else:
             src.append(f"e_{i}")
     if "region_code" not in cols:  # the code itself carries the division (characters 3–8)
@@ -399,9 +406,11 @@ def _upsert_entities(c: Connection, stage: _Stage, delivery_id: int, nowp: Any) 
         src.append("substr(entity_code, 3, 6)")
     if "kind" not in cols:
         cols.append("kind")
-        src.append("'企业'")
-    sets = ", ".join(f"{col} = excluded.{col}" for col in cols) + ", updated_at = excluded.updated_at, " \
-        "source_delivery_id = excluded.source_delivery_id"
+        src.append(_KIND_FROM_CODE)
+    # A file without a name column must not replace a known name with the bare code.
+    sets = ", ".join("name = CASE WHEN excluded.name = excluded.code THEN entities.name ELSE excluded.name END"
+                     if col == "name" else f"{col} = excluded.{col}" for col in cols)
+    sets += ", updated_at = excluded.updated_at, source_delivery_id = excluded.source_delivery_id"
     c.execute(text(
         f"INSERT INTO entities (code, {', '.join(cols)}, updated_at, source_delivery_id) "
         f"SELECT entity_code, {', '.join(src)}, :now, :did FROM {t} WHERE action IS NULL OR action = 'changed' "
