@@ -273,11 +273,16 @@ def test_audit_entries_follow_each_delivery(db, catalog, registered, tmp_path) -
 def test_large_files_are_checked_in_a_worker_process(db, catalog, registered, tmp_path, monkeypatch) -> None:
     from xinyidai.records import checking
     monkeypatch.setattr(checking, "WORKER_MIN_BYTES", 0)
+    monkeypatch.setattr(checking, "BATCH_ROWS", 7)  # many batches, interleaved from both workers
     rows = tax_rows(registered, ["2026-08", "2026-09", "2026-10"]) + [["bad", "x", "2026-10", "A", "1", "1", "0",
                                                                        "否", "正常申报"]]
     d, out = load(db, catalog, write_csv(tmp_path / "w.csv", TAX_HEADER, rows), "tax")
     assert (d.status, d.rows_new, d.rows_rejected) == ("partial", 60, 1)
-    assert [i.code for i in out.issues] == ["INVALID_USCC"]
+    assert [(i.code, i.row_no) for i in out.issues] == [("INVALID_USCC", 62)]
+    with db.engine.connect() as conn:
+        from sqlalchemy import text
+        rows = conn.execute(text("SELECT row_no FROM credit_records WHERE category = 'tax' ORDER BY row_no"))
+        assert [r[0] for r in rows] == list(range(2, 62))
     before = snapshot(db)
     broken = tmp_path / "broken.csv"
     broken.write_text(",".join(TAX_HEADER) + "\n" + f'{registered[0]},"x,2026-10\n', encoding="utf-8")

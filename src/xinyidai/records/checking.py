@@ -23,6 +23,7 @@ from xinyidai.records.validation import Issue, RowValidator
 BATCH_ROWS = 20_000
 MAX_STORED_ISSUES = 100_000  # the report lists at most this many row problems; counts stay exact
 WORKER_MIN_BYTES = 8 * 1024 * 1024
+WORKERS = 2  # checking processes for a large file; the loading process itself writes to the database
 
 
 @dataclass
@@ -36,6 +37,7 @@ class CheckJob:
     category: str
     entity_items: list[str]
     issues: list[Issue] = field(default_factory=list)
+    batch_rows: int = field(default_factory=lambda: BATCH_ROWS)  # read when the job is made, then pickled
 
 
 def _batches(rows: Iterator, n: int) -> Iterator[list]:
@@ -49,21 +51,25 @@ def _batches(rows: Iterator, n: int) -> Iterator[list]:
         yield batch
 
 
-def _check(job: CheckJob) -> Iterator[tuple[int, list[tuple], int]]:
+def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[tuple[int, list[tuple], int]]:
+    """Batches of the file; with parts > 1, this checker stages only every parts-th batch (from `part`) and
+    yields the others as (size, None, 0): parsing is cheap and sequential, checking is what is shared."""
     with open_delivery(job.path, job.filename, sheet=job.sheet) as reader:
         validator = RowValidator(job.catalog.category(job.category), reader.headers)
-        for batch in _batches(reader.rows(), BATCH_ROWS):
+        for i, batch in enumerate(_batches(reader.rows(), job.batch_rows)):
+            if i % parts != part:
+                continue
             staged, bad = validator.stage_batch(batch, job.entity_items, job.issues, MAX_STORED_ISSUES)
             yield len(batch), staged, bad
 
 
-def _worker(out: BinaryIO, job: CheckJob) -> None:
+def _worker(out: BinaryIO, job: CheckJob, part: int, parts: int) -> None:
     def send(kind: str, payload: Any) -> None:
         pickle.dump((kind, payload), out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
 
     try:
-        for item in _check(job):
+        for item in _check(job, part, parts):
             send("batch", item)
         send("done", job.issues)
     except FileRejected as exc:
@@ -73,25 +79,33 @@ def _worker(out: BinaryIO, job: CheckJob) -> None:
 
 
 class CheckFailed(RuntimeError):
-    """The worker process failed for a reason other than the file's content."""
+    """A worker process failed for a reason other than the file's content."""
 
 
 def checked_batches(job: CheckJob) -> Iterator[tuple[int, list[tuple], int]]:
-    """(rows in batch, staging tuples, rejected rows) per batch; row problems accumulate in job.issues.
-    Raises FileRejected when the file turns out unreadable part-way."""
+    """(rows in batch, staging tuples, rejected rows) per batch, in file order; row problems accumulate in
+    job.issues. Raises FileRejected when the file turns out unreadable part-way."""
     if job.path.stat().st_size < WORKER_MIN_BYTES:
         yield from _check(job)
         return
-    # A fresh interpreter (`python -m xinyidai.records.checking`), not fork: the caller may be a threaded
-    # web server, and not multiprocessing's spawn, which re-imports the caller's main module.
-    proc = subprocess.Popen([sys.executable, "-m", "xinyidai.records.checking"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE)
-    assert proc.stdin is not None and proc.stdout is not None
-    finished = False
+    # Fresh interpreters (`python -m xinyidai.records.checking`), not fork: the caller may be a threaded web
+    # server; and not multiprocessing's spawn, which re-imports the caller's main module. Each worker parses
+    # the whole file and checks every WORKERS-th batch, so batch i comes from worker i % WORKERS.
+    procs = [subprocess.Popen([sys.executable, "-m", "xinyidai.records.checking", str(k), str(WORKERS)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE) for k in range(WORKERS)]
+    done = [False] * WORKERS
     try:
-        pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        proc.stdin.close()
-        while True:
+        for proc in procs:
+            assert proc.stdin is not None
+            pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            proc.stdin.close()
+        turn = 0
+        while not all(done):
+            k = turn % WORKERS
+            turn += 1
+            if done[k]:
+                continue
+            proc = procs[k]
             try:
                 kind, payload = pickle.load(proc.stdout)  # noqa: S301 - our own child process
             except EOFError:
@@ -100,19 +114,21 @@ def checked_batches(job: CheckJob) -> Iterator[tuple[int, list[tuple], int]]:
                 yield payload
             elif kind == "done":
                 job.issues.extend(payload)
-                finished = True
-                return
+                done[k] = True
             elif kind == "rejected":
                 code, message, row_no = payload
                 raise FileRejected(message, code=code, row_no=row_no)
             else:
                 raise CheckFailed(payload)
+        job.issues.sort(key=lambda i: i.row_no or 0)
     finally:
-        proc.stdout.close()
-        if not finished and proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+        for proc, finished in zip(procs, done, strict=True):
+            if proc.stdout:
+                proc.stdout.close()
+            if not finished and proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
 
 
 if __name__ == "__main__":
-    _worker(sys.stdout.buffer, pickle.load(sys.stdin.buffer))  # noqa: S301 - sent by our own parent
+    _worker(sys.stdout.buffer, pickle.load(sys.stdin.buffer), int(sys.argv[1]), int(sys.argv[2]))  # noqa: S301

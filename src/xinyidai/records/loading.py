@@ -346,7 +346,7 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
         f"period_start, period_end, provider, delivery_id, row_no, received_at) "
         f"SELECT entity_code, :cat, record_key, COALESCE(prev_version, 0) + 1, 'current', content, fingerprint, "
         f"period_start, period_end, :provider, :did, row_no, :now FROM {t} "
-        f"WHERE action IS NULL OR action = 'changed' ORDER BY row_no").bindparams(nowp),
+        f"WHERE action IS NULL OR action = 'changed' ORDER BY entity_code, record_key").bindparams(nowp),
         {"cat": cat.code, "provider": provider, "did": delivery_id})
     _fault("inserted")
     if cat.code == REGISTRATION:

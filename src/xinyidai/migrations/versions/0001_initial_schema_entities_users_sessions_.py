@@ -56,10 +56,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_records'))
     )
     with op.batch_alter_table('credit_records', schema=None) as batch_op:
-        batch_op.create_index('ix_credit_records_delivery', ['delivery_id'], unique=False)
-        batch_op.create_index('ix_credit_records_entity', ['entity_code', 'category'], unique=False)
-        batch_op.create_index('uq_credit_records_current', ['category', 'entity_code', 'record_key'], unique=True, sqlite_where=sa.text("status = 'current'"), postgresql_where=sa.text("status = 'current'"))
-        batch_op.create_index('uq_credit_records_version', ['category', 'entity_code', 'record_key', 'version'], unique=True)
+        batch_op.create_index('uq_credit_records_current', ['entity_code', 'category', 'record_key'], unique=True, sqlite_where=sa.text("status = 'current'"), postgresql_where=sa.text("status = 'current'"))
+        batch_op.create_index('uq_credit_records_version', ['entity_code', 'category', 'record_key', 'version'], unique=True)
 
     op.create_table('deliveries',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -193,8 +191,6 @@ def downgrade() -> None:
     with op.batch_alter_table('credit_records', schema=None) as batch_op:
         batch_op.drop_index('uq_credit_records_version')
         batch_op.drop_index('uq_credit_records_current', sqlite_where=sa.text("status = 'current'"), postgresql_where=sa.text("status = 'current'"))
-        batch_op.drop_index('ix_credit_records_entity')
-        batch_op.drop_index('ix_credit_records_delivery')
 
     op.drop_table('credit_records')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
