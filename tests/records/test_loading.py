@@ -308,3 +308,18 @@ def test_registration_kinds_and_names_are_kept_sensibly(db, catalog, tmp_path) -
         assert get_entity(s, coop).name == "哈尔滨丰收农民专业合作社"  # not replaced by the bare code
         assert get_entity(s, coop).status == "注销"
         assert get_entity(s, shop).kind == "个体工商户"
+
+
+def test_worker_path_keeps_awkward_text_exactly(db, catalog, registered, tmp_path, monkeypatch) -> None:
+    from xinyidai.records import checking
+    monkeypatch.setattr(checking, "WORKER_MIN_BYTES", 0)
+    reason = "违反《条例》第3条\\第4款\t（复核）\n另见 C:\\temp"
+    header = ["统一社会信用代码", "决定书文号", "处罚类别", "处罚事由", "处罚依据", "处罚决定日期", "处罚机关"]
+    rows = [[registered[0], "哈市监罚〔2026〕9号", "警告", reason, "依据\\N", "2026-03-02", "哈尔滨市市场监督管理局"]]
+    d, out = load(db, catalog, write_csv(tmp_path / "p.csv", header, rows), "penalty")
+    assert d.status == "accepted", out.issues
+    with db.session() as s:
+        rec = service.entity_records(s, registered[0], "penalty")[0]
+    content = json.loads(rec.content)
+    assert content["reason"] == reason and content["basis"] == "依据\\N"
+    assert rec.record_key == "哈市监罚〔2026〕9号"

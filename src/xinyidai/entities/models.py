@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyidai.kit.db import Base, UTCDateTime
-from xinyidai.kit.types import BigId
+from xinyidai.kit.types import BigId, Code
 
 ENTITY_KINDS = ("企业", "个体工商户", "其他组织")
 ENTITY_STATUSES = ("存续", "在业", "注销", "吊销", "迁出", "停业", "撤销")
@@ -24,7 +24,7 @@ USER_ROLES = {
 class MarketEntity(Base):
     __tablename__ = "entities"
 
-    code: Mapped[str] = mapped_column(String(18), primary_key=True)  # GB 32100 统一社会信用代码
+    code: Mapped[str] = mapped_column(Code(18), primary_key=True)  # GB 32100 统一社会信用代码
     name: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
     kind: Mapped[str] = mapped_column(String(10), nullable=False, default="企业")
     region_code: Mapped[str] = mapped_column(String(6), nullable=False, index=True)  # GB/T 2260

@@ -156,21 +156,26 @@ class _Stage:
         self.entity_items = entity_items
         self.cols = _STAGE_COLS + tuple(f"e_{c}" for c in entity_items)
         dt = "DATE" if self.pg else "TEXT"
-        extra = "".join(f", e_{c} TEXT" for c in entity_items)
+        c = ' COLLATE "C"' if self.pg else ""  # as the stored codes (kit.types.Code), so joins use the indexes
+        extra = "".join(f", e_{col} TEXT" for col in entity_items)
         conn.execute(text(
-            f"CREATE TEMP TABLE {self.name} (row_no INTEGER PRIMARY KEY, entity_code VARCHAR(18) NOT NULL, "
-            f"entity_name TEXT, record_key TEXT NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
+            f"CREATE TEMP TABLE {self.name} (row_no INTEGER PRIMARY KEY, entity_code VARCHAR(18){c} NOT NULL, "
+            f"entity_name TEXT, record_key TEXT{c} NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
             f"period_start {dt}, period_end {dt}, action VARCHAR(12), prev_version INTEGER{extra})"))
 
-    def write(self, rows: list[tuple]) -> None:
+    def write(self, rows: list[tuple] | bytes) -> None:
+        """Tuples, or (PostgreSQL) a batch already in COPY text format from a checking worker."""
         if not rows:
             return
         raw = self.conn.connection.driver_connection
         collist = ", ".join(self.cols)
         if self.pg:
             with raw.cursor() as cur, cur.copy(f"COPY {self.name} ({collist}) FROM STDIN") as cp:
-                for r in rows:
-                    cp.write_row(r)
+                if isinstance(rows, bytes):
+                    cp.write(rows)
+                else:
+                    for r in rows:
+                        cp.write_row(r)
         else:
             marks = ", ".join("?" * len(self.cols))
             raw.executemany(f"INSERT INTO {self.name} ({collist}) VALUES ({marks})", rows)
@@ -238,7 +243,7 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
             entity_items = [c for c in ENTITY_COLUMNS if c in m.columns] if cat.code == REGISTRATION else []
         # The header is judged; the rows are checked (in a worker process for a large file) and staged.
         stage = _Stage(conn, entity_items)
-        job = CheckJob(path, d.filename, sheet, catalog, cat.code, entity_items)
+        job = CheckJob(path, d.filename, sheet, catalog, cat.code, entity_items, copy_text=stage.pg)
         total = rejected = 0
         for size, staged, bad in checked_batches(job):
             total += size

@@ -8,7 +8,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyidai.kit.db import Base, UTCDateTime
-from xinyidai.kit.types import BigId
+from xinyidai.kit.types import BigId, Code
 
 DELIVERY_STATUSES = {
     "processing": "处理中",
@@ -81,9 +81,9 @@ class CreditRecord(Base):
     __tablename__ = "credit_records"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    entity_code: Mapped[str] = mapped_column(String(18), nullable=False)
-    category: Mapped[str] = mapped_column(String(40), nullable=False)
-    record_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    entity_code: Mapped[str] = mapped_column(Code(18), nullable=False)
+    category: Mapped[str] = mapped_column(Code(40), nullable=False)
+    record_key: Mapped[str] = mapped_column(Code(300), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     status: Mapped[str] = mapped_column(String(12), nullable=False)
     content: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON of the items

@@ -38,9 +38,9 @@ def upgrade() -> None:
 
     op.create_table('credit_records',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('entity_code', sa.String(length=18), nullable=False),
-    sa.Column('category', sa.String(length=40), nullable=False),
-    sa.Column('record_key', sa.String(length=300), nullable=False),
+    sa.Column('entity_code', sa.String(length=18).with_variant(sa.String(length=18, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('category', sa.String(length=40).with_variant(sa.String(length=40, collation='C'), 'postgresql'), nullable=False),
+    sa.Column('record_key', sa.String(length=300).with_variant(sa.String(length=300, collation='C'), 'postgresql'), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('content', sa.Text(), nullable=False),
@@ -96,7 +96,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_deliveries_status'), ['status'], unique=False)
 
     op.create_table('entities',
-    sa.Column('code', sa.String(length=18), nullable=False),
+    sa.Column('code', sa.String(length=18).with_variant(sa.String(length=18, collation='C'), 'postgresql'), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('region_code', sa.String(length=6), nullable=False),
