@@ -109,12 +109,15 @@ class Category(BaseModel):
         dup = {c for c in codes if codes.count(c) > 1}
         if dup:
             raise ValueError(f"类别 {self.code} 的字段代码重复：{', '.join(sorted(dup))}")
-        headers: dict[str, str] = {}
+        # Compared as the loader compares them (normalised), and never shadowing the subject columns.
+        headers: dict[str, str] = {_norm(h): "统一社会信用代码" for h in SUBJECT_CODE_HEADERS}
+        headers.update({_norm(h): "主体名称" for h in SUBJECT_NAME_HEADERS})
         for item in self.items:
             for h in item.headers:
-                if h in headers and headers[h] != item.code:
-                    raise ValueError(f"类别 {self.code} 中表头 {h!r} 同时指向 {headers[h]} 和 {item.code}")
-                headers[h] = item.code
+                seen = headers.get(_norm(h))
+                if seen is not None and seen != item.code:
+                    raise ValueError(f"类别 {self.code} 中表头 {h!r} 同时指向 {seen} 和 {item.code}")
+                headers[_norm(h)] = item.code
         for k in self.key:
             if k not in codes:
                 raise ValueError(f"类别 {self.code} 的主键字段 {k} 不在字段列表中")
