@@ -27,7 +27,7 @@ SLOW = object()  # "ask the converter"
 _DECIMAL = re.compile(r"-?\d{1,15}(?:\.\d{1,10})?\Z")
 _INTEGER = re.compile(r"-?\d{1,15}\Z")
 _CACHED_TYPES = {"date", "month", "year", "boolean", "region", "industry", "uscc", "id_number"}
-_CACHE_LIMIT = 50_000
+_CACHE_LIMIT = 10_000  # per column; bounded so memory does not grow with the file
 
 FastPath = Callable[[tuple], list]
 
@@ -61,7 +61,9 @@ def _fast_path(item: Item, conv: Callable[[str], Any]) -> FastPath:
         def cached(col: tuple) -> list:
             get = seen.get
             out = [None if v is None else get(v, SLOW) for v in col]
-            if SLOW in out and len(seen) < _CACHE_LIMIT:
+            if SLOW in out:
+                if len(seen) >= _CACHE_LIMIT:
+                    seen.clear()  # start afresh: recent values are the likely ones
                 for i, x in enumerate(out):
                     if x is SLOW:
                         raw = col[i]

@@ -292,7 +292,7 @@ def _uscc_converter() -> Callable[[str], str]:
             code = validate_uscc(raw)
         except InvalidUSCC as exc:
             raise Bad(exc.code, exc.message) from None
-        if len(ok) > 200_000:
+        if len(ok) > 20_000:  # rows of one entity come together; a small memory suffices
             ok.clear()
         ok[raw] = code
         return code
