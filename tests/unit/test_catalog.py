@@ -340,26 +340,10 @@ def test_catalog_as_dict(catalog: Catalog) -> None:
 
 
 def test_headers_that_clash_after_normalising_or_with_the_subject_are_refused() -> None:
-    from xinyidai.catalog.schema import CatalogError, parse_catalog
-    base = """
-name: 测试
-version: "1"
-categories:
-  - code: tax
-    name: 纳税
-    group: 融资相关信息
-    provider: 税务局
-    channel: 总对总
-    frequency: 每月
-    sensitivity: 授权查询
-    key: [period]
-    items:
-      - {code: period, name: 所属期, type: month, required: true}
-"""
+    base = MINIMAL.rstrip("\n") + "\n"
     clash = base + "      - {code: amount_a, name: 金额（万元）, type: decimal}\n" \
                    "      - {code: amount_b, name: 金额(万元), type: decimal}\n"
     with pytest.raises(CatalogError, match="同时指向"):
         parse_catalog(clash)
-    subject = base + "      - {code: other_name, name: 企业名称, type: string}\n"
     with pytest.raises(CatalogError, match="主体名称"):
-        parse_catalog(subject)
+        parse_catalog(base + "      - {code: other_name, name: 企业名称, type: string}\n")
