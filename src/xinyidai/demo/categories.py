@@ -1073,9 +1073,14 @@ class RecordGenerator:
             utype, price = "非居民用水", 4.3
             base = lognormal(rng, 15.0 if e.head == "92" else 6.0 * e.headcount ** 0.7, 0.6)
         account = f"{e.region[:4]}{self.p.next_serial('water', e.pref.code):07d}"
+        return self._metered_months(e, "water", account, utype, price, base, dist.SEASON_WATER)
+
+    def _metered_months(self, e: Entity, category: str, account: str, utype: str, price: float, base: float,
+                        season: Any) -> int:
+        """Monthly bills of one metered account (water, gas): seasonal usage, price, payment behaviour."""
+        r, rng = self.rng.random, self.rng
         bill = _Bill(e.risky or ((not e.showcase) and r() < 0.04))
-        season = dist.SEASON_WATER
-        sink = self.s["water"]
+        sink = self.s[category]
         n = 0
         for i in range(e.first, e.last + 1):
             pv = self.pv[i]
@@ -1158,21 +1163,7 @@ class RecordGenerator:
             utype, price, season = "采暖用气", 3.20, dist.SEASON_GAS_HEATING
             base = lognormal(rng, 2_000.0, 0.6)
         account = f"RQ{e.region[:4]}{self.p.next_serial('gas', e.pref.code):07d}"
-        bill = _Bill(e.risky or ((not e.showcase) and r() < 0.04))
-        sink = self.s["gas"]
-        n = 0
-        for i in range(e.first, e.last + 1):
-            pv = self.pv[i]
-            label, m0 = pv[0], pv[5]
-            usage = round(base * season[m0] * lognormal(rng, 1.0, 0.15), 2)
-            due = round(usage * price, 2)
-            paid, arrears, status = bill.pay(r, due)
-            sink.emit_month(e.code, {
-                "period": label, "account_no": account, "usage_type": utype, "usage": usage, "amount_due": due,
-                "amount_paid": round(paid, 2), "arrears": round(arrears, 2), "status": status,
-            }, pv)
-            n += 1
-        return n
+        return self._metered_months(e, "gas", account, utype, price, base, season)
 
 
 def _pick_grade(rng: Any) -> str:
