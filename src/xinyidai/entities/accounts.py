@@ -119,7 +119,8 @@ def resolve(s: Session, token: str | None) -> tuple[LoginSession, User] | None:
     u = s.get(User, ls.user_id)
     if u is None or not u.active:
         return None
-    ls.last_seen_at = now
+    if now - ls.last_seen_at > timedelta(minutes=1):  # a write a minute per session, not one per request
+        ls.last_seen_at = now
     return ls, u
 
 

@@ -52,3 +52,9 @@ class Conflict(DomainError):
     code = "CONFLICT"
     status = 409
     message = "与已有数据冲突"
+
+
+class TooManyRequests(DomainError):
+    code = "RATE_LIMITED"
+    status = 429
+    message = "请求过于频繁，请稍后再试"

@@ -2,22 +2,30 @@
 
 Deny by default: every route names the roles it admits through `require(...)`; an unauthenticated page
 request is redirected to the log-in page, an API request gets 401 in the common error shape.
+
+An `/api/` request may instead authenticate with an institution's API key or signed headers (see
+`entities.request_auth`). Such requests skip the CSRF check — a browser cannot attach these headers to a
+cross-site request, and they carry no cookie authority — while cookie sessions keep it. A bank user's
+session, and every institution credential, is refused while the institution is suspended or revoked and
+counts against its per-minute rate limit.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from xinyidai.catalog.schema import Catalog
 from xinyidai.config import Settings
-from xinyidai.entities import accounts
+from xinyidai.entities import accounts, request_auth
 from xinyidai.entities.accounts import Principal
+from xinyidai.entities.request_auth import RateLimiter
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import DomainError, Forbidden, Unauthenticated
 
@@ -41,6 +49,7 @@ class Node:
     catalog: Catalog
     templates: Any
     executor: Any
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter)
 
 
 def node(request: Request) -> Node:
@@ -58,9 +67,39 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _principal(request: Request, s: Session) -> Principal | None:
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def _principal(request: Request, s: Session) -> Principal | None:
     if hasattr(request.state, "principal"):
         return request.state.principal
+    body: bytes | None = None
+    if is_api(request) and request_auth.carries_credentials(request.headers):
+        try:
+            body = await request.body()
+        except RuntimeError:  # a form body was already parsed: a signature over it cannot be checked
+            body = None
+    # The database work runs in a worker thread, never on the event loop: a query waiting for a lock there
+    # would stall every request, including the ones whose commit would release that lock.
+    return await run_in_threadpool(_resolve_principal, request, s, body)
+
+
+def _resolve_principal(request: Request, s: Session, body: bytes | None) -> Principal | None:
+    limiter = node(request).rate_limiter
+    if is_api(request) and request_auth.carries_credentials(request.headers):
+        try:
+            principal = request_auth.authenticate(
+                s, headers=request.headers, method=request.method, path=request.url.path,
+                query=request.url.query, body=body, client=_client(request), limiter=limiter)
+        except DomainError:
+            s.commit()  # keep the refusal's audit entry
+            raise
+        s.commit()  # release what authentication wrote (nonce, last use) before the handler runs
+        request.state.principal = principal
+        request.state.header_auth = True
+        request.state.auth_method = "api_key" if request.headers.get(request_auth.H_API_KEY) else "signature"
+        return principal
     token = request.cookies.get(SESSION_COOKIE)
     found = accounts.resolve(s, token)
     principal = None
@@ -68,24 +107,34 @@ def _principal(request: Request, s: Session) -> Principal | None:
         ls, user = found
         principal = accounts.principal_of(user)
         request.state.csrf_token = ls.csrf_token
+        request.state.auth_method = "session"
+        try:
+            request_auth.check_bank_user(s, principal, limiter, method=request.method, path=request.url.path,
+                                         client=_client(request))
+        except DomainError:
+            s.commit()
+            raise
+    if s.dirty or s.new or s.deleted:
+        s.commit()
     request.state.principal = principal
     return principal
 
 
-def optional_principal(request: Request, s: Session = Depends(db_session, scope="function")) -> Principal | None:
-    return _principal(request, s)
+async def optional_principal(request: Request,
+                             s: Session = Depends(db_session, scope="function")) -> Principal | None:
+    return await _principal(request, s)
 
 
 def require(*roles: str) -> Callable[..., Principal]:
     """A dependency admitting only the named roles (all logged-in users when none are named)."""
 
     async def dep(request: Request, s: Session = Depends(db_session, scope="function")) -> Principal:
-        p = _principal(request, s)
+        p = await _principal(request, s)
         if p is None:
             raise Unauthenticated() if is_api(request) else LoginRequired()
         if roles and p.role not in roles:
             raise Forbidden(f"当前角色（{p.role_label}）无权访问此功能", code="ROLE_FORBIDDEN")
-        if request.method in UNSAFE:
+        if request.method in UNSAFE and not getattr(request.state, "header_auth", False):
             form_token = None
             ctype = request.headers.get("content-type", "")
             if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
