@@ -17,6 +17,7 @@ from xinyidai.entities import service as entities_service
 from xinyidai.entities.accounts import Principal
 from xinyidai.kit import audit
 from xinyidai.kit.errors import DomainError, Forbidden
+from xinyidai.kit.node_key import verify_signature
 from xinyidai.kit.pagination import PageRequest, paginate
 from xinyidai.records import service as records_service
 from xinyidai.records.models import DELIVERY_STATUSES
@@ -122,5 +123,5 @@ def audit_page(request: Request, page: int = 1, action: str = "", verify: bool =
     if action:
         stmt = stmt.where(audit.AuditEvent.action.like(f"{action.replace('%', '')[:40]}%"))
     result = paginate(s, stmt, PageRequest(page, 50, "id", True), {"id": audit.AuditEvent.id}, "id")
-    chain = audit.verify_chain(s) if verify else None
+    chain = audit.verify_chain(s, verify_signature) if verify else None
     return render(request, "kit/audit.html", page=result, action=action, chain=chain)

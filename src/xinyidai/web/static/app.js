@@ -58,5 +58,21 @@
       xhr.send(new FormData(form));
     });
   }
-  document.addEventListener("DOMContentLoaded", () => { charts(); upload(); });
+  function accessChart() {
+    // "谁查看了我的数据": accesses per institution, served and refused stacked.
+    const dataEl = document.getElementById("access-chart-data"), el = document.querySelector("[data-access-chart]");
+    if (!dataEl || !el || !window.echarts) return;
+    const d = JSON.parse(dataEl.textContent);
+    const c = echarts.init(el);
+    c.setOption({
+      animation: false, tooltip: { trigger: "axis" }, legend: { top: 0 }, grid: { left: 200, right: 30, top: 30, bottom: 20 },
+      xAxis: { type: "value", minInterval: 1 }, yAxis: { type: "category", inverse: true, data: d.map(r => r.name) },
+      series: [
+        { name: "成功", type: "bar", stack: "n", data: d.map(r => r.served), itemStyle: { color: "#2b6cb0" }, barMaxWidth: 22 },
+        { name: "已拒绝", type: "bar", stack: "n", data: d.map(r => r.refused), itemStyle: { color: RED }, barMaxWidth: 22 },
+      ],
+    });
+    window.addEventListener("resize", () => c.resize());
+  }
+  document.addEventListener("DOMContentLoaded", () => { charts(); upload(); accessChart(); });
 })();

@@ -1,0 +1,180 @@
+"""Authorized profile query and verification under load, against the same server's trivial endpoint.
+
+    python bench/query.py [--seconds S] [--connections C] [--entities N] [--engine sqlite|postgresql]
+
+Builds a demo province (N entities, 12 months of records) in a temporary directory, onboards an institution
+with an API key, has every enterprise grant it a summary authorization and a verification authorization,
+starts `xinyidai serve` (a separate uvicorn process), and drives it with `wrk` (Debian package) on
+loopback: first `/healthz` (the baseline: routing, a session and `SELECT 1`), then the profile endpoint
+rotating over the entities, then verification requests with fresh request ids. Each profile request runs the
+full path: API-key authentication, rate limit, the enforced UPDATE … RETURNING and SELECT, masking, and an
+entry in the audit chain. Ends with one line:
+
+    RESULT query rps=… baseline_rps=… ratio=… p99_ms=… verify_rps=…
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from xinyidai.access import authorizations  # noqa: E402
+from xinyidai.access.authorizations import GrantRequest  # noqa: E402
+from xinyidai.catalog.schema import load_catalog  # noqa: E402
+from xinyidai.entities import institutions  # noqa: E402
+from xinyidai.entities.accounts import Principal  # noqa: E402
+from xinyidai.entities.codes import make_uscc  # noqa: E402
+from xinyidai.entities.models import MarketEntity  # noqa: E402
+from xinyidai.kit import clock, migrate  # noqa: E402
+from xinyidai.kit.db import Database  # noqa: E402
+
+BANK = make_uscc("230100", 777, "1", "1")
+OPERATOR = Principal(0, "bench", "基准测试", "operator", None)
+
+PROFILE_LUA = """
+local codes = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "/api/v1/access/entities/" .. codes[(i %% #codes) + 1] .. "/profile")
+end
+"""
+
+VERIFY_LUA = """
+local codes = {%s}
+local i = 0
+local tid = tostring(math.random(1, 1000000000))
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"claims":[{"category":"judicial","op":"not_exists","period_from":"2024-01"},' ..
+           '{"category":"tax","op":"exists","period_from":"2025-01"}]}'
+request = function()
+  i = i + 1
+  local code = codes[(i %% #codes) + 1]
+  wrk.headers["X-Request-Id"] = "bench-" .. tid .. "-" .. i
+  return wrk.format(nil, "/api/v1/access/entities/" .. code .. "/verifications")
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(var: Path, url: str, entities: int) -> tuple[str, list[str]]:
+    env = {**os.environ, "XINYIDAI_VAR_DIR": str(var), "XINYIDAI_DATABASE_URL": url}
+    xyd = [sys.executable, "-m", "xinyidai"]
+    subprocess.run([*xyd, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([*xyd, "demo", "--entities", str(entities), "--months", "12", "--reset"], env=env, check=True,
+                   capture_output=True)
+    db = Database(url)
+    migrate.upgrade(db.engine)
+    catalog = load_catalog()
+    until = clock.now().astimezone(clock.CHINA_TZ).date() + timedelta(days=300)
+    with db.session() as s:
+        institutions.onboard(s, OPERATOR, code=BANK, name="基准测试银行股份有限公司", kind="银行",
+                             rate_per_minute=100_000)
+        token = institutions.issue_api_key(s, OPERATOR, BANK, label="bench").token
+        codes = list(s.execute(select(MarketEntity.code).order_by(MarketEntity.code)).scalars())
+    for code in codes:
+        ent = Principal(0, f"ent-{code[-6:]}", "企业", "enterprise", code)
+        with db.session() as s:
+            for req in (GrantRequest(BANK, "贷前审查", "汇总查询", ["tax", "social_insurance", "electricity"], until),
+                        GrantRequest(BANK, "核验", "核验比对", ["tax", "judicial"], until)):
+                _, digest = authorizations.preview(s, catalog, ent, req)
+                authorizations.grant(s, catalog, ent, req, digest)
+    db.dispose()
+    return token, codes
+
+
+def wrk(url: str, seconds: int, connections: int, headers: list[str], script: Path | None = None) -> tuple[float, float]:
+    cmd = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "--timeout", "10s"]
+    for h in headers:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else float("nan")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        print(f"  warning: {non2xx.group(1)} non-2xx responses", file=sys.stderr)
+    return rps, p99
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=15)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--entities", type=int, default=300)
+    ap.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--database-url", default=os.environ.get("XINYIDAI_BENCH_POSTGRES_URL", ""))
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    tmp = Path(tempfile.mkdtemp(prefix="xyd-bench-query-"))
+    var = tmp / "var"
+    url = args.database_url if args.engine == "postgresql" else f"sqlite:///{var / 'xinyidai.db'}"
+    if args.engine == "postgresql" and not url:
+        sys.exit("--database-url (or XINYIDAI_BENCH_POSTGRES_URL) is needed for postgresql")
+    t0 = time.time()
+    token, codes = prepare(var, url, args.entities)
+    print(f"prepared {len(codes)} entities with authorizations in {time.time() - t0:.0f}s", file=sys.stderr)
+    port = free_port()
+    env = {**os.environ, "XINYIDAI_VAR_DIR": str(var), "XINYIDAI_DATABASE_URL": url}
+    server = subprocess.Popen([sys.executable, "-m", "xinyidai", "serve", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        auth = [f"X-Api-Key: {token}"]
+        check = urllib.request.Request(f"{base}/api/v1/access/entities/{codes[0]}/profile", headers={"X-Api-Key": token})
+        body = urllib.request.urlopen(check, timeout=10).read().decode()
+        assert '"tax"' in body, body[:300]
+        lua_codes = ",".join(f'"{c}"' for c in codes)
+        profile_lua, verify_lua = tmp / "profile.lua", tmp / "verify.lua"
+        profile_lua.write_text(PROFILE_LUA % lua_codes)
+        verify_lua.write_text(VERIFY_LUA % lua_codes)
+        wrk(base + "/healthz", 3, args.connections, [])  # warm-up
+        base_rps, base_p99 = wrk(base + "/healthz", args.seconds, args.connections, [])
+        print(f"baseline /healthz: {base_rps:,.0f} req/s, p99 {base_p99:.1f} ms", file=sys.stderr)
+        rps, p99 = wrk(base, args.seconds, args.connections, auth, profile_lua)
+        print(f"profile: {rps:,.0f} req/s, p99 {p99:.1f} ms", file=sys.stderr)
+        vrps, vp99 = wrk(base, args.seconds, args.connections, auth, verify_lua)
+        print(f"verify: {vrps:,.0f} req/s, p99 {vp99:.1f} ms", file=sys.stderr)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"RESULT query rps={rps:.0f} baseline_rps={base_rps:.0f} ratio={rps / base_rps:.3f} p99_ms={p99:.1f} "
+          f"verify_rps={vrps:.0f} verify_p99_ms={vp99:.1f}")
+
+
+if __name__ == "__main__":
+    main()

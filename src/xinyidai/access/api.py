@@ -1,0 +1,194 @@
+"""JSON API of authorized sharing: for institutions (profile, detail, export, verification), enterprises
+(grant, revoke, who looked) and staff (audit search, alerts). Same services and rules as the pages.
+
+Institutions authenticate with a logged-in session or with an API credential (see entities/request_auth.py).
+`X-Request-Id` makes a request idempotent: a repeated id is answered again without spending another use of
+the authorization (and, for verification, returns the stored answer and receipt).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from xinyidai.access import anomalies, authorizations, log, runtime, sharing, verification
+from xinyidai.access.authorizations import GrantRequest
+from xinyidai.access.policy import Policy
+from xinyidai.entities.accounts import Principal
+from xinyidai.kit.audit import Signer
+from xinyidai.kit.pagination import PageRequest
+from xinyidai.web.deps import db_session, node, require
+
+router = APIRouter(prefix="/api/v1/access", tags=["授权共享"])
+STAFF = ("operator", "security", "regulator")
+PURPOSE_Q = Query("贷前审查", description="查询用途：贷前审查 / 贷中管理 / 贷后管理")
+AUTH_Q = Query(None, alias="authorization", description="指定使用的授权编号（可选；不指定则使用全部有效授权）")
+REQUEST_ID_H = Header(None, alias="X-Request-Id", description="请求编号，用于幂等")
+
+
+# ── institutions ─────────────────────────────────────────────────────────────────────────────────────────
+
+@router.get("/entities/{code}/profile", summary="企业信用概况（公开信息 + 授权范围内的汇总信息）")
+def profile(code: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
+            request_id: str | None = REQUEST_ID_H, p: Principal = Depends(require("bank")),
+            s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    actor = sharing.actor_of(p, request_id)
+    pol = runtime.policy(request)
+    return runtime.served(s, actor, code, "profile", purpose, lambda: sharing.profile(
+        s, node(request).catalog, pol, actor, code, purpose=purpose, number=number))
+
+
+@router.get("/entities/{code}/records/{category}", summary="某类信息的原始明细（公开类别，或“原始明细”方式的授权）")
+def detail(code: str, category: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
+           request_id: str | None = REQUEST_ID_H, p: Principal = Depends(require("bank")),
+           s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    actor = sharing.actor_of(p, request_id)
+    pol = runtime.policy(request)
+    return runtime.served(s, actor, code, "detail", purpose, lambda: sharing.detail(
+        s, node(request).catalog, pol, actor, code, category, purpose=purpose, number=number))
+
+
+@router.get("/entities/{code}/records/{category}/export", summary="导出某类信息的明细（CSV，带追溯标记）")
+def export(code: str, category: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
+           request_id: str | None = REQUEST_ID_H, p: Principal = Depends(require("bank")),
+           s: Session = Depends(db_session, scope="function")) -> Response:
+    actor = sharing.actor_of(p, request_id)
+    pol = runtime.policy(request)
+    secret = node(request).settings.ensure_secret_key()
+    export_id, text = runtime.served(s, actor, code, "export", purpose, lambda: sharing.export_csv(
+        s, node(request).catalog, pol, actor, code, category, purpose=purpose, secret=secret, number=number))
+    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{export_id}.csv"', "X-Export-Id": export_id})
+
+
+class VerificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    claims: list[verification.Claim] = Field(min_length=1, max_length=verification.MAX_CLAIMS)
+    authorization: str | None = None
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+@router.post("/entities/{code}/verifications", summary="核验比对：提交声明，返回相符 / 不符 / 无法判断及签名回执")
+def verify(code: str, request: Request, body: VerificationIn, request_id: str | None = REQUEST_ID_H,
+           p: Principal = Depends(require("bank")), s: Session = Depends(db_session, scope="function")
+           ) -> dict[str, Any]:
+    actor = sharing.actor_of(p, request_id or body.request_id)
+    pol: Policy = runtime.policy(request)
+    sig: Signer = runtime.signer(request)
+    n = node(request)
+    return runtime.served(s, actor, code, "verify", "核验", lambda: verification.verify(
+        s, n.catalog, pol, sig, n.settings.node_code, actor, code, body.claims, number=body.authorization),
+        keep=(verification.ProbingLimited,))
+
+
+@router.get("/node-key", summary="本节点用于签名回执与审计检查点的公钥")
+def node_key(request: Request, p: Principal = Depends(require())) -> dict[str, Any]:
+    sig = runtime.signer(request)
+    return {"suite": sig.suite, "key_id": sig.key_id, "public_key": sig.public_key}
+
+
+# ── authorizations ───────────────────────────────────────────────────────────────────────────────────────
+
+class GrantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    institution_code: str
+    purpose: str
+    mode: str
+    categories: list[str] = Field(min_length=1)
+    valid_until: date
+    max_uses: int | None = None
+    items: dict[str, list[str]] = Field(default_factory=dict)
+
+    def to_request(self) -> GrantRequest:
+        return GrantRequest(self.institution_code, self.purpose, self.mode, self.categories, self.valid_until,
+                            self.max_uses, self.items)
+
+
+class ConfirmIn(GrantIn):
+    text_digest: str = Field(description="预览时返回的授权书文本摘要，证明确认的正是所展示的文本")
+
+
+@router.get("/authorizations", summary="授权列表（企业：本企业授出的；机构：授予本机构的）")
+def list_authorizations(request: Request, status: str | None = None, entity: str | None = None, page: int = 1,
+                        size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+                        p: Principal = Depends(require("enterprise", "bank", *STAFF)),
+                        s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    result = authorizations.list_visible(s, p, PageRequest(page, size, sort, desc), status=status, entity_code=entity)
+    return result.as_dict([authorizations.authorization_dict(a) for a in result.items])
+
+
+@router.get("/authorizations/{number}", summary="一份授权书")
+def get_authorization(number: str, p: Principal = Depends(require("enterprise", "bank", *STAFF)),
+                      s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return authorizations.authorization_dict(authorizations.get_own(s, p, number))
+
+
+@router.post("/authorizations/preview", summary="预览授权书文本（确认时须回传其摘要）")
+def preview(request: Request, body: GrantIn, p: Principal = Depends(require("enterprise")),
+            s: Session = Depends(db_session, scope="function")) -> dict[str, str]:
+    text, digest = authorizations.preview(s, node(request).catalog, p, body.to_request())
+    return {"text": text, "text_digest": digest}
+
+
+@router.post("/authorizations", status_code=201, summary="确认并授予授权")
+def grant(request: Request, body: ConfirmIn, p: Principal = Depends(require("enterprise")),
+          s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    a = authorizations.grant(s, node(request).catalog, p, body.to_request(), body.text_digest)
+    return authorizations.authorization_dict(a)
+
+
+@router.post("/authorizations/{number}/revoke", summary="撤销授权（下一次请求起生效）")
+def revoke(number: str, reason: str = Body("", embed=True), p: Principal = Depends(require("enterprise")),
+           s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return authorizations.authorization_dict(authorizations.revoke(s, p, number, reason))
+
+
+@router.get("/my/accesses", summary="谁查看了我的数据（本企业被访问与授权记录）")
+def my_accesses(page: int = 1, size: int = Query(20, le=200), action: str | None = None,
+                p: Principal = Depends(require("enterprise")), s: Session = Depends(db_session, scope="function")
+                ) -> dict[str, Any]:
+    result = log.my_accesses(s, p, PageRequest(page, size, "id", True), action=action)
+    names = log.institution_names(s, {e.institution_code for e in result.items if e.institution_code})
+    return result.as_dict([log.access_dict(e, names) for e in result.items])
+
+
+# ── staff ────────────────────────────────────────────────────────────────────────────────────────────────
+
+@router.get("/audit", summary="检索访问与审计日志")
+def audit_search(entity: str | None = None, institution: str | None = None, action: str | None = None,
+                 actor: str | None = None, day_from: date | None = Query(None, alias="from"),
+                 day_to: date | None = Query(None, alias="to"), page: int = 1, size: int = Query(50, le=200),
+                 p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
+                 ) -> dict[str, Any]:
+    result = log.search(s, PageRequest(page, size, "id", True), entity=entity, institution=institution,
+                        action=action, actor=actor, day_from=day_from, day_to=day_to)
+    names = log.institution_names(s, {e.institution_code for e in result.items if e.institution_code})
+    return result.as_dict([{**log.access_dict(e, names), "target": e.target, "digest": e.digest}
+                           for e in result.items])
+
+
+@router.get("/alerts", summary="异常访问告警")
+def alerts(status: str | None = None, rule: str | None = None, page: int = 1, size: int = Query(20, le=200),
+           p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
+           ) -> dict[str, Any]:
+    result = anomalies.list_alerts(s, PageRequest(page, size, "created_at", True), status, rule)
+    return result.as_dict([anomalies.alert_dict(a) for a in result.items])
+
+
+@router.post("/alerts/scan", summary="立即运行异常检测规则")
+def scan(request: Request, p: Principal = Depends(require("operator", "security")),
+         s: Session = Depends(db_session, scope="function")) -> dict[str, int]:
+    return {"new_alerts": anomalies.scan(s, runtime.policy(request))}
+
+
+@router.post("/alerts/{alert_id}/close", summary="处理并关闭告警")
+def close(alert_id: int, note: str = Body("", embed=True), p: Principal = Depends(require("operator", "security")),
+          s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return anomalies.alert_dict(anomalies.close_alert(s, alert_id, p.username, note))

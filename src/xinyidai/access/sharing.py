@@ -1,0 +1,382 @@
+"""What an institution can see of an entity: the public tier, authorized summaries, original detail.
+
+Authorization lives in the query. Each function takes the acting institution and runs one statement that
+can return only what that institution may see right now:
+  1. an UPDATE … RETURNING consumes one use of every live authorization that fits the request (the
+     institution's own, for this entity and purpose, in a mode that allows the request, inside its window,
+     with uses left, the institution active); it is atomic, so two concurrent requests cannot both take the
+     last use;
+  2. a SELECT of current records whose category is public (and the institution active) or covered by a
+     scope of one of those authorizations, still revoked/expired-checked in the same statement.
+There is no "check, then fetch": a revocation committed before the request is seen by both statements.
+
+Every response is shaped by the policy (policy.py) for the tier each category is served under, names the
+authorizations and purpose it was served under, and leaves an access entry in the audit chain in the same
+transaction. A refusal is logged too (by the caller, which commits it before returning the error).
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import io
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from xinyidai.access.authorizations import diagnose
+from xinyidai.access.models import Authorization, AuthorizationScope
+from xinyidai.access.policy import DROP, Policy
+from xinyidai.catalog.schema import Catalog, Category
+from xinyidai.entities.accounts import Principal
+from xinyidai.entities.models import FinancialInstitution, MarketEntity
+from xinyidai.kit import audit, clock
+from xinyidai.kit.digest import sm3_hex
+from xinyidai.kit.errors import Forbidden, InvalidInput, NotFound
+from xinyidai.records.models import CreditRecord
+
+QUERY_MODES = ("汇总查询", "原始明细")
+DETAIL_MODES = ("原始明细",)
+MAX_DETAIL_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The institution a request acts for, and who in it."""
+
+    institution_code: str
+    username: str
+    request_id: str | None = None
+
+
+def actor_of(p: Principal, request_id: str | None = None) -> Actor:
+    if p.role != "bank" or not p.org_code:
+        raise Forbidden("只有金融机构用户可以查询企业信用信息", code="ROLE_FORBIDDEN")
+    rid = (request_id or "").strip()[:64] or None
+    return Actor(p.org_code, p.username, rid)
+
+
+def _entity_code(code: str) -> str:
+    code = (code or "").strip().upper()
+    if len(code) != 18 or not code.isalnum():
+        raise InvalidInput("统一社会信用代码应为 18 位字母或数字", code="INVALID_USCC")
+    return code
+
+
+def _institution_active(code: str) -> Any:
+    return exists().where(FinancialInstitution.code == code, FinancialInstitution.status == "active")
+
+
+def _seen_before(s: Session, actor: Actor, entity: str, action: str) -> bool:
+    """A request id already served for this entity: answer again without spending another use."""
+    if not actor.request_id:
+        return False
+    return s.execute(select(audit.AuditEvent.id).where(
+        audit.AuditEvent.institution_code == actor.institution_code,
+        audit.AuditEvent.request_id == actor.request_id, audit.AuditEvent.entity_code == entity,
+        audit.AuditEvent.action == action).limit(1)).first() is not None
+
+
+def _take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, modes: tuple[str, ...],
+                         number: str | None, consume: bool) -> list[tuple[int, str, str]]:
+    """(id, number, mode) of the live authorizations serving this request; one use of each is spent."""
+    now = clock.now()
+    cond = [Authorization.institution_code == actor.institution_code, Authorization.entity_code == entity,
+            Authorization.mode.in_(modes), Authorization.status == "active", Authorization.valid_from <= now,
+            Authorization.valid_until > now, _institution_active(actor.institution_code)]
+    cond.append(Authorization.number == number if number else Authorization.purpose == purpose)
+    if not consume:  # a retried request: it already spent its use, so the last use still answers it
+        rows = s.execute(select(Authorization.id, Authorization.number, Authorization.mode).where(*cond)).all()
+        return [tuple(r) for r in rows]
+    cond.append(or_(Authorization.max_uses.is_(None), Authorization.uses < Authorization.max_uses))
+    stmt = (update(Authorization).where(*cond)
+            .values(uses=Authorization.uses + 1, last_used_at=now)
+            .returning(Authorization.id, Authorization.number, Authorization.mode))
+    return [tuple(r) for r in s.execute(stmt, execution_options={"synchronize_session": False}).all()]
+
+
+def _readable_records(s: Session, actor: Actor, entity: str, public: list[str], auth_ids: list[int],
+                      categories: list[str] | None = None) -> list[CreditRecord]:
+    """Current records of `entity` that are public or covered by a scope of one of `auth_ids` — which must
+    still belong to this institution and entity, be unrevoked and inside their window."""
+    now = clock.now()
+    covered = exists().where(
+        AuthorizationScope.category == CreditRecord.category,
+        AuthorizationScope.authorization_id == Authorization.id,
+        Authorization.id.in_(auth_ids or [-1]), Authorization.institution_code == actor.institution_code,
+        Authorization.entity_code == CreditRecord.entity_code, Authorization.status == "active",
+        Authorization.valid_from <= now, Authorization.valid_until > now)
+    stmt = select(CreditRecord).where(
+        CreditRecord.entity_code == entity, CreditRecord.status == "current",
+        _institution_active(actor.institution_code),
+        or_(CreditRecord.category.in_(public or ["-"]), covered))
+    if categories is not None:
+        stmt = stmt.where(CreditRecord.category.in_(categories or ["-"]))
+    stmt = stmt.order_by(CreditRecord.category, CreditRecord.period_end.desc().nulls_last(), CreditRecord.id)
+    return list(s.execute(stmt).scalars())
+
+
+def _scopes(s: Session, auths: list[tuple[int, str, str]]) -> dict[str, list[tuple[str, str, list[str] | None]]]:
+    """category → [(authorization number, mode, item list)] for the authorizations taken."""
+    if not auths:
+        return {}
+    by_id = {a[0]: a for a in auths}
+    out: dict[str, list] = defaultdict(list)
+    rows = s.execute(select(AuthorizationScope.authorization_id, AuthorizationScope.category,
+                            AuthorizationScope.items).where(AuthorizationScope.authorization_id.in_(by_id)))
+    for aid, cat, items in rows:
+        _, number, mode = by_id[aid]
+        out[cat].append((number, mode, items))
+    return out
+
+
+@dataclass
+class Served:
+    """How one category is served: its tier, the authorization(s) behind it, the items allowed."""
+
+    tier: str
+    authorizations: list[str]
+    items: set[str] | None  # None = every item
+
+
+def _plan(catalog: Catalog, public: list[str], scopes: dict[str, list], want_detail: bool) -> dict[str, Served]:
+    plan: dict[str, Served] = {}
+    for code in public:
+        plan[code] = Served("公开", [], None)
+    for code, grants in scopes.items():
+        try:
+            cat = catalog.category(code)
+        except KeyError:
+            continue
+        if cat.sensitivity == "仅核验":
+            continue
+        detail = [g for g in grants if g[1] == "原始明细"]
+        chosen = detail if detail else ([] if want_detail else grants)
+        if not chosen:
+            continue
+        if not detail and code in plan:  # a public category: the public tier already shows more than a summary
+            continue
+        tier = "原始明细" if detail else "汇总查询"
+        items: set[str] | None = set()
+        for _, _, limited in chosen:
+            if limited is None:
+                items = None
+                break
+            items.update(limited)
+        plan[code] = Served(tier, sorted({g[0] for g in chosen}), items)
+    return plan
+
+
+def _public_categories(catalog: Catalog) -> list[str]:
+    return [c.code for c in catalog.categories if c.sensitivity == "公开"]
+
+
+def _entity(s: Session, code: str) -> MarketEntity:
+    e = s.get(MarketEntity, code)
+    if e is None:
+        raise NotFound("未找到该市场主体", code="ENTITY_NOT_FOUND")
+    return e
+
+
+def _entity_card(policy: Policy, catalog: Catalog, e: MarketEntity) -> dict[str, Any]:
+    """The register's basic facts, shaped by the public tier (the legal representative's ID never leaves)."""
+    reg = catalog.category("registration")
+    card: dict[str, Any] = {"code": e.code, "name": e.name, "kind": e.kind, "region_code": e.region_code,
+                            "industry_code": e.industry_code, "status": e.status,
+                            "registered_on": e.registered_on.isoformat() if e.registered_on else None}
+    for field_name, item_code, value in (("legal_rep", "legal_representative", e.legal_rep),
+                                         ("address", "address", e.address),
+                                         ("registered_capital_wan", "registered_capital", e.registered_capital)):
+        try:
+            shaped = policy.shape("公开", reg, reg.item(item_code), value)
+        except KeyError:
+            shaped = DROP
+        if shaped is not DROP:
+            card[field_name] = shaped
+    return card
+
+
+def _content(r: CreditRecord) -> dict[str, Any]:
+    return orjson.loads(r.content)
+
+
+def _num(v: Any) -> Decimal | None:
+    try:
+        return Decimal(str(v))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _summarise(policy: Policy, cat: Category, served: Served, records: list[CreditRecord],
+               today: date) -> dict[str, Any]:
+    """A category in summary form: counts, the span of periods, the latest record and 12-month totals,
+    every value shaped for the tier (amounts banded under 汇总查询)."""
+    tier = served.tier
+    year_ago = today - timedelta(days=365)
+    recent = [r for r in records if (r.period_end or r.period_start or date.min) >= year_ago]
+    periods = [p for r in records for p in (r.period_start, r.period_end) if p]
+    latest = records[0] if records else None
+    totals: dict[str, Any] = {}
+    for item in cat.items:
+        if item.type != "decimal" or item.unit not in ("元", "万元", "万美元"):
+            continue
+        if served.items is not None and item.code not in served.items:
+            continue
+        values = [_num(_content(r).get(item.code)) for r in recent]
+        values = [v for v in values if v is not None]
+        if values:
+            shaped = policy.shape(tier, cat, item, sum(values, Decimal(0)))
+            if shaped is not DROP:
+                totals[item.code] = str(shaped) if isinstance(shaped, Decimal) else shaped
+    return {
+        "name": cat.name, "tier": served.tier, "sensitivity": cat.sensitivity,
+        "authorizations": served.authorizations, "records": len(records), "records_12m": len(recent),
+        "first_period": min(periods).isoformat() if periods else None,
+        "last_period": max(periods).isoformat() if periods else None,
+        "latest": policy.shape_fields(tier, cat, _content(latest), served.items) if latest else None,
+        "totals_12m": totals,
+    }
+
+
+def _log(s: Session, actor: Actor, action: str, entity: str, purpose: str, plan: dict[str, Served],
+         extra: dict[str, Any] | None = None) -> audit.AuditEvent:
+    auths = sorted({n for sv in plan.values() for n in sv.authorizations})
+    return audit.record(
+        s, actor.username, action, f"entity:{entity}", entity_code=entity, institution_code=actor.institution_code,
+        request_id=actor.request_id, purpose=purpose, authorizations=auths,
+        categories={c: sv.tier for c, sv in sorted(plan.items())}, **(extra or {}))
+
+
+def profile(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_code: str, *,
+            purpose: str = "贷前审查", number: str | None = None) -> dict[str, Any]:
+    """The entity's profile: the public tier plus every category a live authorization of this institution
+    covers for `purpose`, in summary form."""
+    entity = _entity_code(entity_code)
+    e = _entity(s, entity)
+    public = _public_categories(catalog)
+    consume = not _seen_before(s, actor, entity, "access.profile")
+    auths = _take_authorizations(s, actor, entity, purpose, QUERY_MODES, number, consume)
+    if number and not auths:
+        raise diagnose(s, actor.institution_code, entity, purpose, None, QUERY_MODES, number)
+    plan = _plan(catalog, public, _scopes(s, auths), want_detail=False)
+    records = _readable_records(s, actor, entity, public, [a[0] for a in auths], list(plan))
+    if not records and not s.execute(select(_institution_active(actor.institution_code))).scalar():
+        raise Forbidden("本机构已被暂停或撤销接入", code="INSTITUTION_SUSPENDED")
+    by_cat: dict[str, list[CreditRecord]] = defaultdict(list)
+    for r in records:
+        by_cat[r.category].append(r)
+    today = clock.now().astimezone(clock.CHINA_TZ).date()
+    categories = {code: _summarise(policy, catalog.category(code), sv, by_cat.get(code, []), today)
+                  for code, sv in plan.items()}
+    ev = _log(s, actor, "access.profile", entity, purpose, plan)
+    return {
+        "entity": _entity_card(policy, catalog, e), "purpose": purpose,
+        "served_under": [{"authorization": n, "mode": m} for _, n, m in auths],
+        "categories": categories, "access_id": ev.id, "request_id": actor.request_id,
+        "notice": "本结果仅限融资用途使用，不得向第三方提供；本次查询已记录并对企业可见。",
+    }
+
+
+def detail(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_code: str, category: str, *,
+           purpose: str = "贷前审查", number: str | None = None) -> dict[str, Any]:
+    """Original detail records of one category: public ones to any active institution; others only under a
+    live authorization in 原始明细 mode whose scope covers the category."""
+    entity = _entity_code(entity_code)
+    _entity(s, entity)
+    try:
+        cat = catalog.category(category)
+    except KeyError:
+        raise InvalidInput(f"信息类别 {category} 不在信息清单中", code="UNKNOWN_CATEGORY") from None
+    public = [cat.code] if cat.sensitivity == "公开" else []
+    consume = not _seen_before(s, actor, entity, "access.detail")
+    auths = _take_authorizations(s, actor, entity, purpose, DETAIL_MODES, number, consume)
+    scopes = {k: v for k, v in _scopes(s, auths).items() if k == cat.code}
+    plan = _plan(catalog, public, scopes, want_detail=True)
+    if cat.code not in plan:
+        raise diagnose(s, actor.institution_code, entity, purpose, cat.code, DETAIL_MODES, number)
+    served = plan[cat.code]
+    records = _readable_records(s, actor, entity, public, [a[0] for a in auths], [cat.code])[:MAX_DETAIL_ROWS]
+    rows = []
+    for r in records:
+        fields = policy.shape_fields(served.tier, cat, _content(r), served.items)
+        # The stored key is made of item values (an account number, say): rebuild it from the shaped ones.
+        key = "|".join(str(fields.get(k, "*")) for k in cat.key) if cat.key else ""
+        rows.append({"record_key": key, "version": r.version,
+                     "period_start": r.period_start.isoformat() if r.period_start else None,
+                     "period_end": r.period_end.isoformat() if r.period_end else None,
+                     "provider": r.provider, "received_at": r.received_at.isoformat(), "fields": fields})
+    ev = _log(s, actor, "access.detail", entity, purpose, plan, {"rows": len(rows)})
+    return {"entity_code": entity, "category": cat.code, "category_name": cat.name, "tier": served.tier,
+            "purpose": purpose, "served_under": served.authorizations, "rows": rows, "access_id": ev.id,
+            "request_id": actor.request_id,
+            "notice": "本结果仅限融资用途使用，不得向第三方提供；本次查询已记录并对企业可见。"}
+
+
+def export_csv(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_code: str, category: str, *,
+               purpose: str, secret: str, number: str | None = None) -> tuple[str, str]:
+    """The detail of one category as CSV carrying a traceable mark: an export id in the heading and, per
+    row, a code derived from the node's secret, the export id and the row, so a leaked copy names its
+    source without revealing anything itself. Returns (export id, CSV text)."""
+    data = detail(s, catalog, policy, actor, entity_code, category, purpose=purpose, number=number)
+    cat = catalog.category(category)
+    export_id = f"EX{clock.now().astimezone(clock.CHINA_TZ):%Y%m%d}{secrets.token_hex(4).upper()}"
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([f"# 导出编号 {export_id}；机构 {actor.institution_code}；用户 {actor.username}；"
+                f"授权 {'、'.join(data['served_under']) or '公开信息'}；用途 {purpose}；"
+                f"时间 {clock.now().astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M:%S}；仅限融资用途，不得外传"])
+    items = [i for i in cat.items if any(i.code in r["fields"] for r in data["rows"])]
+    w.writerow(["统一社会信用代码", "所属期起", "所属期止", *[i.name for i in items], "追溯码"])
+    for n, r in enumerate(data["rows"], 1):
+        mark = hmac.new(secret.encode(), f"{export_id}|{n}".encode(), "sha256").hexdigest()[:12]
+        w.writerow([data["entity_code"], r["period_start"] or "", r["period_end"] or "",
+                    *[_safe_cell(r["fields"].get(i.code, "")) for i in items], mark])
+    text = buf.getvalue()
+    audit.record(s, actor.username, "access.export", f"entity:{data['entity_code']}",
+                 entity_code=data["entity_code"], institution_code=actor.institution_code,
+                 request_id=actor.request_id, export_id=export_id, category=category, rows=len(data["rows"]),
+                 digest=sm3_hex(text.encode("utf-8")))
+    return export_id, text
+
+
+def _safe_cell(v: Any) -> str:
+    t = "" if v is None else str(v)
+    return "'" + t if t[:1] in ("=", "+", "-", "@", "\t", "\r") else t
+
+
+def log_refusal(s: Session, actor: Actor, entity_code: str, kind: str, err: Exception, purpose: str = "") -> None:
+    """Record a refused access (the caller commits it, then returns the error)."""
+    code = getattr(err, "code", type(err).__name__)
+    audit.record(s, actor.username, "access.refused", f"entity:{(entity_code or '').strip().upper()[:18]}",
+                 entity_code=(entity_code or "").strip().upper()[:18] or None,
+                 institution_code=actor.institution_code, request_id=actor.request_id, kind=kind, code=code,
+                 purpose=purpose)
+
+
+def entity_has_live_authorization(s: Session, institution_code: str, entity_code: str) -> bool:
+    now = clock.now()
+    return s.execute(select(Authorization.id).where(
+        and_(Authorization.institution_code == institution_code, Authorization.entity_code == entity_code,
+             Authorization.status == "active", Authorization.valid_from <= now,
+             Authorization.valid_until > now)).limit(1)).first() is not None
+
+
+def authorized_entities(s: Session, institution_code: str) -> list[tuple[MarketEntity, list[Authorization]]]:
+    """Entities with a live authorization for this institution (the bank portal's list)."""
+    now = clock.now()
+    rows = s.execute(select(Authorization, MarketEntity).join(MarketEntity, MarketEntity.code == Authorization.entity_code)
+                     .where(Authorization.institution_code == institution_code, Authorization.status == "active",
+                            Authorization.valid_until > now).order_by(Authorization.confirmed_at.desc())).all()
+    grouped: dict[str, tuple[MarketEntity, list[Authorization]]] = {}
+    for a, e in rows:
+        if a.max_uses is not None and a.uses >= a.max_uses:
+            continue
+        grouped.setdefault(e.code, (e, []))[1].append(a)
+    return list(grouped.values())

@@ -1,0 +1,117 @@
+"""Verification (核验比对): answers without values, a signed receipt that verifies, idempotent request ids,
+scope enforcement, and the limit on probing an amount."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from xinyidai.access import verification
+from xinyidai.access.models import AccessAlert, Authorization
+from xinyidai.access.policy import default_policy
+from xinyidai.access.sharing import actor_of, log_refusal
+from xinyidai.access.verification import Claim
+from xinyidai.kit.errors import DomainError
+from xinyidai.kit.node_key import verify_signature
+
+from .conftest import ENTITY, World
+from .test_sharing import grant
+
+POLICY = default_policy()
+
+
+def run(db, catalog, w: World, claims: list[dict], request_id: str, principal=None, **kw):  # noqa: ANN001, ANN201
+    actor = actor_of(principal or w.bank_a, request_id)
+    with db.session() as s:
+        try:
+            return verification.verify(s, catalog, POLICY, w.signer, "CN-230000", actor, ENTITY,
+                                       [Claim(**c) for c in claims], **kw)
+        except verification.ProbingLimited as exc:
+            log_refusal(s, actor, ENTITY, "verify", exc)
+            raise
+        except DomainError:
+            s.rollback()
+            raise
+
+
+CLAIMS = [
+    {"category": "tax", "item": "tax_paid", "aggregate": "sum", "op": "ge", "value": "500000",
+     "period_from": "2025-01", "period_to": "2025-12"},
+    {"category": "tax", "item": "tax_paid", "aggregate": "sum", "op": "ge", "value": "700000", "period_from": "2025"},
+    {"category": "social_insurance", "item": "insured_count", "aggregate": "latest", "op": "eq", "value": "36"},
+    {"category": "judicial", "op": "not_exists", "period_from": "2024-01", "where": {"case_type": "执行"}},
+    {"category": "judicial", "op": "exists", "where": {"case_type": "执行"}},
+    {"category": "tax", "item": "tax_credit_grade", "op": "eq", "value": "A", "period_from": "2027-01"},
+]
+
+
+def test_claims_answered_without_values_and_receipt_verifies(db, catalog, world: World) -> None:  # noqa: ANN001
+    grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax", "social_insurance", "judicial"))
+    out = run(db, catalog, world, CLAIMS, "v-1")
+    assert [r["outcome"] for r in out["results"]] == ["match", "no_match", "match", "match", "match",
+                                                      "undeterminable"]
+    body = orjson.dumps(out).decode()
+    assert "600000" not in body and "50000" not in body
+    receipt = out["receipt"]
+    message = verification.receipt_message(receipt)
+    assert verify_signature(receipt["suite"], world.signer.public_key, message, bytes.fromhex(receipt["signature"]))
+    forged = {**receipt["statement"], "results": [{"index": 0, "outcome": "no_match"}]}
+    assert not verify_signature(receipt["suite"], world.signer.public_key,
+                                orjson.dumps(forged, option=orjson.OPT_SORT_KEYS), bytes.fromhex(receipt["signature"]))
+
+
+def test_request_id_is_idempotent(db, catalog, world: World) -> None:  # noqa: ANN001
+    grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax",), max_uses=5)
+    first = run(db, catalog, world, CLAIMS[:1], "v-2")
+    again = run(db, catalog, world, CLAIMS[:1], "v-2")
+    assert again["replayed"] and again["receipt"] == first["receipt"]
+    with db.session() as s:
+        assert s.execute(select(Authorization.uses)).scalar_one() == 1
+    with pytest.raises(DomainError) as e:
+        run(db, catalog, world, CLAIMS[1:2], "v-2")
+    assert e.value.code == "REQUEST_ID_REUSED"
+
+
+def test_needs_a_verification_authorization_covering_each_category(db, catalog, world: World) -> None:  # noqa: ANN001
+    with pytest.raises(DomainError) as e:
+        run(db, catalog, world, CLAIMS[:1], "v-3")
+    assert e.value.code == "NO_AUTHORIZATION"
+    grant(db, catalog, world, mode="原始明细", categories=("tax",))  # a query authorization does not verify
+    with pytest.raises(DomainError) as e:
+        run(db, catalog, world, CLAIMS[:1], "v-4")
+    assert e.value.code == "NO_AUTHORIZATION"
+    grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax",))
+    with pytest.raises(DomainError) as e:
+        run(db, catalog, world, CLAIMS[2:3], "v-5")
+    assert e.value.code == "OUT_OF_SCOPE"
+    with pytest.raises(DomainError) as e:
+        run(db, catalog, world, CLAIMS[:1], "v-6", principal=world.bank_b)
+    assert e.value.code == "NO_AUTHORIZATION"
+
+
+def test_bad_claims(db, catalog, world: World) -> None:  # noqa: ANN001
+    grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax",))
+    for claim, code in (({"category": "tax", "item": "nope", "op": "eq", "value": "1"}, "UNKNOWN_ITEM"),
+                        ({"category": "tax", "item": "tax_credit_grade", "op": "ge", "value": "A"}, "BAD_CLAIMS"),
+                        ({"category": "tax", "item": "tax_paid", "op": "ge", "value": "1",
+                          "period_from": "2025-13"}, "BAD_PERIOD")):
+        with pytest.raises(DomainError) as e:
+            run(db, catalog, world, [claim], f"bad-{code}")
+        assert e.value.code == code
+
+
+def test_probing_an_amount_is_limited_and_flagged(db, catalog, world: World) -> None:  # noqa: ANN001
+    grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax",))
+    low, high = 0, 1_000_000
+    for i in range(POLICY.probing_limit):  # a binary search on the 2025 total
+        mid = (low + high) // 2
+        r = run(db, catalog, world, [{"category": "tax", "item": "tax_paid", "aggregate": "sum", "op": "ge",
+                                      "value": str(mid), "period_from": "2025"}], f"p-{i}")
+        low, high = (mid, high) if r["results"][0]["outcome"] == "match" else (low, mid)
+    with pytest.raises(verification.ProbingLimited):
+        run(db, catalog, world, [{"category": "tax", "item": "tax_paid", "aggregate": "sum", "op": "ge",
+                                  "value": str((low + high) // 2), "period_from": "2025"}], "p-last")
+    with db.session() as s:
+        alert = s.execute(select(AccessAlert)).scalar_one()
+        assert alert.rule == "probing" and alert.entity_code == ENTITY

@@ -1,0 +1,178 @@
+"""Authorized sharing in a real browser: the enterprise grants the demo bank a summary authorization (纳税,
+社会保险) and a verification one; the bank opens the enterprise, sees the summary and verifies a claim; the
+enterprise sees both accesses in 谁查看了我的数据 and revokes; the bank is then refused with the code shown."""
+
+from __future__ import annotations
+
+import re
+
+from helpers import login
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import create_engine, text
+
+DEMO_PASSWORD = "xinyidai-demo"
+
+
+def _db_url(live_server) -> str:  # noqa: ANN001
+    return f"sqlite:///{live_server.var_dir}/e2e.db"
+
+
+def _bank_institution(live_server) -> tuple[str, str]:  # noqa: ANN001
+    """The demo bank user's institution (code, name); onboarded and attached here if the demo did not."""
+    engine = create_engine(_db_url(live_server))
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT i.code, i.name FROM users u JOIN institutions i ON i.code = u.org_code "
+                                "WHERE u.username = 'bank' AND i.status = 'active'")).first()
+    engine.dispose()
+    if row is not None:
+        return row[0], row[1]
+    from xinyidai.entities import institutions
+    from xinyidai.entities.accounts import Principal
+    from xinyidai.entities.codes import make_uscc
+    from xinyidai.kit.db import Database
+
+    db = Database(_db_url(live_server))
+    code, name = make_uscc("230103", 99_990, "1", "1"), "演示银行股份有限公司"
+    with db.session() as s:
+        institutions.onboard(s, Principal(0, "e2e", "浏览器测试", "operator", None), code=code, name=name,
+                             kind="银行", region_code="230103")
+        s.execute(text("UPDATE users SET org_code = :c WHERE username = 'bank'"), {"c": code})
+    db.dispose()
+    return code, name
+
+
+def _enterprise(live_server) -> tuple[str, str]:  # noqa: ANN001
+    engine = create_engine(_db_url(live_server))
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT e.code, e.name FROM users u JOIN entities e ON e.code = u.org_code "
+                                "WHERE u.username = 'enterprise'")).one()
+    engine.dispose()
+    return row[0], row[1]
+
+
+def _new_page(browser: Browser) -> Page:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
+    ctx.set_default_timeout(30_000)
+    return ctx.new_page()
+
+
+def _grant(page: Page, base: str, institution: str, purpose: str, mode: str, categories: list[str],
+           shot=None) -> str:  # noqa: ANN001
+    page.goto(base + "/my/authorizations")
+    page.get_by_role("link", name="新建授权").first.click()
+    expect(page.get_by_role("heading", name="新建授权")).to_be_visible()
+    page.select_option("select[name=institution_code]", institution)
+    page.select_option("select[name=purpose]", purpose)
+    page.select_option("select[name=mode]", mode)
+    for c in categories:
+        page.check(f"input[name=categories][value={c}]")
+    page.fill("input[name=max_uses]", "50")
+    if shot:
+        shot(page, "sharing-01-grant-form")
+    page.get_by_role("button", name="预览授权书").click()
+    expect(page.get_by_role("heading", name="确认授权书")).to_be_visible()
+    text_box = page.locator("#authorization-text")
+    expect(text_box).to_contain_text("信用信息查询授权书")
+    expect(text_box).to_contain_text(f"授权方式：{mode}")
+    if shot:
+        shot(page, "sharing-02-preview")
+    page.get_by_role("button", name="确认授权").click()
+    page.wait_for_url(re.compile(r"/my/authorizations/SQ\w+"))
+    expect(page.get_by_role("status")).to_contain_text("授权已生效")
+    return page.url.rsplit("/", 1)[-1].split("?")[0]
+
+
+def test_grant_query_verify_revoke_refuse(live_server, page, browser, screenshot) -> None:  # noqa: ANN001
+    base = live_server.url
+    inst_code, inst_name = _bank_institution(live_server)
+    ent_code, ent_name = _enterprise(live_server)
+
+    # The enterprise grants a summary authorization and a verification one.
+    login(page, base, "enterprise", DEMO_PASSWORD)
+    summary_no = _grant(page, base, inst_code, "贷前审查", "汇总查询", ["tax", "social_insurance"], screenshot)
+    screenshot(page, "sharing-03-granted")
+    verify_no = _grant(page, base, inst_code, "核验", "核验比对", ["tax", "social_insurance"])
+    page.goto(base + "/my/authorizations")
+    expect(page.locator("table.data tbody")).to_contain_text(summary_no)
+    expect(page.locator("table.data tbody")).to_contain_text(verify_no)
+    screenshot(page, "sharing-04-my-authorizations")
+
+    # The bank sees the enterprise, opens its profile and the summary.
+    bank = _new_page(browser)
+    try:
+        login(bank, base, "bank", DEMO_PASSWORD)
+        bank.goto(base + "/bank")
+        expect(bank.locator("table.data tbody")).to_contain_text(ent_name)
+        screenshot(bank, "sharing-05-bank-home")
+        bank.get_by_role("link", name="查看概况").first.click()
+        expect(bank.get_by_role("heading", level=1)).to_contain_text(ent_name)
+        tax = bank.locator("#cat-tax")
+        expect(tax).to_contain_text("汇总查询")
+        expect(tax).to_contain_text(summary_no)
+        expect(bank.locator("#cat-social_insurance")).to_contain_text("汇总查询")
+        screenshot(bank, "sharing-06-bank-profile")
+
+        # A verification claim: the outcome and the signed receipt.
+        bank.get_by_role("link", name="核验比对").first.click()
+        bank.select_option("select[name=target_0]", "tax:tax_paid")
+        bank.select_option("select[name=aggregate_0]", "sum")
+        bank.select_option("select[name=op_0]", "ge")
+        bank.fill("input[name=value_0]", "1")
+        bank.fill("input[name=from_0]", "2000-01")
+        bank.fill("input[name=to_0]", "2100-12")
+        bank.get_by_role("button", name="提交核验").click()
+        result = bank.locator(".verify-result")
+        expect(result).to_contain_text("核验结果")
+        expect(result.locator("tbody .badge")).to_have_text(re.compile("相符|不符|无法判断"))
+        expect(result).to_contain_text(verify_no)
+        expect(result).to_contain_text("签名密钥")
+        screenshot(bank, "sharing-07-bank-verify")
+
+        # The enterprise sees who looked, then revokes both authorizations.
+        page.goto(base + "/my/accesses")
+        rows = page.locator("table.data tbody")
+        expect(rows).to_contain_text(inst_name)
+        expect(rows).to_contain_text("查询信用概况")
+        expect(rows).to_contain_text("核验比对")
+        page.wait_for_function("document.querySelectorAll('[data-access-chart] canvas').length >= 1")
+        screenshot(page, "sharing-08-who-looked")
+        for number in (summary_no, verify_no):
+            page.goto(f"{base}/my/authorizations/{number}")
+            page.fill("input[name=reason]", "贷款申请已撤回")
+            page.get_by_role("button", name="撤销授权").click()
+            expect(page.get_by_role("status")).to_contain_text("授权已撤销")
+            expect(page.get_by_role("heading", level=1)).to_contain_text("已撤销")
+        screenshot(page, "sharing-09-revoked")
+
+        # The bank is refused: under the revoked authorization, and for verification.
+        bank.goto(f"{base}/bank/entities/{ent_code}?authorization={summary_no}")
+        refusal = bank.locator(".refusal")
+        expect(refusal).to_contain_text("企业已撤销该授权")
+        expect(refusal).to_contain_text("AUTHORIZATION_REVOKED")
+        expect(bank.locator("table.compact")).to_contain_text("已撤销")
+        screenshot(bank, "sharing-10-bank-refused")
+        bank.goto(f"{base}/bank/entities/{ent_code}/verify")
+        bank.select_option("select[name=target_0]", "tax")
+        bank.select_option("select[name=op_0]", "exists")
+        bank.get_by_role("button", name="提交核验").click()
+        expect(bank.locator(".refusal")).to_contain_text("AUTHORIZATION_REVOKED")
+        screenshot(bank, "sharing-11-verify-refused")
+
+        page.goto(base + "/my/accesses")
+        expect(page.locator("table.data tbody")).to_contain_text("AUTHORIZATION_REVOKED")
+    finally:
+        bank.context.close()
+
+
+def test_staff_search_the_access_log_and_run_the_rules(live_server, page, screenshot) -> None:  # noqa: ANN001
+    ent_code, _ = _enterprise(live_server)
+    login(page, live_server.url, "security", DEMO_PASSWORD)
+    page.get_by_role("link", name="访问日志").click()
+    page.fill("input[name=entity]", ent_code)
+    page.get_by_role("button", name="检索").click()
+    expect(page.locator("table.data")).to_be_visible()
+    screenshot(page, "sharing-12-staff-audit")
+    page.get_by_role("link", name="异常告警").click()
+    page.get_by_role("button", name="立即检测").click()
+    expect(page.get_by_role("status")).to_contain_text("检测完成")
+    screenshot(page, "sharing-13-staff-alerts")

@@ -1,0 +1,111 @@
+"""The sharing API end to end through HTTP: the error shape and codes, refusals kept in the audit chain even
+though the request failed, idempotent request ids, the CSV export's traceable mark, and a signed receipt that
+verifies with the node's published key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.access.conftest import BANK_A, ENTITY, LEGAL_REP_ID, populate
+from xinyidai.entities.models import User
+from xinyidai.kit import clock
+from xinyidai.kit.audit import AuditEvent
+from xinyidai.kit.node_key import verify_signature
+
+
+@pytest.fixture
+def world(app, db, catalog):  # noqa: ANN001, ANN201
+    populate(db, catalog)
+    with db.session() as s:
+        s.execute(update(User).where(User.username == "bank").values(org_code=BANK_A))
+        s.execute(update(User).where(User.username == "enterprise").values(org_code=ENTITY))
+    return app
+
+
+def grant(ent, mode: str, categories: list[str], purpose: str = "贷前审查") -> str:  # noqa: ANN001
+    body = {"institution_code": BANK_A, "purpose": purpose, "mode": mode, "categories": categories,
+            "valid_until": (clock.now().date() + timedelta(days=30)).isoformat()}
+    h = {"X-CSRF-Token": ent.csrf}
+    pre = ent.post("/api/v1/access/authorizations/preview", json=body, headers=h)
+    assert pre.status_code == 200, pre.text
+    assert "信用信息查询授权书" in pre.json()["text"]
+    r = ent.post("/api/v1/access/authorizations", json={**body, "text_digest": pre.json()["text_digest"]}, headers=h)
+    assert r.status_code == 201, r.text
+    return r.json()["number"]
+
+
+def test_grant_query_revoke_refuse(world, login, db) -> None:  # noqa: ANN001
+    ent, bank = login("enterprise"), login("bank")
+    number = grant(ent, "原始明细", ["tax"])
+    r = bank.get(f"/api/v1/access/entities/{ENTITY}/records/tax")
+    assert r.status_code == 200 and len(r.json()["rows"]) == 12 and r.json()["served_under"] == [number]
+    r = bank.get(f"/api/v1/access/entities/{ENTITY}/profile")
+    assert r.status_code == 200 and LEGAL_REP_ID not in r.text
+    r = ent.post(f"/api/v1/access/authorizations/{number}/revoke", json={"reason": "贷款已结清"},
+                 headers={"X-CSRF-Token": ent.csrf})
+    assert r.status_code == 200 and r.json()["status"] == "revoked"
+    r = bank.get(f"/api/v1/access/entities/{ENTITY}/records/tax", params={"authorization": number})
+    assert r.status_code == 403
+    assert r.json()["error"] == "AUTHORIZATION_REVOKED" and "撤销" in r.json()["message"]
+    with db.session() as s:  # the refusal survived the failed request
+        ev = s.execute(select(AuditEvent).where(AuditEvent.action == "access.refused")).scalar_one()
+        assert ev.entity_code == ENTITY and ev.institution_code == BANK_A
+    seen = ent.get("/api/v1/access/my/accesses").json()["items"]
+    assert {"access.detail", "access.refused", "access.profile"} <= {i["action"] for i in seen}
+    assert any(i["institution_name"] == "龙江银行股份有限公司" for i in seen)
+
+
+def test_roles_and_csrf(world, login) -> None:  # noqa: ANN001
+    ent, bank, op = login("enterprise"), login("bank"), login("operator")
+    assert ent.get(f"/api/v1/access/entities/{ENTITY}/profile").json()["error"] == "ROLE_FORBIDDEN"
+    assert op.get(f"/api/v1/access/entities/{ENTITY}/profile").status_code == 403
+    r = bank.post("/api/v1/access/authorizations/preview", json={}, headers={"X-CSRF-Token": bank.csrf})
+    assert r.status_code in (403, 422)
+    r = ent.post("/api/v1/access/authorizations/SQ1/revoke", json={"reason": "x"})  # no CSRF token
+    assert r.json()["error"] == "CSRF_FAILED"
+    assert op.get("/api/v1/access/audit", params={"entity": ENTITY}).status_code == 200
+    assert bank.get("/api/v1/access/audit").status_code == 403
+
+
+def test_export_carries_a_traceable_mark(world, login) -> None:  # noqa: ANN001
+    ent, bank = login("enterprise"), login("bank")
+    grant(ent, "原始明细", ["water"])
+    r = bank.get(f"/api/v1/access/entities/{ENTITY}/records/water/export")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.lstrip("\ufeff").splitlines()
+    assert r.headers["x-export-id"] in lines[0] and "仅限融资用途" in lines[0]
+    assert lines[1].endswith("追溯码") and len(lines) == 14
+    assert "55667788" not in r.text.replace("****7788", "")
+
+
+def test_verification_receipt_and_idempotency(world, login) -> None:  # noqa: ANN001
+    ent, bank = login("enterprise"), login("bank")
+    grant(ent, "核验比对", ["tax"], purpose="核验")
+    claim = {"claims": [{"category": "tax", "item": "tax_paid", "aggregate": "sum", "op": "ge",
+                         "value": "500000", "period_from": "2025"}]}
+    h = {"X-CSRF-Token": bank.csrf, "X-Request-Id": "loan-2026-0042"}
+    r1 = bank.post(f"/api/v1/access/entities/{ENTITY}/verifications", json=claim, headers=h)
+    assert r1.status_code == 200, r1.text
+    assert r1.json()["results"][0]["outcome"] == "match" and "600000" not in r1.text
+    r2 = bank.post(f"/api/v1/access/entities/{ENTITY}/verifications", json=claim, headers=h)
+    assert r2.json()["replayed"] and r2.json()["receipt"] == r1.json()["receipt"]
+    key = bank.get("/api/v1/access/node-key").json()
+    receipt = r1.json()["receipt"]
+    from xinyidai.access.verification import receipt_message
+    assert receipt["key_id"] == key["key_id"]
+    assert verify_signature(key["suite"], key["public_key"], receipt_message(receipt),
+                            bytes.fromhex(receipt["signature"]))
+    r = bank.post(f"/api/v1/access/entities/{ENTITY}/verifications", json=claim, headers={"X-CSRF-Token": bank.csrf})
+    assert r.json()["error"] == "REQUEST_ID_REQUIRED"
+
+
+@pytest.mark.parametrize("payload", ["' OR 1=1 --", "{{7*7}}", "%_%", "<script>alert(1)</script>"])
+def test_injection_in_search_fields(world, login, payload: str) -> None:  # noqa: ANN001
+    op, bank = login("operator"), login("bank")
+    r = op.get("/api/v1/access/audit", params={"entity": payload, "action": payload, "institution": payload})
+    assert r.status_code == 200 and r.json()["total"] == 0
+    r = bank.get(f"/api/v1/access/entities/{payload}/profile")
+    assert r.status_code in (404, 422) and "49" not in r.text

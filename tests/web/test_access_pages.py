@@ -1,0 +1,176 @@
+"""The authorized-sharing pages over HTTP: an enterprise grants (preview → confirm with the text digest), a
+bank reads the profile and verifies a claim, the enterprise sees who looked and revokes, the bank is refused
+with the code on the page; CSRF and roles are enforced; the staff pages search the log and work alerts."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from tests.access.conftest import BANK_A, ENTITY, populate
+from tests.web.conftest import csrf_of
+from xinyidai.entities.models import User
+from xinyidai.kit import clock
+
+BANK_NAME = "龙江银行股份有限公司"
+
+
+@pytest.fixture
+def world(app, db, catalog):  # noqa: ANN001, ANN201
+    """The sharing world of tests/access, with the web users attached to its enterprise and bank."""
+    populate(db, catalog)
+    with db.session() as s:
+        s.execute(update(User).where(User.username == "enterprise").values(org_code=ENTITY))
+        s.execute(update(User).where(User.username == "bank").values(org_code=BANK_A))
+    return app
+
+
+def _hidden(html: str, name: str) -> str:
+    m = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert m, f"no hidden field {name}"
+    return m.group(1)
+
+
+def _grant(c: TestClient, mode: str = "汇总查询", purpose: str = "贷前审查",
+           categories: tuple[str, ...] = ("tax", "social_insurance")) -> str:
+    """Grant through the pages: the form, the preview (its text), the confirmation with the digest."""
+    form = c.get("/my/authorizations/new")
+    assert form.status_code == 200 and BANK_NAME in form.text and "明示授权后原始明细" in form.text
+    data = {"csrf_token": c.csrf, "institution_code": BANK_A, "purpose": purpose, "mode": mode,  # type: ignore[attr-defined]
+            "categories": list(categories), "valid_until": (clock.now().date() + timedelta(days=30)).isoformat(),
+            "max_uses": ""}
+    preview = c.post("/my/authorizations/preview", data=data)
+    assert preview.status_code == 200 and "信用信息查询授权书" in preview.text and BANK_NAME in preview.text
+    digest = _hidden(preview.text, "text_digest")
+    done = c.post("/my/authorizations", data={**data, "text_digest": digest}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    page = c.get(done.headers["location"])
+    assert "授权已生效" in page.text and "有效" in page.text
+    return done.headers["location"].rsplit("/", 1)[-1].split("?")[0]
+
+
+def test_grant_view_revoke_refuse(world, login) -> None:  # noqa: ANN001
+    ent = login("enterprise")
+    number = _grant(ent)
+    listing = ent.get("/my/authorizations")
+    assert number in listing.text and BANK_NAME in listing.text
+
+    bank = login("bank")
+    home = bank.get("/bank")
+    assert home.status_code == 200 and "哈尔滨市龙信机械制造有限公司" in home.text and number in home.text
+    profile = bank.get(f"/bank/entities/{ENTITY}")
+    assert profile.status_code == 200
+    assert "纳税" in profile.text and "汇总查询" in profile.text and number in profile.text
+    assert "no-store" in profile.headers["cache-control"]
+
+    detail = bank.get(f"/bank/entities/{ENTITY}/records/penalty")  # a public category: detail for anyone
+    assert detail.status_code == 200 and "哈市监罚" in detail.text
+    csv = bank.get(f"/bank/entities/{ENTITY}/records/penalty/export")
+    assert csv.headers["content-type"].startswith("text/csv") and "追溯码" in csv.text
+    summary_only = bank.get(f"/bank/entities/{ENTITY}/records/tax")  # 汇总查询 does not open the detail
+    assert summary_only.status_code == 403 and "MODE_NOT_ALLOWED" in summary_only.text
+
+    accesses = ent.get("/my/accesses")
+    assert BANK_NAME in accesses.text and "查询信用概况" in accesses.text and "access-chart-data" in accesses.text
+
+    revoked = ent.post(f"/my/authorizations/{number}/revoke", data={"csrf_token": ent.csrf, "reason": "贷款已结清"},
+                       follow_redirects=False)
+    assert revoked.status_code == 303
+    page = ent.get(revoked.headers["location"])
+    assert "已撤销" in page.text and "贷款已结清" in page.text
+
+    refused = bank.get(f"/bank/entities/{ENTITY}?authorization={number}")
+    assert refused.status_code == 403
+    assert "AUTHORIZATION_REVOKED" in refused.text and "企业已撤销该授权" in refused.text and "已撤销" in refused.text
+    # Without naming the authorization the bank sees the public tier only.
+    public = bank.get(f"/bank/entities/{ENTITY}")
+    assert public.status_code == 200 and "仅公开信息" in public.text
+    assert "AUTHORIZATION_REVOKED" in ent.get("/my/accesses").text
+
+
+def test_preview_digest_must_match(world, login) -> None:  # noqa: ANN001
+    ent = login("enterprise")
+    data = {"csrf_token": ent.csrf, "institution_code": BANK_A, "purpose": "贷前审查", "mode": "汇总查询",
+            "categories": ["tax"], "valid_until": (clock.now().date() + timedelta(days=10)).isoformat()}
+    r = ent.post("/my/authorizations", data={**data, "text_digest": "0" * 64})
+    assert r.status_code == 409 and "AUTHORIZATION_TEXT_CHANGED" in r.text
+    back = ent.post("/my/authorizations/new", data=data)  # 返回修改: the form, filled in as it was
+    assert back.status_code == 200 and 'value="tax" checked' in back.text
+    bad = ent.post("/my/authorizations/preview", data={**data, "mode": "核验比对"})
+    assert bad.status_code == 422 and "BAD_MODE" in bad.text and "新建授权" in bad.text
+
+
+def test_verification_form_is_idempotent(world, login) -> None:  # noqa: ANN001
+    ent = login("enterprise")
+    _grant(ent, mode="核验比对", purpose="核验")
+    bank = login("bank")
+    form = bank.get(f"/bank/entities/{ENTITY}/verify")
+    assert form.status_code == 200
+    rid = _hidden(form.text, "request_id")
+    claim = {"csrf_token": bank.csrf, "request_id": rid, "target_0": "tax:tax_paid", "aggregate_0": "sum",
+             "op_0": "ge", "value_0": "500000", "from_0": "2025-01", "to_0": "2025-12",
+             "target_1": "social_insurance:insured_count", "aggregate_1": "latest", "op_1": "eq", "value_1": "99"}
+    r = bank.post(f"/bank/entities/{ENTITY}/verify", data=claim)
+    assert r.status_code == 200, r.text
+    assert "相符" in r.text and "不符" in r.text and "签名密钥" in r.text
+    assert _hidden(r.text, "request_id") != rid  # a fresh id for the next question
+    again = bank.post(f"/bank/entities/{ENTITY}/verify", data=claim)
+    assert "未重复计次" in again.text
+    empty = bank.post(f"/bank/entities/{ENTITY}/verify", data={"csrf_token": bank.csrf, "request_id": "x1"})
+    assert empty.status_code == 422 and "BAD_CLAIMS" in empty.text
+
+
+def test_verification_without_authorization_is_refused_and_logged(world, login) -> None:  # noqa: ANN001
+    bank = login("bank")
+    r = bank.post(f"/bank/entities/{ENTITY}/verify", data={
+        "csrf_token": bank.csrf, "request_id": "r-1", "target_0": "tax", "op_0": "exists"})
+    assert r.status_code == 403 and "NO_AUTHORIZATION" in r.text
+    staff = login("security")
+    audit = staff.get(f"/access/audit?entity={ENTITY}")
+    assert audit.status_code == 200 and "访问被拒绝" in audit.text and "NO_AUTHORIZATION" in audit.text
+
+
+def test_csrf_is_required(world, login) -> None:  # noqa: ANN001
+    ent = login("enterprise")
+    r = ent.post("/my/authorizations/preview", data={"institution_code": BANK_A, "purpose": "贷前审查",
+                                                     "mode": "汇总查询", "categories": ["tax"]})
+    assert r.status_code == 403 and "CSRF_FAILED" in r.text
+    bank = login("bank")
+    r = bank.post(f"/bank/entities/{ENTITY}/verify", data={"csrf_token": "forged", "target_0": "tax"})
+    assert r.status_code == 403 and "CSRF_FAILED" in r.text
+
+
+@pytest.mark.parametrize(("user", "path"), [
+    ("bank", "/my/authorizations"), ("bank", "/my/accesses"), ("enterprise", "/bank"),
+    ("enterprise", f"/bank/entities/{ENTITY}"), ("operator", "/bank"), ("bank", "/access/audit"),
+    ("enterprise", "/access/alerts"),
+])
+def test_roles_not_admitted_get_403(world, login, user: str, path: str) -> None:  # noqa: ANN001
+    r = login(user).get(path)
+    assert r.status_code == 403 and "ROLE_FORBIDDEN" in r.text
+
+
+def test_alerts_scan_and_close(world, login, fixed_clock) -> None:  # noqa: ANN001
+    reg = login("regulator")
+    page = reg.get("/access/alerts")
+    assert page.status_code == 200 and "立即检测" not in page.text
+    assert reg.post("/access/alerts/scan", data={"csrf_token": reg.csrf}).status_code == 403
+    op = login("operator")
+    bank = login("bank")
+    for _ in range(21):  # more refusals than the 频繁被拒 threshold (20 an hour)
+        bank.get(f"/bank/entities/{ENTITY}?authorization=SQ-NONE")
+    clock.set_clock(lambda: fixed_clock + timedelta(minutes=1))  # the rules look at the window before now
+    r = op.post("/access/alerts/scan", data={"csrf_token": op.csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    alerts = op.get(r.headers["location"])
+    assert "检测完成" in alerts.text
+    m = re.search(r'action="/access/alerts/(\d+)/close"', alerts.text)
+    assert m and "频繁被拒" in alerts.text
+    closed = op.post(f"/access/alerts/{m.group(1)}/close", data={"csrf_token": csrf_of(alerts.text),
+                                                                 "note": "已核实，系测试"}, follow_redirects=False)
+    assert closed.status_code == 303
+    assert "已核实，系测试" in op.get("/access/alerts?status=closed").text
