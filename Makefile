@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 ENTITIES ?= 5000
 
-.PHONY: setup dev demo serve test test-sqlite test-postgresql lint lock bench clean
+.PHONY: setup dev demo demo-network serve test test-sqlite test-postgresql lint lock bench clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ demo: setup
 	$(VENV)/bin/xinyidai db upgrade
 	$(VENV)/bin/xinyidai demo --entities $(ENTITIES) --reset
 	$(VENV)/bin/xinyidai serve --host 127.0.0.1 --port $(PORT)
+
+# Four real nodes on loopback (national, province, Harbin, Qiqihar), each in var/network/<code>; Ctrl-C stops them.
+BASE_PORT ?= 8100
+CITY_ENTITIES ?= 300
+demo-network: setup
+	$(VENV)/bin/xinyidai demo --network --base-port $(BASE_PORT) --city-entities $(CITY_ENTITIES)
 
 serve: setup
 	$(VENV)/bin/xinyidai serve --host 127.0.0.1 --port $(PORT)

@@ -22,6 +22,13 @@ app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
 
 
+def _add_domain_commands() -> None:
+    from xinyidai.network.cli import network_app, node_app
+
+    app.add_typer(node_app, name="node")
+    app.add_typer(network_app, name="network")
+
+
 def _settings() -> Settings:
     try:
         return load_settings()
@@ -153,8 +160,15 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
          seed: int = typer.Option(20220516, help="随机种子：同一种子得到同样的数据"),
          months: int = typer.Option(24, help="按月数据的月数"),
          reset: bool = typer.Option(False, "--reset", help="先清空数据库（仅限 SQLite 文件或显式确认）"),
-         yes: bool = typer.Option(False, "--yes", help="对 PostgreSQL 也执行清空")) -> None:
+         yes: bool = typer.Option(False, "--yes", help="对 PostgreSQL 也执行清空"),
+         network: bool = typer.Option(False, "--network", help="启动四节点网络演示（国家、省、哈尔滨、齐齐哈尔）"),
+         city_entities: int = typer.Option(300, help="--network：每个城市节点的市场主体数量"),
+         base_port: int = typer.Option(8100, help="--network：四个节点依次使用的端口起点")) -> None:
     """生成演示省份（合成的黑龙江省）：主体、17 类记录、有缺陷的交付批次和各角色演示账户。"""
+    if network:  # each node in var/network/<code>, its own database; stops all nodes on Ctrl-C
+        from xinyidai.network import demo as network_demo
+        network_demo.run(_settings().var_dir, base_port, city_entities, seed)
+        return
     from sqlalchemy.engine import make_url
 
     from xinyidai.catalog.schema import load_catalog
@@ -238,16 +252,33 @@ def user_add(username: str, role: str = typer.Option(..., help="operator / bank 
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """校验审计日志的 SM3 链；断开时指出第一条被改动的记录。"""
+    """校验审计日志的 SM3 链与签名检查点；断开时指出第一条被改动的记录。"""
     from xinyidai.kit.audit import verify_chain
+    from xinyidai.kit.node_key import verify_signature
     db = _db(_settings())
     with db.session() as sess:
-        ok, broken, n = verify_chain(sess)
-    if ok:
-        typer.secho(f"审计链完整：已校验 {n:,} 条记录", fg="green")
+        report = verify_chain(sess, verify_signature)
+    if report.intact:
+        typer.secho(f"审计链完整：已校验 {report.entries:,} 条记录、{report.checkpoints} 个签名检查点", fg="green")
     else:
-        typer.secho(f"审计链在第 {broken} 条记录处断开（已校验 {n:,} 条）", fg="red", err=True)
+        typer.secho(f"审计链在第 {report.first_broken} 条记录处断开（已校验 {report.entries:,} 条）：{report.reason}",
+                    fg="red", err=True)
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """用本节点密钥对审计链当前链头签名（服务运行时每 10 分钟自动进行）。"""
+    from xinyidai.kit.audit import make_checkpoint
+    from xinyidai.kit.node_key import node_signer
+    s = _settings()
+    db = _db(s)
+    with db.session() as sess:
+        cp = make_checkpoint(sess, node_signer(s.var_dir, s.crypto_suite))
+    typer.echo(f"已签名检查点：截至第 {cp.last_event_id} 条，共 {cp.events:,} 条" if cp else "自上次检查点以来没有新记录")
+
+
+_add_domain_commands()
 
 
 def main() -> None:

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from xinyidai.kit.notify import NOTIFIERS
+
 ROLES = ("national", "provincial", "municipal")
 SUITES = ("sm", "intl")
+NODE_FILE_KEYS = ("node_code", "node_role", "node_name", "crypto_suite", "public_url", "parent_url", "parent_mode")
 
 
 class ConfigError(ValueError):
@@ -34,6 +37,13 @@ class Settings:
     # A delivery whose share of rejected rows exceeds this is rejected whole (nothing of it is stored).
     reject_threshold: float = 0.2
     max_upload_mb: int = 512
+    # Where one-time codes go: "file" (var/notifications.log, the default) or "console" (the log).
+    notifier: str = "file"
+    # The node network: the address other nodes reach this one at, and how it talks to its parent.
+    public_url: str = ""
+    parent_url: str = ""
+    parent_mode: str = "push"  # push (HTTP both ways), pull (behind a firewall: this node polls), file
+    network_interval_s: float = 1.0
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -41,6 +51,8 @@ class Settings:
             raise ConfigError(f"节点角色 node_role 必须是 {'/'.join(ROLES)} 之一，当前为 {self.node_role!r}")
         if self.crypto_suite not in SUITES:
             raise ConfigError(f"密码套件 crypto_suite 必须是 {'/'.join(SUITES)} 之一，当前为 {self.crypto_suite!r}")
+        if self.notifier not in NOTIFIERS:
+            raise ConfigError(f"通知方式 notifier 必须是 {'/'.join(NOTIFIERS)} 之一，当前为 {self.notifier!r}")
         if not 0.0 <= self.reject_threshold <= 1.0:
             raise ConfigError("拒收阈值 reject_threshold 必须在 0 与 1 之间")
 
@@ -92,6 +104,17 @@ def load_settings(config_file: Path | None = None, env: dict[str, str] | None = 
         if unknown:
             raise ConfigError(f"配置文件 {path} 含未知配置项：{', '.join(unknown)}")
         values.update({k: _coerce(k, v) for k, v in section.items()})
+    # `xinyidai node init` writes the node's identity facts into var/node.toml; explicit settings win.
+    var_dir = Path(env.get("XINYIDAI_VAR_DIR") or overrides.get("var_dir") or values.get("var_dir") or "var")
+    node_file = var_dir / "node.toml"
+    if node_file.exists():
+        try:
+            node_values = tomllib.loads(node_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"节点文件 {node_file} 无法解析：{exc}") from exc
+        for k, v in node_values.items():
+            if k in NODE_FILE_KEYS and k not in values:
+                values[k] = _coerce(k, v)
     for f in fields(Settings):
         key = f"XINYIDAI_{f.name.upper()}"
         if env.get(key):

@@ -12,11 +12,22 @@ from xinyidai.entities.models import (
 )
 from xinyidai.kit.audit import AuditCheckpoint, AuditEvent, AuditHead
 from xinyidai.kit.db import Base
+from xinyidai.network.models import (
+    BankNeed,
+    FeedbackNote,
+    InboxEnvelope,
+    OutboxEnvelope,
+    Peer,
+    Reconciliation,
+    RefusedEnvelope,
+    RelayCursor,
+)
 from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue
 
 metadata = Base.metadata
 
-__all__ = ["AccessAlert", "ApiCredential", "AuditCheckpoint", "AuditEvent", "AuditHead", "Authorization",
+__all__ = ["BankNeed", "FeedbackNote", "InboxEnvelope", "OutboxEnvelope", "Peer", "Reconciliation",
+           "RefusedEnvelope", "RelayCursor", "AccessAlert", "ApiCredential", "AuditCheckpoint", "AuditEvent", "AuditHead", "Authorization",
            "AuthorizationScope", "CreditRecord", "Delivery", "DeliveryIssue", "FinancialInstitution",
            "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",
            "metadata"]

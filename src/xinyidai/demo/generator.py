@@ -3,7 +3,8 @@
 `build_demo` fills an empty, migrated database with a Heilongjiang that never existed: N market entities over
 the 13 prefecture-level divisions, their registration and records in all 17 categories of the catalogue,
 one "initial load" delivery per category, a handful of real delivery files with real defects loaded through
-the ordinary pipeline (see `defects.py`), and one account per role.
+the ordinary pipeline (see `defects.py`), three onboarded financial institutions (`DEMO_INSTITUTIONS`)
+and one account per role (the `bank` account belongs to the first institution).
 
 Determinism: everything is drawn from one `random.Random(seed)` in a fixed order, and every date is derived
 from `as_of` (default: today) — the same seed, N, months and as_of give the same rows. Timestamps
@@ -139,6 +140,23 @@ class DemoAccount:
 
 
 @dataclass(frozen=True)
+class DemoInstitution:
+    code: str
+    name: str
+    kind: str
+    region_code: str
+
+
+# Onboarded by the demo; the demo `bank` account works for the first. Codes sit at the top of the serial
+# range, which entity codes (serials from 0 up) never reach.
+DEMO_INSTITUTIONS = (
+    ("中国工商银行股份有限公司黑龙江省分行", "银行分支机构", "230103"),
+    ("哈尔滨银行股份有限公司", "银行", "230102"),
+    ("龙江银行股份有限公司", "银行", "230103"),
+)
+
+
+@dataclass(frozen=True)
 class DemoDelivery:
     id: int
     category: str
@@ -162,6 +180,7 @@ class DemoSummary:
     enterprise_code: str | None
     elapsed_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    institutions: list[DemoInstitution] = field(default_factory=list)
 
     @property
     def total_records(self) -> int:
@@ -290,6 +309,7 @@ class Province:
         y = as_of.year if as_of.month >= 4 else as_of.year - 1
         self.grade_switch_ord = date(y, 4, 1).toordinal()
         self.min_year = 1995
+        self.prefecture: str | None = None  # restrict entities to one prefecture (network demo's cities)
 
     # -- small helpers ------------------------------------------------------------------------------------
 
@@ -333,9 +353,14 @@ class Province:
         e.head, e.kind, e.etype = kind
         head = e.head
 
-        pref: Prefecture = PREFECTURES["230100"] if fixed else _PREF_PICKER.pick(rng)
+        if self.prefecture:  # a city node's demo: all of its entities in its own prefecture
+            pref: Prefecture = PREFECTURES[self.prefecture]
+        else:
+            pref = PREFECTURES["230100"] if fixed else _PREF_PICKER.pick(rng)
         e.pref = pref
-        if fixed:
+        if fixed and pref.code != "230100":
+            region = pref.counties[0 if showcase else min(1, len(pref.counties) - 1)][0]
+        elif fixed:
             region = "230103" if showcase else "230104"
         elif (head == "91" and r() < 0.06) or (head == "51" and r() < 0.5):
             region = pref.code
@@ -791,14 +816,16 @@ def _params_digest(seed: int, n: int, months: int, as_of: date, category: str) -
 
 def build_demo(db: Database, catalog: Catalog, *, entities: int = 5000, seed: int = 20220516, months: int = 24,
                defects_dir: Path | None = None, progress: Progress | None = None, as_of: date | None = None,
-               chunk_size: int = CHUNK_ENTITIES, parallel: bool | None = None) -> DemoSummary:
+               chunk_size: int = CHUNK_ENTITIES, parallel: bool | None = None,
+               prefecture: str | None = None) -> DemoSummary:
     """Fill an empty, migrated database with a synthetic Heilongjiang (see the module docstring).
 
     `defects_dir` receives the defective delivery files (default: a `demo-deliveries` folder next to a
     SQLite database file, else a temporary folder). `progress(stage, done, total)` is called per chunk.
     `parallel` inserts from a second process and builds the record indexes after the load (default: from
     PARALLEL_FROM entities on, unless the database is an in-memory SQLite one, which another process cannot
-    open); the data is the same either way.
+    open); the data is the same either way. `prefecture` (e.g. "230200") puts every entity in that one
+    prefecture, so that a city node of the network demo holds only its own region's entities.
     """
     from xinyidai.demo import categories, defects  # the record generators and the delivery files
 
@@ -826,6 +853,10 @@ def build_demo(db: Database, catalog: Catalog, *, entities: int = 5000, seed: in
     now = clock.now()
     timings: dict[str, float] = {}
     province = Province(seed, as_of, months)
+    if prefecture is not None:
+        if prefecture not in PREFECTURES:
+            raise ValueError(f"unknown prefecture {prefecture}")
+        province.prefecture = prefecture
     deliveries = _create_initial_deliveries(db, catalog, seed, entities, months, as_of, now)
     gen = categories.RecordGenerator(province, catalog)
 
@@ -902,7 +933,8 @@ def build_demo(db: Database, catalog: Catalog, *, entities: int = 5000, seed: in
     timings["deliveries"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    demo_accounts = _create_accounts(db, gen.richest)
+    demo_institutions = _create_institutions(db)
+    demo_accounts = _create_accounts(db, gen.richest, demo_institutions[0].code)
     timings["accounts"] = time.perf_counter() - t0
 
     elapsed = time.perf_counter() - started
@@ -911,7 +943,7 @@ def build_demo(db: Database, catalog: Catalog, *, entities: int = 5000, seed: in
         audit.record(s, "demo", "demo.built", "demo", seed=seed, entities=entities, months=months,
                      as_of=as_of.isoformat(), records=sum(counts.values()), seconds=round(elapsed, 1))
     return DemoSummary(seed=seed, as_of=as_of, months=months, entities=entities, records=counts,
-                       deliveries=summary_deliveries, accounts=demo_accounts,
+                       deliveries=summary_deliveries, accounts=demo_accounts, institutions=demo_institutions,
                        enterprise_code=gen.richest[0] if gen.richest else None, elapsed_seconds=elapsed,
                        timings=timings)
 
@@ -996,11 +1028,28 @@ def _finish_initial_deliveries(db: Database, deliveries: dict[str, int], sinks: 
                          changed=0, unchanged=0, rejected=0)
 
 
-def _create_accounts(db: Database, richest: tuple[str, str] | None) -> list[DemoAccount]:
+def _create_institutions(db: Database) -> list[DemoInstitution]:
+    from xinyidai.entities import institutions
+    from xinyidai.entities.accounts import Principal
+
+    demo_operator = Principal(0, "demo", "演示数据", "operator", None)
+    out = []
+    with db.session() as s:
+        for i, (name, kind, region) in enumerate(DEMO_INSTITUTIONS):
+            code = make_uscc(region, MAX_DEMO_SERIAL - 1 - i)
+            institutions.onboard(s, demo_operator, code=code, name=name, kind=kind, region_code=region,
+                                 contact="信贷管理部（演示）")
+            out.append(DemoInstitution(code, name, kind, region))
+    log.info("demo institutions: %s", ", ".join(f"{d.name} {d.code}" for d in out))
+    return out
+
+
+def _create_accounts(db: Database, richest: tuple[str, str] | None,
+                     bank_code: str | None = None) -> list[DemoAccount]:
     enterprise_code, enterprise_name = richest or (None, "演示企业")
     specs = [
         ("operator", "operator", "省公共信用中心 张运营", None),
-        ("bank", "bank", "中国银行黑龙江省分行 李信贷", "C1023101000014"),
+        ("bank", "bank", "工商银行黑龙江省分行 李信贷", bank_code),
         ("enterprise", "enterprise", f"{enterprise_name} 王财务", enterprise_code),
         ("regulator", "regulator", "省营商环境建设监督局 赵监管", None),
         ("security", "security", "省公共信用中心 孙安全", None),
@@ -1008,9 +1057,9 @@ def _create_accounts(db: Database, richest: tuple[str, str] | None) -> list[Demo
     out = []
     with db.session() as s:
         for username, role, display, org in specs:
-            accounts.create_user(s, username=username, display_name=display[:100], role=role,
-                                 password=DEMO_PASSWORD, org_code=org, actor="demo")
+            user = accounts.create_user(s, username=username, display_name=display[:100], role=role,
+                                        password=DEMO_PASSWORD, org_code=org, actor="demo")
+            if role == "bank" and org:
+                user.org_admin = True  # the institution's admin: may add colleagues
             out.append(DemoAccount(username, role, display[:100], DEMO_PASSWORD, org))
     return out
-
-

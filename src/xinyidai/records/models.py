@@ -96,6 +96,11 @@ class CreditRecord(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)  # why it was withdrawn
+    # Records relayed from another node: the node where the record entered the network, and the neighbour
+    # it came from (null for records loaded here). `received_at` is then the origin's time, the same on
+    # every node, so "an older version never overwrites a newer one" means the same everywhere.
+    origin_node: Mapped[str | None] = mapped_column(String(20))
+    via_node: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (
         # Entity first: it serves an entity's page (all categories) and the loader's lookups alike, so no

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from xinyidai.config import Settings
 from xinyidai.entities.industries import industry_name
 from xinyidai.entities.models import USER_ROLES
 from xinyidai.entities.regions import region_name
+from xinyidai.entities.request_auth import OPENAPI_DESCRIPTION
 from xinyidai.kit import clock
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import DomainError
@@ -47,7 +49,15 @@ NAV = [
     ("/upload", "数据报送", {"operator"}),
     ("/catalog", "信息清单", {"operator", "regulator", "security", "bank", "enterprise"}),
     ("/my", "我的信用信息", {"enterprise"}),
+    ("/institutions", "金融机构", {"operator", "regulator", "security"}),
+    ("/my/colleagues", "同事账户", {"enterprise"}),
+    ("/my/authorizations", "我的授权", {"enterprise"}),
+    ("/my/accesses", "谁查看了我的数据", {"enterprise"}),
+    ("/bank", "授权企业", {"bank"}),
+    ("/access/audit", "访问日志", {"operator", "security", "regulator"}),
+    ("/access/alerts", "异常告警", {"operator", "security", "regulator"}),
     ("/audit", "审计日志", {"security", "operator"}),
+    ("/network", "节点网络", {"operator", "security", "regulator"}),
 ]
 
 
@@ -96,22 +106,31 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app = FastAPI(title="xinyidai 信易贷节点接口", version=__version__, docs_url=None, redoc_url=None,
                   lifespan=_lifespan,
                   description="融资信用服务平台节点的数据接口。所有错误均以统一格式返回："
-                              "`{\"error\": 代码, \"message\": 中文说明, \"detail\": …}`。")
+                              "`{\"error\": 代码, \"message\": 中文说明, \"detail\": …}`。\n"
+                              + OPENAPI_DESCRIPTION)
     app.state.node = Node(settings=settings, db=db, catalog=catalog, templates=make_templates(catalog),
                           executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="delivery"))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     _install_handlers(app)
     _install_headers(app)
 
+    from xinyidai.access import api as access_api
+    from xinyidai.access import pages_bank, pages_enterprise, pages_staff
     from xinyidai.catalog import api as catalog_api
     from xinyidai.catalog import pages as catalog_pages
     from xinyidai.entities import api as entities_api
+    from xinyidai.entities import institution_api, institution_pages, registration_pages
     from xinyidai.entities import pages as entities_pages
+    from xinyidai.network import api as network_api
+    from xinyidai.network import exchange_api
+    from xinyidai.network import pages as network_pages
     from xinyidai.records import api as records_api
     from xinyidai.records import pages as records_pages
     from xinyidai.web import shell
 
-    for m in (shell, catalog_api, catalog_pages, entities_api, entities_pages, records_api, records_pages):
+    for m in (shell, catalog_api, catalog_pages, entities_api, entities_pages, records_api, records_pages,
+              access_api, institution_api, institution_pages, registration_pages,
+              pages_enterprise, pages_bank, pages_staff, network_api, network_pages, exchange_api):
         app.include_router(m.router)
 
     @app.get("/docs", include_in_schema=False)
@@ -130,7 +149,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     stale = mark_interrupted(n.db)
     if stale:
         log.warning("marked %d interrupted deliveries as failed", stale)
+    from xinyidai.access.runtime import housekeeping
+
+    chores = asyncio.create_task(housekeeping(app))
+    from xinyidai.network.runtime import RelayWorker
+
+    relay = RelayWorker(app, n.settings.network_interval_s)
+    relay.start()
     yield
+    relay.stop()
+    chores.cancel()
     n.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -182,6 +210,7 @@ def _install_headers(app: FastAPI) -> None:
         h.setdefault("Referrer-Policy", "same-origin")
         if not request.url.path.startswith("/docs"):
             h.setdefault("Content-Security-Policy", CSP)
-        if request.url.path.startswith(("/api/", "/deliveries", "/entities", "/my", "/audit")):
+        if request.url.path.startswith(("/api/", "/deliveries", "/entities", "/my", "/audit", "/institutions",
+                                        "/register", "/network")):
             h.setdefault("Cache-Control", "no-store")
         return response

@@ -1,0 +1,169 @@
+"""The node-to-node interface (GB/T 39443 service mode) and the staff API of the network.
+
+Public to other nodes (authenticated by what they carry, not by a session): this node's identity, the
+application endpoint, the inbox for envelopes, and — for pull-mode children — the outbox they poll and the
+receipts they return. Staff: peers and their review, transfers.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from xinyidai.entities.accounts import Principal
+from xinyidai.kit.errors import DomainError
+from xinyidai.kit.pagination import PageRequest
+from xinyidai.network import peers, relay, runtime
+from xinyidai.network.models import OUTBOX_STATUSES, InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope
+from xinyidai.web.deps import db_session, node, require
+
+router = APIRouter(prefix="/api/v1/network", tags=["节点网络"])
+STAFF = ("operator", "security", "regulator")
+
+
+@router.get("/node", summary="本节点的身份与公钥")
+def whoami(request: Request) -> dict[str, Any]:
+    st = node(request).settings
+    ctx = runtime.context(request.app)
+    return {"code": st.node_code, "name": st.node_name, "role": st.node_role, "suite": ctx.identity.suite,
+            "key_id": ctx.identity.key_id, "public_key": ctx.identity.public_bundle(), "endpoint": st.public_url}
+
+
+@router.post("/applications", status_code=201, summary="下级平台提交接入申请（含安全自评估，申请方签名）")
+def apply(request: Request, doc: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    n = node(request)
+    with n.db.session() as s:
+        p = peers.receive_application(s, n.settings.node_role, doc)
+        return {"code": p.code, "status": p.status, "message": "接入申请已受理，等待审核"}
+
+
+def _receive(request: Request, wire: bytes, via: str) -> dict[str, Any]:
+    n = node(request)
+    ctx = runtime.context(request.app)
+    with n.db.sessions() as s:
+        try:
+            receipt = relay.receive(s, ctx, wire, via)
+            s.commit()
+            return receipt
+        except DomainError:
+            s.commit()  # keeps the record of the refusal; nothing of the envelope was applied
+            raise
+        except BaseException:
+            s.rollback()
+            raise
+
+
+@router.post("/inbox", summary="接收报文：校验对端状态、签名、摘要、时间窗与随机数后应用，返回签名回执")
+async def inbox(request: Request) -> dict[str, Any]:
+    wire = await request.body()
+    return await run_in_threadpool(_receive, request, wire, "push")
+
+
+@router.post("/receipts", summary="交回回执（拉取与文件方式）")
+def receipts(request: Request, body: list[dict[str, Any]] = Body(...)) -> dict[str, int]:
+    with node(request).db.session() as s:
+        return {"accepted": relay.accept_receipts(s, body[:1000])}
+
+
+@router.get("/pull", summary="下级节点拉取待收报文（请求须由下级节点签名）")
+def pull(request: Request) -> dict[str, Any]:
+    from xinyidai.network import pull as pull_mode
+
+    with node(request).db.session() as s:
+        return pull_mode.serve_pull(s, request.headers)
+
+
+# ── staff ────────────────────────────────────────────────────────────────────────────────────────────────
+
+@router.get("/peers", summary="相邻节点")
+def list_peers(status: str | None = None, relation: str | None = None, page: int = 1, size: int = 50,
+               p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
+               ) -> dict[str, Any]:
+    result = peers.list_peers(s, PageRequest(page, size, "applied_at", True), status, relation)
+    return result.as_dict([peers.peer_dict(x) for x in result.items])
+
+
+class Decision(BaseModel):
+    reason: str
+    deadline: date | None = None
+
+
+@router.post("/peers/{code}/check", summary="登记审核人员审核接入申请")
+def check(code: str, body: Decision, p: Principal = Depends(require("operator")),
+          s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return peers.peer_dict(peers.check(s, p, code, body.reason))
+
+
+@router.post("/peers/{code}/{action}", summary="安全管理员：approve / reject / rectify / restore / revoke")
+def act(code: str, action: str, body: Decision, p: Principal = Depends(require("security")),
+        s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    if action in ("approve", "reject"):
+        peer = peers.decide(s, p, code, action == "approve", body.reason)
+    elif action == "rectify":
+        if body.deadline is None:
+            raise DomainError("请给出整改期限", code="BAD_DEADLINE")
+        peer = peers.rectify(s, p, code, body.deadline, body.reason)
+    elif action == "restore":
+        peer = peers.restore(s, p, code, body.reason)
+    elif action == "revoke":
+        peer = peers.revoke(s, p, code, body.reason)
+    else:
+        raise DomainError("未知操作", code="UNKNOWN_ACTION")
+    return peers.peer_dict(peer)
+
+
+@router.get("/transfers", summary="发送队列（报文状态与重试）")
+def transfers(status: str | None = None, peer: str | None = None, page: int = 1, size: int = 50,
+              p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
+              ) -> dict[str, Any]:
+    from xinyidai.kit.pagination import paginate
+
+    stmt = select(OutboxEnvelope)
+    if status in OUTBOX_STATUSES:
+        stmt = stmt.where(OutboxEnvelope.status == status)
+    if peer:
+        stmt = stmt.where(OutboxEnvelope.recipient == peer)
+    result = paginate(s, stmt, PageRequest(page, size, "created_at", True),
+                      {"created_at": OutboxEnvelope.created_at, "attempts": OutboxEnvelope.attempts}, "created_at")
+    return result.as_dict([{"id": o.id, "recipient": o.recipient, "kind": o.kind, "items": o.items, "size": o.size,
+                            "status": o.status, "status_label": OUTBOX_STATUSES.get(o.status, o.status),
+                            "attempts": o.attempts, "last_error": o.last_error,
+                            "created_at": o.created_at.isoformat(),
+                            "acked_at": o.acked_at.isoformat() if o.acked_at else None} for o in result.items])
+
+
+@router.get("/topology", summary="网络拓扑：本节点、上下级节点的状态、最近联系、积压与流量")
+def topology(request: Request, p: Principal = Depends(require(*STAFF)),
+             s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return topology_data(request, s)
+
+
+def topology_data(request: Request, s: Session) -> dict[str, Any]:
+    st = node(request).settings
+    backlog = dict(s.execute(select(OutboxEnvelope.recipient, func.coalesce(func.sum(OutboxEnvelope.items), 0))
+                             .where(OutboxEnvelope.status == "pending").group_by(OutboxEnvelope.recipient)).all())
+    sent = dict(s.execute(select(OutboxEnvelope.recipient, func.coalesce(func.sum(OutboxEnvelope.items), 0))
+                          .where(OutboxEnvelope.status == "sent").group_by(OutboxEnvelope.recipient)).all())
+    oldest = dict(s.execute(select(OutboxEnvelope.recipient, func.min(OutboxEnvelope.created_at))
+                            .where(OutboxEnvelope.status == "pending").group_by(OutboxEnvelope.recipient)).all())
+    received = dict(s.execute(select(InboxEnvelope.sender, func.coalesce(func.sum(InboxEnvelope.items), 0))
+                              .group_by(InboxEnvelope.sender)).all())
+    refused = dict(s.execute(select(RefusedEnvelope.claimed_sender, func.count())
+                             .group_by(RefusedEnvelope.claimed_sender)).all())
+    from xinyidai.kit import clock
+
+    now = clock.now()
+    out = []
+    for peer in s.execute(select(Peer).order_by(Peer.relation.desc(), Peer.code)).scalars():
+        d = peers.peer_dict(peer)
+        lag = (now - oldest[peer.code]).total_seconds() if peer.code in oldest else 0.0
+        d.update(backlog=int(backlog.get(peer.code, 0)), sent=int(sent.get(peer.code, 0)),
+                 received=int(received.get(peer.code, 0)), refused=int(refused.get(peer.code, 0)), lag_s=lag)
+        out.append(d)
+    return {"self": {"code": st.node_code, "name": st.node_name, "role": st.node_role}, "peers": out}

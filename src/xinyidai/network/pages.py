@@ -1,0 +1,261 @@
+"""Pages of the node network: the topology (live), the review queue and a peer's file with the officers'
+actions, the transfers (outbox), reconciliation results and the banks' data-needs register.
+
+The pages read the network tables directly and call the onboarding services in `peers` for every change,
+so the same role checks, separation of duties and audit entries apply as through the JSON API. An action
+that a service refuses is shown on the peer's file in Chinese rather than on a bare error page, because the
+officer needs the context (the application) to decide what to do next.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from xinyidai.entities.accounts import Principal
+from xinyidai.kit import audit, clock
+from xinyidai.kit.errors import DomainError, InvalidInput
+from xinyidai.kit.pagination import PageRequest, paginate
+from xinyidai.network import peers
+from xinyidai.network.api import topology_data
+from xinyidai.network.models import (
+    MODES,
+    OUTBOX_STATUSES,
+    PEER_RELATIONS,
+    PEER_STATUSES,
+    BankNeed,
+    InboxEnvelope,
+    OutboxEnvelope,
+    Peer,
+    Reconciliation,
+    RefusedEnvelope,
+)
+from xinyidai.records.models import CreditRecord
+from xinyidai.web.app import render
+from xinyidai.web.deps import db_session, require
+
+router = APIRouter(include_in_schema=False)
+STAFF = ("operator", "security", "regulator")
+OFFICERS = ("operator", "security")
+ROLE_LABELS = {"national": "国家级", "provincial": "省级", "municipal": "市级"}
+RECON_STATUSES = {"match": "一致", "mismatch": "不一致", "pending": "待对方回复"}
+# What each action is called on screen, and the notice shown after it succeeded.
+ACTIONS = {"check": ("审核通过", "已审核通过，等待安全管理员决定"), "approve": ("批准接入", "已批准接入"),
+           "reject": ("驳回", "已驳回接入申请"), "rectify": ("要求整改", "已要求整改"),
+           "restore": ("恢复", "已恢复接入"), "revoke": ("撤销", "已撤销接入")}
+
+
+# ── topology ─────────────────────────────────────────────────────────────────────────────────────────────
+
+def _here(s: Session) -> dict[str, Any]:
+    """What this node holds, by where it came from: the figure that grows as records arrive."""
+    rows = s.execute(select(CreditRecord.origin_node, func.count()).where(CreditRecord.status == "current")
+                     .group_by(CreditRecord.origin_node)).all()
+    by_origin = {(o or ""): int(n) for o, n in rows}
+    backlog = s.execute(select(func.coalesce(func.sum(OutboxEnvelope.items), 0))
+                        .where(OutboxEnvelope.status == "pending")).scalar_one()
+    return {"records": sum(by_origin.values()), "local": by_origin.pop("", 0), "by_origin": by_origin,
+            "backlog": int(backlog)}
+
+
+def topology_view(request: Request, s: Session) -> dict[str, Any]:
+    data = topology_data(request, s)
+    data["self"].update(_here(s), role_label=ROLE_LABELS.get(data["self"]["role"], data["self"]["role"]))
+    now = clock.now()
+    for p in data["peers"]:
+        p["role_label"] = ROLE_LABELS.get(p["role"], p["role"])
+        p["relation_label"] = PEER_RELATIONS.get(p["relation"], p["relation"])
+        p["mode_label"] = MODES.get(p["mode"], p["mode"])
+        seen = datetime.fromisoformat(p["last_contact_at"]) if p["last_contact_at"] else None
+        p["last_contact_label"] = seen.astimezone(clock.CHINA_TZ).strftime("%m-%d %H:%M:%S") if seen else ""
+        p["last_contact_ago"] = _ago((now - seen).total_seconds()) if seen else ""
+    return data
+
+
+def _ago(seconds: float) -> str:
+    """"12 秒前": the officer watching the page cares whether a neighbour is alive, not the timestamp."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} 秒前"
+    if s < 3600:
+        return f"{s // 60} 分钟前"
+    if s < 86400:
+        return f"{s // 3600} 小时前"
+    return f"{s // 86400} 天前"
+
+
+@router.get("/network", response_class=HTMLResponse)
+def topology_page(request: Request, p: Principal = Depends(require(*STAFF)),
+                  s: Session = Depends(db_session, scope="function")) -> Response:
+    return render(request, "network/topology.html", topo=topology_view(request, s), tab="topology")
+
+
+@router.get("/network/_topology", response_class=HTMLResponse)
+def topology_fragment(request: Request, p: Principal = Depends(require(*STAFF)),
+                      s: Session = Depends(db_session, scope="function")) -> Response:
+    """The part of /network that htmx refreshes every few seconds (table and chart data)."""
+    resp = render(request, "network/_topology.html", topo=topology_view(request, s))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# ── review queue and a peer's file ───────────────────────────────────────────────────────────────────────
+
+@router.get("/network/applications", response_class=HTMLResponse)
+def applications(request: Request, status: str = "pending", page: int = 1, sort: str | None = None,
+                 desc: bool = True, p: Principal = Depends(require(*STAFF)),
+                 s: Session = Depends(db_session, scope="function")) -> Response:
+    status = status if status in PEER_STATUSES or status == "all" else "pending"
+    result = peers.list_peers(s, PageRequest(page, 20, sort, desc), None if status == "all" else status, "child")
+    counts = dict(s.execute(select(Peer.status, func.count()).where(Peer.relation == "child")
+                            .group_by(Peer.status)).all())
+    return render(request, "network/applications.html", page=result, status=status, counts=counts,
+                  statuses=PEER_STATUSES, roles=ROLE_LABELS, modes=MODES, tab="applications")
+
+
+def _traffic(s: Session, code: str) -> dict[str, Any]:
+    out = {st: (int(n), int(i or 0)) for st, n, i in s.execute(
+        select(OutboxEnvelope.status, func.count(), func.sum(OutboxEnvelope.items))
+        .where(OutboxEnvelope.recipient == code).group_by(OutboxEnvelope.status)).all()}
+    n_in, items_in, last_in = s.execute(select(func.count(), func.sum(InboxEnvelope.items),
+                                               func.max(InboxEnvelope.received_at))
+                                        .where(InboxEnvelope.sender == code)).one()
+    refused = list(s.execute(select(RefusedEnvelope).where(RefusedEnvelope.claimed_sender == code)
+                             .order_by(RefusedEnvelope.id.desc()).limit(20)).scalars())
+    n_refused = s.execute(select(func.count()).select_from(RefusedEnvelope)
+                          .where(RefusedEnvelope.claimed_sender == code)).scalar_one()
+    return {"outbox": out, "inbox": (int(n_in), int(items_in or 0)), "last_in": last_in, "refused": refused,
+            "refused_total": int(n_refused)}
+
+
+def _peer_page(request: Request, s: Session, code: str, *, status_code: int = 200, error: str | None = None,
+               error_code: str | None = None, done: str | None = None, form: dict[str, str] | None = None
+               ) -> Response:
+    peer = peers.get_peer(s, code)
+    history = list(s.execute(select(audit.AuditEvent).where(audit.AuditEvent.target == f"peer:{code}")
+                             .order_by(audit.AuditEvent.id.desc()).limit(100)).scalars())
+    return render(request, "network/peer.html", status_code=status_code, peer=peer, info=peers.peer_dict(peer),
+                  assessment=peers.ASSESSMENT, history=history, traffic=_traffic(s, code), error=error,
+                  error_code=error_code, done=done, form=form or {}, roles=ROLE_LABELS, modes=MODES,
+                  outbox_statuses=OUTBOX_STATUSES, relations=PEER_RELATIONS, tab="applications")
+
+
+@router.get("/network/peers/{code}", response_class=HTMLResponse)
+def peer_file(code: str, request: Request, done: str = "", p: Principal = Depends(require(*STAFF)),
+              s: Session = Depends(db_session, scope="function")) -> Response:
+    return _peer_page(request, s, code, done=ACTIONS[done][1] if done in ACTIONS else None)
+
+
+def _apply(s: Session, p: Principal, code: str, action: str, reason: str, deadline: str) -> None:
+    if action == "check":
+        if len(reason.strip()) < 2:
+            raise InvalidInput("请填写审核意见", code="REASON_REQUIRED")
+        peers.check(s, p, code, reason)
+    elif action in ("approve", "reject"):
+        peers.decide(s, p, code, action == "approve", reason)
+    elif action == "rectify":
+        try:
+            due = date.fromisoformat(deadline)
+        except ValueError:
+            raise InvalidInput("请给出整改期限（日期）", code="BAD_DEADLINE") from None
+        peers.rectify(s, p, code, due, reason)
+    elif action == "restore":
+        peers.restore(s, p, code, reason)
+    elif action == "revoke":
+        peers.revoke(s, p, code, reason)
+    else:
+        raise InvalidInput("未知操作", code="UNKNOWN_ACTION")
+
+
+@router.post("/network/peers/{code}/{action}")
+def peer_action(code: str, action: str, request: Request, reason: str = Form(""), deadline: str = Form(""),
+                p: Principal = Depends(require(*OFFICERS)),
+                s: Session = Depends(db_session, scope="function")) -> Response:
+    """One officer's action through the services; a refusal is shown on the file, nothing is changed."""
+    try:
+        _apply(s, p, code, action, reason, deadline)
+    except DomainError as exc:
+        s.rollback()
+        return _peer_page(request, s, code, status_code=exc.status, error=exc.message, error_code=exc.code,
+                          form={"action": action, "reason": reason, "deadline": deadline})
+    return RedirectResponse(f"/network/peers/{code}?done={action}", status_code=303)
+
+
+# ── transfers, reconciliation, bank needs ────────────────────────────────────────────────────────────────
+
+@router.get("/network/transfers", response_class=HTMLResponse)
+def transfers(request: Request, page: int = 1, size: int = Query(50, le=200), sort: str | None = None,
+              desc: bool = True, status: str = "", peer: str = "", p: Principal = Depends(require(*STAFF)),
+              s: Session = Depends(db_session, scope="function")) -> Response:
+    stmt = select(OutboxEnvelope)
+    if status in OUTBOX_STATUSES:
+        stmt = stmt.where(OutboxEnvelope.status == status)
+    if peer:
+        stmt = stmt.where(OutboxEnvelope.recipient == peer[:20])
+    sortable = {"created_at": OutboxEnvelope.created_at, "attempts": OutboxEnvelope.attempts,
+                "status": OutboxEnvelope.status, "recipient": OutboxEnvelope.recipient,
+                "items": OutboxEnvelope.items, "size": OutboxEnvelope.size, "acked_at": OutboxEnvelope.acked_at}
+    result = paginate(s, stmt, PageRequest(page, size, sort, desc), sortable, "created_at")
+    totals = {st: (int(n), int(i or 0)) for st, n, i in s.execute(
+        select(OutboxEnvelope.status, func.count(), func.sum(OutboxEnvelope.items))
+        .group_by(OutboxEnvelope.status)).all()}
+    received = s.execute(select(func.count(), func.sum(InboxEnvelope.items))).one()
+    recipients = list(s.execute(select(OutboxEnvelope.recipient).distinct().order_by(OutboxEnvelope.recipient))
+                      .scalars())
+    return render(request, "network/transfers.html", page=result, status=status, peer=peer, totals=totals,
+                  received=(int(received[0]), int(received[1] or 0)), recipients=recipients,
+                  statuses=OUTBOX_STATUSES, tab="transfers")
+
+
+@router.get("/network/reconciliation", response_class=HTMLResponse)
+def reconciliation(request: Request, page: int = 1, sort: str | None = None, desc: bool = True,
+                   status: str = "", peer: str = "", p: Principal = Depends(require(*STAFF)),
+                   s: Session = Depends(db_session, scope="function")) -> Response:
+    stmt = select(Reconciliation)
+    if status in RECON_STATUSES:
+        stmt = stmt.where(Reconciliation.status == status)
+    if peer:
+        stmt = stmt.where(Reconciliation.peer == peer[:20])
+    sortable = {"day": Reconciliation.day, "peer": Reconciliation.peer, "category": Reconciliation.category,
+                "status": Reconciliation.status, "at": Reconciliation.at, "resent": Reconciliation.resent}
+    result = paginate(s, stmt, PageRequest(page, 50, sort, desc), sortable, "day")
+    counts = dict(s.execute(select(Reconciliation.status, func.count()).group_by(Reconciliation.status)).all())
+    peer_codes = list(s.execute(select(Reconciliation.peer).distinct().order_by(Reconciliation.peer)).scalars())
+    return render(request, "network/reconciliation.html", page=result, status=status, peer=peer, counts=counts,
+                  statuses=RECON_STATUSES, peer_codes=peer_codes, tab="reconciliation")
+
+
+def needs_summary(s: Session) -> list[dict[str, Any]]:
+    """Per category: how many needs, from how many institutions, and how often each item is asked for."""
+    by_cat: dict[str, dict[str, Any]] = {}
+    for category, items, inst in s.execute(select(BankNeed.category, BankNeed.items, BankNeed.institution_code)):
+        row = by_cat.setdefault(category, {"category": category, "needs": 0, "institutions": set(),
+                                           "items": Counter()})
+        row["needs"] += 1
+        row["institutions"].add(inst)
+        row["items"].update(str(i) for i in (items or []))
+    out = []
+    for row in sorted(by_cat.values(), key=lambda r: (-r["needs"], r["category"])):
+        out.append({"category": row["category"], "needs": row["needs"], "institutions": len(row["institutions"]),
+                    "items": row["items"].most_common()})
+    return out
+
+
+@router.get("/network/needs", response_class=HTMLResponse)
+def needs(request: Request, page: int = 1, sort: str | None = None, desc: bool = True, category: str = "",
+          p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")) -> Response:
+    stmt = select(BankNeed)
+    if category:
+        stmt = stmt.where(BankNeed.category == category[:40])
+    sortable = {"filed_at": BankNeed.filed_at, "category": BankNeed.category,
+                "institution": BankNeed.institution_name, "origin": BankNeed.origin_node,
+                "forwarded_at": BankNeed.forwarded_at}
+    result = paginate(s, stmt, PageRequest(page, 50, sort, desc), sortable, "filed_at")
+    return render(request, "network/needs.html", page=result, category=category, summary=needs_summary(s),
+                  tab="needs")

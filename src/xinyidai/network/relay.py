@@ -1,0 +1,362 @@
+"""Relaying credit records between nodes: what to send (upload to the parent, download to the child where
+an entity is registered), the outbox with retries, the inbox that applies each envelope once.
+
+Batches, not rows: one envelope carries up to BATCH records and is signed once. Applying is idempotent and
+monotone: a record already held with the same fingerprint is unchanged; one held with a later origin time
+is kept (an older version never overwrites a newer one); otherwise the held version is superseded and the
+new one stored, with the origin node and the neighbour it came from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from xinyidai.entities.models import MarketEntity
+from xinyidai.kit import audit, clock
+from xinyidai.kit.crypto.suite import Identity
+from xinyidai.network.envelope import (
+    FILE_MAX_AGE,
+    MAX_SKEW,
+    EnvelopeRefused,
+    PeerKey,
+    check_receipt,
+    make_envelope,
+    make_receipt,
+    open_envelope,
+    parse,
+    wire_digest,
+)
+from xinyidai.network.models import InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope, RelayCursor
+from xinyidai.records.models import CreditRecord
+
+BATCH = 5000
+SCAN_WINDOW = BATCH * 2  # ids considered per step (matching or not)
+MAX_BACKOFF_S = 300
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class NodeContext:
+    """This node as the relay needs it."""
+
+    code: str
+    role: str
+    identity: Identity
+
+
+def peer_keys(s: Session) -> dict[str, PeerKey]:
+    return {p.code: PeerKey(p.code, p.status, p.suite, p.public_key) for p in s.execute(select(Peer)).scalars()}
+
+
+def parent(s: Session) -> Peer | None:
+    return s.execute(select(Peer).where(Peer.relation == "parent")).scalar_one_or_none()
+
+
+# ── what to send ─────────────────────────────────────────────────────────────────────────────────────────
+
+def _cursor(s: Session, peer: str, direction: str) -> RelayCursor:
+    c = s.get(RelayCursor, (peer, direction))
+    if c is None:
+        c = RelayCursor(peer=peer, direction=direction, last_id=0)
+        s.add(c)
+        s.flush()
+    return c
+
+
+def _record_row(r: CreditRecord, here: str) -> list[Any]:
+    return [r.entity_code, r.category, r.record_key, r.fingerprint, r.content,
+            r.period_start.isoformat() if r.period_start else None,
+            r.period_end.isoformat() if r.period_end else None, r.provider, r.received_at.isoformat(),
+            r.origin_node or here]
+
+
+def _entity_rows(s: Session, codes: set[str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    codes_l = sorted(codes)
+    for i in range(0, len(codes_l), _IN_CHUNK):
+        for e in s.execute(select(MarketEntity).where(MarketEntity.code.in_(codes_l[i:i + _IN_CHUNK]))).scalars():
+            out[e.code] = [e.name, e.kind, e.region_code, e.industry_code, e.status,
+                           e.registered_on.isoformat() if e.registered_on else None]
+    return out
+
+
+def queue(s: Session, ctx: NodeContext, peer: Peer, kind: str, payload: Any, items: int,
+          source_ref: str | None = None) -> OutboxEnvelope:
+    env_id, wire = make_envelope(ctx.identity, ctx.code, peer.code, peer.public_key, kind, payload, items=items)
+    now = clock.now()
+    ob = OutboxEnvelope(id=env_id, recipient=peer.code, kind=kind, created_at=now, items=items, size=len(wire),
+                        wire=wire, digest=wire_digest(wire, ctx.identity.suite), status="pending", attempts=0,
+                        next_attempt_at=now, source_ref=source_ref)
+    s.add(ob)
+    s.flush()
+    return ob
+
+
+def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: list, limit_batches: int) -> int:
+    """Queue the records after the cursor that satisfy `where`, and move the cursor past every record
+    considered — matching or not — so a round never rescans what an earlier round already judged.
+
+    Records are considered in windows of ids. On SQLite ids become visible in commit order, so a window
+    never skips a record; on PostgreSQL a transaction can commit a lower id after a higher one is seen,
+    and reconciliation (which compares counts and digests per category and day) resends what was missed."""
+    cur = _cursor(s, peer.code, direction)
+    queued = 0
+    for _ in range(limit_batches):
+        window = list(s.execute(select(CreditRecord.id).where(CreditRecord.id > cur.last_id)
+                                .order_by(CreditRecord.id).limit(SCAN_WINDOW)).scalars())
+        if not window:
+            break
+        rows = list(s.execute(select(CreditRecord).where(CreditRecord.id > cur.last_id,
+                                                         CreditRecord.id <= window[-1], *where)
+                              .order_by(CreditRecord.id)).scalars())
+        for i in range(0, len(rows), BATCH):
+            part = rows[i:i + BATCH]
+            payload = {"entities": _entity_rows(s, {r.entity_code for r in part}),
+                       "records": [_record_row(r, ctx.code) for r in part]}
+            queue(s, ctx, peer, "records", payload, len(part),
+                  source_ref=f"{direction}:{part[0].id}-{part[-1].id}")
+            queued += len(part)
+        cur.last_id = window[-1]
+        if len(window) < SCAN_WINDOW:
+            break
+    return queued
+
+
+def collect_uploads(s: Session, ctx: NodeContext, limit_batches: int = 20) -> int:
+    """Queue new record versions for the parent: those loaded here or received from a child, of the
+    categories this level passes up — never what came from the parent itself."""
+    p = parent(s)
+    if p is None or p.status != "active":
+        return 0
+    where = [CreditRecord.status != "withdrawn",
+             (CreditRecord.via_node.is_(None)) | (CreditRecord.via_node != p.code)]
+    if p.upload_categories:
+        where.append(CreditRecord.category.in_(p.upload_categories))
+    return _collect(s, ctx, p, "up", where, limit_batches)
+
+
+def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 20) -> int:
+    """Queue for each active child the new record versions of entities registered in its region — not
+    the ones that came from that child."""
+    queued = 0
+    children = s.execute(select(Peer).where(Peer.relation == "child", Peer.status == "active",
+                                            Peer.region_prefix.is_not(None))).scalars().all()
+    for child in children:
+        in_region = select(MarketEntity.code).where(MarketEntity.region_code.like(f"{child.region_prefix}%"))
+        where = [CreditRecord.status != "withdrawn", CreditRecord.entity_code.in_(in_region),
+                 (CreditRecord.via_node.is_(None)) | (CreditRecord.via_node != child.code),
+                 (CreditRecord.origin_node.is_(None)) | (CreditRecord.origin_node != child.code)]
+        queued += _collect(s, ctx, child, "down", where, limit_batches)
+    return queued
+
+
+# ── sending ──────────────────────────────────────────────────────────────────────────────────────────────
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(MAX_BACKOFF_S, 2 ** min(attempts, 9)))
+
+
+def send_due(s: Session, ctx: NodeContext, client: httpx.Client, limit: int = 50) -> tuple[int, int]:
+    """Push due envelopes to push-mode peers; (acknowledged, failed for now). Each outcome is committed
+    before the next envelope, so a crash loses at most the envelope in flight (which is then resent, and
+    the receiver's inbox drops the duplicate)."""
+    now = clock.now()
+    rows = s.execute(select(OutboxEnvelope, Peer).join(Peer, Peer.code == OutboxEnvelope.recipient)
+                     .where(OutboxEnvelope.status == "pending", OutboxEnvelope.next_attempt_at <= now,
+                            Peer.mode == "push", Peer.endpoint.is_not(None), Peer.status != "revoked")
+                     .order_by(OutboxEnvelope.created_at).limit(limit)).all()
+    ok = bad = 0
+    for ob, peer in rows:
+        ob.attempts += 1
+        try:
+            r = client.post(f"{peer.endpoint.rstrip('/')}/api/v1/network/inbox", content=ob.wire,
+                            headers={"Content-Type": "application/octet-stream"})
+        except httpx.HTTPError as exc:
+            ob.next_attempt_at = clock.now() + _backoff(ob.attempts)
+            ob.last_error = f"连接失败：{type(exc).__name__}"
+            bad += 1
+            s.commit()
+            continue
+        if r.status_code == 200 and _accept_receipt(s, ob, peer, r.json()):
+            ok += 1
+        elif 400 <= r.status_code < 500 and r.status_code not in (408, 429):
+            body = _json(r)
+            ob.last_error = f"{body.get('error', r.status_code)}：{body.get('message', '')}"[:500]
+            ob.next_attempt_at = clock.now() + _backoff(ob.attempts)
+            if body.get("error") not in ("PEER_NOT_ACTIVE",):  # not yet approved: keep retrying
+                ob.status = "failed"
+                audit.record(s, "network", "envelope.refused_by_peer", f"envelope:{ob.id}", peer=peer.code,
+                             code=body.get("error"))
+            bad += 1
+        else:
+            ob.next_attempt_at = clock.now() + _backoff(ob.attempts)
+            ob.last_error = f"HTTP {r.status_code}"
+            bad += 1
+        s.commit()
+    return ok, bad
+
+
+def _json(r: httpx.Response) -> dict[str, Any]:
+    try:
+        body = r.json()
+        return body if isinstance(body, dict) else {}
+    except ValueError:
+        return {}
+
+
+def _accept_receipt(s: Session, ob: OutboxEnvelope, peer: Peer, receipt: Mapping[str, Any]) -> bool:
+    key = PeerKey(peer.code, peer.status, peer.suite, peer.public_key)
+    if not check_receipt(receipt, key, ob.id, ob.digest):
+        ob.last_error = "回执签名无效或不对应本报文"
+        ob.next_attempt_at = clock.now() + _backoff(ob.attempts)
+        return False
+    ob.status = "sent"
+    ob.acked_at = clock.now()
+    ob.receipt = dict(receipt)
+    ob.wire = b""  # delivered: the bytes are no longer needed (the digest and receipt remain)
+    peer.last_contact_at = clock.now()
+    return True
+
+
+def accept_receipts(s: Session, receipts: list[Mapping[str, Any]]) -> int:
+    """Receipts that came back another way (pull mode, files)."""
+    n = 0
+    for rc in receipts:
+        body = rc.get("receipt") or {}
+        ob = s.get(OutboxEnvelope, str(body.get("envelope_id", "")))
+        if ob is None or ob.status == "sent":
+            continue
+        peer = s.get(Peer, ob.recipient)
+        if peer is not None and _accept_receipt(s, ob, peer, rc):
+            n += 1
+    return n
+
+
+# ── receiving ────────────────────────────────────────────────────────────────────────────────────────────
+
+def receive(s: Session, ctx: NodeContext, wire: bytes, via: str = "push") -> dict[str, Any]:
+    """Check, apply once and acknowledge an envelope. A refusal is recorded (committed by the caller) and
+    raised; an exact duplicate is acknowledged again without being applied."""
+    try:
+        opened = open_envelope(wire, ctx.code, ctx.identity, peer_keys(s),
+                               FILE_MAX_AGE if via == "file" else MAX_SKEW)
+    except EnvelopeRefused as exc:
+        header = _claimed(wire)
+        s.add(RefusedEnvelope(claimed_id=header.get("id"), claimed_sender=header.get("sender"), code=exc.code,
+                              message=exc.message, via=via, at=clock.now()))
+        audit.record(s, "network", "envelope.refused", f"envelope:{str(header.get('id'))[:150]}",
+                     sender=header.get("sender"), code=exc.code, via=via)
+        raise
+    h = opened.header
+    seen = s.execute(select(InboxEnvelope).where(InboxEnvelope.sender == h["sender"],
+                                                 InboxEnvelope.nonce == h["nonce"])).scalar_one_or_none()
+    if seen is not None:
+        if seen.id == h["id"] and seen.digest == opened.digest:
+            return {**seen.receipt, "duplicate": True}
+        exc = EnvelopeRefused("报文的随机数已被使用（重放）", code="ENVELOPE_REPLAYED")
+        s.add(RefusedEnvelope(claimed_id=h["id"], claimed_sender=h["sender"], code=exc.code, message=exc.message,
+                              via=via, at=clock.now()))
+        raise exc
+    if s.get(InboxEnvelope, h["id"]) is not None:
+        raise EnvelopeRefused("报文编号已被使用", code="ENVELOPE_REPLAYED")
+    result = apply(s, ctx, h["kind"], h["sender"], opened.payload)
+    receipt = make_receipt(ctx.identity, ctx.code, h, opened.digest, "applied", result)
+    s.add(InboxEnvelope(id=h["id"], sender=h["sender"], kind=h["kind"], nonce=h["nonce"], digest=opened.digest,
+                        received_at=clock.now(), via=via, items=int(h.get("items") or 0), result=result,
+                        receipt=receipt))
+    s.execute(update(Peer).where(Peer.code == h["sender"]).values(last_contact_at=clock.now()))
+    audit.record(s, h["sender"], "envelope.applied", f"envelope:{h['id']}", kind=h["kind"], via=via, **result)
+    return receipt
+
+
+def _claimed(wire: bytes) -> dict[str, Any]:
+    try:
+        return parse(wire)[0]
+    except EnvelopeRefused:
+        return {}
+
+
+def apply(s: Session, ctx: NodeContext, kind: str, sender: str, payload: Any) -> dict[str, Any]:
+    if kind == "records":
+        return apply_records(s, sender, payload)
+    if kind == "ping":
+        return {"pong": True}
+    from xinyidai.network import exchange  # feedback, reconciliation, needs
+
+    return exchange.apply(s, ctx, kind, sender, payload)
+
+
+def _d(v: str | None) -> date | None:
+    return date.fromisoformat(v) if v else None
+
+
+def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[str, int]:
+    """Store the records of an envelope (see the module docstring); set-based per envelope."""
+    now = clock.now()
+    entities: Mapping[str, list[Any]] = payload.get("entities") or {}
+    incoming: dict[tuple[str, str, str], list[Any]] = {}
+    for row in payload.get("records") or []:
+        k = (row[0], row[1], row[2])
+        if k not in incoming or row[8] > incoming[k][8]:
+            incoming[k] = row
+    codes = sorted({k[0] for k in incoming})
+    # The register: entities unknown here are added from the envelope (the local register wins otherwise).
+    known: set[str] = set()
+    for i in range(0, len(codes), _IN_CHUNK):
+        known.update(s.execute(select(MarketEntity.code).where(MarketEntity.code.in_(codes[i:i + _IN_CHUNK])))
+                     .scalars())
+    new_entities = [{"code": c, "name": e[0], "kind": e[1], "region_code": e[2], "industry_code": e[3],
+                     "status": e[4], "registered_on": _d(e[5]), "updated_at": now}
+                    for c, e in entities.items() if c in set(codes) - known]
+    if new_entities:
+        s.execute(insert(MarketEntity), new_entities)
+    held: dict[tuple[str, str, str], tuple[int, int, str, datetime, str]] = {}
+    top: dict[tuple[str, str, str], int] = defaultdict(int)
+    for i in range(0, len(codes), _IN_CHUNK):
+        chunk = codes[i:i + _IN_CHUNK]
+        for rid, ent, cat, key, ver, status, fp, rec in s.execute(
+                select(CreditRecord.id, CreditRecord.entity_code, CreditRecord.category, CreditRecord.record_key,
+                       CreditRecord.version, CreditRecord.status, CreditRecord.fingerprint, CreditRecord.received_at)
+                .where(CreditRecord.entity_code.in_(chunk))):
+            k = (ent, cat, key)
+            if k not in incoming:
+                continue
+            top[k] = max(top[k], ver)
+            if status == "current":
+                held[k] = (rid, ver, fp, rec, status)
+    new = changed = unchanged = older = 0
+    supersede: list[int] = []
+    rows: list[dict[str, Any]] = []
+    for k, r in incoming.items():
+        received = datetime.fromisoformat(r[8])
+        cur = held.get(k)
+        if cur is not None:
+            if cur[2] == r[3]:
+                unchanged += 1
+                continue
+            if cur[3] > received:
+                older += 1
+                continue
+            supersede.append(cur[0])
+            changed += 1
+        else:
+            new += 1
+        rows.append({"entity_code": k[0], "category": k[1], "record_key": k[2], "version": top[k] + 1,
+                     "status": "current", "content": r[4], "fingerprint": r[3], "period_start": _d(r[5]),
+                     "period_end": _d(r[6]), "provider": r[7], "received_at": received, "origin_node": r[9],
+                     "via_node": sender})
+    for i in range(0, len(supersede), _IN_CHUNK):
+        s.execute(update(CreditRecord).where(CreditRecord.id.in_(supersede[i:i + _IN_CHUNK]))
+                  .values(status="superseded", superseded_at=now), execution_options={"synchronize_session": False})
+    if rows:
+        s.execute(insert(CreditRecord), rows)
+    return {"new": new, "changed": changed, "unchanged": unchanged, "older": older,
+            "entities_added": len(new_entities)}
