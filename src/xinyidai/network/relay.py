@@ -171,7 +171,10 @@ def send_due(s: Session, ctx: NodeContext, client: httpx.Client, limit: int = 50
     now = clock.now()
     rows = s.execute(select(OutboxEnvelope, Peer).join(Peer, Peer.code == OutboxEnvelope.recipient)
                      .where(OutboxEnvelope.status == "pending", OutboxEnvelope.next_attempt_at <= now,
-                            Peer.mode == "push", Peer.endpoint.is_not(None), Peer.status != "revoked")
+                            Peer.endpoint.is_not(None), Peer.status != "revoked", Peer.mode != "file",
+                            # a pull-mode child is behind a firewall and fetches its own; a pull-mode
+                            # node still pushes up to its parent (outbound calls are allowed)
+                            ~((Peer.relation == "child") & (Peer.mode == "pull")))
                      .order_by(OutboxEnvelope.created_at).limit(limit)).all()
     ok = bad = 0
     for ob, peer in rows:
