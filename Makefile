@@ -35,10 +35,16 @@ serve: setup
 
 # The whole suite on SQLite; again on PostgreSQL when XINYIDAI_TEST_POSTGRES_URL names a database.
 test: setup
-	$(VENV)/bin/pytest -q -n 2 tests
+	$(VENV)/bin/pytest -q -n 2 --dist loadscope tests
 	@if [ -n "$$XINYIDAI_TEST_POSTGRES_URL" ]; then \
 	  echo "== the suite again on PostgreSQL"; \
-	  XINYIDAI_TEST_DATABASE_URL="$$XINYIDAI_TEST_POSTGRES_URL" $(VENV)/bin/pytest -q -m "not e2e" tests; \
+	  XINYIDAI_TEST_DATABASE_URL="$$XINYIDAI_TEST_POSTGRES_URL" $(VENV)/bin/pytest -q -m "not e2e" \
+	    --ignore=tests/network tests; \
+	fi
+	@if [ -n "$$XINYIDAI_TEST_NETWORK_POSTGRES_URL" ]; then \
+	  echo "== node processes again, the provincial node on PostgreSQL"; \
+	  XINYIDAI_TEST_NETWORK_PG_URL="$$XINYIDAI_TEST_NETWORK_POSTGRES_URL" $(VENV)/bin/pytest -q \
+	    tests/network/test_relay.py tests/network/test_faults.py; \
 	fi
 
 lint: setup

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .nodes import Node
+from .nodes import Node, reset_postgres
 
 PG_URL = os.environ.get("XINYIDAI_TEST_NETWORK_PG_URL", "")
 
@@ -20,16 +20,8 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node
     province = Node("CN-230000", "provincial", "黑龙江省融资信用服务平台", root / "province", database_url=PG_URL)
     city = Node("CN-230100", "municipal", "哈尔滨市融资信用服务平台", root / "harbin")
     nodes = {"national": national, "province": province, "city": city}
-    if PG_URL:  # a throwaway database of its own: start it empty
-        from sqlalchemy import text
-
-        from xinyidai.kit.db import Database
-
-        db = Database(PG_URL)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        db.dispose()
+    if PG_URL:
+        reset_postgres(PG_URL)
     try:
         national.init()
         national.start()

@@ -147,3 +147,14 @@ def latest_reconciliation(node: Node, peer: str) -> dict[str, int]:
     q = ("SELECT count(*) FROM reconciliations WHERE peer = :p AND status = :st AND at = "
          "(SELECT max(at) FROM reconciliations WHERE peer = :p)")
     return {st: node.count(q, p=peer, st=st) for st in ("match", "mismatch")}
+
+
+def reset_postgres(url: str) -> None:
+    """A node's PostgreSQL database, emptied so the node starts as on a new machine."""
+    from sqlalchemy import text
+
+    db = Database(url)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()

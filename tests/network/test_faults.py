@@ -19,7 +19,8 @@ from xinyidai.kit.crypto.keystore import load_or_create_identity
 from xinyidai.kit.db import Database
 from xinyidai.network import envelope, peers
 
-from .nodes import SECURITY, Node, wait_for
+from .conftest import PG_URL
+from .nodes import SECURITY, Node, reset_postgres, wait_for
 
 HARBIN = codes(2500, "230100", start=3000)
 QIQIHAR = codes(4, "230200", start=3900)
@@ -31,10 +32,12 @@ ALL_TAX = "SELECT count(*) FROM credit_records WHERE category='tax' AND entity_c
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
     root = tmp_path_factory.mktemp("faults")
     national = Node("CN", "national", "全国平台", root / "national")
-    province = Node("CN-230000", "provincial", "黑龙江省平台", root / "province")
+    province = Node("CN-230000", "provincial", "黑龙江省平台", root / "province", database_url=PG_URL)
     harbin = Node("CN-230100", "municipal", "哈尔滨市平台", root / "harbin")
     qiqihar = Node("CN-230200", "municipal", "齐齐哈尔市平台（防火墙后）", root / "qiqihar")
     nodes = {"national": national, "province": province, "harbin": harbin, "qiqihar": qiqihar}
+    if PG_URL:
+        reset_postgres(PG_URL)
     try:
         national.init()
         national.start()
