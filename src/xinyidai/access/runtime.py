@@ -4,6 +4,7 @@ the pattern that logs a refused access durably before the error goes back to the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -45,6 +46,11 @@ def signer(request: Request) -> Signer:
     return app_signer(request.app)
 
 
+def _write_lock(s: Session) -> Any:
+    db = s.info.get("database")
+    return db.write_lock if db is not None else contextlib.nullcontext()
+
+
 def served(s: Session, actor: sharing.Actor, entity: str, kind: str, purpose: str, call: Callable[[], T],
            keep: tuple[type[DomainError], ...] = ()) -> T:
     """Run `call` and commit; on a refusal, undo what it did (but keep it for `keep` errors, e.g. an alert
@@ -55,14 +61,16 @@ def served(s: Session, actor: sharing.Actor, entity: str, kind: str, purpose: st
     the dependency's teardown, which needs a worker thread of its own, a burst of requests can hold every
     worker while waiting for a lock whose release is queued behind them."""
     try:
-        result = call()
-        s.commit()
+        with _write_lock(s):
+            result = call()
+            s.commit()
         return result
     except DomainError as exc:
-        if not isinstance(exc, keep):
-            s.rollback()
-        sharing.log_refusal(s, actor, entity, kind, exc, purpose)
-        s.commit()
+        with _write_lock(s):
+            if not isinstance(exc, keep):
+                s.rollback()
+            sharing.log_refusal(s, actor, entity, kind, exc, purpose)
+            s.commit()
         raise
 
 

@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import String, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.access.authorizations import diagnose
@@ -84,43 +84,53 @@ def _seen_before(s: Session, actor: Actor, entity: str, action: str) -> bool:
         audit.AuditEvent.action == action).limit(1)).first() is not None
 
 
+# The statements of the request path are built once with bound parameters: constructing SQLAlchemy
+# expressions per request cost more than running them.
+_B = bindparam
+_LIVE = [Authorization.institution_code == _B("inst"), Authorization.entity_code == _B("entity"),
+         Authorization.mode.in_(_B("modes", expanding=True)), Authorization.status == "active",
+         Authorization.valid_from <= _B("p_now"), Authorization.valid_until > _B("p_now"),
+         exists().where(FinancialInstitution.code == _B("inst"), FinancialInstitution.status == "active"),
+         or_(Authorization.number == _B("p_number"),
+             and_(_B("p_number", type_=String).is_(None), Authorization.purpose == _B("p_purpose")))]
+_PEEK = select(Authorization.id, Authorization.number, Authorization.mode).where(*_LIVE)
+_TAKE = (update(Authorization)
+         .where(*_LIVE, or_(Authorization.max_uses.is_(None), Authorization.uses < Authorization.max_uses))
+         .values(uses=Authorization.uses + 1, last_used_at=_B("p_now"))
+         .returning(Authorization.id, Authorization.number, Authorization.mode))
+_COVERED = exists().where(
+    AuthorizationScope.category == CreditRecord.category, AuthorizationScope.authorization_id == Authorization.id,
+    Authorization.id.in_(_B("auth_ids", expanding=True)), Authorization.institution_code == _B("inst"),
+    Authorization.entity_code == CreditRecord.entity_code, Authorization.status == "active",
+    Authorization.valid_from <= _B("now"), Authorization.valid_until > _B("now"))
+_READABLE = (select(CreditRecord).where(
+    CreditRecord.entity_code == _B("entity"), CreditRecord.status == "current",
+    CreditRecord.category.in_(_B("categories", expanding=True)),
+    exists().where(FinancialInstitution.code == _B("inst"), FinancialInstitution.status == "active"),
+    or_(CreditRecord.category.in_(_B("public", expanding=True)), _COVERED))
+    .order_by(CreditRecord.category, CreditRecord.period_end.desc().nulls_last(), CreditRecord.id))
+
+
 def _take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, modes: tuple[str, ...],
                          number: str | None, consume: bool) -> list[tuple[int, str, str]]:
-    """(id, number, mode) of the live authorizations serving this request; one use of each is spent."""
-    now = clock.now()
-    cond = [Authorization.institution_code == actor.institution_code, Authorization.entity_code == entity,
-            Authorization.mode.in_(modes), Authorization.status == "active", Authorization.valid_from <= now,
-            Authorization.valid_until > now, _institution_active(actor.institution_code)]
-    cond.append(Authorization.number == number if number else Authorization.purpose == purpose)
+    """(id, number, mode) of the live authorizations serving this request — the institution's own, for
+    this entity and purpose (or the named one), in an allowed mode, inside the window, the institution
+    active; one use of each is spent, atomically, unless this is a retried request."""
+    params = {"inst": actor.institution_code, "entity": entity, "modes": list(modes), "p_now": clock.now(),
+              "p_number": number, "p_purpose": purpose}
     if not consume:  # a retried request: it already spent its use, so the last use still answers it
-        rows = s.execute(select(Authorization.id, Authorization.number, Authorization.mode).where(*cond)).all()
-        return [tuple(r) for r in rows]
-    cond.append(or_(Authorization.max_uses.is_(None), Authorization.uses < Authorization.max_uses))
-    stmt = (update(Authorization).where(*cond)
-            .values(uses=Authorization.uses + 1, last_used_at=now)
-            .returning(Authorization.id, Authorization.number, Authorization.mode))
-    return [tuple(r) for r in s.execute(stmt, execution_options={"synchronize_session": False}).all()]
+        return [tuple(r) for r in s.connection().execute(_PEEK, params).all()]
+    return [tuple(r) for r in s.connection().execute(_TAKE, params).all()]
 
 
 def _readable_records(s: Session, actor: Actor, entity: str, public: list[str], auth_ids: list[int],
-                      categories: list[str] | None = None) -> list[CreditRecord]:
+                      categories: list[str]) -> list[CreditRecord]:
     """Current records of `entity` that are public or covered by a scope of one of `auth_ids` — which must
     still belong to this institution and entity, be unrevoked and inside their window."""
-    now = clock.now()
-    covered = exists().where(
-        AuthorizationScope.category == CreditRecord.category,
-        AuthorizationScope.authorization_id == Authorization.id,
-        Authorization.id.in_(auth_ids or [-1]), Authorization.institution_code == actor.institution_code,
-        Authorization.entity_code == CreditRecord.entity_code, Authorization.status == "active",
-        Authorization.valid_from <= now, Authorization.valid_until > now)
-    stmt = select(CreditRecord).where(
-        CreditRecord.entity_code == entity, CreditRecord.status == "current",
-        _institution_active(actor.institution_code),
-        or_(CreditRecord.category.in_(public or ["-"]), covered))
-    if categories is not None:
-        stmt = stmt.where(CreditRecord.category.in_(categories or ["-"]))
-    stmt = stmt.order_by(CreditRecord.category, CreditRecord.period_end.desc().nulls_last(), CreditRecord.id)
-    return list(s.execute(stmt).scalars())
+    params = {"entity": entity, "inst": actor.institution_code, "now": clock.now(),
+              "auth_ids": auth_ids or [-1], "public": public or ["-"],
+              "categories": categories or ["-"]}
+    return list(s.execute(_READABLE, params).scalars())
 
 
 def _scopes(s: Session, auths: list[tuple[int, str, str]]) -> dict[str, list[tuple[str, str, list[str] | None]]]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text, func, select, update
+from sqlalchemy import JSON, Index, Integer, String, Text, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyidai.kit import clock
@@ -93,37 +93,40 @@ def _digest(prev: str, at: str, actor: str, action: str, target: str, detail: di
     return sm3_hex(body.encode("utf-8"))
 
 
-def _lock_head(session: Session) -> AuditHead:
-    """Take the chain's lock and return its head (created on first use)."""
-    res = session.execute(update(AuditHead).where(AuditHead.id == 1).values(count=AuditHead.count + 0))
-    if not res.rowcount:  # the migration creates the row; this covers a table emptied by hand
+_TAKE_HEAD = (update(AuditHead).where(AuditHead.id == 1).values(count=AuditHead.count + 1)
+              .returning(AuditHead.digest, AuditHead.count))
+_INSERT = insert(AuditEvent).returning(AuditEvent.id)
+_MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1)
+
+
+def _take_head(session: Session) -> tuple[str, int]:
+    """Lock the chain and count the entry about to be written; returns the previous digest."""
+    row = session.connection().execute(_TAKE_HEAD).first()
+    if row is None:  # the migration creates the row; this covers a table emptied by hand
         last = session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
         count = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
         session.add(AuditHead(id=1, last_id=last.id if last else 0, digest=last.digest if last else GENESIS,
-                              count=count))
+                              count=count + 1))
         session.flush()
-    return session.execute(select(AuditHead).where(AuditHead.id == 1).execution_options(populate_existing=True)
-                           ).scalar_one()
+        return (last.digest if last else GENESIS), count + 1
+    return row[0], row[1]
 
 
 def record(session: Session, actor: str, action: str, target: str = "", *, entity_code: str | None = None,
            institution_code: str | None = None, request_id: str | None = None, **detail: Any) -> AuditEvent:
-    """Append one entry in the caller's transaction."""
-    head = _lock_head(session)
+    """Append one entry in the caller's transaction (Core statements: this runs on every access)."""
+    session.flush()  # pending ORM changes first, so the entry follows what it records
+    prev, _ = _take_head(session)
     at = clock.now()
     detail = json.loads(json.dumps(detail, default=str))
-    digest = _digest(head.digest, at.isoformat(), actor, action, target, detail,
-                     (entity_code, institution_code, request_id))
-    ev = AuditEvent(at=at, actor=actor, action=action, target=target, detail=detail, prev_digest=head.digest,
-                    digest=digest, entity_code=entity_code, institution_code=institution_code,
-                    request_id=request_id)
-    session.add(ev)
-    session.flush()
-    head.last_id = ev.id
-    head.digest = digest
-    head.count = head.count + 1
-    session.flush()
-    return ev
+    digest = _digest(prev, at.isoformat(), actor, action, target, detail, (entity_code, institution_code, request_id))
+    values = {"at": at, "actor": actor, "action": action, "target": target, "detail": detail,
+              "prev_digest": prev, "digest": digest, "entity_code": entity_code,
+              "institution_code": institution_code, "request_id": request_id}
+    conn = session.connection()  # Core, not the ORM: nothing here needs identity tracking
+    event_id = conn.execute(_INSERT, values).scalar_one()
+    conn.execute(_MOVE_HEAD, {"last_id": event_id, "digest": digest})
+    return AuditEvent(id=event_id, **values)
 
 
 # ── checkpoints ──────────────────────────────────────────────────────────────────────────────────────────

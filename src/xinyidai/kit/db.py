@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -77,7 +79,12 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={"database": self})
+        # SQLite has one writer at a time and makes the others sleep and retry with growing pauses. Request
+        # paths that write (each access writes the audit chain) take this lock around their unit of work,
+        # so threads of one process queue here, in order, instead of in SQLite's busy handler.
+        self.write_lock: threading.Lock | contextlib.nullcontext = (
+            threading.Lock() if is_sqlite(self.engine) else contextlib.nullcontext())
 
     @contextmanager
     def session(self) -> Iterator[Session]:
