@@ -1059,7 +1059,7 @@ def _create_accounts(db: Database, richest: tuple[str, str] | None,
         for username, role, display, org in specs:
             user = accounts.create_user(s, username=username, display_name=display[:100], role=role,
                                         password=DEMO_PASSWORD, org_code=org, actor="demo")
-            if role == "bank" and org:
-                user.org_admin = True  # the institution's admin: may add colleagues
+            if role in ("bank", "enterprise") and org:
+                user.org_admin = True  # the organisation's (verified) administrator: may add colleagues
             out.append(DemoAccount(username, role, display[:100], DEMO_PASSWORD, org))
     return out
