@@ -193,7 +193,7 @@ class NetworkDemo:
 
     # ── the whole run ───────────────────────────────────────────────────────────────────────────────────
 
-    def build(self, stagger_s: float = 15.0) -> None:
+    def build(self, stagger_s: float = 10.0) -> None:
         busy = [n.port for n in self.nodes if not _port_free(n.port)]
         if busy:
             raise RuntimeError(f"端口已被占用：{', '.join(map(str, busy))}（用 --base-port 换一组端口）")
