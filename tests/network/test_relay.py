@@ -94,3 +94,24 @@ def test_bad_envelopes_are_refused(network: dict[str, Node], case: str) -> None:
     assert r.status_code >= 400 and r.json()["error"] == code, r.text
     if case != "oversized":
         assert national.count("SELECT count(*) FROM refused_envelopes WHERE code = :c", c=code) >= 1
+
+
+def test_a_withdrawal_travels_up(network: dict[str, Node]) -> None:
+    from sqlalchemy import select
+
+    from xinyidai.records.models import CreditRecord
+    from xinyidai.records.service import withdraw_record
+
+    city, national = network["city"], network["national"]
+    db = city.db()
+    with db.session() as s:
+        rid, key = s.execute(select(CreditRecord.id, CreditRecord.record_key).where(
+            CreditRecord.entity_code == HARBIN[7], CreditRecord.category == "tax",
+            CreditRecord.status == "current")).first()
+        withdraw_record(s, rid, actor="test", reason="复议撤销")
+    db.dispose()
+    q = ("SELECT count(*) FROM credit_records WHERE entity_code = :e AND category = 'tax' AND record_key = :k "
+         "AND status = 'withdrawn'")
+    wait_for(lambda: national.count(q, e=HARBIN[7], k=key) == 1, 60)
+    assert national.count("SELECT count(*) FROM credit_records WHERE entity_code = :e AND record_key = :k "
+                          "AND status = 'current' AND category = 'tax'", e=HARBIN[7], k=key) == 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -140,7 +140,7 @@ def collect_uploads(s: Session, ctx: NodeContext, limit_batches: int = 20) -> in
              (CreditRecord.via_node.is_(None)) | (CreditRecord.via_node != p.code)]
     if p.upload_categories:
         where.append(CreditRecord.category.in_(p.upload_categories))
-    return _collect(s, ctx, p, "up", where, limit_batches)
+    return _collect(s, ctx, p, "up", where, limit_batches) + _collect_withdrawals(s, ctx, p, "up", where[1:])
 
 
 def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 20) -> int:
@@ -155,7 +155,25 @@ def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 20) -> 
                  (CreditRecord.via_node.is_(None)) | (CreditRecord.via_node != child.code),
                  (CreditRecord.origin_node.is_(None)) | (CreditRecord.origin_node != child.code)]
         queued += _collect(s, ctx, child, "down", where, limit_batches)
+        queued += _collect_withdrawals(s, ctx, child, "down", where[1:])
     return queued
+
+
+def _collect_withdrawals(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: list) -> int:
+    """Queue the withdrawals made since the last round (a withdrawal changes a row, it adds none, so the id
+    cursor does not see it: a second cursor follows the withdrawal time, in microseconds)."""
+    cur = _cursor(s, peer.code, f"wd-{direction}")
+    since = datetime.fromtimestamp(cur.last_id / 1e6, UTC) if cur.last_id else datetime.fromtimestamp(0, UTC)
+    rows = list(s.execute(select(CreditRecord).where(CreditRecord.status == "withdrawn",
+                                                     CreditRecord.superseded_at > since, *where)
+                          .order_by(CreditRecord.superseded_at).limit(BATCH)).scalars())
+    if not rows:
+        return 0
+    payload = {"entities": _entity_rows(s, {r.entity_code for r in rows}),
+               "records": [[*_record_row(r, ctx.code), "withdrawn", r.note or ""] for r in rows]}
+    queue(s, ctx, peer, "records", payload, len(rows), source_ref=f"withdrawals:{direction}")
+    cur.last_id = int(rows[-1].superseded_at.timestamp() * 1e6)
+    return len(rows)
 
 
 # ── sending ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -306,10 +324,15 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
     now = clock.now()
     entities: Mapping[str, list[Any]] = payload.get("entities") or {}
     incoming: dict[tuple[str, str, str], list[Any]] = {}
+    withdrawals: list[list[Any]] = []
     for row in payload.get("records") or []:
+        if len(row) > 10 and row[10] == "withdrawn":
+            withdrawals.append(row)
+            continue
         k = (row[0], row[1], row[2])
         if k not in incoming or row[8] > incoming[k][8]:
             incoming[k] = row
+    withdrawn = _apply_withdrawals(s, withdrawals, now) if withdrawals else 0
     codes = sorted({k[0] for k in incoming})
     # The register: entities unknown here are added from the envelope (the local register wins otherwise).
     known: set[str] = set()
@@ -362,4 +385,18 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
     if rows:
         s.execute(insert(CreditRecord), rows)
     return {"new": new, "changed": changed, "unchanged": unchanged, "older": older,
-            "entities_added": len(new_entities)}
+            "entities_added": len(new_entities), "withdrawn": withdrawn}
+
+
+def _apply_withdrawals(s: Session, rows: list[list[Any]], now: datetime) -> int:
+    """Withdraw the held current version when it is the one withdrawn at the source (same fingerprint);
+    a record changed since, or never received, is left as it is."""
+    n = 0
+    for r in rows:
+        res = s.execute(update(CreditRecord).where(
+            CreditRecord.entity_code == r[0], CreditRecord.category == r[1], CreditRecord.record_key == r[2],
+            CreditRecord.status == "current", CreditRecord.fingerprint == r[3])
+            .values(status="withdrawn", superseded_at=now, note=(r[11] if len(r) > 11 else "")[:2000] or "上游撤回"),
+            execution_options={"synchronize_session": False})
+        n += res.rowcount or 0
+    return n
