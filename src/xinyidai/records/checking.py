@@ -1,26 +1,37 @@
 """Checking a delivery's rows in batches, ahead of the database writes.
 
-Reading and checking are Python work; staging is database work. For a large file they run in parallel:
-a worker process reads and checks, and sends batches of staging tuples through a pipe while this process
-writes the previous batch (the pipe's small buffer is the back-pressure, so memory stays flat whatever the
+Reading and checking are CPU work; staging is database work. For a large file they run in parallel:
+worker processes read and check, and send batches of staging tuples through pipes while this process
+writes the previous batch (the pipes' small buffers are the back-pressure, so memory stays flat whatever the
 file's size). A small file is checked in this process, where starting a worker would cost more than it saves.
+
+A plain CSV file (see `vector`) is checked column-wise in Polars, chunk by chunk; anything else — XLSX,
+JSON Lines, quoted CSV, and a plain file from the first chunk that turns out not to be — goes row by row
+through `readers` and `columns`. Either way the converters in `validation` decide every row they are asked
+about, so the results do not depend on the path.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from xinyidai.catalog.schema import Catalog
+from xinyidai.records.readers import _LINE_SLACK as LINE_SLACK
 from xinyidai.records.readers import FileRejected, open_delivery
 from xinyidai.records.validation import Issue, RowValidator
 
+if TYPE_CHECKING:
+    from xinyidai.records import vector
+
 BATCH_ROWS = 20_000
+CHUNK_BYTES_PER_ROW = 160  # plain CSV is read in chunks of about BATCH_ROWS rows of this size
 MAX_STORED_ISSUES = 100_000  # the report lists at most this many row problems; counts stay exact
 WORKER_MIN_BYTES = 8 * 1024 * 1024
 WORKERS = 2  # checking processes for a large file; the loading process itself writes to the database
@@ -38,8 +49,15 @@ class CheckJob:
     entity_items: list[str]
     issues: list[Issue] = field(default_factory=list)
     batch_rows: int = field(default_factory=lambda: BATCH_ROWS)  # read when the job is made, then pickled
-    # PostgreSQL: workers send each batch as COPY text, so the loading process only streams bytes.
-    copy_text: bool = False
+    # How staging rows reach the database. "copy" (PostgreSQL): batches travel as COPY text, which the
+    # loading process only streams. "sqlite": each worker writes its batches into its own scratch SQLite
+    # file in `stage_dir` (table `stg`, columns `stage_cols`) and sends only counts; the loading process
+    # copies the files in at the end (see `worker_stage_files`), which spares it unpickling and binding every
+    # row while the workers check. "tuples": batches travel as tuples (and in-process checking always
+    # yields tuples or COPY text).
+    wire: str = "tuples"
+    stage_dir: str | None = None
+    stage_cols: tuple[str, ...] = ()
 
 
 def _batches(rows: Iterator, n: int) -> Iterator[list]:
@@ -53,16 +71,55 @@ def _batches(rows: Iterator, n: int) -> Iterator[list]:
         yield batch
 
 
-def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[tuple[int, list[tuple], int]]:
+def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[tuple[int, list[tuple] | bytes, int]]:
     """Batches of the file; with parts > 1, this checker stages only every parts-th batch (from `part`) and
-    yields the others as (size, None, 0): parsing is cheap and sequential, checking is what is shared."""
+    skips the others: reading is cheap and sequential, checking is what is shared. A plain CSV file goes
+    through the vectorised checker chunk by chunk; from the first chunk that is not plain (or for any other
+    file) rows come from the general reader and go through the column checker."""
+    from xinyidai.records import vector  # Polars: imported by the processes that check, not by the loader
+
     with open_delivery(job.path, job.filename, sheet=job.sheet) as reader:
         validator = RowValidator(job.catalog.category(job.category), reader.headers)
-        for i, batch in enumerate(_batches(reader.rows(), job.batch_rows)):
+        start_row, first_batch = 0, 0
+        if vector.plain_eligible(reader):
+            fast = vector.VectorChecker(validator, reader.delimiter, reader.encoding or "", reader.max_field,
+                                        job.entity_items)
+            max_line = reader.max_field * max(len(reader.headers), 1) + LINE_SLACK
+            for piece in vector.plain_chunks(job.path, reader.header_row, job.batch_rows * CHUNK_BYTES_PER_ROW,
+                                             max_line):
+                if isinstance(piece, vector.NotPlain):
+                    start_row, first_batch = piece.row_no, piece.index
+                    break
+                if piece.index % parts == part:
+                    yield _fast_chunk(job, fast, piece)
+            else:
+                return
+        rows = reader.rows()
+        if start_row:
+            rows = (r for r in rows if r.row_no >= start_row)
+        for i, batch in enumerate(_batches(rows, job.batch_rows), first_batch):
             if i % parts != part:
                 continue
             staged, bad = validator.stage_batch(batch, job.entity_items, job.issues, MAX_STORED_ISSUES)
             yield len(batch), staged, bad
+
+
+def _fast_chunk(job: CheckJob, fast: vector.VectorChecker, chunk: vector.Chunk
+                ) -> tuple[int, list[tuple] | bytes, int]:
+    from xinyidai.records import vector
+
+    try:
+        return fast.stage_chunk(chunk, job.wire, job.issues, MAX_STORED_ISSUES)
+    except vector.SlowVerdict:
+        pass
+    # Undecodable bytes or a giant field: the general reader states the problem exactly (and where).
+    with open_delivery(job.path, job.filename, sheet=job.sheet) as again:
+        for _ in again.rows():
+            pass
+    try:
+        return fast.stage_chunk_by_rows(chunk, job.wire, job.issues, MAX_STORED_ISSUES)
+    except UnicodeDecodeError:  # not reached: the general reader refuses such a file above
+        raise FileRejected("文件含有无法解码的字符", code="FILE_ENCODING") from None
 
 
 def _worker(out: BinaryIO, job: CheckJob, part: int, parts: int) -> None:
@@ -71,13 +128,56 @@ def _worker(out: BinaryIO, job: CheckJob, part: int, parts: int) -> None:
         out.flush()
 
     try:
+        sink = _ScratchStage(job, part) if job.wire == "sqlite" else None
         for size, staged, bad in _check(job, part, parts):
-            send("batch", (size, as_copy_text(staged) if job.copy_text else staged, bad))
+            if sink is not None:
+                sink.write(staged)  # type: ignore[arg-type]
+                staged = []
+            elif job.wire == "copy" and not isinstance(staged, bytes):
+                staged = as_copy_text(staged)
+            send("batch", (size, staged, bad))
+        if sink is not None:
+            sink.close()
         send("done", job.issues)
     except FileRejected as exc:
         send("rejected", (exc.code, exc.message, exc.row_no))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the delivery
         send("error", f"{type(exc).__name__}: {exc}")
+
+
+def worker_stage_file(job: CheckJob, part: int) -> Path:
+    assert job.stage_dir is not None
+    return Path(job.stage_dir) / f"w{part}.db"
+
+
+def worker_stage_files(job: CheckJob) -> list[Path]:
+    """The scratch files the workers wrote (none when the file was checked in-process)."""
+    if job.wire != "sqlite" or job.stage_dir is None:
+        return []
+    return [f for k in range(WORKERS) if (f := worker_stage_file(job, k)).exists()]
+
+
+class _ScratchStage:
+    """A worker's own staging table in a scratch SQLite file: nothing in it needs to survive a crash
+    (the loading process discards it whatever happens), so it is written without journal or syncs."""
+
+    def __init__(self, job: CheckJob, part: int) -> None:
+        import sqlite3
+
+        self.conn = sqlite3.connect(worker_stage_file(job, part))
+        self.conn.execute("PRAGMA journal_mode=OFF")
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.conn.execute(f"CREATE TABLE stg ({', '.join(job.stage_cols)})")
+        marks = ", ".join("?" * len(job.stage_cols))
+        self.insert = f"INSERT INTO stg VALUES ({marks})"  # noqa: S608 - fixed column names
+
+    def write(self, rows: list[tuple]) -> None:
+        if rows:
+            self.conn.executemany(self.insert, rows)
+            self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _copy_value(v: Any) -> str:
@@ -108,8 +208,10 @@ def checked_batches(job: CheckJob) -> Iterator[tuple[int, list[tuple], int]]:
     # Fresh interpreters (`python -m xinyidai.records.checking`), not fork: the caller may be a threaded web
     # server; and not multiprocessing's spawn, which re-imports the caller's main module. Each worker parses
     # the whole file and checks every WORKERS-th batch, so batch i comes from worker i % WORKERS.
+    # One Polars thread per worker: the workers are already the parallelism, and extra threads only contend.
+    env = {**os.environ, "POLARS_MAX_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", "xinyidai.records.checking", str(k), str(WORKERS)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE) for k in range(WORKERS)]
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env) for k in range(WORKERS)]
     done = [False] * WORKERS
     try:
         for proc in procs:

@@ -6,11 +6,17 @@ stays flat because nothing but one batch is held. Phase 2 is one transaction tha
 database can judge (unknown entities, the same record twice in one file), applies the threshold, and merges
 set-based: unchanged rows (same fingerprint as the current version) change nothing, changed rows supersede
 the current version, new rows become version 1. A failure anywhere rolls phase 2 back whole.
+
+The engines differ only in how the work is cheapest: SQLite finds repeated records through an index on
+the staging table and discards the staging table with its connection; PostgreSQL hashes (with more
+`work_mem` for the load's transaction) and analyses only the join columns.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -27,7 +33,7 @@ from xinyidai.kit import audit, clock
 from xinyidai.kit.db import Database, UTCDateTime
 from xinyidai.kit.digest import sm3_stream
 from xinyidai.kit.errors import InvalidInput, NotFound
-from xinyidai.records.checking import MAX_STORED_ISSUES, CheckJob, checked_batches
+from xinyidai.records.checking import MAX_STORED_ISSUES, CheckJob, checked_batches, worker_stage_files
 from xinyidai.records.models import Delivery, DeliveryIssue
 from xinyidai.records.readers import FileRejected, open_delivery
 from xinyidai.records.validation import Issue, RowValidator
@@ -159,7 +165,7 @@ class _Stage:
         c = ' COLLATE "C"' if self.pg else ""  # as the stored codes (kit.types.Code), so joins use the indexes
         extra = "".join(f", e_{col} TEXT" for col in entity_items)
         conn.execute(text(
-            f"CREATE TEMP TABLE {self.name} (row_no INTEGER PRIMARY KEY, entity_code VARCHAR(18){c} NOT NULL, "
+            f"CREATE TEMP TABLE {self.name} (row_no INTEGER NOT NULL, entity_code VARCHAR(18){c} NOT NULL, "
             f"entity_name TEXT, record_key TEXT{c} NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
             f"period_start {dt}, period_end {dt}, action VARCHAR(12), prev_version INTEGER{extra})"))
 
@@ -180,7 +186,28 @@ class _Stage:
             marks = ", ".join("?" * len(self.cols))
             raw.executemany(f"INSERT INTO {self.name} ({collist}) VALUES ({marks})", rows)
 
+    def absorb(self, files: list[Path]) -> None:
+        """Copy in the scratch staging files of SQLite checking workers (see checking.CheckJob.wire); row
+        order does not matter (the staging table has no key, and phase 2 orders by row number)."""
+        if not files:
+            return
+        self.conn.commit()  # ATTACH is refused inside a transaction
+        raw = self.conn.connection.driver_connection
+        collist = ", ".join(self.cols)
+        for k, path in enumerate(files):
+            raw.execute("ATTACH DATABASE ? AS ?", (str(path), f"w{k}"))
+            try:
+                raw.execute(f"INSERT INTO {self.name} ({collist}) SELECT {collist} FROM w{k}.stg")
+                raw.commit()
+            finally:
+                raw.execute("DETACH DATABASE ?", (f"w{k}",))
+
     def drop(self) -> None:
+        if not self.pg and self.conn.engine.url.database not in (None, "", ":memory:"):
+            # Closing the connection discards SQLite's temp database whole, where DROP TABLE would free a
+            # large staging table page by page (seconds for a million rows); the pool opens a fresh one.
+            self.conn.invalidate()
+            return
         try:
             self.conn.execute(text(f"DROP TABLE IF EXISTS {self.name}"))
             self.conn.commit()
@@ -218,6 +245,7 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
         return _finish_rejected(db, outcome, exc.code, exc.message, actor)
     conn = db.engine.connect()
     stage: _Stage | None = None
+    scratch: str | None = None  # SQLite: the checking workers' staging files
     started = time.perf_counter()
     try:
         with reader:
@@ -243,7 +271,10 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
             entity_items = [c for c in ENTITY_COLUMNS if c in m.columns] if cat.code == REGISTRATION else []
         # The header is judged; the rows are checked (in a worker process for a large file) and staged.
         stage = _Stage(conn, entity_items)
-        job = CheckJob(path, d.filename, sheet, catalog, cat.code, entity_items, copy_text=stage.pg)
+        job = CheckJob(path, d.filename, sheet, catalog, cat.code, entity_items, wire="copy" if stage.pg else "sqlite")
+        if not stage.pg:
+            scratch = tempfile.mkdtemp(prefix="xinyidai-stage-")
+            job.stage_dir, job.stage_cols = scratch, stage.cols
         total = rejected = 0
         for size, staged, bad in checked_batches(job):
             total += size
@@ -253,6 +284,7 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
             _set(db, delivery_id, rows_processed=total)
             if progress:
                 progress(total)
+        stage.absorb(worker_stage_files(job))
         issues = job.issues
         outcome.rows_total = total
         log.info("delivery %s: %d rows read, checked and staged in %.2fs", delivery_id, total,
@@ -271,6 +303,8 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
         if stage is not None:
             stage.drop()
         conn.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, delivery_id: int, actor: str,
@@ -288,14 +322,23 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
     _fault("locked")
 
     # The same record twice in one file: keep the first row, reject the later ones.
-    c.execute(text(f"CREATE INDEX ix_{t}_key ON {t} (entity_code, record_key, row_no)"))
-    if stage.pg:  # temp tables are never auto-analysed; without statistics the joins below plan badly
-        c.execute(text(f"ANALYZE {t}"))
+    if stage.pg:
+        # Hash aggregates and joins over the whole staging table: in memory rather than spilled to disk.
+        c.execute(text("SET LOCAL work_mem = '256MB'"))
+        # Temp tables are never auto-analysed; without statistics the joins below plan badly. The join
+        # columns suffice (the full ANALYZE also samples the wide content column).
+        c.execute(text(f"ANALYZE {t} (entity_code, record_key)"))
+    else:
+        # SQLite groups and orders through this index (PostgreSQL hashes, which is cheaper than building it).
+        c.execute(text(f"CREATE INDEX ix_{t}_key ON {t} (entity_code, record_key, row_no)"))
+    # Most files repeat nothing: ask whether any record repeats (one aggregate) before listing the repeats.
+    repeats = c.execute(text(f"SELECT 1 FROM {t} GROUP BY entity_code, record_key HAVING count(*) > 1 "
+                             f"LIMIT 1")).first()
     dup_rows = c.execute(text(
         f"SELECT s.row_no, s.record_key, f.first_row FROM {t} s JOIN (SELECT entity_code, record_key, "
         f"min(row_no) AS first_row FROM {t} GROUP BY entity_code, record_key HAVING count(*) > 1) f "
         f"ON s.entity_code = f.entity_code AND s.record_key = f.record_key WHERE s.row_no > f.first_row "
-        f"ORDER BY s.row_no")).all()
+        f"ORDER BY s.row_no")).all() if repeats else []
     for row_no, key, first in dup_rows:
         issues.append(Issue(row_no, "、".join(cat.item(k).name for k in cat.key), key, "DUPLICATE_IN_FILE",
                             f"与第 {first} 行是同一条记录（同一主体、同一记录标识），以第 {first} 行为准"))
@@ -304,15 +347,16 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
                        f"WHERE p.entity_code = {t}.entity_code AND p.record_key = {t}.record_key "
                        f"AND p.row_no < {t}.row_no)"))
     if cat.code != REGISTRATION:
+        # Each distinct code is looked up once rather than once per row (a file holds many rows per entity).
+        unknown_entity = (f"entity_code IN (SELECT d.entity_code FROM (SELECT DISTINCT entity_code FROM {t}) d "
+                          f"WHERE NOT EXISTS (SELECT 1 FROM entities e WHERE e.code = d.entity_code))")
         unknown = c.execute(text(
-            f"SELECT row_no, entity_code FROM {t} s WHERE action IS NULL AND NOT EXISTS "
-            f"(SELECT 1 FROM entities e WHERE e.code = s.entity_code) ORDER BY row_no")).all()
+            f"SELECT row_no, entity_code FROM {t} WHERE action IS NULL AND {unknown_entity} ORDER BY row_no")).all()
         for row_no, code in unknown:
             issues.append(Issue(row_no, "统一社会信用代码", code, "ENTITY_UNKNOWN",
                                 "该主体不在市场主体名录中，请先报送其登记注册信息"))
         if unknown:
-            c.execute(text(f"UPDATE {t} SET action = 'rejected' WHERE action IS NULL AND NOT EXISTS "
-                           f"(SELECT 1 FROM entities e WHERE e.code = {t}.entity_code)"))
+            c.execute(text(f"UPDATE {t} SET action = 'rejected' WHERE action IS NULL AND {unknown_entity}"))
         rejected += len(unknown)
     rejected += len(dup_rows)
     outcome.rows_rejected = rejected
@@ -331,7 +375,7 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
     # Classify against the latest stored version of each record, as a join: rows with no stored version keep
     # action NULL ('new') and are not rewritten; a current version with the same fingerprint → 'unchanged';
     # anything else (changed content, or a withdrawn record delivered again) → 'changed'.
-    c.execute(text(
+    classified = c.execute(text(
         f"UPDATE {t} SET prev_version = r.version, action = CASE WHEN r.status = 'current' "
         f"AND r.fingerprint = {t}.fingerprint THEN 'unchanged' ELSE 'changed' END FROM credit_records r "
         f"WHERE r.category = :cat AND r.entity_code = {t}.entity_code AND r.record_key = {t}.record_key "
@@ -339,29 +383,38 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
         f"AND n.entity_code = r.entity_code AND n.record_key = r.record_key AND n.version > r.version)"),
         {"cat": cat.code})
     _fault("classified")
-    c.execute(text(
-        f"UPDATE credit_records SET status = 'superseded', superseded_at = :now WHERE category = :cat "
-        f"AND status = 'current' AND (entity_code, record_key) IN "
-        f"(SELECT entity_code, record_key FROM {t} WHERE action = 'changed')").bindparams(nowp),
-        {"cat": cat.code})
+    if classified.rowcount:  # nothing to supersede when every record is new (a first load): skip the scan
+        c.execute(text(
+            f"UPDATE credit_records SET status = 'superseded', superseded_at = :now WHERE category = :cat "
+            f"AND status = 'current' AND (entity_code, record_key) IN "
+            f"(SELECT entity_code, record_key FROM {t} WHERE action = 'changed')").bindparams(nowp),
+            {"cat": cat.code})
     _fault("superseded")
     provider = c.execute(select(Delivery.provider).where(Delivery.id == delivery_id)).scalar_one()
+    # SQLite reads the rows in key order from the staging index (B-tree inserts stay local). PostgreSQL has
+    # no such index (see above), and sorting a million wide rows spills to disk and costs more than it saves:
+    # it inserts in file order, which for most deliveries is by entity anyway.
+    order = "" if stage.pg else " ORDER BY entity_code, record_key"
     c.execute(text(
         f"INSERT INTO credit_records (entity_code, category, record_key, version, status, content, fingerprint, "
         f"period_start, period_end, provider, delivery_id, row_no, received_at) "
         f"SELECT entity_code, :cat, record_key, COALESCE(prev_version, 0) + 1, 'current', content, fingerprint, "
         f"period_start, period_end, :provider, :did, row_no, :now FROM {t} "
-        f"WHERE action IS NULL OR action = 'changed' ORDER BY entity_code, record_key").bindparams(nowp),
+        f"WHERE action IS NULL OR action = 'changed'{order}").bindparams(nowp),
         {"cat": cat.code, "provider": provider, "did": delivery_id})
     _fault("inserted")
     if cat.code == REGISTRATION:
         _upsert_entities(c, stage, delivery_id, nowp)
-    counts = dict(c.execute(text(f"SELECT COALESCE(action, 'new'), count(*) FROM {t} GROUP BY action")).all())
+    # Counts and the period covered, in one pass over the staging table.
+    by_action = c.execute(text(f"SELECT COALESCE(action, 'new'), count(*), min(period_start), max(period_end) "
+                               f"FROM {t} GROUP BY action")).all()
+    counts = {action: n for action, n, _, _ in by_action}
     outcome.rows_new = counts.get("new", 0)
     outcome.rows_changed = counts.get("changed", 0)
     outcome.rows_unchanged = counts.get("unchanged", 0)
-    span = c.execute(text(f"SELECT min(period_start), max(period_end) FROM {t} "
-                          f"WHERE action IS NULL OR action <> 'rejected'")).one()
+    starts = [_as_date(lo) for action, _, lo, _ in by_action if action != "rejected" and lo is not None]
+    ends = [_as_date(hi) for action, _, _, hi in by_action if action != "rejected" and hi is not None]
+    span = (min(starts, default=None), max(ends, default=None))
     status = "partial" if rejected else "accepted"
     msg = (f"共 {total:,} 行：新增 {outcome.rows_new:,}，更正 {outcome.rows_changed:,}，"
            f"未变 {outcome.rows_unchanged:,}，拒收 {rejected:,}")

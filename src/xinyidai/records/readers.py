@@ -40,7 +40,7 @@ from typing import Any, BinaryIO
 
 from xinyidai.kit.errors import InvalidInput
 
-__all__ = ["FileRejected", "FileWarning", "Reader", "Row", "open_delivery"]
+__all__ = ["FileRejected", "FileWarning", "Reader", "Row", "odd_record", "open_delivery"]
 
 SAMPLE_BYTES = 1 << 20  # encoding detection looks at the first 1 MiB
 _CHUNK = 1 << 16  # text decoding chunk
@@ -395,7 +395,7 @@ class _CsvReader(_TextFile, Reader):
 
     def __init__(self, path: Path, max_field_bytes: int) -> None:
         Reader.__init__(self)
-        self._max_field = max_field_bytes
+        self._max_field = self.max_field = max_field_bytes
         self._open_detect(path)
         # The csv module's field limit is process-wide: set it for this reader, restore it on close.
         self._prev_limit: int | None = csv.field_size_limit(max_field_bytes)
@@ -433,7 +433,7 @@ class _CsvReader(_TextFile, Reader):
         names = [h.strip() for h in header]
         if names:
             names[0] = names[0].lstrip("\ufeff").strip()
-        self._header_row = rn
+        self._header_row = self.header_row = rn
         self.headers = _check_headers(names, rn)
         # A line may hold every column at its maximum size; beyond that some field must be too large.
         self._t.buffer.limit = self._max_field * max(len(names), 1) + _LINE_SLACK
@@ -528,34 +528,44 @@ class _CsvReader(_TextFile, Reader):
                     if not rec:
                         continue  # blank line
                     vals = [v.strip() or None for v in rec]
-                    if not any(vals):
-                        continue
-                    n = len(vals)
-                    if n > ncols and not any(vals[ncols:]):
-                        yield _row(rn, vals[:ncols])  # trailing empty columns
-                        continue
-                    problem = f"第 {_n(rn)} 行有 {n} 列，表头有 {ncols} 列"
-                    if n < ncols:
-                        vals.extend([None] * (ncols - n))
-                    else:
-                        del vals[ncols:]
-                    if n < ncols and check_last:
+                    if len(vals) < ncols and check_last and any(vals):
                         nxt = next(it, None)
+                        row = odd_record(rn, vals, ncols, last_unterminated=nxt is None)
+                        yield row  # type: ignore[misc]
                         if nxt is None:
-                            problem += "（文件最后一行不完整，没有换行结尾，文件可能被截断）"
-                            yield _row(rn, vals, problem + "。请检查后重新报送。", "COLUMN_COUNT")
                             return
-                        yield _row(rn, vals, problem, "COLUMN_COUNT")
                         it = chain((nxt,), base)
                         start = rn + 1
                         break
-                    yield _row(rn, vals, problem, "COLUMN_COUNT")
+                    row = odd_record(rn, vals, ncols)
+                    if row is not None:
+                        yield row
                 else:
                     return
         except (csv.Error, UnicodeDecodeError, _LineTooLong) as exc:
             raise self._translate(exc, rn + 1) from None
         finally:
             self.close()
+
+
+def odd_record(rn: int, vals: list[str | None], ncols: int, last_unterminated: bool = False) -> Row | None:
+    """A record (values already stripped) whose width is not the header's: None when it is blank, the
+    row trimmed when only empty columns stick out, else a COLUMN_COUNT problem — with a hint when it is the
+    short last line of a file that does not end with a line break. Shared with the vectorised reader."""
+    if not any(vals):
+        return None
+    n = len(vals)
+    if n > ncols and not any(vals[ncols:]):
+        return _row(rn, vals[:ncols])  # trailing empty columns
+    problem = f"第 {_n(rn)} 行有 {n} 列，表头有 {ncols} 列"
+    if n < ncols:
+        vals.extend([None] * (ncols - n))
+    else:
+        del vals[ncols:]
+    if n < ncols and last_unterminated:
+        problem += "（文件最后一行不完整，没有换行结尾，文件可能被截断）"
+        return _row(rn, vals, problem + "。请检查后重新报送。", "COLUMN_COUNT")
+    return _row(rn, vals, problem, "COLUMN_COUNT")
 
 
 def _dialect_for(line: str) -> dict[str, Any]:
