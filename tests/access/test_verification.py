@@ -27,8 +27,9 @@ def run(db, catalog, w: World, claims: list[dict], request_id: str, principal=No
         try:
             return verification.verify(s, catalog, POLICY, w.signer, "CN-230000", actor, ENTITY,
                                        [Claim(**c) for c in claims], **kw)
-        except verification.ProbingLimited as exc:
+        except verification.ProbingLimited as exc:  # as the API does: the alert and the refusal are kept
             log_refusal(s, actor, ENTITY, "verify", exc)
+            s.commit()
             raise
         except DomainError:
             s.rollback()

@@ -20,6 +20,7 @@ from xinyidai.access.models import AccessAlert
 from xinyidai.access.policy import Policy
 from xinyidai.kit import audit, clock
 from xinyidai.kit.audit import AuditEvent
+from xinyidai.kit.db import savepoint
 from xinyidai.kit.errors import NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
 
@@ -34,7 +35,7 @@ def raise_alert(s: Session, rule: str, institution: str | None, entity: str | No
     if s.execute(select(AccessAlert.id).where(AccessAlert.rule == rule, AccessAlert.window_key == window)).first():
         return False
     try:
-        with s.begin_nested():
+        with savepoint(s):
             s.add(AccessAlert(rule=rule, institution_code=institution, entity_code=entity, severity=severity,
                               message=message, detail=detail or {}, window_key=window, status="open",
                               created_at=clock.now()))

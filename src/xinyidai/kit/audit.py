@@ -24,10 +24,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Index, Integer, String, Text, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyidai.kit import clock
-from xinyidai.kit.db import Base, UTCDateTime
+from xinyidai.kit.db import Base, UTCDateTime, savepoint
 from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.types import BigId
 
@@ -105,10 +106,13 @@ def _take_head(session: Session) -> tuple[str, int]:
     if row is None:  # the migration creates the row; this covers a table emptied by hand
         last = session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
         count = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
-        session.add(AuditHead(id=1, last_id=last.id if last else 0, digest=last.digest if last else GENESIS,
-                              count=count + 1))
-        session.flush()
-        return (last.digest if last else GENESIS), count + 1
+        try:
+            with savepoint(session):
+                session.connection().execute(insert(AuditHead).values(
+                    id=1, last_id=last.id if last else 0, digest=last.digest if last else GENESIS, count=count))
+        except IntegrityError:  # another writer created it first: take it as they left it
+            pass
+        row = session.connection().execute(_TAKE_HEAD).first()
     return row[0], row[1]
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
@@ -48,6 +49,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def savepoint(session: Session) -> Any:
+    """A SAVEPOINT to try an insert that may collide, on PostgreSQL. Not on SQLite: the sqlite3 module does
+    not see a transaction that a SAVEPOINT opens, so its RELEASE would commit everything before it; there
+    writers are serialized anyway (one writer at a time, and `Database.write_lock`), so no collision can
+    come from a concurrent writer between the check and the insert."""
+    if session.get_bind().dialect.name == "sqlite":
+        return contextlib.nullcontext()
+    return session.begin_nested()
 
 
 def make_engine(url: str) -> Engine:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from xinyidai.entities.models import RequestNonce
 from xinyidai.kit import clock
 from xinyidai.kit.crypto.suite import get_suite
-from xinyidai.kit.db import Database
+from xinyidai.kit.db import Database, savepoint
 from xinyidai.kit.errors import DomainError, Forbidden, Unauthenticated
 from xinyidai.network import relay
 from xinyidai.network.models import OutboxEnvelope, Peer
@@ -49,9 +49,13 @@ def serve_pull(s: Session, headers: Mapping[str, str]) -> dict[str, Any]:
         raise Unauthenticated("拉取请求的时间超出允许窗口", code="REQUEST_EXPIRED")
     if not get_suite(peer.suite).verify(peer.public_key, _message(code, ts, nonce), sig):
         raise Unauthenticated("拉取请求签名无效", code="SIGNATURE_INVALID")
+    key = f"node:{code}"[:40]
+    if s.get(RequestNonce, (key, nonce[:64])) is not None:
+        raise Unauthenticated("拉取请求被重放", code="REQUEST_REPLAYED")
     try:
-        with s.begin_nested():
-            s.add(RequestNonce(key_id=f"node:{code}"[:40], nonce=nonce[:64], seen_at=clock.now()))
+        with savepoint(s):
+            s.add(RequestNonce(key_id=key, nonce=nonce[:64], seen_at=clock.now()))
+            s.flush()
     except IntegrityError:
         raise Unauthenticated("拉取请求被重放", code="REQUEST_REPLAYED") from None
     peer.last_contact_at = clock.now()
