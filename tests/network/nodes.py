@@ -64,11 +64,11 @@ class Node:
     def db(self) -> Database:
         return Database(self.env["XINYIDAI_DATABASE_URL"])
 
-    def init(self, parent: Node | None = None, mode: str = "push") -> None:
+    def init(self, parent: Node | None = None, mode: str = "push", upload: str = "") -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.cli("db", "upgrade")
         args = ["node", "init", "--role", self.role, "--code", self.code, "--name", self.name,
-                "--public-url", self.url, "--mode", mode]
+                "--public-url", self.url, "--mode", mode, "--upload", upload]
         if parent:
             args += ["--parent", parent.url]
         self.cli(*args)

@@ -46,7 +46,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
         province.apply_to(national, region="23")
         harbin.init(parent=province)
         harbin.apply_to(province, region="2301")
-        qiqihar.init(parent=province, mode="pull")
+        qiqihar.init(parent=province, mode="pull", upload="tax")  # this level passes up only 纳税
         qiqihar.start()
         qiqihar.apply_to(province, region="2302")
         yield nodes
@@ -131,6 +131,19 @@ def test_replayed_stale_and_reused_nonce_envelopes(net: dict[str, Node]) -> None
     assert national.count("SELECT count(*) FROM inbox") == before
 
 
+def test_only_the_configured_categories_pass_up(net: dict[str, Node], tmp_path: Path) -> None:
+    qiqihar, national = net["qiqihar"], net["national"]
+    local = codes(3, "230200", start=3950)
+    rows = registration_rows(local)
+    qiqihar.cli("ingest", str(write_csv(tmp_path / "reg.csv", REG_HEADER, [r[:6] + ["230202"] + r[7:] for r in rows])),
+                "--provider", "齐齐哈尔市市场监督管理局", "--category", "registration")
+    qiqihar.cli("ingest", str(write_csv(tmp_path / "tax.csv", TAX_HEADER, tax_rows(local, ["2026-10"]))),
+                "--provider", "国家税务总局齐齐哈尔市税务局", "--category", "tax")
+    wait_for(lambda: national.count(ALL_TAX, codes=local) == len(local), 120)
+    assert national.count("SELECT count(*) FROM credit_records WHERE category = 'registration' "
+                          "AND entity_code IN :codes", codes=local) == 0
+
+
 def test_revoked_child_is_refused_at_once(net: dict[str, Node]) -> None:
     province, qiqihar = net["province"], net["qiqihar"]
     db = Database(province.env["XINYIDAI_DATABASE_URL"])
@@ -143,3 +156,4 @@ def test_revoked_child_is_refused_at_once(net: dict[str, Node]) -> None:
     r = _post(province, wire)
     assert r.status_code == 403 and r.json()["error"] == "PEER_REVOKED"
     assert province.count("SELECT count(*) FROM refused_envelopes WHERE code='PEER_REVOKED'") >= 1
+

@@ -22,7 +22,8 @@ def init(role: str = typer.Option(..., help="national / provincial / municipal")
          parent: str = typer.Option("", help="上级节点地址（国家节点不填）"),
          public_url: str = typer.Option("", help="本节点对外地址（供上级、下级访问）"),
          suite: str = typer.Option("sm", help="密码套件：sm（SM2/SM3/SM4，默认）或 intl"),
-         mode: str = typer.Option("push", help="与上级的交换方式：push / pull / file")) -> None:
+         mode: str = typer.Option("push", help="与上级的交换方式：push / pull / file"),
+         upload: str = typer.Option("", help="向上级报送的信息类别（逗号分隔的类别代码；默认全部）")) -> None:
     """创建节点身份与密钥对（私钥加密保存在 var/keys，不进数据库），并登记上级节点的公钥。"""
     import httpx
 
@@ -49,10 +50,18 @@ def init(role: str = typer.Option(..., help="national / provincial / municipal")
         except (httpx.HTTPError, ValueError) as exc:
             typer.secho(f"无法连接上级节点 {parent}：{exc}", fg="red", err=True)
             raise typer.Exit(1) from None
+        from xinyidai.catalog.schema import load_catalog
+
+        categories = [c.strip() for c in upload.split(",") if c.strip()]
+        known = set(load_catalog(s.catalog_path).codes)
+        unknown = [c for c in categories if c not in known]
+        if unknown:
+            typer.secho(f"未知的信息类别：{'、'.join(unknown)}", fg="red", err=True)
+            raise typer.Exit(2)
         db = _db(_settings())
         migrate.upgrade(db.engine)
         with db.session() as sess:
-            peers.register_parent(sess, info, parent, mode)
+            peers.register_parent(sess, info, parent, mode, categories or None)
         typer.echo(f"已登记上级节点 {info['code']} {info['name']}（公钥标识 {info['key_id']}）")
 
 

@@ -97,16 +97,20 @@ def receive_application(s: Session, my_role: str, doc: dict[str, Any]) -> Peer:
     return peer
 
 
-def register_parent(s: Session, info: dict[str, Any], endpoint: str, mode: str = "push") -> Peer:
-    """At a child: the parent it reports to, as the parent describes itself (its key is then pinned)."""
+def register_parent(s: Session, info: dict[str, Any], endpoint: str, mode: str = "push",
+                    upload_categories: list[str] | None = None) -> Peer:
+    """At a child: the parent it reports to, as the parent describes itself (its key is then pinned), and
+    which categories this level passes up to it (None: all)."""
     suite = get_suite(info["suite"])
     peer = s.get(Peer, info["code"]) or Peer(code=info["code"], relation="parent", applied_at=clock.now())
     peer.name, peer.role, peer.endpoint, peer.mode = info["name"], info["role"], endpoint, mode
     peer.suite, peer.public_key, peer.key_id = info["suite"], info["public_key"], suite.key_id(info["public_key"])
     peer.status, peer.assessment, peer.relation = "active", {}, "parent"
+    peer.upload_categories = sorted(set(upload_categories)) if upload_categories else None
     s.merge(peer)
     s.flush()
-    audit.record(s, "cli", "peer.parent_registered", f"peer:{peer.code}", endpoint=endpoint, key_id=peer.key_id)
+    audit.record(s, "cli", "peer.parent_registered", f"peer:{peer.code}", endpoint=endpoint, key_id=peer.key_id,
+                 upload_categories=peer.upload_categories)
     return peer
 
 
