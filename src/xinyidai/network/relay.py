@@ -71,7 +71,15 @@ def _cursor(s: Session, peer: str, direction: str) -> RelayCursor:
     return c
 
 
-def _record_row(r: CreditRecord, here: str) -> list[Any]:
+# What the relay reads of a record: plain rows through Core (ORM objects cost more than the rest of a
+# batch together); the rows carry the same attribute names as the model.
+RELAY_COLUMNS = (CreditRecord.id, CreditRecord.entity_code, CreditRecord.category, CreditRecord.record_key,
+                 CreditRecord.fingerprint, CreditRecord.content, CreditRecord.period_start, CreditRecord.period_end,
+                 CreditRecord.provider, CreditRecord.received_at, CreditRecord.origin_node,
+                 CreditRecord.superseded_at, CreditRecord.note)
+
+
+def _record_row(r: Any, here: str) -> list[Any]:
     return [r.entity_code, r.category, r.record_key, r.fingerprint, r.content,
             r.period_start.isoformat() if r.period_start else None,
             r.period_end.isoformat() if r.period_end else None, r.provider, r.received_at.isoformat(),
@@ -82,7 +90,10 @@ def _entity_rows(s: Session, codes: set[str]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     codes_l = sorted(codes)
     for i in range(0, len(codes_l), _IN_CHUNK):
-        for e in s.execute(select(MarketEntity).where(MarketEntity.code.in_(codes_l[i:i + _IN_CHUNK]))).scalars():
+        for e in s.connection().execute(
+                select(MarketEntity.code, MarketEntity.name, MarketEntity.kind, MarketEntity.region_code,
+                       MarketEntity.industry_code, MarketEntity.status, MarketEntity.registered_on)
+                .where(MarketEntity.code.in_(codes_l[i:i + _IN_CHUNK]))):
             out[e.code] = [e.name, e.kind, e.region_code, e.industry_code, e.status,
                            e.registered_on.isoformat() if e.registered_on else None]
     return out
@@ -114,9 +125,8 @@ def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: li
                                 .order_by(CreditRecord.id).limit(SCAN_WINDOW)).scalars())
         if not window:
             break
-        rows = list(s.execute(select(CreditRecord).where(CreditRecord.id > cur.last_id,
-                                                         CreditRecord.id <= window[-1], *where)
-                              .order_by(CreditRecord.id)).scalars())
+        rows = list(s.connection().execute(select(*RELAY_COLUMNS).where(
+            CreditRecord.id > cur.last_id, CreditRecord.id <= window[-1], *where).order_by(CreditRecord.id)))
         for i in range(0, len(rows), BATCH):
             part = rows[i:i + BATCH]
             payload = {"entities": _entity_rows(s, {r.entity_code for r in part}),
@@ -130,7 +140,7 @@ def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: li
     return queued
 
 
-def collect_uploads(s: Session, ctx: NodeContext, limit_batches: int = 20) -> int:
+def collect_uploads(s: Session, ctx: NodeContext, limit_batches: int = 4) -> int:
     """Queue new record versions for the parent: those loaded here or received from a child, of the
     categories this level passes up — never what came from the parent itself."""
     p = parent(s)
@@ -143,7 +153,7 @@ def collect_uploads(s: Session, ctx: NodeContext, limit_batches: int = 20) -> in
     return _collect(s, ctx, p, "up", where, limit_batches) + _collect_withdrawals(s, ctx, p, "up", where[1:])
 
 
-def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 20) -> int:
+def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 4) -> int:
     """Queue for each active child the new record versions of entities registered in its region — not
     the ones that came from that child."""
     queued = 0
@@ -164,9 +174,9 @@ def _collect_withdrawals(s: Session, ctx: NodeContext, peer: Peer, direction: st
     cursor does not see it: a second cursor follows the withdrawal time, in microseconds)."""
     cur = _cursor(s, peer.code, f"wd-{direction}")
     since = datetime.fromtimestamp(cur.last_id / 1e6, UTC) if cur.last_id else datetime.fromtimestamp(0, UTC)
-    rows = list(s.execute(select(CreditRecord).where(CreditRecord.status == "withdrawn",
-                                                     CreditRecord.superseded_at > since, *where)
-                          .order_by(CreditRecord.superseded_at).limit(BATCH)).scalars())
+    rows = list(s.connection().execute(select(*RELAY_COLUMNS).where(
+        CreditRecord.status == "withdrawn", CreditRecord.superseded_at > since, *where)
+        .order_by(CreditRecord.superseded_at).limit(BATCH)))
     if not rows:
         return 0
     payload = {"entities": _entity_rows(s, {r.entity_code for r in rows}),
@@ -343,7 +353,7 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
                      "status": e[4], "registered_on": _d(e[5]), "updated_at": now}
                     for c, e in entities.items() if c in set(codes) - known]
     if new_entities:
-        s.execute(insert(MarketEntity), new_entities)
+        s.connection().execute(insert(MarketEntity.__table__), new_entities)
     held: dict[tuple[str, str, str], tuple[int, int, str, datetime, str]] = {}
     top: dict[tuple[str, str, str], int] = defaultdict(int)
     for i in range(0, len(codes), _IN_CHUNK):
@@ -383,7 +393,7 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
         s.execute(update(CreditRecord).where(CreditRecord.id.in_(supersede[i:i + _IN_CHUNK]))
                   .values(status="superseded", superseded_at=now), execution_options={"synchronize_session": False})
     if rows:
-        s.execute(insert(CreditRecord), rows)
+        s.connection().execute(insert(CreditRecord.__table__), rows)  # Core executemany: one prepared insert
     return {"new": new, "changed": changed, "unchanged": unchanged, "older": older,
             "entities_added": len(new_entities), "withdrawn": withdrawn}
 
