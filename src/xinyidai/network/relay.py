@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from xinyidai.entities.models import MarketEntity
@@ -169,13 +169,18 @@ def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 4) -> i
     return queued
 
 
+# A literal, not a bound parameter: only then can the planner see that the partial index of withdrawn
+# records (status = 'withdrawn') applies.
+_WITHDRAWN = text("credit_records.status = 'withdrawn'")
+
+
 def _collect_withdrawals(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: list) -> int:
     """Queue the withdrawals made since the last round (a withdrawal changes a row, it adds none, so the id
     cursor does not see it: a second cursor follows the withdrawal time, in microseconds)."""
     cur = _cursor(s, peer.code, f"wd-{direction}")
     since = datetime.fromtimestamp(cur.last_id / 1e6, UTC) if cur.last_id else datetime.fromtimestamp(0, UTC)
     rows = list(s.connection().execute(select(*RELAY_COLUMNS).where(
-        CreditRecord.status == "withdrawn", CreditRecord.superseded_at > since, *where)
+        _WITHDRAWN, CreditRecord.superseded_at > since, *where)
         .order_by(CreditRecord.superseded_at).limit(BATCH)))
     if not rows:
         return 0

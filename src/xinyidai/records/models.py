@@ -109,4 +109,7 @@ class CreditRecord(Base):
         # At most one current version of a record.
         Index("uq_credit_records_current", "entity_code", "category", "record_key", unique=True,
               sqlite_where=text("status = 'current'"), postgresql_where=text("status = 'current'")),
+        # Withdrawals since a moment, for the relay: only withdrawn rows are in it, so loading pays nothing.
+        Index("ix_credit_records_withdrawn", "superseded_at",
+              sqlite_where=text("status = 'withdrawn'"), postgresql_where=text("status = 'withdrawn'")),
     )
