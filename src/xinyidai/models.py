@@ -1,6 +1,21 @@
 """Every table of the node, imported in one place so metadata (and Alembic) sees them all."""
 
 from xinyidai.access.models import AccessAlert, Authorization, AuthorizationScope, VerificationRequest
+from xinyidai.credit.models import (
+    CreditReport,
+    Evaluation,
+    EvaluationRun,
+    FeatureSnapshot,
+    IndicatorSystem,
+    LoanOutcome,
+    ModelMonitor,
+    ScorecardModel,
+    WhiteList,
+    WhiteListDelivery,
+    WhiteListEntry,
+    WhiteListRuleSet,
+    WhiteListSubscription,
+)
 from xinyidai.entities.models import (
     ApiCredential,
     FinancialInstitution,
@@ -26,7 +41,10 @@ from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue
 
 metadata = Base.metadata
 
-__all__ = ["BankNeed", "FeedbackNote", "InboxEnvelope", "OutboxEnvelope", "Peer", "Reconciliation",
+__all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "IndicatorSystem", "LoanOutcome",
+           "ModelMonitor", "ScorecardModel", "WhiteList", "WhiteListDelivery", "WhiteListEntry",
+           "WhiteListRuleSet", "WhiteListSubscription",
+           "BankNeed", "FeedbackNote", "InboxEnvelope", "OutboxEnvelope", "Peer", "Reconciliation",
            "RefusedEnvelope", "RelayCursor", "AccessAlert", "ApiCredential", "AuditCheckpoint", "AuditEvent", "AuditHead", "Authorization",
            "AuthorizationScope", "CreditRecord", "Delivery", "DeliveryIssue", "FinancialInstitution",
            "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",

@@ -21,7 +21,8 @@ from xinyidai.kit.pagination import Page, PageRequest, paginate
 
 ACTION_LABELS = {
     "access.profile": "查询信用概况", "access.detail": "查看原始明细", "access.verify": "核验比对",
-    "access.export": "导出明细", "access.refused": "访问被拒绝", "authorization.granted": "授权",
+    "access.export": "导出明细", "access.report": "生成授权版信用报告", "access.refused": "访问被拒绝",
+    "authorization.granted": "授权",
     "authorization.revoked": "撤销授权",
 }
 RESULT_LABELS = {"access.refused": "已拒绝"}

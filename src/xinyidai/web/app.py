@@ -49,7 +49,9 @@ NAV = [
     ("/upload", "数据报送", {"operator"}),
     ("/catalog", "信息清单", {"operator", "regulator", "security", "bank", "enterprise"}),
     ("/my", "我的信用信息", {"enterprise"}),
+    ("/credit", "信用评价", {"operator", "regulator", "security"}),
     ("/institutions", "金融机构", {"operator", "regulator", "security"}),
+    ("/my/credit", "我的信用评价", {"enterprise"}),
     ("/my/colleagues", "同事账户", {"enterprise"}),
     ("/my/authorizations", "我的授权", {"enterprise"}),
     ("/my/accesses", "谁查看了我的数据", {"enterprise"}),
@@ -82,6 +84,9 @@ def make_templates(catalog) -> Jinja2Templates:  # noqa: ANN001
                          category=lambda c: _category_name(catalog, c), urlq=lambda v: quote(str(v)),
                          mask_id=mask_id)
     t.env.globals.update(NAV=NAV, ROLES=USER_ROLES, version=__version__)
+    from xinyidai.credit.render import register_filters
+
+    register_filters(t.env)
     return t
 
 
@@ -118,6 +123,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     from xinyidai.access import pages_bank, pages_enterprise, pages_staff
     from xinyidai.catalog import api as catalog_api
     from xinyidai.catalog import pages as catalog_pages
+    from xinyidai.credit import api as credit_api
+    from xinyidai.credit import pages as credit_pages
     from xinyidai.entities import api as entities_api
     from xinyidai.entities import institution_api, institution_pages, registration_pages
     from xinyidai.entities import pages as entities_pages
@@ -130,7 +137,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     for m in (shell, catalog_api, catalog_pages, entities_api, entities_pages, records_api, records_pages,
               access_api, institution_api, institution_pages, registration_pages,
-              pages_enterprise, pages_bank, pages_staff, network_api, network_pages, exchange_api):
+              pages_enterprise, pages_bank, pages_staff, network_api, network_pages, exchange_api,
+              credit_pages, credit_api):
         app.include_router(m.router)
 
     @app.get("/docs", include_in_schema=False)

@@ -1,0 +1,167 @@
+"""Credit pages over HTTP: a batch run with progress, an entity's credit page, a public report (HTML, PDF,
+verification, tamper detection), the authorized report a bank gets only under an authorization, and the
+indicator-system form refusing a bad file."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select, update
+
+from tests.access.conftest import BANK_A, ENTITY, populate
+from tests.web.test_access_pages import _grant
+from xinyidai.credit.models import CreditReport, EvaluationRun
+from xinyidai.entities.models import User
+from xinyidai.kit.audit import AuditEvent
+
+
+@pytest.fixture
+def world(app, db, catalog):  # noqa: ANN001, ANN201
+    populate(db, catalog)
+    with db.session() as s:
+        s.execute(update(User).where(User.username == "enterprise").values(org_code=ENTITY))
+        s.execute(update(User).where(User.username == "bank").values(org_code=BANK_A))
+    return app
+
+
+def _wait_run(db, run_id: int | None = None) -> EvaluationRun:  # noqa: ANN001
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with db.session() as s:
+            run = s.execute(select(EvaluationRun).order_by(EvaluationRun.id.desc()).limit(1)).scalar_one_or_none()
+            if run is not None and run.status != "running":
+                return run
+        time.sleep(0.2)
+    raise AssertionError("evaluation run did not finish")
+
+
+def _report_no(location: str) -> str:
+    return location.rsplit("/", 1)[-1]
+
+
+def test_batch_run_then_entity_credit_page(world, login, db) -> None:  # noqa: ANN001
+    op = login("operator")
+    home = op.get("/credit")
+    assert home.status_code == 200 and "尚未进行批量评价" in home.text and "2026.1" in home.text
+    r = op.post("/credit/runs", data={"csrf_token": op.csrf, "as_of": "", "scope": "all"}, follow_redirects=False)
+    assert r.status_code == 303
+    run = _wait_run(db)
+    assert run.status == "done" and run.total == 2 and run.done == 2, run.message
+    home = op.get("/credit")
+    assert "已完成" in home.text and "grade-chart" in home.text
+    progress = op.get(f"/credit/runs/{run.id}/progress")
+    assert progress.status_code == 200 and "hx-get" not in progress.text  # finished: no more polling
+
+    page = op.get(f"/entities/{ENTITY}/credit")
+    assert page.status_code == 200
+    assert "影响得分的指标" in page.text and "纳税信用等级" in page.text and "批量评价第" in page.text
+    # Nothing changed since the run: re-evaluating "changed" says so instead of redoing everything.
+    again = op.post("/credit/runs", data={"csrf_token": op.csrf, "scope": "changed"}, follow_redirects=False)
+    assert again.headers["location"].endswith("nothing_changed")
+    # A date in the future is refused with a reason.
+    bad = op.post("/credit/runs", data={"csrf_token": op.csrf, "as_of": "2999-01-01"}, headers={"accept": "text/html"})
+    assert bad.status_code == 422 and "不能晚于今天" in bad.text
+
+
+def test_public_report_html_pdf_verify_and_tamper(world, login, db) -> None:  # noqa: ANN001
+    op = login("operator")
+    r = op.post("/reports", data={"csrf_token": op.csrf, "entity_code": ENTITY}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    no = _report_no(r.headers["location"])
+    page = op.get(f"/reports/{no}")
+    assert page.status_code == 200
+    for heading in ("企业信用报告", "信用概况", "登记注册信息", "司法风险", "负面信息", "报告使用说明", "公开版"):
+        assert heading in page.text
+    assert "纳税" not in page.text.split("五、经营指标")[1].split("六、")[0] or "公开版）不含" in page.text
+
+    pdf = op.get(f"/reports/{no}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "企业信用报告" in text and no in text
+    assert op.get(f"/reports/{no}/pdf").content == pdf.content  # rendered once, the same bytes every time
+
+    with db.session() as s:
+        code = s.get(CreditReport, no).verification_code
+    anon = login("regulator")  # any client; the verify page needs no login
+    ok = anon.post("/reports/verify", data={"code": code, "report_no": no},
+                   files={"pdf": ("r.pdf", pdf.content, "application/pdf")})
+    assert ok.status_code == 200 and "报告真实有效" in ok.text and "与签发文件一致" in ok.text
+    altered = pdf.content.replace(b"/Producer", b"/Producex", 1)
+    bad_pdf = anon.post("/reports/verify", data={"code": code},
+                        files={"pdf": ("r.pdf", altered, "application/pdf")})
+    assert "PDF_ALTERED" in bad_pdf.text
+    assert "REPORT_NOT_FOUND" in anon.get("/reports/verify", params={"code": "AAAA-BBBB-CCCC-DDDD"}).text
+    assert "VERIFY_CODE_INVALID" in anon.get("/reports/verify", params={"code": "123"}).text
+
+    # Someone edits the stored report: its digest no longer matches and the page says so.
+    with db.session() as s:
+        rep = s.get(CreditReport, no)
+        rep.content = {**rep.content, "grade": "A+"}
+    assert "CONTENT_ALTERED" in anon.get("/reports/verify", params={"code": code}).text
+
+
+def test_authorized_report_only_under_authorization(world, login, db) -> None:  # noqa: ANN001
+    bank = login("bank")
+    refused = bank.post(f"/bank/entities/{ENTITY}/report", data={"csrf_token": bank.csrf},
+                        headers={"accept": "text/html"}, follow_redirects=False)
+    assert refused.status_code == 403 and "NO_AUTHORIZATION" in refused.text
+    with db.session() as s:
+        assert s.execute(select(CreditReport)).first() is None
+
+    ent = login("enterprise")
+    _grant(ent, mode="原始明细", categories=("tax", "social_insurance", "water"))
+    made = bank.post(f"/bank/entities/{ENTITY}/report", data={"csrf_token": bank.csrf}, follow_redirects=False)
+    assert made.status_code == 303, made.text
+    no = _report_no(made.headers["location"])
+    page = bank.get(f"/reports/{no}")
+    assert "授权版" in page.text and "龙江银行" in page.text and "近24个月纳税" in page.text
+    with db.session() as s:
+        rep = s.get(CreditReport, no)
+        assert rep.recipient == BANK_A and rep.version == "authorized"
+        ev = s.execute(select(AuditEvent).where(AuditEvent.action == "access.report")).scalar_one()
+        assert ev.entity_code == ENTITY and ev.institution_code == BANK_A
+    # The enterprise sees the report the bank was given; staff and another institution do not.
+    assert ent.get(f"/reports/{no}").status_code == 200
+    assert login("operator").get(f"/reports/{no}").status_code == 404
+    assert "生成授权版信用报告" in ent.get("/my/accesses").text
+
+    # The JSON interface gives the same report form with its verification code.
+    api = bank.post(f"/api/v1/credit/entities/{ENTITY}/reports", json={"purpose": "贷前审查"},
+                    headers={"x-csrf-token": bank.csrf})
+    assert api.status_code == 200, api.text
+    body = api.json()
+    assert body["version"] == "authorized" and len(body["verification_code"]) == 19
+    check = bank.post("/api/v1/credit/reports/verify", json={"code": body["verification_code"]},
+                      headers={"x-csrf-token": bank.csrf})
+    assert check.json()["valid"] is True
+
+
+def test_enterprise_sees_its_own_credit(world, login) -> None:  # noqa: ANN001
+    ent = login("enterprise")
+    page = ent.get("/my/credit")
+    assert page.status_code == 200 and "即时计算" in page.text and "哈尔滨市龙信机械制造有限公司" in page.text
+    other = ent.post("/reports", data={"csrf_token": ent.csrf, "entity_code": "91230100MA00000011"},
+                     headers={"accept": "text/html"})
+    assert other.status_code == 403
+
+
+def test_indicator_system_form_refuses_bad_bands(world, login) -> None:  # noqa: ANN001
+    op = login("operator")
+    spec = """version: "bad-1"
+name: 测试
+grades:
+  - {grade: A, min: 600, max: 1001}
+  - {grade: B, min: 500, max: 650}
+  - {grade: D, min: 0, max: 500}
+dimensions:
+  - code: x
+    name: 测试
+    indicators:
+      - {code: t, name: 纳税, feature: tax_grade, rules: [{values: [A], points: 10}]}
+"""
+    r = op.post("/credit/indicators", data={"csrf_token": op.csrf, "spec": spec}, headers={"accept": "text/html"})
+    assert r.status_code == 422 and "等级区间重叠" in r.text and "INDICATORS_INVALID" in r.text
+    assert "bad-1" not in op.get("/credit").text
