@@ -27,6 +27,9 @@ def _add_domain_commands() -> None:
 
     app.add_typer(node_app, name="node")
     app.add_typer(network_app, name="network")
+    from xinyidai.credit.cli import credit_app
+
+    app.add_typer(credit_app, name="credit")
 
 
 def _settings() -> Settings:
@@ -206,6 +209,12 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
     if sys.stderr.isatty():
         print(file=sys.stderr)
     _print_demo(summary, s)
+    # A first evaluation run, so the credit pages, reports and white lists have results to show.
+    from xinyidai.credit import evaluation
+    from xinyidai.kit import clock
+
+    run = evaluation.evaluate_all(db, clock.today(), "demo")
+    typer.echo(f"公共信用综合评价（第 {run.id} 批）：" + "，".join(f"{g} {n:,} 户" for g, n in sorted(run.grades.items())))
 
 
 def _print_demo(summary, s: Settings) -> None:  # noqa: ANN001 - a DemoSummary
