@@ -70,15 +70,15 @@ def synthesize(db: Database, n: int, seed: int = 7) -> None:
                          "ip_valid": 0, "ip_pledged": 0, "high_tech": 0, "specialized": 0, "rnd_expense": 0.0,
                          "real_estate_count": 1, "real_estate_seized": 0, "trade_12m": None, "customs_grade": None,
                          "categories_present": 8}
-                rows.append((f"91230100BENCH{start + i:05d}"[:18], as_of, "fs-2026.1", orjson.dumps(feats).decode(),
+                rows.append((f"9123B{start + i:013d}", as_of, "fs-2026.1", orjson.dumps(feats).decode(),
                              20, None, now))
             bulk.insert_rows(conn, "credit_features", cols, rows)
 
 
 def bench_reports(repeat: int) -> tuple[float, float]:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
-
     from tests.credit.test_report_render import make_doc
+
     from xinyidai.credit.pdf import render_pdf
     from xinyidai.credit.render import register_filters
 

@@ -2,9 +2,10 @@
 that sent the data, reconciliation (对账) between a child and the node above it, banks' data needs going
 up, and the 先立后破 migration of a city platform linked straight to the national platform.
 
-`relay.apply` hands every envelope of kind `feedback`, `reconcile` or `needs` to `apply` here. Each
-applier checks its payload before writing anything (a refusal then leaves nothing behind) and is idempotent:
-feedback notes and needs carry an `external_id` made where they were raised, so a duplicate changes nothing.
+`relay.apply` hands every envelope of kind `feedback`, `reconcile` or `needs` to `apply` here, and any kind
+registered in `APPLIERS` by a layer above (`whitelist`: credit.whitelists). Each applier checks its payload
+before writing anything (a refusal then leaves nothing behind) and is idempotent: feedback notes and needs
+carry an `external_id` made where they were raised, so a duplicate changes nothing.
 
 Payloads
 - feedback  {"notes": [{"id", "from_node", "about_node", "entity_code", "category", "record_key", "problem",
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -54,6 +55,12 @@ RECONCILE_STATUSES = {"match": "一致", "mismatch": "不一致", "pending": "�
 LEVEL = {"national": 0, "provincial": 1, "municipal": 2}
 
 
+# Appliers for kinds defined by layers above the network (which imports none of them): each registers
+# itself at import, e.g. credit.whitelists puts "whitelist" here. Called as (session, ctx, sender, payload).
+Applier = Callable[[Session, relay.NodeContext, str, Any], dict[str, Any]]
+APPLIERS: dict[str, Applier] = {}
+
+
 class ExchangeRefused(DomainError):
     """A feedback, reconcile or needs payload this node cannot apply (bad shape, wrong direction)."""
 
@@ -76,6 +83,8 @@ def apply(s: Session, ctx: relay.NodeContext, kind: str, sender: str, payload: A
         raise ExchangeRefused("对账报文类型应为 figures 或 verdict", code="PAYLOAD_INVALID")
     if kind == "needs":
         return apply_needs(s, sender, payload)
+    if kind in APPLIERS:
+        return APPLIERS[kind](s, ctx, sender, payload)
     raise ExchangeRefused(f"不支持的报文类型 {kind}", code="UNKNOWN_KIND")
 
 
