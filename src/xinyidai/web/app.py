@@ -124,6 +124,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     from xinyidai.catalog import api as catalog_api
     from xinyidai.catalog import pages as catalog_pages
     from xinyidai.credit import api as credit_api
+    from xinyidai.credit import model_pages
     from xinyidai.credit import pages as credit_pages
     from xinyidai.entities import api as entities_api
     from xinyidai.entities import institution_api, institution_pages, registration_pages
@@ -138,7 +139,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     for m in (shell, catalog_api, catalog_pages, entities_api, entities_pages, records_api, records_pages,
               access_api, institution_api, institution_pages, registration_pages,
               pages_enterprise, pages_bank, pages_staff, network_api, network_pages, exchange_api,
-              credit_pages, credit_api):
+              credit_pages, credit_api, model_pages):
         app.include_router(m.router)
 
     @app.get("/docs", include_in_schema=False)
