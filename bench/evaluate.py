@@ -42,7 +42,7 @@ def synthesize(db: Database, n: int, seed: int = 7) -> None:
     step = 100_000
     with db.session() as s:
         conn = s.connection()
-        as_of, now = bulk.constant(conn, AS_OF), bulk.constant(conn, clock.now().replace(tzinfo=None))
+        as_of, now = bulk.constant(conn, AS_OF), bulk.constant(conn, clock.now())
         for start in range(0, n, step):
             k = min(step, n - start)
             age = rng.gamma(2.0, 4.0, k).round(2)

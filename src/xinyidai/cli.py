@@ -27,6 +27,7 @@ def _add_domain_commands() -> None:
 
     app.add_typer(node_app, name="node")
     app.add_typer(network_app, name="network")
+    from xinyidai.credit import whitelists  # noqa: F401 - registers the 'whitelist' envelope applier
     from xinyidai.credit.cli import credit_app
 
     app.add_typer(credit_app, name="credit")

@@ -55,15 +55,15 @@ def test_good_file_is_stored_one_entry_per_unit(db: Database, encoding: str) -> 
         whitelists.subscribe(s, OPERATOR, "institution", BANK, "key_projects", None, "CN-230000")
         wl = keyprojects.import_file(s, csv_bytes(ROWS, encoding), "2026年重点项目.csv", 2026, OPERATOR,
                                      "CN-230000")
-        assert (wl.number, wl.kind, wl.year, wl.entries, wl.name) == ("KP-CN-230000-2026-1", "key_projects", 2026, 2,
-                                                                      "2026年度重点项目清单")
+        assert (wl.number, wl.kind, wl.year, wl.entries, wl.name) == (
+            "KP-CN-230000-2026-1", "key_projects", 2026, 2, "2026年度重点项目清单")
         entries = {e.entity_code: e for e in s.execute(select(WhiteListEntry)).scalars()}
         a = entries[UNIT_A]
         assert a.entity_name == "哈尔滨智造产业发展有限公司" and len(a.detail["projects"]) == 2
         assert a.detail["projects"][0] == {"name": "哈尔滨新区智能制造产业园", "number": "2026-230100-01",
                                            "region": "哈尔滨市松北区", "total_investment": 120000,
-                                           "annual_investment": 30000, "financing_need": 50000, "type": "产业项目",
-                                           "period": "2025-2028"}
+                                           "annual_investment": 30000, "financing_need": 50000,
+                                           "type": "产业项目", "period": "2025-2028"}
         assert a.reasons[0] == "列入2026年度重点项目清单：哈尔滨新区智能制造产业园（2026-230100-01），融资需求 50000 万元"
         b = entries[UNIT_B]
         assert b.detail["projects"][0]["total_investment"] == 45000.5
@@ -74,7 +74,7 @@ def test_good_file_is_stored_one_entry_per_unit(db: Database, encoding: str) -> 
 
 
 def test_xlsx_and_other_column_names(db: Database) -> None:
-    rows: list[list[object]] = [[r[0], r[1], r[2], r[3], r[4], 120000, 30000.5, None, r[8], r[9]] for r in ROWS[:1]]
+    rows: list[list[object]] = [[*ROWS[0][:5], 120000, 30000.5, None, *ROWS[0][8:]]]
     with db.session() as s:
         wl = keyprojects.import_file(s, xlsx_bytes(rows), "list.xlsx", 2026, OPERATOR, "CN-230000")
         e = s.execute(select(WhiteListEntry).where(WhiteListEntry.list_id == wl.id)).scalar_one()

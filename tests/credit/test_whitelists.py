@@ -50,6 +50,11 @@ from xinyidai.network.relay import NodeContext
 ENTERPRISE = Principal(9, "ent", "测试企业", "enterprise", None)
 
 
+def entry_of(s: Session, wl: WhiteList, entity: str) -> WhiteListEntry:
+    return s.execute(select(WhiteListEntry).where(WhiteListEntry.list_id == wl.id,
+                                                  WhiteListEntry.entity_code == entity)).scalar_one()
+
+
 def numbers(s: Session, wl: WhiteList) -> set[str]:
     return set(s.execute(select(WhiteListEntry.entity_code).where(WhiteListEntry.list_id == wl.id)).scalars())
 
@@ -161,17 +166,14 @@ def test_generation_picks_exactly_the_right_entities(db: Database, population: d
         picked = numbers(s, wl)
         assert picked == {population[k] for k in ("good", "software", "from_record", "other_region")}
         assert wl.entries == 4 and len(wl.digest) == 64 and wl.origin_node == "CN-230000"
-        e = s.execute(select(WhiteListEntry).where(WhiteListEntry.list_id == wl.id,
-                                                   WhiteListEntry.entity_code == population["good"])).scalar_one()
+        e = entry_of(s, wl, population["good"])
         assert e.reasons == ["公共信用综合评价 A（812分），不低于 B+",
                              "无严重失信、无未结执行、登记状态正常、近3年无较重行政处罚",
                              "行业 13 农副食品加工业 属于支持目录", "已授权 1 家金融机构查询，存在融资需求"]
-        sw = s.execute(select(WhiteListEntry).where(WhiteListEntry.list_id == wl.id,
-                                                    WhiteListEntry.entity_code == population["software"])).scalar_one()
+        sw = entry_of(s, wl, population["software"])
         assert "行业 65 软件和信息技术服务业 属于支持目录" in sw.reasons
         assert "已授权 2 家金融机构查询，存在融资需求" in sw.reasons
-        rec = s.execute(select(WhiteListEntry).where(WhiteListEntry.entity_code == population["from_record"])
-                        ).scalar_one()
+        rec = entry_of(s, wl, population["from_record"])
         assert rec.reasons[0] == "公共信用综合评价 B+（760.5分），不低于 B+" and rec.detail["industry"] == "14"
         funnel = dict(wls.generation_funnel(s, wl))
         assert funnel["有公共信用综合评价结果"] == 12 and funnel["评价在时效内"] == 11
@@ -180,7 +182,7 @@ def test_generation_picks_exactly_the_right_entities(db: Database, population: d
         harbin = wls.generate(s, rules(s, regions=["2301"]), TODAY, OPERATOR, "CN-230000")
         assert population["other_region"] not in numbers(s, harbin) and harbin.entries == 3
         assert harbin.number.endswith("-20261115-2")
-        entry = s.execute(select(WhiteListEntry).where(WhiteListEntry.list_id == harbin.id).limit(1)).scalar_one()
+        entry = entry_of(s, harbin, population["good"])
         assert any(r.startswith("注册地 230103") and r.endswith("属于名单地区") for r in entry.reasons)
 
 
@@ -205,7 +207,8 @@ def test_versions_and_diff(db: Database, population: dict[str, str]) -> None:
     with db.session() as s:
         rs = rules(s)
         first = wls.generate(s, rs, TODAY, OPERATOR, "CN-230000")
-        for a in s.execute(select(Authorization).where(Authorization.entity_code == population["good"])).scalars():
+        for a in s.execute(select(Authorization).where(Authorization.entity_code == population["good"])
+                           ).scalars():
             a.status = "revoked"
         newcomer = good(s, 20, "新入选机械有限公司", industry="3411")
         s.flush()
@@ -231,7 +234,7 @@ def _at(d: date, hour: int = 10) -> datetime:
 
 def test_schedule_due_once_per_period(db: Database, population: dict[str, str]) -> None:
     assert wls.period_start("monthly", date(2026, 11, 15)) == date(2026, 11, 1)
-    assert wls.period_start("weekly", date(2026, 11, 15)) == date(2026, 11, 9)  # a Sunday → that week's Monday
+    assert wls.period_start("weekly", date(2026, 11, 15)) == date(2026, 11, 9)  # Sunday → its week's Monday
     with db.session() as s:
         monthly = rules(s)
         weekly = rules(s, code="weekly-list", name="每周白名单", schedule="weekly")
@@ -244,8 +247,9 @@ def test_schedule_due_once_per_period(db: Database, population: dict[str, str]) 
         assert wls.due_rule_sets(s, clock.now()) == []
         assert wls.due_rule_sets(s, _at(TODAY, 23)) == []  # later the same day: same week, same month
         assert [r.code for r in wls.due_rule_sets(s, _at(date(2026, 11, 16)))] == ["weekly-list"]  # a Monday
-        assert [r.code for r in wls.due_rule_sets(s, _at(date(2026, 11, 20)))] == ["weekly-list"]  # missed: caught up
-        assert {r.code for r in wls.due_rule_sets(s, _at(date(2026, 12, 1)))} == {"sme-good-credit", "weekly-list"}
+        assert [r.code for r in wls.due_rule_sets(s, _at(date(2026, 11, 20)))] == ["weekly-list"]  # made up
+        assert {r.code for r in wls.due_rule_sets(s, _at(date(2026, 12, 1)))} == {"sme-good-credit",
+                                                                                  "weekly-list"}
         # a new version of the rules does not make the period due again
         rules(s, min_grade="A")
         assert wls.due_rule_sets(s, clock.now()) == []
@@ -253,8 +257,9 @@ def test_schedule_due_once_per_period(db: Database, population: dict[str, str]) 
     with db.session() as s:
         s.execute(Evaluation.__table__.delete())
     clock.set_clock(lambda: _at(date(2026, 12, 1), 1))
+    # nothing written: tried again next round
     assert wls.run_scheduled(db, None, clock.now(), node_code="CN-230000") == {
-        "sme-good-credit": "NO_EVALUATIONS", "weekly-list": "NO_EVALUATIONS"}  # nothing written, retried later
+        "sme-good-credit": "NO_EVALUATIONS", "weekly-list": "NO_EVALUATIONS"}
     with pytest.raises(ValueError):
         wls.run_scheduled(db, None, clock.now())
 
@@ -295,24 +300,29 @@ def test_apply_whitelist_is_idempotent_and_only_from_peers(db: Database, here: N
         institutions.onboard(s, OPERATOR, code=BANK, name="哈尔滨测试银行", kind="银行")
         wls.subscribe(s, OPERATOR, "institution", BANK, "whitelist", None, here)
         wls.subscribe(s, OPERATOR, "peer", "CN-230100", "whitelist", "sme-good-credit", here)
-        wls.subscribe(s, OPERATOR, "peer", "CN", "whitelist", None, here)  # never sent back where it came from
+        wls.subscribe(s, OPERATOR, "peer", "CN", "whitelist", None, here)  # never sent back to the sender
         with pytest.raises(Conflict):
             wls.subscribe(s, OPERATOR, "institution", BANK, "whitelist", None, here)
     with db.session() as s:
-        assert exchange.apply(s, here, "whitelist", "CN", _received()) == {"stored": 1, "entries": 2, "delivered": 2}
+        assert exchange.apply(s, here, "whitelist", "CN", _received()) == {"stored": 1, "entries": 2,
+                                                                           "delivered": 2}
         assert exchange.apply(s, here, "whitelist", "CN", _received()) == {"stored": 0, "duplicates": 1}
         wl = s.execute(select(WhiteList)).scalar_one()
         assert (wl.number, wl.origin_node, wl.entries, wls.rule_code_of(wl)) == (
             "WL-CN-sme-good-credit-20261101-1", "CN", 2, "sme-good-credit")
-        assert {(d.subscriber_kind, d.subscriber) for d in s.execute(select(WhiteListDelivery)).scalars()} == {
-            ("institution", BANK), ("peer", "CN-230100")}
+        delivered = {(d.subscriber_kind, d.subscriber)
+                     for d in s.execute(select(WhiteListDelivery)).scalars()}
+        assert delivered == {("institution", BANK), ("peer", "CN-230100")}
         ob = s.execute(select(OutboxEnvelope)).scalar_one()
         assert (ob.recipient, ob.kind, ob.source_ref) == ("CN-230100", "whitelist", wl.number)
     tampered = _received()
     tampered["list"]["entries"][0][1] = "改过的名称"
     other = _received(3)
+    foreign = _received()
+    foreign["list"]["origin_node"] = "CN-230100"  # the number says CN made it
     for sender, payload, code_ in (("CN-999999", _received(), "NOT_A_PEER"), ("", _received(), "NOT_A_PEER"),
                                    ("CN", tampered, "DIGEST_MISMATCH"), ("CN", other, "LIST_CONFLICT"),
+                                   ("CN", foreign, "PAYLOAD_INVALID"),
                                    ("CN", {"list": {"number": "x"}}, "PAYLOAD_INVALID"),
                                    ("CN", {"nothing": 1}, "PAYLOAD_INVALID")):
         with db.session() as s, pytest.raises(ExchangeRefused) as exc:
@@ -336,7 +346,8 @@ def second_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databa
 def test_list_travels_to_a_subscribed_child_in_an_envelope(db: Database, second_db: Database,
                                                            population: dict[str, str]) -> None:
     province, city = _identity(), _identity()
-    p_ctx, c_ctx = NodeContext("CN-230000", "provincial", province), NodeContext("CN-230100", "municipal", city)
+    p_ctx = NodeContext("CN-230000", "provincial", province)
+    c_ctx = NodeContext("CN-230100", "municipal", city)
     with db.session() as s:
         s.add(_peer("CN-230100", "child", city))
         s.flush()

@@ -35,8 +35,8 @@ def add_entity(s: Session, n: int, name: str, industry: str | None = "1310", reg
 
 def evaluate(s: Session, c: str, grade: str, score: float, as_of: date = TODAY, status: str = "ok",
              features: dict | None = None, run: int = 1) -> None:
-    s.add(Evaluation(run_id=run, entity_code=c, as_of=as_of, method="public", model_ref="ind-2026.1", status=status,
-                     score=score, grade=grade, computed_at=clock.now()))
+    s.add(Evaluation(run_id=run, entity_code=c, as_of=as_of, method="public", model_ref="ind-2026.1",
+                     status=status, score=score, grade=grade, computed_at=clock.now()))
     if features is not None and s.get(FeatureSnapshot, (c, as_of)) is None:
         s.add(FeatureSnapshot(entity_code=c, as_of=as_of, feature_set="fs-2026.1", data=json.dumps(features),
                               records=10, computed_at=clock.now()))
@@ -49,8 +49,9 @@ def authorize(s: Session, c: str, institution: str = BANK, *, status: str = "act
               until: datetime | None = None) -> Authorization:
     a = Authorization(number=f"SQ{next(_auth_seq):012d}", entity_code=c, institution_code=institution,
                       purpose="贷前审查", mode="汇总信息", valid_from=clock.now() - timedelta(days=10),
-                      valid_until=until or clock.now() + timedelta(days=80), status=status, origin="enterprise",
-                      text="授权书", text_digest="0" * 64, confirmed_by="ent", confirmed_at=clock.now())
+                      valid_until=until or clock.now() + timedelta(days=80), status=status,
+                      origin="enterprise", text="授权书", text_digest="0" * 64, confirmed_by="ent",
+                      confirmed_at=clock.now())
     s.add(a)
     return a
 

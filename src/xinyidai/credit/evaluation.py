@@ -106,7 +106,7 @@ def build_features(db: Database, as_of: date, codes: list[str] | None = None,
     n = 0
     with db.session() as s:
         conn = s.connection()
-        now, as_of_v = bulk.constant(conn, clock.now().replace(tzinfo=None)), bulk.constant(conn, as_of)
+        now, as_of_v = bulk.constant(conn, clock.now()), bulk.constant(conn, as_of)
         wipe = delete(FeatureSnapshot).where(FeatureSnapshot.as_of == as_of)
         if codes is None:
             s.execute(wipe)
@@ -225,7 +225,7 @@ EVAL_COLS = ("run_id", "entity_code", "as_of", "method", "model_ref", "status", 
 def write_results(conn: Connection, run_id: int, as_of: date, version: str, out: pl.DataFrame,
                   frame: pl.DataFrame, scorers: list[Any]) -> None:
     """Store a chunk's public evaluation and, beside it, each scorecard's score."""
-    as_of_v, now = bulk.constant(conn, as_of), bulk.constant(conn, clock.now().replace(tzinfo=None))
+    as_of_v, now = bulk.constant(conn, as_of), bulk.constant(conn, clock.now())
     head = (run_id,)
     rows = ((*head, code, as_of_v, "public", version, status, score, grade, moves or None, now)
             for code, status, score, grade, moves in out.select("entity_code", "status", "score", "grade", "moves")

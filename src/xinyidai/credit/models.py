@@ -256,7 +256,7 @@ class WhiteListDelivery(Base):
     subscriber_kind: Mapped[str] = mapped_column(String(12), nullable=False)
     subscriber: Mapped[str] = mapped_column(String(20), nullable=False)
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    outbox_id: Mapped[int | None] = mapped_column(BigId)
+    outbox_id: Mapped[str | None] = mapped_column(String(40))
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("list_id", "subscriber_kind", "subscriber",

@@ -6,16 +6,16 @@ tuples directly. Values must already be in the form the column stores (see `sqli
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
 
 def sqlite_value(v: Any) -> Any:
-    """A Python value as SQLAlchemy itself stores it in SQLite (dates and times as ISO text)."""
+    """A Python value as SQLAlchemy itself stores it in SQLite (dates and times as ISO text, times in UTC)."""
     if isinstance(v, datetime):
-        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return (v.astimezone(UTC) if v.tzinfo else v).strftime("%Y-%m-%d %H:%M:%S.%f")
     if isinstance(v, date):
         return v.isoformat()
     return v
@@ -27,8 +27,9 @@ def constant(conn: Connection, v: Any) -> Any:
 
 
 def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Append `rows` to `table` inside the connection's current transaction. Datetimes must be naive UTC
-    (as kit.db.UTCDateTime stores them) and, on SQLite, already converted (see `constant`)."""
+    """Append `rows` to `table` inside the connection's current transaction. Datetimes must be aware (a
+    naive one would be read in the PostgreSQL session's zone) and, on SQLite, already converted (see
+    `constant`)."""
     raw = conn.connection.driver_connection
     cols = ", ".join(columns)
     if conn.dialect.name == "postgresql":

@@ -50,12 +50,14 @@ NAV = [
     ("/catalog", "信息清单", {"operator", "regulator", "security", "bank", "enterprise"}),
     ("/my", "我的信用信息", {"enterprise"}),
     ("/credit", "信用评价", {"operator", "regulator", "security"}),
+    ("/whitelists", "白名单", {"operator", "regulator"}),
     ("/institutions", "金融机构", {"operator", "regulator", "security"}),
     ("/my/credit", "我的信用评价", {"enterprise"}),
     ("/my/colleagues", "同事账户", {"enterprise"}),
     ("/my/authorizations", "我的授权", {"enterprise"}),
     ("/my/accesses", "谁查看了我的数据", {"enterprise"}),
     ("/bank", "授权企业", {"bank"}),
+    ("/bank/whitelists", "白名单", {"bank"}),
     ("/access/audit", "访问日志", {"operator", "security", "regulator"}),
     ("/access/alerts", "异常告警", {"operator", "security", "regulator"}),
     ("/audit", "审计日志", {"security", "operator"}),
@@ -124,7 +126,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     from xinyidai.catalog import api as catalog_api
     from xinyidai.catalog import pages as catalog_pages
     from xinyidai.credit import api as credit_api
-    from xinyidai.credit import model_pages
+    from xinyidai.credit import model_pages, whitelist_api, whitelist_pages
     from xinyidai.credit import pages as credit_pages
     from xinyidai.entities import api as entities_api
     from xinyidai.entities import institution_api, institution_pages, registration_pages
@@ -139,7 +141,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     for m in (shell, catalog_api, catalog_pages, entities_api, entities_pages, records_api, records_pages,
               access_api, institution_api, institution_pages, registration_pages,
               pages_enterprise, pages_bank, pages_staff, network_api, network_pages, exchange_api,
-              credit_pages, credit_api, model_pages):
+              credit_pages, credit_api, model_pages, whitelist_pages, whitelist_api):
         app.include_router(m.router)
 
     @app.get("/docs", include_in_schema=False)
@@ -161,6 +163,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from xinyidai.access.runtime import housekeeping
 
     chores = asyncio.create_task(housekeeping(app))
+    from xinyidai.credit.runtime import chores as credit_chores
+
+    credit = asyncio.create_task(credit_chores(app))
     from xinyidai.network.runtime import RelayWorker
 
     relay = RelayWorker(app, n.settings.network_interval_s)
@@ -168,6 +173,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     relay.stop()
     chores.cancel()
+    credit.cancel()
     n.executor.shutdown(wait=False, cancel_futures=True)
 
 

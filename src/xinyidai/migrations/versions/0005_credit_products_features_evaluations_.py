@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-28 08:53:40.322081
+Create Date: 2026-11-28 09:08:35.674206
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import xinyidai.kit.db
-
 
 revision: str = '0005'
 down_revision: str | None = '0004'
@@ -198,7 +197,7 @@ def upgrade() -> None:
     sa.Column('subscriber_kind', sa.String(length=12), nullable=False),
     sa.Column('subscriber', sa.String(length=20), nullable=False),
     sa.Column('delivered_at', xinyidai.kit.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('outbox_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('outbox_id', sa.String(length=40), nullable=True),
     sa.Column('seen_at', xinyidai.kit.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['list_id'], ['whitelists.id'], name=op.f('fk_whitelist_deliveries_list_id_whitelists'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_whitelist_deliveries')),

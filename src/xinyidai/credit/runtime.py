@@ -1,0 +1,43 @@
+"""The credit products' chores while the server runs: white lists whose schedule is due, and once a day
+(after 01:00 Beijing time) re-evaluation of the entities whose records changed since the last run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from xinyidai.credit import evaluation, whitelists
+from xinyidai.kit import clock
+
+log = logging.getLogger(__name__)
+NIGHTLY_HOUR = 1
+
+
+def chores_once(app: Any, state: dict[str, Any]) -> None:
+    from xinyidai.network.runtime import context
+
+    n = app.state.node
+    now = clock.now()
+    try:
+        ctx = context(app)
+    except Exception:  # noqa: BLE001 - without a key the lists still go to institutions; peers wait
+        ctx = None
+    whitelists.run_scheduled(n.db, ctx, now, node_code=n.settings.node_code)
+    local = now.astimezone(clock.CHINA_TZ)
+    if local.hour >= NIGHTLY_HOUR and state.get("evaluated_on") != local.date():
+        state["evaluated_on"] = local.date()
+        with n.db.session() as s:
+            has_run = evaluation.last_done_run(s) is not None
+        if has_run:  # the first full run is a person's decision (it can take a while on a large node)
+            evaluation.evaluate_changed(n.db, local.date(), "scheduler")
+
+
+async def chores(app: Any, every_seconds: int = 60) -> None:
+    state: dict[str, Any] = {}
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await asyncio.to_thread(chores_once, app, state)
+        except Exception:  # noqa: BLE001 - a failed round is logged and tried again next minute
+            log.exception("credit chores failed")
