@@ -1,0 +1,121 @@
+"""Point-in-time features: an evaluation as of a date sees exactly the versions current at the end of that
+Beijing day and only facts dated by then; a category missing for a whole region is unknown, not zero; an
+entity with no records is "insufficient", never a silent score."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from xinyidai.credit import evaluation
+from xinyidai.credit import features as F
+from xinyidai.entities.codes import make_uscc
+from xinyidai.entities.models import MarketEntity
+from xinyidai.kit import clock
+from xinyidai.kit.db import Database
+from xinyidai.records.canonical import canonical_json, fingerprint
+from xinyidai.records.models import CreditRecord
+
+A = make_uscc("230102", 501)
+B = make_uscc("230102", 502)  # same region as A
+C = make_uscc("230203", 503)  # another region: no tax delivered there at all
+EMPTY = make_uscc("230102", 504)
+
+
+def _at(d: date, hour: int = 10) -> datetime:
+    """A moment on Beijing date `d`."""
+    return datetime(d.year, d.month, d.day, hour, tzinfo=clock.CHINA_TZ).astimezone(UTC)
+
+
+def _rec(code: str, cat: str, key: str, content: dict, received: datetime, *, version: int = 1,
+         status: str = "current", superseded: datetime | None = None, start: date | None = None) -> CreditRecord:
+    body = canonical_json(content)
+    return CreditRecord(entity_code=code, category=cat, record_key=key, version=version, status=status,
+                        content=body, fingerprint=fingerprint(body), period_start=start, period_end=start,
+                        provider="测试", received_at=received, superseded_at=superseded)
+
+
+@pytest.fixture
+def loaded(db: Database) -> Database:
+    with db.session() as s:
+        for code, region in ((A, "230102"), (B, "230102"), (C, "230203"), (EMPTY, "230102")):
+            s.add(MarketEntity(code=code, name=f"企业{code[-4:]}", kind="企业", region_code=region, status="存续",
+                               updated_at=clock.now()))
+        s.add(_rec(A, "registration", "", {"established_on": "2010-01-01", "status": "存续"}, _at(date(2026, 1, 5)),
+                   start=date(2010, 1, 1)))
+        # Tax grade B delivered in March, corrected to A on 2026-06-10 (the old version superseded then).
+        s.add(_rec(A, "tax", "2026-02", {"period": "2026-02", "tax_credit_grade": "B", "tax_paid": 100},
+                   _at(date(2026, 3, 15)), status="superseded", superseded=_at(date(2026, 6, 10)),
+                   start=date(2026, 2, 1)))
+        s.add(_rec(A, "tax", "2026-02", {"period": "2026-02", "tax_credit_grade": "A", "tax_paid": 100},
+                   _at(date(2026, 6, 10)), version=2, start=date(2026, 2, 1)))
+        # A penalty decided in July but (wrongly) received earlier: a fact dated later does not exist yet.
+        s.add(_rec(A, "penalty", "P1", {"decided_on": "2026-07-20", "penalty_type": "罚款"}, _at(date(2026, 5, 1)),
+                   start=date(2026, 7, 20)))
+        # Dishonesty listed and later removed.
+        s.add(_rec(A, "dishonesty", "D1", {"listed_on": "2026-04-01", "removed_on": "2026-08-01"},
+                   _at(date(2026, 4, 2)), start=date(2026, 4, 1)))
+        s.add(_rec(B, "tax", "2026-05", {"period": "2026-05", "tax_credit_grade": "M"}, _at(date(2026, 6, 1)),
+                   start=date(2026, 5, 1)))
+        s.add(_rec(C, "registration", "", {"established_on": "2020-01-01"}, _at(date(2026, 1, 5)),
+                   start=date(2020, 1, 1)))
+    return db
+
+
+def _feats(db: Database, code: str, as_of: date) -> tuple[dict, int]:
+    with db.session() as s:
+        return F.entity_features(s, code, as_of)
+
+
+def test_versions_and_dates_as_of(loaded: Database) -> None:
+    before, n = _feats(loaded, A, date(2026, 6, 9))
+    assert n == 3 and before["tax_grade"] == "B"  # the correction had not arrived
+    assert before["penalties_3y"] == 0  # decided in July
+    assert before["dishonest_listed"] == 1
+    after, _ = _feats(loaded, A, date(2026, 6, 10))
+    assert after["tax_grade"] == "A"  # received during 2026-06-10 (Beijing): part of that day
+    later, _ = _feats(loaded, A, date(2026, 8, 15))
+    assert later["penalties_3y"] == 1 and later["dishonest_listed"] == 0  # removed on 08-01
+    nothing, n = _feats(loaded, A, date(2025, 12, 31))
+    assert n == 0 and nothing == {}
+
+
+def test_end_of_beijing_day_is_the_cut() -> None:
+    cut = F.end_of_day_utc(date(2026, 6, 10))
+    assert cut == datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # midnight in Beijing
+    assert _at(date(2026, 6, 10), 23) < cut < _at(date(2026, 6, 11), 0) + timedelta(seconds=1)
+
+
+def test_a_category_missing_for_the_whole_region_is_unknown(loaded: Database) -> None:
+    feats, _ = _feats(loaded, C, date(2026, 7, 1))
+    assert feats["tax_grade"] is None and feats["tax_paid_12m"] is None  # nobody in 230203 has tax data
+    assert "tax" in F.unavailable_for_features(feats)
+    mine, _ = _feats(loaded, A, date(2026, 7, 1))
+    assert mine["tax_paid_12m"] is not None  # the region delivers tax: a count of zero months is a fact
+    assert mine["penalties_3y"] == 0 and "penalty" not in F.unavailable_for_features(mine)
+
+
+def test_evaluation_is_insufficient_without_records_and_explains_otherwise(loaded: Database) -> None:
+    with loaded.session() as s:
+        empty = evaluation.evaluate_one(s, EMPTY, date(2026, 7, 1))
+        assert empty["status"] == "insufficient" and empty["score"] is None and empty["grade"] is None
+        assert "数据不足" in empty["message"]
+        a = evaluation.evaluate_one(s, A, date(2026, 7, 1))
+        assert a["status"] == "ok" and a["grade"] and a["reasons"]
+        assert any("严重失信" in line for line in a["reasons"])  # listed on 2026-07-01
+        c = evaluation.evaluate_one(s, C, date(2026, 7, 1))
+        assert "tax" in c["missing_categories"]
+
+
+def test_batch_run_matches_single_evaluation_and_keeps_history(loaded: Database) -> None:
+    for day in (date(2026, 6, 9), date(2026, 8, 15)):
+        run = evaluation.evaluate_all(loaded, day, "test")
+        assert run.status == "done" and run.done == 4 and run.insufficient >= 1
+    with loaded.session() as s:
+        stored = evaluation.result_for(s, A)
+        live = evaluation.evaluate_one(s, A, date(2026, 8, 15))
+        assert stored is not None and (stored["score"], stored["grade"]) == (live["score"], live["grade"])
+        points = evaluation.trend(s, A)
+        assert [p["as_of"] for p in points] == ["2026-06-09", "2026-08-15"]
+        assert points[0]["score"] < points[1]["score"]  # no longer on the dishonesty list, tax grade A
