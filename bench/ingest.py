@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import insert, text
@@ -39,22 +38,11 @@ HEADER = ["统一社会信用代码", "主体名称", "所属期", "纳税人类
 MONTHS = 12
 
 
-def months_before(today: date, n: int) -> list[str]:
-    y, m = today.year, today.month
-    out = []
-    for _ in range(n):
-        m -= 1
-        if m == 0:
-            y, m = y - 1, 12
-        out.append(f"{y:04d}-{m:02d}")
-    return out
-
-
 def make_file(path: Path, rows: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     n_entities = -(-rows // MONTHS)
     entities = [make_uscc("230100", i + 1) for i in range(n_entities)]
-    months = months_before(clock.today(), MONTHS)
+    months = clock.months_before(clock.today(), MONTHS)
     grades = "AABBBBMMCD"
     with open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)

@@ -9,22 +9,14 @@ import time
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from tests.access.conftest import BANK_A, ENTITY, populate
-from tests.web.test_access_pages import _grant
+from tests.access.conftest import BANK_A, ENTITY
+from tests.web.test_access_pages import _grant, world  # noqa: F401 - the sharing world, used below
 from xinyidai.credit.models import CreditReport, EvaluationRun
-from xinyidai.entities.models import User
 from xinyidai.kit.audit import AuditEvent
 
-
-@pytest.fixture
-def world(app, db, catalog):  # noqa: ANN001, ANN201
-    populate(db, catalog)
-    with db.session() as s:
-        s.execute(update(User).where(User.username == "enterprise").values(org_code=ENTITY))
-        s.execute(update(User).where(User.username == "bank").values(org_code=BANK_A))
-    return app
+pytestmark = pytest.mark.usefixtures("world")
 
 
 def _wait_run(db, run_id: int | None = None) -> EvaluationRun:  # noqa: ANN001
@@ -42,7 +34,7 @@ def _report_no(location: str) -> str:
     return location.rsplit("/", 1)[-1]
 
 
-def test_batch_run_then_entity_credit_page(world, login, db) -> None:  # noqa: ANN001
+def test_batch_run_then_entity_credit_page(login, db) -> None:  # noqa: ANN001
     op = login("operator")
     home = op.get("/credit")
     assert home.status_code == 200 and "尚未进行批量评价" in home.text and "2026.1" in home.text
@@ -66,7 +58,7 @@ def test_batch_run_then_entity_credit_page(world, login, db) -> None:  # noqa: A
     assert bad.status_code == 422 and "不能晚于今天" in bad.text
 
 
-def test_public_report_html_pdf_verify_and_tamper(world, login, db) -> None:  # noqa: ANN001
+def test_public_report_html_pdf_verify_and_tamper(login, db) -> None:  # noqa: ANN001
     op = login("operator")
     r = op.post("/reports", data={"csrf_token": op.csrf, "entity_code": ENTITY}, follow_redirects=False)
     assert r.status_code == 303, r.text
@@ -103,7 +95,7 @@ def test_public_report_html_pdf_verify_and_tamper(world, login, db) -> None:  # 
     assert "CONTENT_ALTERED" in anon.get("/reports/verify", params={"code": code}).text
 
 
-def test_authorized_report_only_under_authorization(world, login, db) -> None:  # noqa: ANN001
+def test_authorized_report_only_under_authorization(login, db) -> None:  # noqa: ANN001
     bank = login("bank")
     refused = bank.post(f"/bank/entities/{ENTITY}/report", data={"csrf_token": bank.csrf},
                         headers={"accept": "text/html"}, follow_redirects=False)
@@ -139,7 +131,7 @@ def test_authorized_report_only_under_authorization(world, login, db) -> None:  
     assert check.json()["valid"] is True
 
 
-def test_enterprise_sees_its_own_credit(world, login) -> None:  # noqa: ANN001
+def test_enterprise_sees_its_own_credit(login) -> None:  # noqa: ANN001
     ent = login("enterprise")
     page = ent.get("/my/credit")
     assert page.status_code == 200 and "即时计算" in page.text and "哈尔滨市龙信机械制造有限公司" in page.text
@@ -148,7 +140,7 @@ def test_enterprise_sees_its_own_credit(world, login) -> None:  # noqa: ANN001
     assert other.status_code == 403
 
 
-def test_indicator_system_form_refuses_bad_bands(world, login) -> None:  # noqa: ANN001
+def test_indicator_system_form_refuses_bad_bands(login) -> None:  # noqa: ANN001
     op = login("operator")
     spec = """version: "bad-1"
 name: 测试

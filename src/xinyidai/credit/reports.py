@@ -93,14 +93,7 @@ def _monthly(rows: list[dict[str, Any]], field: str, months: list[str]) -> list[
 
 
 def _months(as_of: date, n: int) -> list[str]:
-    y, m = as_of.year, as_of.month
-    out = []
-    for _ in range(n):
-        m -= 1
-        if m == 0:
-            y, m = y - 1, 12
-        out.append(f"{y:04d}-{m:02d}")
-    return out[::-1]
+    return clock.months_before(as_of, n)[::-1]
 
 
 def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer: str,

@@ -24,3 +24,15 @@ def set_clock(fn: Callable[[], datetime] | None) -> None:
     """Replace the clock (tests); None restores the system clock."""
     global _now
     _now = fn or (lambda: datetime.now(UTC))
+
+
+def months_before(d: date, n: int) -> list[str]:
+    """The `n` whole months before the month of `d`, newest first, as 'YYYY-MM' (monthly periods)."""
+    y, m = d.year, d.month
+    out = []
+    for _ in range(n):
+        m -= 1
+        if m == 0:
+            y, m = y - 1, 12
+        out.append(f"{y:04d}-{m:02d}")
+    return out
