@@ -119,3 +119,33 @@ def test_batch_run_matches_single_evaluation_and_keeps_history(loaded: Database)
         points = evaluation.trend(s, A)
         assert [p["as_of"] for p in points] == ["2026-06-09", "2026-08-15"]
         assert points[0]["score"] < points[1]["score"]  # no longer on the dishonesty list, tax grade A
+
+
+def test_active_and_challenger_scorecards_score_beside_the_public_evaluation(loaded: Database) -> None:
+    import numpy as np
+    from sqlalchemy import func, select
+
+    from xinyidai.credit import models_service
+    from xinyidai.credit.models import Evaluation
+
+    rng = np.random.default_rng(5)
+    n = 600
+    paid, months = rng.lognormal(10, 1, n), rng.integers(0, 30, n)
+    grade = rng.choice(["A", "B", "C"], n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-1 - 0.08 * months + (grade == "C") * 1.2)))).astype(int).tolist()
+    frame = {"tax_paid_12m": paid.tolist(), "si_continuity": months.tolist(), "tax_grade": grade.tolist()}
+    with loaded.session() as s:
+        active = models_service.train_model(s, "测试卡", "test", frame=frame, target=y, categorical={"tax_grade"})
+        challenger = models_service.train_model(s, "测试卡", "test", frame=frame, target=y,
+                                                categorical={"tax_grade"}, pdo=40)
+        models_service.set_status(s, active.id, "active", "test")
+        models_service.set_status(s, challenger.id, "challenger", "test")
+    run = evaluation.evaluate_all(loaded, date(2026, 8, 15), "test")
+    assert run.model_ids == [active.id, challenger.id]
+    with loaded.session() as s:
+        rows = s.execute(select(Evaluation.model_ref, Evaluation.status, func.count(), func.count(Evaluation.score))
+                         .where(Evaluation.run_id == run.id, Evaluation.method == "scorecard")
+                         .group_by(Evaluation.model_ref, Evaluation.status)).all()
+        # Each model scored the three entities with records; the one without records is "insufficient".
+        assert sorted(rows) == [("测试卡:v1", "insufficient", 1, 0), ("测试卡:v1", "ok", 3, 3),
+                                ("测试卡:v2", "insufficient", 1, 0), ("测试卡:v2", "ok", 3, 3)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,6 +28,7 @@ from xinyidai.kit.errors import InvalidInput, NotFound
 CATEGORICAL = {f.code for f in F.FEATURES if f.kind == "cat"}
 CANDIDATES = [f.code for f in F.FEATURES]
 SPLIT_SEED = 2026
+log = logging.getLogger(__name__)
 BASELINE_CAP = 20_000  # training rows kept for stability checks
 
 
@@ -48,10 +50,19 @@ class Scorer:
 
 
 def scorers(s: Session) -> list[Scorer]:
-    """The active model and the challengers, in that order."""
+    """The active model and the challengers, in that order. A model whose variables are not features of
+    this feature set (trained elsewhere, or on an older set) cannot score a run: it is left out and said."""
     rows = s.execute(select(ScorecardModel).where(ScorecardModel.status.in_(("active", "challenger")))
                      .order_by(ScorecardModel.status, ScorecardModel.id)).scalars()
-    return [Scorer(m.id, f"{m.name}:v{m.version}", Scorecard.from_dict(m.spec)) for m in rows]
+    out = []
+    for m in rows:
+        card = Scorecard.from_dict(m.spec)
+        unknown = [v for v in card.variables if v not in F.BY_CODE]
+        if unknown:
+            log.warning("model %s v%s left out of batch scoring: unknown features %s", m.name, m.version, unknown)
+            continue
+        out.append(Scorer(m.id, f"{m.name}:v{m.version}", card))
+    return out
 
 
 # ── outcomes ────────────────────────────────────────────────────────────────────────────────────────────

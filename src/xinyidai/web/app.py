@@ -216,16 +216,6 @@ def _install_handlers(app: FastAPI) -> None:
 
 
 def _install_headers(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):  # noqa: ANN001, ANN202
-        response = await call_next(request)
-        h = response.headers
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/docs"):
-            h.setdefault("Content-Security-Policy", CSP)
-        if request.url.path.startswith(("/api/", "/deliveries", "/entities", "/my", "/audit", "/institutions",
-                                        "/register", "/network")):
-            h.setdefault("Cache-Control", "no-store")
-        return response
+    from xinyidai.web.headers import SecurityHeaders
+
+    app.add_middleware(SecurityHeaders, csp=CSP)
