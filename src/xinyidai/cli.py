@@ -210,12 +210,13 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
     if sys.stderr.isatty():
         print(file=sys.stderr)
     _print_demo(summary, s)
-    # A first evaluation run, so the credit pages, reports and white lists have results to show.
-    from xinyidai.credit import evaluation
+    # A first evaluation run, loan applications and a first white list, so the credit pages have content.
+    from xinyidai.credit import demo as credit_demo
     from xinyidai.kit import clock
 
-    run = evaluation.evaluate_all(db, clock.today(), "demo")
-    typer.echo(f"公共信用综合评价（第 {run.id} 批）：" + "，".join(f"{g} {n:,} 户" for g, n in sorted(run.grades.items())))
+    c = credit_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code)
+    typer.echo(f"公共信用综合评价（第 {c.run_id} 批）：" + "，".join(f"{g} {n:,} 户" for g, n in sorted(c.grades.items())))
+    typer.echo(f"{c.applications:,} 户企业已授权银行查询（融资申请）；白名单 {c.whitelist}：{c.whitelist_entries:,} 户")
 
 
 def _print_demo(summary, s: Settings) -> None:  # noqa: ANN001 - a DemoSummary
