@@ -168,3 +168,15 @@ def test_openapi_and_docs(app) -> None:  # noqa: ANN001
     assert c.get("/docs").status_code == 200
     assert c.get("/healthz").json() == {"status": "ok"}
     assert c.get("/no-such-page").json()["error"] == "NOT_FOUND"
+
+
+def test_navigation_marks_the_longest_matching_entry() -> None:
+    from xinyidai.web.app import nav_active
+
+    assert nav_active("/bank/whitelists", "bank") == "/bank/whitelists"
+    assert nav_active("/bank/entities/X", "bank") == "/bank"
+    assert nav_active("/my/credit", "enterprise") == "/my/credit"
+    assert nav_active("/my", "enterprise") == "/my"
+    assert nav_active("/", "operator") == "/"
+    assert nav_active("/credit/models/3", "operator") == "/credit"
+    assert nav_active("/whitelists", "security") is None  # not a page of that role

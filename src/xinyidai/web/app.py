@@ -65,6 +65,17 @@ NAV = [
 ]
 
 
+def nav_active(path: str, role: str | None) -> str | None:
+    """The navigation entry a page belongs to: the longest one whose path prefixes it (so /bank/whitelists
+    lights 白名单, not 授权企业 at /bank)."""
+    best = None
+    for href, _, roles in NAV:
+        if role in roles and (path == href or (href != "/" and path.startswith(href.rstrip("/") + "/"))) \
+                and (best is None or len(href) > len(best)):
+            best = href
+    return best
+
+
 def _fmt_dt(v: datetime | None) -> str:
     return v.astimezone(clock.CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") if v else ""
 
@@ -85,7 +96,7 @@ def make_templates(catalog) -> Jinja2Templates:  # noqa: ANN001
                          industry=lambda c: (industry_name(c) or c) if c else "",
                          category=lambda c: _category_name(catalog, c), urlq=lambda v: quote(str(v)),
                          mask_id=mask_id)
-    t.env.globals.update(NAV=NAV, ROLES=USER_ROLES, version=__version__)
+    t.env.globals.update(NAV=NAV, ROLES=USER_ROLES, version=__version__, nav_active=nav_active)
     from xinyidai.credit.render import register_filters
 
     register_filters(t.env)
