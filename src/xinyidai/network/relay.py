@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from xinyidai.entities.models import MarketEntity
-from xinyidai.kit import audit, clock
+from xinyidai.kit import audit, bulk, clock
 from xinyidai.kit.crypto.suite import Identity
 from xinyidai.network.envelope import (
     FILE_MAX_AGE,
@@ -334,6 +334,10 @@ def _d(v: str | None) -> date | None:
     return date.fromisoformat(v) if v else None
 
 
+_APPLY_COLS = ("entity_code", "category", "record_key", "version", "status", "content", "fingerprint",
+               "period_start", "period_end", "provider", "received_at", "origin_node", "via_node")
+
+
 def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[str, int]:
     """Store the records of an envelope (see the module docstring); set-based per envelope."""
     now = clock.now()
@@ -354,9 +358,10 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
     for i in range(0, len(codes), _IN_CHUNK):
         known.update(s.execute(select(MarketEntity.code).where(MarketEntity.code.in_(codes[i:i + _IN_CHUNK])))
                      .scalars())
+    unknown = set(codes) - known
     new_entities = [{"code": c, "name": e[0], "kind": e[1], "region_code": e[2], "industry_code": e[3],
                      "status": e[4], "registered_on": _d(e[5]), "updated_at": now}
-                    for c, e in entities.items() if c in set(codes) - known]
+                    for c, e in entities.items() if c in unknown]
     if new_entities:
         s.connection().execute(insert(MarketEntity.__table__), new_entities)
     held: dict[tuple[str, str, str], tuple[int, int, str, datetime, str]] = {}
@@ -375,7 +380,8 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
                 held[k] = (rid, ver, fp, rec, status)
     new = changed = unchanged = older = 0
     supersede: list[int] = []
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
+    pg = s.connection().dialect.name == "postgresql"
     for k, r in incoming.items():
         received = datetime.fromisoformat(r[8])
         cur = held.get(k)
@@ -390,15 +396,13 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
             changed += 1
         else:
             new += 1
-        rows.append({"entity_code": k[0], "category": k[1], "record_key": k[2], "version": top[k] + 1,
-                     "status": "current", "content": r[4], "fingerprint": r[3], "period_start": _d(r[5]),
-                     "period_end": _d(r[6]), "provider": r[7], "received_at": received, "origin_node": r[9],
-                     "via_node": sender})
+        rows.append((k[0], k[1], k[2], top[k] + 1, "current", r[4], r[3], r[5] or None, r[6] or None, r[7],
+                     received if pg else bulk.sqlite_value(received), r[9], sender))
     for i in range(0, len(supersede), _IN_CHUNK):
         s.execute(update(CreditRecord).where(CreditRecord.id.in_(supersede[i:i + _IN_CHUNK]))
                   .values(status="superseded", superseded_at=now), execution_options={"synchronize_session": False})
-    if rows:
-        s.connection().execute(insert(CreditRecord.__table__), rows)  # Core executemany: one prepared insert
+    if rows:  # the driver's executemany (SQLite) or COPY (PostgreSQL): tuples, no per-row parameter building
+        bulk.insert_rows(s.connection(), "credit_records", _APPLY_COLS, rows)
     return {"new": new, "changed": changed, "unchanged": unchanged, "older": older,
             "entities_added": len(new_entities), "withdrawn": withdrawn}
 

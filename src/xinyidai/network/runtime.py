@@ -57,12 +57,18 @@ class RelayWorker(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        wait = self.interval
         with httpx.Client(timeout=httpx.Timeout(30.0, connect=3.0)) as client:
-            while not self.stopping.wait(self.interval):
+            while not self.stopping.wait(wait):
+                wait = self.interval
                 try:
                     done = run_once(self.app, client)
                     if any(done.values()):
                         log.info("relay: %s", done)
+                    # A round that moved records may have left more behind (a round collects a bounded
+                    # number): go again at once instead of idling a whole interval with a backlog.
+                    if done["queued_up"] or done["queued_down"] or done["sent"] or done["pulled"]:
+                        wait = 0.0
                 except Exception:  # noqa: BLE001 - the next round retries; the outbox keeps what is owed
                     log.exception("relay round failed")
 
