@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import timedelta
 
 import pytest
 from pypdf import PdfReader
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from tests.access.conftest import BANK_A, ENTITY
 from tests.web.test_access_pages import _grant, world  # noqa: F401 - the sharing world, used below
 from xinyidai.credit.models import CreditReport, EvaluationRun
+from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 
 pytestmark = pytest.mark.usefixtures("world")
@@ -58,7 +60,7 @@ def test_batch_run_then_entity_credit_page(login, db) -> None:  # noqa: ANN001
     assert bad.status_code == 422 and "不能晚于今天" in bad.text
 
 
-def test_public_report_html_pdf_verify_and_tamper(login, db) -> None:  # noqa: ANN001
+def test_public_report_html_pdf_verify_and_tamper(login, db, fixed_clock) -> None:  # noqa: ANN001
     op = login("operator")
     r = op.post("/reports", data={"csrf_token": op.csrf, "entity_code": ENTITY}, follow_redirects=False)
     assert r.status_code == 303, r.text
@@ -87,6 +89,12 @@ def test_public_report_html_pdf_verify_and_tamper(login, db) -> None:  # noqa: A
     assert "PDF_ALTERED" in bad_pdf.text
     assert "REPORT_NOT_FOUND" in anon.get("/reports/verify", params={"code": "AAAA-BBBB-CCCC-DDDD"}).text
     assert "VERIFY_CODE_INVALID" in anon.get("/reports/verify", params={"code": "123"}).text
+
+    # Genuine but past its 30 days: said so, so nobody relies on a stale report.
+    clock.set_clock(lambda: fixed_clock + timedelta(days=31))
+    stale = anon.get("/reports/verify", params={"code": code})
+    assert "EXPIRED" in stale.text and "有效期" in stale.text
+    clock.set_clock(lambda: fixed_clock)
 
     # Someone edits the stored report: its digest no longer matches and the page says so.
     with db.session() as s:

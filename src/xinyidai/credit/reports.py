@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -315,6 +315,11 @@ def verify(s: Session, signer: Signer, code: str, report_no: str | None = None,
         "code": "VALID" if digest_ok and sig_ok else ("CONTENT_ALTERED" if not digest_ok else "SIGNATURE_INVALID"),
         "message": "报告真实有效，内容与平台签发时一致" if digest_ok and sig_ok
         else ("报告内容与签发时不一致，可能已被篡改" if not digest_ok else "签名核验失败，报告不是本平台签发的")}
+    expires = rep.generated_at + timedelta(days=VALID_DAYS)
+    out["valid_until"] = expires.astimezone(clock.CHINA_TZ).date().isoformat()
+    if out["valid"] and clock.now() > expires:  # genuine, but no longer to be relied on
+        out["code"] = "EXPIRED"
+        out["message"] = f"报告真实，内容与签发时一致，但已超过 {VALID_DAYS} 日有效期（有效期至 {out['valid_until']}），请重新获取报告"
     if pdf_bytes is not None:
         pdf_ok = rep.pdf_digest is not None and sm3_hex(pdf_bytes) == rep.pdf_digest
         out["pdf_match"] = pdf_ok
