@@ -255,7 +255,7 @@ def _summarise(policy: Policy, cat: Category, served: Served, records: list[Cred
     }
 
 
-def _log(s: Session, actor: Actor, action: str, entity: str, purpose: str, plan: dict[str, Served],
+def log_access(s: Session, actor: Actor, action: str, entity: str, purpose: str, plan: dict[str, Served],
          extra: dict[str, Any] | None = None) -> audit.AuditEvent:
     auths = sorted({n for sv in plan.values() for n in sv.authorizations})
     return audit.record(
@@ -264,14 +264,32 @@ def _log(s: Session, actor: Actor, action: str, entity: str, purpose: str, plan:
         categories={c: sv.tier for c, sv in sorted(plan.items())}, **(extra or {}))
 
 
-def profile(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_code: str, *,
-            purpose: str = "贷前审查", number: str | None = None) -> dict[str, Any]:
-    """The entity's profile: the public tier plus every category a live authorization of this institution
-    covers for `purpose`, in summary form."""
+@dataclass
+class Access:
+    """What one summary-mode access is served under: the authorizations it spent, the categories and tiers
+    they allow (with the public ones), and the records the readable statement returned for them."""
+
+    entity: MarketEntity
+    auths: list[tuple[int, str, str]]
+    plan: dict[str, Served]
+    records: list[CreditRecord]
+
+    def by_category(self) -> dict[str, list[CreditRecord]]:
+        out: dict[str, list[CreditRecord]] = defaultdict(list)
+        for r in self.records:
+            out[r.category].append(r)
+        return out
+
+
+def summary_access(s: Session, catalog: Catalog, actor: Actor, entity_code: str, *, purpose: str,
+                   number: str | None, action: str) -> Access:
+    """The first half of every summary-mode access (a profile, an authorized report): the entity checked,
+    one use of each live authorization spent (not again for a retried request id), and the readable
+    records read with the authorization inside the query. The caller shapes them and logs `action`."""
     entity = _entity_code(entity_code)
     e = _entity(s, entity)
     public = _public_categories(catalog)
-    consume = not _seen_before(s, actor, entity, "access.profile")
+    consume = not _seen_before(s, actor, entity, action)
     auths = _take_authorizations(s, actor, entity, purpose, QUERY_MODES, number, consume)
     if number and not auths:
         raise diagnose(s, actor.institution_code, entity, purpose, None, QUERY_MODES, number)
@@ -279,16 +297,22 @@ def profile(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_c
     records = _readable_records(s, actor, entity, public, [a[0] for a in auths], list(plan))
     if not records and not s.execute(select(_institution_active(actor.institution_code))).scalar():
         raise Forbidden("本机构已被暂停或撤销接入", code="INSTITUTION_SUSPENDED")
-    by_cat: dict[str, list[CreditRecord]] = defaultdict(list)
-    for r in records:
-        by_cat[r.category].append(r)
+    return Access(e, auths, plan, records)
+
+
+def profile(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_code: str, *,
+            purpose: str = "贷前审查", number: str | None = None) -> dict[str, Any]:
+    """The entity's profile: the public tier plus every category a live authorization of this institution
+    covers for `purpose`, in summary form."""
+    a = summary_access(s, catalog, actor, entity_code, purpose=purpose, number=number, action="access.profile")
+    by_cat = a.by_category()
     today = clock.now().astimezone(clock.CHINA_TZ).date()
     categories = {code: _summarise(policy, catalog.category(code), sv, by_cat.get(code, []), today)
-                  for code, sv in plan.items()}
-    ev = _log(s, actor, "access.profile", entity, purpose, plan)
+                  for code, sv in a.plan.items()}
+    ev = log_access(s, actor, "access.profile", a.entity.code, purpose, a.plan)
     return {
-        "entity": _entity_card(policy, catalog, e), "purpose": purpose,
-        "served_under": [{"authorization": n, "mode": m} for _, n, m in auths],
+        "entity": _entity_card(policy, catalog, a.entity), "purpose": purpose,
+        "served_under": [{"authorization": n, "mode": m} for _, n, m in a.auths],
         "categories": categories, "access_id": ev.id, "request_id": actor.request_id,
         "notice": "本结果仅限融资用途使用，不得向第三方提供；本次查询已记录并对企业可见。",
     }
@@ -322,7 +346,7 @@ def detail(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_co
                      "period_start": r.period_start.isoformat() if r.period_start else None,
                      "period_end": r.period_end.isoformat() if r.period_end else None,
                      "provider": r.provider, "received_at": r.received_at.isoformat(), "fields": fields})
-    ev = _log(s, actor, "access.detail", entity, purpose, plan, {"rows": len(rows)})
+    ev = log_access(s, actor, "access.detail", entity, purpose, plan, {"rows": len(rows)})
     return {"entity_code": entity, "category": cat.code, "category_name": cat.name, "tier": served.tier,
             "purpose": purpose, "served_under": served.authorizations, "rows": rows, "access_id": ev.id,
             "request_id": actor.request_id,

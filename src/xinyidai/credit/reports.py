@@ -97,15 +97,15 @@ def _months(as_of: date, n: int) -> list[str]:
 
 
 def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer: str,
-             plan: dict[str, sharing.Served], recipient: str | None = None) -> ReportDocument:
-    """The document for `code`, showing each category in `plan` at its tier (the public version's plan is
-    the public categories at the public tier)."""
+             plan: dict[str, sharing.Served], records: dict[str, list[dict[str, Any]]],
+             recipient: str | None = None) -> ReportDocument:
+    """The document for `code`, showing each category in `plan` at its tier from `records` (contents by
+    category, newest first); the public version's plan is the public categories at the public tier."""
     e = s.get(MarketEntity, code)
     if e is None:
         raise NotFound("未找到该市场主体", code="ENTITY_NOT_FOUND")
     today = clock.today()
     result = evaluation.evaluate_one(s, code, today)
-    recs = _records(s, code, list(plan))
     tier = {c: sv.tier for c, sv in plan.items()}
     allowed = {c: sv.items for c, sv in plan.items()}
     version = "authorized" if recipient else "public"
@@ -113,7 +113,7 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     def table(cat: str, items: list[str], limit: int = 50) -> Table | None:
         if cat not in plan:
             return None
-        return _table(catalog, policy, cat, tier[cat], recs.get(cat, []), items, allowed[cat], limit)
+        return _table(catalog, policy, cat, tier[cat], records.get(cat, []), items, allowed[cat], limit)
 
     sections: list[Section] = []
     summary = Section("summary", "一、信用概况")
@@ -138,7 +138,7 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
             ("所属地区", region_name(e.region_code) or e.region_code),
             ("所属行业", (industry_name(e.industry_code) or e.industry_code) if e.industry_code else "—"),
             ("登记状态", e.status), ("成立日期", e.registered_on.isoformat() if e.registered_on else "—")]
-    r0 = recs.get("registration", [{}])[0] if "registration" in plan else {}
+    r0 = records.get("registration", [{}])[0] if "registration" in plan else {}
     shaped = policy.shape_fields(tier.get("registration", "公开"), catalog.category("registration"), r0) if r0 else {}
     for item in ("legal_representative", "registered_capital", "company_type", "address", "registration_authority",
                  "business_scope"):
@@ -167,22 +167,22 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     operating = Section("operating", "五、经营指标")
     months = _months(today, TREND_MONTHS)
     def detailed(cat: str) -> bool:
-        return cat in plan and tier[cat] == "原始明细" and bool(recs.get(cat))
+        return cat in plan and tier[cat] == "原始明细" and bool(records.get(cat))
 
     if detailed("tax"):
         operating.trends.append(Trend(f"近{TREND_MONTHS}个月纳税", months, {
-            "实缴税额": _monthly(recs["tax"], "tax_paid", months),
-            "申报销售收入": _monthly(recs["tax"], "declared_sales", months)}, "元"))
+            "实缴税额": _monthly(records["tax"], "tax_paid", months),
+            "申报销售收入": _monthly(records["tax"], "declared_sales", months)}, "元"))
     if detailed("social_insurance"):
         operating.trends.append(Trend(f"近{TREND_MONTHS}个月社保参保人数", months, {
-            "参保人数": _monthly(recs["social_insurance"], "insured_count", months)}, "人"))
-    utilities = {name: _monthly(recs[c], "amount_paid", months)
+            "参保人数": _monthly(records["social_insurance"], "insured_count", months)}, "人"))
+    utilities = {name: _monthly(records[c], "amount_paid", months)
                  for name, c in (("水费", "water"), ("电费", "electricity"), ("燃气费", "gas")) if detailed(c)}
     if utilities:
         operating.trends.append(Trend(f"近{TREND_MONTHS}个月水电气实缴金额", months, utilities, "元"))
     for cat in ("tax", "social_insurance", "housing_fund", "import_export"):
         if cat in plan and tier[cat] == "汇总查询":
-            operating.paragraphs.append(f"{_cat_name(catalog, cat)}：已获授权汇总查询，共 {len(recs.get(cat, []))} 条记录，"
+            operating.paragraphs.append(f"{_cat_name(catalog, cat)}：已获授权汇总查询，共 {len(records.get(cat, []))} 条记录，"
                                         "金额按区间显示，明细未列出。")
     if not operating.trends and not operating.paragraphs:
         operating.paragraphs.append("纳税、社保、水电气等经营信息属于需企业授权的信息，本报告"
@@ -338,7 +338,8 @@ def public_plan(catalog: Catalog) -> dict[str, sharing.Served]:
 
 def public_report(s: Session, catalog: Catalog, policy: Policy, signer: Signer, code: str, *, issuer: str,
                   node_code: str, actor: str, verify_base: str) -> CreditReport:
-    doc = assemble(s, catalog, policy, code, issuer=issuer, plan=public_plan(catalog))
+    plan = public_plan(catalog)
+    doc = assemble(s, catalog, policy, code, issuer=issuer, plan=plan, records=_records(s, code, list(plan)))
     rep = issue(s, doc, signer, node_code, actor, verify_base)
     audit.record(s, actor, "credit.report.public", f"entity:{code}", entity_code=code, report_no=rep.report_no)
     return rep
@@ -348,25 +349,20 @@ def authorized_report(s: Session, catalog: Catalog, policy: Policy, signer: Sign
                       code: str, *, issuer: str, node_code: str, verify_base: str, purpose: str = "贷前审查",
                       number: str | None = None) -> CreditReport:
     """The authorized version for the acting institution: the same checks, use and log as a profile query."""
-    entity = sharing._entity_code(code)  # noqa: SLF001 - the same validation as every access
-    sharing._entity(s, entity)  # noqa: SLF001
-    public = sharing._public_categories(catalog)  # noqa: SLF001
-    consume = not sharing._seen_before(s, actor, entity, "access.report")  # noqa: SLF001
-    auths = sharing._take_authorizations(s, actor, entity, purpose, sharing.QUERY_MODES, number, consume)  # noqa: SLF001
-    if not auths:
+    a = sharing.summary_access(s, catalog, actor, code, purpose=purpose, number=number, action="access.report")
+    if not a.auths:  # a report is more than the public tier: it needs an authorization to be made at all
         from xinyidai.access.authorizations import diagnose
 
-        raise diagnose(s, actor.institution_code, entity, purpose, None, sharing.QUERY_MODES, number)
-    plan = sharing._plan(catalog, public, sharing._scopes(s, auths), want_detail=False)  # noqa: SLF001
-    # Only what the query path would return: the readable statement decides, inside the query.
-    readable = {r.category for r in sharing._readable_records(s, actor, entity, public, [a[0] for a in auths],  # noqa: SLF001
-                                                                list(plan))}
-    plan = {c: sv for c, sv in plan.items() if c in readable or c in public}
+        raise diagnose(s, actor.institution_code, a.entity.code, purpose, None, sharing.QUERY_MODES, number)
+    # The report shows exactly what the readable statement returned, the authorization inside the query.
+    by_cat = {c: [orjson.loads(r.content) for r in rows] for c, rows in a.by_category().items()}
+    public = public_plan(catalog)
+    plan = {c: sv for c, sv in a.plan.items() if c in by_cat or c in public}
     inst = _institution_name(s, actor.institution_code)
-    doc = assemble(s, catalog, policy, entity, issuer=issuer, plan=plan, recipient=inst)
+    doc = assemble(s, catalog, policy, a.entity.code, issuer=issuer, plan=plan, records=by_cat, recipient=inst)
     rep = issue(s, doc, signer, node_code, actor.username, verify_base)
     rep.recipient = actor.institution_code
-    sharing._log(s, actor, "access.report", entity, purpose, plan, {"report_no": rep.report_no})  # noqa: SLF001
+    sharing.log_access(s, actor, "access.report", a.entity.code, purpose, plan, {"report_no": rep.report_no})
     return rep
 
 
