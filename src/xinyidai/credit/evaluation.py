@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import polars as pl
-from sqlalchemy import Connection, delete, func, or_, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from xinyidai.credit import features as F
@@ -135,8 +135,6 @@ def feature_frame(conn: Connection, as_of: date, codes: list[str] | None = None)
         sql += " AND entity_code IN :codes"
     stmt = text(sql)
     if codes is not None:
-        from sqlalchemy import bindparam
-
         stmt = stmt.bindparams(bindparam("codes", expanding=True))
         params["codes"] = codes or ["-"]
     rows = conn.execute(stmt, params).all()
@@ -239,7 +237,7 @@ def write_results(conn: Connection, run_id: int, as_of: date, version: str, out:
         bulk.insert_rows(conn, "credit_evaluations", EVAL_COLS, rows)
 
 
-def evaluate_all(db: Database, as_of: date, actor: str, progress: Progress | None = None) -> EvaluationRun:
+def evaluate_all(db: Database, as_of: date, actor: str) -> EvaluationRun:
     run_id = start_run(db, as_of, "all", actor)
     return execute_run(db, run_id)
 

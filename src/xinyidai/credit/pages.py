@@ -171,6 +171,12 @@ def report_pdf(report_no: str, request: Request, p: Principal = Depends(require(
 @router.get("/credit", response_class=HTMLResponse)
 def credit_home(request: Request, error: str = "", p: Principal = Depends(require(*STAFF)),
                 s: Session = Depends(db_session, scope="function")) -> Response:
+    return _home(request, s, error=error)
+
+
+def _home(request: Request, s: Session, *, error: str = "", spec_error: DomainError | None = None,
+          spec: str = "") -> Response:
+    """The runs, the latest grade distribution and the indicator systems (with a refused file, if any)."""
     runs = evaluation.runs(s, 30)
     latest_done = next((r for r in runs if r.status == "done"), None)
     dist = evaluation.grade_distribution(s, latest_done.id) if latest_done else {}
@@ -181,10 +187,10 @@ def credit_home(request: Request, error: str = "", p: Principal = Depends(requir
         "yAxis": {"type": "value", "name": "户数"},
         "series": [{"type": "bar", "data": [dist[g] for g in order if g in dist], "label": {"show": True}}],
     }, ensure_ascii=False) if dist else None
-    systems = evaluation.list_systems(s)
-    return no_store(render(request, "credit/home.html", runs=runs, statuses=RUN_STATUSES, latest=latest_done,
-                           dist=dist, chart=chart, systems=systems, today=clock.today().isoformat(), error=error,
-                           running=any(r.status == "running" for r in runs)))
+    return no_store(render(request, "credit/home.html", status_code=spec_error.status if spec_error else 200,
+                           runs=runs, statuses=RUN_STATUSES, latest=latest_done, dist=dist, chart=chart,
+                           systems=evaluation.list_systems(s), today=clock.today().isoformat(), error=error,
+                           spec_error=spec_error, spec=spec, running=any(r.status == "running" for r in runs)))
 
 
 @router.get("/credit/runs/{run_id}/progress", response_class=HTMLResponse)
@@ -240,8 +246,5 @@ def load_indicators(request: Request, spec: str = Form(...), p: Principal = Depe
             s.commit()
     except DomainError as exc:
         s.rollback()
-        systems = evaluation.list_systems(s)
-        return no_store(render(request, "credit/home.html", status_code=exc.status, runs=evaluation.runs(s, 30),
-                               statuses=RUN_STATUSES, latest=None, dist={}, chart=None, systems=systems,
-                               today=clock.today().isoformat(), error="", spec_error=exc, spec=spec, running=False))
+        return _home(request, s, spec_error=exc, spec=spec)
     return RedirectResponse("/credit", status_code=303)
