@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from xinyidai.access import runtime, sharing
 from xinyidai.credit import evaluation, reports
-from xinyidai.credit.pages import STAFF, visible_report
+from xinyidai.credit.pages import STAFF, issuer_of, visible_report
 from xinyidai.entities.accounts import Principal
 from xinyidai.kit import clock
 from xinyidai.kit.errors import InvalidInput
@@ -53,11 +53,10 @@ def authorized_report(code: str, request: Request, body: ReportIn = Body(default
                       p: Principal = Depends(require("bank")),
                       s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     actor = sharing.actor_of(p, request_id)
-    st = node(request).settings
+    issuer, node_code, base = issuer_of(request)
     rep = runtime.served(s, actor, code.strip().upper(), "report", body.purpose, lambda: reports.authorized_report(
         s, node(request).catalog, runtime.policy(request), runtime.signer(request), actor, code.strip().upper(),
-        issuer=st.node_name, node_code=st.node_code, verify_base=st.public_url or str(request.base_url),
-        purpose=body.purpose, number=body.authorization))
+        issuer=issuer, node_code=node_code, verify_base=base, purpose=body.purpose, number=body.authorization))
     return _report_json(rep, request)
 
 

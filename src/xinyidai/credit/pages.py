@@ -27,7 +27,8 @@ STAFF = ("operator", "regulator", "security")
 MAX_PDF_UPLOAD = 20 * 1024 * 1024
 
 
-def _issuer(request: Request) -> tuple[str, str, str]:
+def issuer_of(request: Request) -> tuple[str, str, str]:
+    """The node's name and code, and the address its reports send people to for verification."""
     st = node(request).settings
     base = st.public_url or str(request.base_url)
     return st.node_name, st.node_code, base
@@ -79,7 +80,7 @@ def create_public_report(request: Request, entity_code: str = Form(...),
     code = entity_code.strip().upper()
     if p.role == "enterprise" and p.org_code != code:
         raise Forbidden("企业用户只能为本企业生成报告", code="NOT_OWN_ENTITY")
-    issuer, node_code, base = _issuer(request)
+    issuer, node_code, base = issuer_of(request)
     with runtime._write_lock(s):  # noqa: SLF001 - the audit chain's head is taken in this thread
         rep = reports.public_report(s, node(request).catalog, runtime.policy(request), runtime.signer(request),
                                     code, issuer=issuer, node_code=node_code, actor=p.username, verify_base=base)
@@ -92,7 +93,7 @@ def create_authorized_report(code: str, request: Request, purpose: str = Form("�
                              authorization: str = Form(""), p: Principal = Depends(require("bank")),
                              s: Session = Depends(db_session, scope="function")) -> Response:
     actor = sharing.actor_of(p)
-    issuer, node_code, base = _issuer(request)
+    issuer, node_code, base = issuer_of(request)
     code = code.strip().upper()
     rep = runtime.served(s, actor, code, "report", purpose, lambda: reports.authorized_report(
         s, node(request).catalog, runtime.policy(request), runtime.signer(request), actor, code, issuer=issuer,
