@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import String, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Row, String, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.access.authorizations import diagnose
@@ -85,7 +85,8 @@ def _seen_before(s: Session, actor: Actor, entity: str, action: str) -> bool:
 
 
 # The statements of the request path are built once with bound parameters: constructing SQLAlchemy
-# expressions per request cost more than running them.
+# expressions per request cost more than running them. They return plain columns, so they run on the
+# session's connection: the ORM's execution layer doubled each statement's cost and adds nothing here.
 _B = bindparam
 _LIVE = [Authorization.institution_code == _B("inst"), Authorization.entity_code == _B("entity"),
          Authorization.mode.in_(_B("modes", expanding=True)), Authorization.status == "active",
@@ -103,12 +104,16 @@ _COVERED = exists().where(
     Authorization.id.in_(_B("auth_ids", expanding=True)), Authorization.institution_code == _B("inst"),
     Authorization.entity_code == CreditRecord.entity_code, Authorization.status == "active",
     Authorization.valid_from <= _B("now"), Authorization.valid_until > _B("now"))
-_READABLE = (select(CreditRecord).where(
+# Plain rows, not ORM objects: a profile reads dozens of records and only reads them, and building an
+# identity-mapped object per row cost more than the statement itself.
+_READABLE = (select(*CreditRecord.__table__.c).where(
     CreditRecord.entity_code == _B("entity"), CreditRecord.status == "current",
     CreditRecord.category.in_(_B("categories", expanding=True)),
     exists().where(FinancialInstitution.code == _B("inst"), FinancialInstitution.status == "active"),
     or_(CreditRecord.category.in_(_B("public", expanding=True)), _COVERED))
     .order_by(CreditRecord.category, CreditRecord.period_end.desc().nulls_last(), CreditRecord.id))
+_SCOPES = select(AuthorizationScope.authorization_id, AuthorizationScope.category, AuthorizationScope.items).where(
+    AuthorizationScope.authorization_id.in_(_B("ids", expanding=True)))
 
 
 def _take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, modes: tuple[str, ...],
@@ -124,13 +129,13 @@ def _take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, mo
 
 
 def _readable_records(s: Session, actor: Actor, entity: str, public: list[str], auth_ids: list[int],
-                      categories: list[str]) -> list[CreditRecord]:
+                      categories: list[str]) -> list[Row[Any]]:
     """Current records of `entity` that are public or covered by a scope of one of `auth_ids` — which must
     still belong to this institution and entity, be unrevoked and inside their window."""
     params = {"entity": entity, "inst": actor.institution_code, "now": clock.now(),
               "auth_ids": auth_ids or [-1], "public": public or ["-"],
               "categories": categories or ["-"]}
-    return list(s.execute(_READABLE, params).scalars())
+    return list(s.connection().execute(_READABLE, params))
 
 
 def _scopes(s: Session, auths: list[tuple[int, str, str]]) -> dict[str, list[tuple[str, str, list[str] | None]]]:
@@ -139,9 +144,7 @@ def _scopes(s: Session, auths: list[tuple[int, str, str]]) -> dict[str, list[tup
         return {}
     by_id = {a[0]: a for a in auths}
     out: dict[str, list] = defaultdict(list)
-    rows = s.execute(select(AuthorizationScope.authorization_id, AuthorizationScope.category,
-                            AuthorizationScope.items).where(AuthorizationScope.authorization_id.in_(by_id)))
-    for aid, cat, items in rows:
+    for aid, cat, items in s.connection().execute(_SCOPES, {"ids": list(by_id)}):
         _, number, mode = by_id[aid]
         out[cat].append((number, mode, items))
     return out
@@ -188,14 +191,18 @@ def _public_categories(catalog: Catalog) -> list[str]:
     return [c.code for c in catalog.categories if c.sensitivity == "公开"]
 
 
-def _entity(s: Session, code: str) -> MarketEntity:
-    e = s.get(MarketEntity, code)
+_ENTITY = select(*MarketEntity.__table__.c).where(MarketEntity.code == _B("code"))
+
+
+def _entity(s: Session, code: str) -> Row[Any]:
+    """The register's row for `code` (plain columns: every access reads it, and only reads it)."""
+    e = s.connection().execute(_ENTITY, {"code": code}).first()
     if e is None:
         raise NotFound("未找到该市场主体", code="ENTITY_NOT_FOUND")
     return e
 
 
-def _entity_card(policy: Policy, catalog: Catalog, e: MarketEntity) -> dict[str, Any]:
+def _entity_card(policy: Policy, catalog: Catalog, e: Row[Any]) -> dict[str, Any]:
     """The register's basic facts, shaped by the public tier (the legal representative's ID never leaves)."""
     reg = catalog.category("registration")
     card: dict[str, Any] = {"code": e.code, "name": e.name, "kind": e.kind, "region_code": e.region_code,
@@ -213,7 +220,7 @@ def _entity_card(policy: Policy, catalog: Catalog, e: MarketEntity) -> dict[str,
     return card
 
 
-def _content(r: CreditRecord) -> dict[str, Any]:
+def _content(r: Row[Any]) -> dict[str, Any]:
     return orjson.loads(r.content)
 
 
@@ -224,7 +231,7 @@ def _num(v: Any) -> Decimal | None:
         return None
 
 
-def _summarise(policy: Policy, cat: Category, served: Served, records: list[CreditRecord],
+def _summarise(policy: Policy, cat: Category, served: Served, records: list[Row[Any]],
                today: date) -> dict[str, Any]:
     """A category in summary form: counts, the span of periods, the latest record and 12-month totals,
     every value shaped for the tier (amounts banded under 汇总查询)."""
@@ -233,14 +240,12 @@ def _summarise(policy: Policy, cat: Category, served: Served, records: list[Cred
     recent = [r for r in records if (r.period_end or r.period_start or date.min) >= year_ago]
     periods = [p for r in records for p in (r.period_start, r.period_end) if p]
     latest = records[0] if records else None
+    amounts = [i for i in cat.items if i.type == "decimal" and i.unit in ("元", "万元", "万美元")
+               and (served.items is None or i.code in served.items)]
+    contents = [_content(r) for r in recent] if amounts else []
     totals: dict[str, Any] = {}
-    for item in cat.items:
-        if item.type != "decimal" or item.unit not in ("元", "万元", "万美元"):
-            continue
-        if served.items is not None and item.code not in served.items:
-            continue
-        values = [_num(_content(r).get(item.code)) for r in recent]
-        values = [v for v in values if v is not None]
+    for item in amounts:
+        values = [v for v in (_num(c.get(item.code)) for c in contents) if v is not None]
         if values:
             shaped = policy.shape(tier, cat, item, sum(values, Decimal(0)))
             if shaped is not DROP:
@@ -269,13 +274,13 @@ class Access:
     """What one summary-mode access is served under: the authorizations it spent, the categories and tiers
     they allow (with the public ones), and the records the readable statement returned for them."""
 
-    entity: MarketEntity
+    entity: Row[Any]  # the market_entities row
     auths: list[tuple[int, str, str]]
     plan: dict[str, Served]
-    records: list[CreditRecord]
+    records: list[Row[Any]]  # credit_records rows (every column), read-only
 
-    def by_category(self) -> dict[str, list[CreditRecord]]:
-        out: dict[str, list[CreditRecord]] = defaultdict(list)
+    def by_category(self) -> dict[str, list[Row[Any]]]:
+        out: dict[str, list[Row[Any]]] = defaultdict(list)
         for r in self.records:
             out[r.category].append(r)
         return out
