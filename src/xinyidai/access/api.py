@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,24 +34,37 @@ REQUEST_ID_H = Header(None, alias="X-Request-Id", description="请求编号，�
 
 # ── institutions ─────────────────────────────────────────────────────────────────────────────────────────
 
-@router.get("/entities/{code}/profile", summary="企业信用概况（公开信息 + 授权范围内的汇总信息）")
+class JsonBody(Response):
+    """A JSON answer returned as is. The institutions' query routes answer on every loan decision; letting
+    FastAPI validate and re-encode the returned dict cost about a tenth of a profile request. Their
+    OpenAPI entries keep `response_model`."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=str)
+
+
+@router.get("/entities/{code}/profile", summary="企业信用概况（公开信息 + 授权范围内的汇总信息）",
+            response_model=dict[str, Any])
 def profile(code: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
             request_id: str | None = REQUEST_ID_H, p: Principal = Depends(require("bank")),
-            s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+            s: Session = Depends(db_session, scope="function")) -> Response:
     actor = sharing.actor_of(p, request_id)
     pol = runtime.policy(request)
-    return runtime.served(s, actor, code, "profile", purpose, lambda: sharing.profile(
-        s, node(request).catalog, pol, actor, code, purpose=purpose, number=number))
+    return JsonBody(runtime.served(s, actor, code, "profile", purpose, lambda: sharing.profile(
+        s, node(request).catalog, pol, actor, code, purpose=purpose, number=number)))
 
 
-@router.get("/entities/{code}/records/{category}", summary="某类信息的原始明细（公开类别，或“原始明细”方式的授权）")
+@router.get("/entities/{code}/records/{category}", summary="某类信息的原始明细（公开类别，或“原始明细”方式的授权）",
+            response_model=dict[str, Any])
 def detail(code: str, category: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
            request_id: str | None = REQUEST_ID_H, p: Principal = Depends(require("bank")),
-           s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+           s: Session = Depends(db_session, scope="function")) -> Response:
     actor = sharing.actor_of(p, request_id)
     pol = runtime.policy(request)
-    return runtime.served(s, actor, code, "detail", purpose, lambda: sharing.detail(
-        s, node(request).catalog, pol, actor, code, category, purpose=purpose, number=number))
+    return JsonBody(runtime.served(s, actor, code, "detail", purpose, lambda: sharing.detail(
+        s, node(request).catalog, pol, actor, code, category, purpose=purpose, number=number)))
 
 
 @router.get("/entities/{code}/records/{category}/export", summary="导出某类信息的明细（CSV，带追溯标记）")
@@ -74,17 +88,18 @@ class VerificationIn(BaseModel):
     request_id: str | None = Field(default=None, max_length=64)
 
 
-@router.post("/entities/{code}/verifications", summary="核验比对：提交声明，返回相符 / 不符 / 无法判断及签名回执")
+@router.post("/entities/{code}/verifications", summary="核验比对：提交声明，返回相符 / 不符 / 无法判断及签名回执",
+             response_model=dict[str, Any])
 def verify(code: str, request: Request, body: VerificationIn, request_id: str | None = REQUEST_ID_H,
            p: Principal = Depends(require("bank")), s: Session = Depends(db_session, scope="function")
-           ) -> dict[str, Any]:
+           ) -> Response:
     actor = sharing.actor_of(p, request_id or body.request_id)
     pol: Policy = runtime.policy(request)
     sig: Signer = runtime.signer(request)
     n = node(request)
-    return runtime.served(s, actor, code, "verify", "核验", lambda: verification.verify(
+    return JsonBody(runtime.served(s, actor, code, "verify", "核验", lambda: verification.verify(
         s, n.catalog, pol, sig, n.settings.node_code, actor, code, body.claims, number=body.authorization),
-        keep=(verification.ProbingLimited,))
+        keep=(verification.ProbingLimited,)))
 
 
 @router.get("/node-key", summary="本节点用于签名回执与审计检查点的公钥")
