@@ -57,10 +57,16 @@ request = function()
 end
 """
 
+# Each wrk thread has its own Lua state with the same random seed: the request ids take the thread's number
+# from setup() and the round's start time, so no two requests share one (a shared id is a replay).
 VERIFY_LUA = """
 local codes = {%s}
 local i = 0
-local tid = tostring(math.random(1, 1000000000))
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads .. "-" .. os.time())
+end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"claims":[{"category":"judicial","op":"not_exists","period_from":"2024-01"},' ..
@@ -84,7 +90,8 @@ def prepare(var: Path, url: str, entities: int) -> tuple[str, list[str]]:
     env = {**os.environ, "XINYIDAI_VAR_DIR": str(var), "XINYIDAI_DATABASE_URL": url}
     xyd = [sys.executable, "-m", "xinyidai"]
     subprocess.run([*xyd, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([*xyd, "demo", "--entities", str(entities), "--months", "12", "--reset"], env=env, check=True,
+    reset = ["--reset"] if url.startswith("sqlite") else ["--reset", "--yes"]  # the demo asks before emptying a server
+    subprocess.run([*xyd, "demo", "--entities", str(entities), "--months", "12", *reset], env=env, check=True,
                    capture_output=True)
     db = Database(url)
     migrate.upgrade(db.engine)
@@ -149,9 +156,10 @@ def main() -> None:
     print(f"prepared {len(codes)} entities with authorizations in {time.time() - t0:.0f}s", file=sys.stderr)
     port = free_port()
     env = {**os.environ, "XINYIDAI_VAR_DIR": str(var), "XINYIDAI_DATABASE_URL": url}
+    errors = tmp / "server-errors.log"  # the server's error log (the access log goes nowhere)
     server = subprocess.Popen([sys.executable, "-m", "xinyidai", "serve", "--host", "127.0.0.1", "--port", str(port),
                                "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+                              stderr=errors.open("wb"), start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -182,6 +190,9 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        logged = errors.read_text(errors="replace") if errors.exists() else ""
+        if "Traceback" in logged:  # a load test that provokes server errors must say so
+            print("server errors:\n" + logged[logged.index("Traceback"):][:3000], file=sys.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"RESULT query rps={rps:.0f} baseline_rps={base_rps:.0f} ratio={rps / base_rps:.3f} p99_ms={p99:.1f} "
           f"verify_rps={vrps:.0f} verify_p99_ms={vp99:.1f}")

@@ -3,6 +3,8 @@ scope enforcement, and the limit on probing an amount."""
 
 from __future__ import annotations
 
+import threading
+
 import orjson
 import pytest
 from sqlalchemy import select
@@ -72,6 +74,34 @@ def test_request_id_is_idempotent(db, catalog, world: World) -> None:  # noqa: A
     with pytest.raises(DomainError) as e:
         run(db, catalog, world, CLAIMS[1:2], "v-2")
     assert e.value.code == "REQUEST_ID_REUSED"
+
+
+def test_request_id_racing_on_two_connections_is_answered_once(db, catalog, world: World) -> None:  # noqa: ANN001
+    """Two requests with one id at the same time: the second waits for the first, then gets its answer as a
+    replay (not a server error), and only one use of the authorization is spent."""
+    if db.engine.dialect.name == "sqlite":  # the app serializes SQLite writers; the race needs row locks
+        pytest.skip("concurrent writers on two connections: PostgreSQL only (runs in CI's PostgreSQL pass)")
+    grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax",), max_uses=5)
+    actor = actor_of(world.bank_a, "v-race")
+    claims = [Claim(**CLAIMS[0])]
+    first_session = db.sessions()
+    first = verification.verify(first_session, catalog, POLICY, world.signer, "CN-230000", actor, ENTITY, claims)
+    second: dict = {}
+
+    def other() -> None:
+        with db.session() as s:  # blocks on the authorization's row lock until the first commits
+            second.update(verification.verify(s, catalog, POLICY, world.signer, "CN-230000", actor, ENTITY, claims))
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(1.0)
+    assert t.is_alive()  # still waiting for the first transaction
+    first_session.commit()
+    first_session.close()
+    t.join(30)
+    assert second["replayed"] and second["receipt"] == first["receipt"]
+    with db.session() as s:
+        assert s.execute(select(Authorization.uses)).scalar_one() == 1
 
 
 def test_needs_a_verification_authorization_covering_each_category(db, catalog, world: World) -> None:  # noqa: ANN001

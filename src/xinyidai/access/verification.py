@@ -23,6 +23,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyidai.access import sharing
@@ -178,6 +179,20 @@ def _probing_count(s: Session, institution: str, entity: str, keys: set[tuple[st
     return counts
 
 
+def _answer_again(s: Session, actor: sharing.Actor, entity: str, claims_json: list[dict[str, Any]]
+                  ) -> dict[str, Any] | None:
+    """The stored answer to a request id already served (None if it was not), refused if the id now comes
+    with another entity or other claims."""
+    prior = s.execute(select(VerificationRequest).where(
+        VerificationRequest.institution_code == actor.institution_code,
+        VerificationRequest.request_id == actor.request_id)).scalar_one_or_none()
+    if prior is None:
+        return None
+    if prior.entity_code != entity or prior.claims != claims_json:
+        raise Conflict("该请求编号已用于另一项核验请求", code="REQUEST_ID_REUSED")
+    return {"results": prior.results, "receipt": prior.receipt, "replayed": True}
+
+
 def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_code: str, actor: sharing.Actor,
            entity_code: str, claims: list[Claim], *, number: str | None = None) -> dict[str, Any]:
     """Answer the claims and sign the receipt. Raises ProbingLimited (after raising an alert, which the
@@ -185,14 +200,10 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
     entity = sharing._entity_code(entity_code)
     if not actor.request_id:
         raise InvalidInput("核验请求须带请求编号 request_id（用于幂等）", code="REQUEST_ID_REQUIRED")
-    prior = s.execute(select(VerificationRequest).where(
-        VerificationRequest.institution_code == actor.institution_code,
-        VerificationRequest.request_id == actor.request_id)).scalar_one_or_none()
     claims_json = [c.model_dump() for c in claims]
-    if prior is not None:
-        if prior.entity_code != entity or prior.claims != claims_json:
-            raise Conflict("该请求编号已用于另一项核验请求", code="REQUEST_ID_REUSED")
-        return {"results": prior.results, "receipt": prior.receipt, "replayed": True}
+    again = _answer_again(s, actor, entity, claims_json)
+    if again is not None:
+        return again
     sharing._entity(s, entity)
     _check_claims(catalog, claims)
     value_keys = {(c.category, c.item) for c in claims if c.op in VALUE_OPS and c.item}
@@ -243,6 +254,16 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
     s.add(VerificationRequest(institution_code=actor.institution_code, request_id=actor.request_id,
                               entity_code=entity, authorization_id=auths[0][0], requested_by=actor.username,
                               claims=claims_json, results=results, receipt=receipt, created_at=now))
+    try:
+        s.flush()
+    except IntegrityError:
+        # The same request id raced in on another connection and committed first (PostgreSQL makes this
+        # insert wait for it): undo this attempt, its use of the authorization too, and answer as a replay.
+        s.rollback()
+        again = _answer_again(s, actor, entity, claims_json)
+        if again is None:
+            raise
+        return again
     audit.record(s, actor.username, "access.verify", f"entity:{entity}", entity_code=entity,
                  institution_code=actor.institution_code, request_id=actor.request_id, purpose="核验",
                  authorizations=statement["authorizations"],
