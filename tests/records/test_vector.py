@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,3 +118,12 @@ def test_quotes_part_way_switch_to_the_general_reader(catalog, tmp_path) -> None
     fast, slow = run(path, "tax", True), run(path, "tax", False)
     assert fast == slow
     assert fast[0] == 40 and any("公司,逗号" in repr(s) for s in fast[2])
+
+
+def test_whitespace_is_what_str_strip_removes() -> None:
+    every = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+    assert every == vector.WHITESPACE
+    # Polars' default set is all of them but the separators that the fast path looks for, and nothing else.
+    assert pl.Series([every]).str.strip_chars().to_list() == ["\x1c\x1d\x1e\x1f"]
+    others = pl.Series([chr(c) for c in range(0x110000) if not chr(c).isspace() and not 0xD800 <= c < 0xE000])
+    assert others.str.strip_chars().equals(others)

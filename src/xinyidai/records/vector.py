@@ -26,6 +26,8 @@ Memory is bounded by the chunk size (about `checking.BATCH_ROWS` rows) and the p
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +42,13 @@ from xinyidai.records.columns import ColumnChecker
 from xinyidai.records.readers import Reader, _row, odd_record
 from xinyidai.records.validation import Bad, Issue, RowValidator
 
-# Every character Python's str.strip() removes (Polars' default set differs: U+001C–U+001F).
-WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+# Every character Python's str.strip() removes. Spelled out: scanning every code point costs each checking
+# process a noticeable part of a second at start-up. Polars' default set (Unicode White_Space) lacks only the
+# separators U+001C–U+001F, and stripping with the default set is twice as fast, so a chunk without those
+# (nearly every one) strips with it.
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+              "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_SEPARATORS = re.compile(rb"[\x1c-\x1f]")
 PLAIN_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "gb18030": "gb18030"}
 _NUMBER = r"^-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,10})?$"  # no leading zeros: see _number
 _INTEGER = r"^-?(?:0|[1-9][0-9]{0,14})$"
@@ -196,6 +203,7 @@ class VectorChecker:
         seen = self._maps.setdefault(code, {})
         if len(seen) > _MAPPED_CACHE:
             seen.clear()
+        good: dict[str, tuple[str, str]] = {}  # this chunk's values only: the cache may hold thousands more
         for raw in col.unique().drop_nulls().to_list():
             if raw not in seen:
                 try:
@@ -204,7 +212,8 @@ class VectorChecker:
                     seen[raw] = None
                 else:
                     seen[raw] = (orjson.dumps(value).decode("utf-8"), str(value))
-        good = {k: v for k, v in seen.items() if v is not None}
+            if (verdict := seen[raw]) is not None:
+                good[raw] = verdict
         keys = list(good)
         frag = pl.col(col.name).replace_strict(keys, [good[k][0] for k in keys], default=None,
                                                return_dtype=pl.String)
@@ -285,7 +294,8 @@ class VectorChecker:
         names = [f"c{i}" for i in range(self.ncols)]
         cols = (frame["line"].str.split_exact(self.delimiter, self.ncols - 1).struct.rename_fields(names)
                 .struct.unnest() if self.ncols > 1 else frame.select(pl.col("line").alias("c0")))
-        df = cols.select(pl.col(names).str.strip_chars(WHITESPACE).replace("", None)).with_columns(
+        strip = WHITESPACE if _SEPARATORS.search(chunk.data) else None
+        df = cols.select(pl.col(names).str.strip_chars(strip).replace("", None)).with_columns(
             frame["row_no"])
         df = df.filter(pl.any_horizontal(pl.col(names).is_not_null()))
         return df, odd
@@ -388,15 +398,21 @@ def _as_row(values: tuple, ncols: int) -> Any:
 
 
 def _copy_text(df: pl.DataFrame) -> bytes:
-    """Rows in PostgreSQL's COPY text format. Content, codes, dates and fingerprints hold no backslash or
-    control character here (such text takes the converter path); names and keys are escaped."""
+    """Rows in PostgreSQL's COPY text format. Only the columns that hold a backslash or a control character
+    in this chunk are escaped: such text is rare (most of it takes the converter path), and escaping every
+    column cost more than the rest of the conversion."""
     text_cols = [c for c, dt in df.schema.items() if dt == pl.String]
-    escaped = df.with_columns(pl.col(text_cols).str.replace_all("\\", "\\\\", literal=True)
-                              .str.replace_all("\t", "\\t", literal=True)
-                              .str.replace_all("\n", "\\n", literal=True)
-                              .str.replace_all("\r", "\\r", literal=True))
-    return escaped.write_csv(separator="\t", quote_style="never", null_value="\\N", include_header=False,
-                             line_terminator="\n").encode("utf-8")
+    special = df.select(pl.col(text_cols).str.contains(r"[\\\t\n\r]").any()).row(0) if text_cols else ()
+    escape = [c for c, hit in zip(text_cols, special, strict=True) if hit]
+    if escape:
+        df = df.with_columns(pl.col(escape).str.replace_all("\\", "\\\\", literal=True)
+                             .str.replace_all("\t", "\\t", literal=True)
+                             .str.replace_all("\n", "\\n", literal=True)
+                             .str.replace_all("\r", "\\r", literal=True))
+    out = io.BytesIO()
+    df.write_csv(out, separator="\t", quote_style="never", null_value="\\N", include_header=False,
+                 line_terminator="\n")
+    return out.getvalue()
 
 
 __all__ = ["Chunk", "NotPlain", "SlowVerdict", "VectorChecker", "plain_chunks", "plain_eligible"]
