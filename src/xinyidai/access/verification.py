@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -179,13 +179,17 @@ def _probing_count(s: Session, institution: str, entity: str, keys: set[tuple[st
     return counts
 
 
+# Plain columns on the session's connection: every verification asks this first (see sharing.py).
+_PRIOR = select(VerificationRequest.entity_code, VerificationRequest.claims, VerificationRequest.results,
+                VerificationRequest.receipt).where(VerificationRequest.institution_code == bindparam("inst"),
+                                                   VerificationRequest.request_id == bindparam("rid"))
+
+
 def _answer_again(s: Session, actor: sharing.Actor, entity: str, claims_json: list[dict[str, Any]]
                   ) -> dict[str, Any] | None:
     """The stored answer to a request id already served (None if it was not), refused if the id now comes
     with another entity or other claims."""
-    prior = s.execute(select(VerificationRequest).where(
-        VerificationRequest.institution_code == actor.institution_code,
-        VerificationRequest.request_id == actor.request_id)).scalar_one_or_none()
+    prior = s.connection().execute(_PRIOR, {"inst": actor.institution_code, "rid": actor.request_id}).first()
     if prior is None:
         return None
     if prior.entity_code != entity or prior.claims != claims_json:
@@ -251,11 +255,11 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
     body = orjson.dumps(statement, option=orjson.OPT_SORT_KEYS)
     receipt = {"statement": statement, "suite": signer.suite, "key_id": signer.key_id,
                "signature": signer.sign(body).hex()}
-    s.add(VerificationRequest(institution_code=actor.institution_code, request_id=actor.request_id,
-                              entity_code=entity, authorization_id=auths[0][0], requested_by=actor.username,
-                              claims=claims_json, results=results, receipt=receipt, created_at=now))
     try:
-        s.flush()
+        s.connection().execute(insert(VerificationRequest).values(
+            institution_code=actor.institution_code, request_id=actor.request_id, entity_code=entity,
+            authorization_id=auths[0][0], requested_by=actor.username, claims=claims_json, results=results,
+            receipt=receipt, created_at=now))
     except IntegrityError:
         # The same request id raced in on another connection and committed first (PostgreSQL makes this
         # insert wait for it): undo this attempt, its use of the authorization too, and answer as a replay.
