@@ -57,7 +57,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]:
 
 def test_sigkill_mid_transfer_every_record_arrives_once(net: dict[str, Node], tmp_path: Path) -> None:
     harbin, province, national = net["harbin"], net["province"], net["national"]
-    # Harbin loads 30,000 records while its server is down, then starts relaying them (six envelopes).
+    # Harbin loads 30,000 records while its server is down, then starts relaying them (three envelopes).
     harbin.cli("ingest", str(write_csv(tmp_path / "reg.csv", REG_HEADER, registration_rows(HARBIN))),
                "--provider", "哈尔滨市市场监督管理局", "--category", "registration")
     harbin.cli("ingest", str(write_csv(tmp_path / "tax.csv", TAX_HEADER, tax_rows(HARBIN, MONTHS))),

@@ -373,18 +373,16 @@ def apply_verdict(s: Session, ctx: relay.NodeContext, sender: str, payload: Mapp
 def resend(s: Session, ctx: relay.NodeContext, up: Peer, category: str, day: date) -> int:
     """Queue again, for `up`, the current records of one category and Beijing day that this node passes up."""
     lo, hi = _start_utc(day), _start_utc(day + timedelta(days=1))
-    base = select(CreditRecord).where(CreditRecord.status == "current", CreditRecord.category == category,
-                                      CreditRecord.received_at >= lo, CreditRecord.received_at < hi,
-                                      *_sent_up_filter(s)).order_by(CreditRecord.id)
+    where = [CreditRecord.status == "current", CreditRecord.category == category, CreditRecord.received_at >= lo,
+             CreditRecord.received_at < hi, *_sent_up_filter(s)]
     n, last = 0, 0
     while True:
-        rows = list(s.execute(base.where(CreditRecord.id > last).limit(relay.BATCH)).scalars())
+        rows = relay.read_records(s, [CreditRecord.id > last, *where], relay.BATCH)
         if not rows:
             return n
-        payload = {"entities": relay._entity_rows(s, {r.entity_code for r in rows}),  # noqa: SLF001 - same wire form
-                   "records": [relay._record_row(r, ctx.code) for r in rows]}  # noqa: SLF001
-        relay.queue(s, ctx, up, "records", payload, len(rows), source_ref=f"resend:{category}:{day.isoformat()}")
-        n, last = n + len(rows), rows[-1].id
+        relay.queue(s, ctx, up, "records", relay.records_payload(s, rows, ctx.code), len(rows),
+                    source_ref=f"resend:{category}:{day.isoformat()}")
+        n, last = n + len(rows), rows[-1][0]
 
 
 def list_reconciliations(s: Session, peer: str | None = None, status: str | None = None,

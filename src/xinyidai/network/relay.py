@@ -4,19 +4,22 @@ an entity is registered), the outbox with retries, the inbox that applies each e
 Batches, not rows: one envelope carries up to BATCH records and is signed once. Applying is idempotent and
 monotone: a record already held with the same fingerprint is unchanged; one held with a later origin time
 is kept (an older version never overwrites a newer one); otherwise the held version is superseded and the
-new one stored, with the origin node and the neighbour it came from.
+new one stored, with the origin node and the neighbour it came from. What a child sends is passed up to
+the parent in the transaction that stores it (`_forward_up`), without being read back.
 """
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, literal_column, select, text, update
+from sqlalchemy import Row, String, func, literal_column, select, text, type_coerce, update
 from sqlalchemy.orm import Session
 
 from xinyidai.entities.models import MarketEntity
@@ -37,8 +40,9 @@ from xinyidai.network.envelope import (
 from xinyidai.network.models import InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope, RelayCursor
 from xinyidai.records.models import CreditRecord
 
-BATCH = 5000
+BATCH = 10000
 SCAN_WINDOW = BATCH * 2  # ids considered per step (matching or not)
+MAX_PENDING = 8  # envelopes waiting for one peer before collecting for it pauses
 MAX_BACKOFF_S = 300
 _IN_CHUNK = 500
 
@@ -71,32 +75,55 @@ def _cursor(s: Session, peer: str, direction: str) -> RelayCursor:
     return c
 
 
-# What the relay reads of a record: plain rows through Core (ORM objects cost more than the rest of a
-# batch together); the rows carry the same attribute names as the model.
-RELAY_COLUMNS = (CreditRecord.id, CreditRecord.entity_code, CreditRecord.category, CreditRecord.record_key,
-                 CreditRecord.fingerprint, CreditRecord.content, CreditRecord.period_start, CreditRecord.period_end,
-                 CreditRecord.provider, CreditRecord.received_at, CreditRecord.origin_node,
-                 CreditRecord.superseded_at, CreditRecord.note)
+# What the relay reads of a record, as the driver returns it: the ORM's and even Core's row processing
+# cost more than the rest of a batch together. Dates and times then come as ISO text on SQLite and as
+# date/datetime objects on PostgreSQL (see `_iso`).
+_R = CreditRecord.__table__.c
+_E = MarketEntity.__table__.c
+_READ = (_R.id, _R.entity_code, _R.category, _R.record_key, _R.fingerprint, _R.content,
+         type_coerce(_R.period_start, String), type_coerce(_R.period_end, String), _R.provider,
+         type_coerce(_R.received_at, String), _R.origin_node, _R.note)
 
 
-def _record_row(r: Any, here: str) -> list[Any]:
-    return [r.entity_code, r.category, r.record_key, r.fingerprint, r.content,
-            r.period_start.isoformat() if r.period_start else None,
-            r.period_end.isoformat() if r.period_end else None, r.provider, r.received_at.isoformat(),
-            r.origin_node or here]
+def read_records(s: Session, where: list, limit: int | None = None, order: Any = _R.id) -> list[Row[Any]]:
+    """The records matching `where` (the columns of `_READ`), in `order`."""
+    stmt = select(*_READ).where(*where).order_by(order)
+    return list(s.connection().execute(stmt if limit is None else stmt.limit(limit)).all())
 
 
 def _entity_rows(s: Session, codes: set[str]) -> dict[str, list[Any]]:
+    """The register's rows of the entities of a batch (a join would look each up once per record)."""
     out: dict[str, list[Any]] = {}
     codes_l = sorted(codes)
     for i in range(0, len(codes_l), _IN_CHUNK):
         for e in s.connection().execute(
-                select(MarketEntity.code, MarketEntity.name, MarketEntity.kind, MarketEntity.region_code,
-                       MarketEntity.industry_code, MarketEntity.status, MarketEntity.registered_on)
-                .where(MarketEntity.code.in_(codes_l[i:i + _IN_CHUNK]))):
-            out[e.code] = [e.name, e.kind, e.region_code, e.industry_code, e.status,
-                           e.registered_on.isoformat() if e.registered_on else None]
+                select(_E.code, _E.name, _E.kind, _E.region_code, _E.industry_code, _E.status,
+                       type_coerce(_E.registered_on, String)).where(_E.code.in_(codes_l[i:i + _IN_CHUNK]))):
+            out[e[0]] = [e[1], e[2], e[3], e[4], e[5], _iso(e[6])]
     return out
+
+
+def _iso(v: str | date | None) -> str | None:
+    return v if v is None or isinstance(v, str) else v.isoformat()
+
+
+def _iso_utc(v: str | datetime) -> str:
+    """A stored time as the wire carries it: ISO 8601 with the UTC offset. SQLite holds UTC as
+    'YYYY-MM-DD HH:MM:SS.ffffff' (see kit.bulk.sqlite_value)."""
+    return v.replace(" ", "T", 1) + "+00:00" if isinstance(v, str) else v.astimezone(UTC).isoformat()
+
+
+def _record_row(r: Sequence[Any], here: str) -> list[Any]:
+    return [r[1], r[2], r[3], r[4], r[5], _iso(r[6]), _iso(r[7]), r[8], _iso_utc(r[9]), r[10] or here]
+
+
+def records_payload(s: Session, rows: Sequence[Sequence[Any]], here: str, *, withdrawn: bool = False
+                    ) -> dict[str, Any]:
+    """The payload of a `records` envelope carrying `rows` of `read_records` (withdrawals add a status
+    and the note)."""
+    records = [[*_record_row(r, here), "withdrawn", r[11] or ""] for r in rows] if withdrawn \
+        else [_record_row(r, here) for r in rows]
+    return {"entities": _entity_rows(s, {r[1] for r in rows}), "records": records}
 
 
 def queue(s: Session, ctx: NodeContext, peer: Peer, kind: str, payload: Any, items: int,
@@ -111,33 +138,74 @@ def queue(s: Session, ctx: NodeContext, peer: Peer, kind: str, payload: Any, ite
     return ob
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold off the cycle collector while a batch is read, built or applied: its tens of thousands of
+    rows, lists and tuples are acyclic and short-lived, yet allocating them triggers collections over the
+    server's whole heap several times per envelope (a fifth of a receiver's work, measured). When
+    threads overlap here, the one that found the collector on turns it back on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def _pending(s: Session, peer: str) -> int:
+    return s.execute(select(func.count()).select_from(OutboxEnvelope).where(
+        OutboxEnvelope.status == "pending", OutboxEnvelope.recipient == peer)).scalar_one()
+
+
 def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: list, limit_batches: int) -> int:
     """Queue the records after the cursor that satisfy `where`, and move the cursor past every record
     considered — matching or not — so a round never rescans what an earlier round already judged.
 
     Records are considered in windows of ids. On SQLite ids become visible in commit order, so a window
     never skips a record; on PostgreSQL a transaction can commit a lower id after a higher one is seen,
-    and reconciliation (which compares counts and digests per category and day) resends what was missed."""
-    cur = _cursor(s, peer.code, direction)
+    and reconciliation (which compares counts and digests per category and day) resends what was missed.
+
+    Each envelope is committed with the cursor that covers it, so the write lock is not held while the
+    next is built (the inbox applies meanwhile). Nothing is queued while MAX_PENDING envelopes already
+    wait for the peer: the sender is behind (or the peer away), and the records keep in the table. The
+    cursor only moves from where this round found it: the inbox may have forwarded records itself."""
+    last = _cursor(s, peer.code, direction).last_id
     queued = 0
     for _ in range(limit_batches):
-        window = list(s.execute(select(CreditRecord.id).where(CreditRecord.id > cur.last_id)
-                                .order_by(CreditRecord.id).limit(SCAN_WINDOW)).scalars())
-        if not window:
+        if _pending(s, peer.code) >= MAX_PENDING:
             break
-        rows = list(s.connection().execute(select(*RELAY_COLUMNS).where(
-            CreditRecord.id > cur.last_id, CreditRecord.id <= window[-1], *where).order_by(CreditRecord.id)))
-        for i in range(0, len(rows), BATCH):
-            part = rows[i:i + BATCH]
-            payload = {"entities": _entity_rows(s, {r.entity_code for r in part}),
-                       "records": [_record_row(r, ctx.code) for r in part]}
-            queue(s, ctx, peer, "records", payload, len(part),
-                  source_ref=f"{direction}:{part[0].id}-{part[-1].id}")
-            queued += len(part)
-        cur.last_id = window[-1]
-        if len(window) < SCAN_WINDOW:
+        ids = select(CreditRecord.id).where(CreditRecord.id > last).order_by(CreditRecord.id) \
+            .limit(SCAN_WINDOW).subquery()
+        end, considered = s.connection().execute(select(func.max(ids.c.id), func.count())).one()
+        if not considered:
+            break
+        with _gc_paused():
+            rows = read_records(s, [_R.id > last, _R.id <= end, *where])
+            for i in range(0, len(rows), BATCH):
+                part = rows[i:i + BATCH]
+                if not _advance(s, peer.code, direction, last, part[-1][0]):
+                    return queued
+                queue(s, ctx, peer, "records", records_payload(s, part, ctx.code), len(part),
+                      source_ref=f"{direction}:{part[0][0]}-{part[-1][0]}")
+                last = part[-1][0]
+                queued += len(part)
+                s.commit()
+        if not _advance(s, peer.code, direction, last, end):
+            return queued
+        last = end
+        if considered < SCAN_WINDOW:
             break
     return queued
+
+
+def _advance(s: Session, peer: str, direction: str, old: int, new: int) -> bool:
+    """Move a cursor from `old` to `new`, unless the inbox moved it meanwhile (see `_forward_up`): then
+    what was read is left for the next round, which starts where the inbox left the cursor."""
+    moved = s.execute(update(RelayCursor).where(RelayCursor.peer == peer, RelayCursor.direction == direction,
+                                                RelayCursor.last_id == old).values(last_id=new),
+                      execution_options={"synchronize_session": False})
+    return moved.rowcount == 1
 
 
 def collect_uploads(s: Session, ctx: NodeContext, limit_batches: int = 4) -> int:
@@ -184,15 +252,14 @@ def _collect_withdrawals(s: Session, ctx: NodeContext, peer: Peer, direction: st
     cursor does not see it: a second cursor follows the withdrawal time, in microseconds)."""
     cur = _cursor(s, peer.code, f"wd-{direction}")
     since = datetime.fromtimestamp(cur.last_id / 1e6, UTC) if cur.last_id else datetime.fromtimestamp(0, UTC)
-    rows = list(s.connection().execute(select(*RELAY_COLUMNS).where(
-        _WITHDRAWN, CreditRecord.superseded_at > since, *where)
-        .order_by(CreditRecord.superseded_at).limit(BATCH)))
+    rows = read_records(s, [_WITHDRAWN, CreditRecord.superseded_at > since, *where], BATCH,
+                        CreditRecord.superseded_at)
     if not rows:
         return 0
-    payload = {"entities": _entity_rows(s, {r.entity_code for r in rows}),
-               "records": [[*_record_row(r, ctx.code), "withdrawn", r.note or ""] for r in rows]}
-    queue(s, ctx, peer, "records", payload, len(rows), source_ref=f"withdrawals:{direction}")
-    cur.last_id = int(rows[-1].superseded_at.timestamp() * 1e6)
+    queue(s, ctx, peer, "records", records_payload(s, rows, ctx.code, withdrawn=True), len(rows),
+          source_ref=f"withdrawals:{direction}")
+    last = s.execute(select(CreditRecord.superseded_at).where(CreditRecord.id == rows[-1][0])).scalar_one()
+    cur.last_id = int(last.timestamp() * 1e6)
     return len(rows)
 
 
@@ -283,6 +350,7 @@ def accept_receipts(s: Session, receipts: list[Mapping[str, Any]]) -> int:
 
 # ── receiving ────────────────────────────────────────────────────────────────────────────────────────────
 
+@_gc_paused()
 def receive(s: Session, ctx: NodeContext, wire: bytes, via: str = "push") -> dict[str, Any]:
     """Check, apply once and acknowledge an envelope. A refusal is recorded (committed by the caller) and
     raised; an exact duplicate is acknowledged again without being applied."""
@@ -327,7 +395,9 @@ def _claimed(wire: bytes) -> dict[str, Any]:
 
 def apply(s: Session, ctx: NodeContext, kind: str, sender: str, payload: Any) -> dict[str, Any]:
     if kind == "records":
-        return apply_records(s, sender, payload)
+        result, stored = apply_records(s, sender, payload)
+        _forward_up(s, ctx, sender, stored)
+        return result
     if kind == "ping":
         return {"pong": True}
     from xinyidai.network import exchange  # feedback, reconciliation, needs
@@ -335,17 +405,24 @@ def apply(s: Session, ctx: NodeContext, kind: str, sender: str, payload: Any) ->
     return exchange.apply(s, ctx, kind, sender, payload)
 
 
-def _d(v: str | None) -> date | None:
-    return date.fromisoformat(v) if v else None
+def _stored_date(v: str | None, pg: bool) -> str | date | None:
+    """A wire date as the driver takes it: ISO text is SQLite's stored form (once checked)."""
+    if not v:
+        return None
+    d = date.fromisoformat(v)
+    return d if pg else d.isoformat()
 
 
+_ENTITY_COLS = ("code", "name", "kind", "region_code", "industry_code", "status", "registered_on", "updated_at")
 _APPLY_COLS = ("entity_code", "category", "record_key", "version", "status", "content", "fingerprint",
                "period_start", "period_end", "provider", "received_at", "origin_node", "via_node")
 
 
-def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[str, int]:
-    """Store the records of an envelope (see the module docstring); set-based per envelope."""
+def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> tuple[dict[str, int], list[list[Any]]]:
+    """Store the records of an envelope (see the module docstring); set-based per envelope. Returns the
+    counts and the wire rows of the versions stored."""
     now = clock.now()
+    pg = s.connection().dialect.name == "postgresql"
     entities: Mapping[str, list[Any]] = payload.get("entities") or {}
     incoming: dict[tuple[str, str, str], list[Any]] = {}
     withdrawals: list[list[Any]] = []
@@ -361,19 +438,19 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
     # The register: entities unknown here are added from the envelope (the local register wins otherwise).
     known: set[str] = set()
     for i in range(0, len(codes), _IN_CHUNK):
-        known.update(s.execute(select(MarketEntity.code).where(MarketEntity.code.in_(codes[i:i + _IN_CHUNK])))
-                     .scalars())
+        known.update(s.connection().execute(
+            select(MarketEntity.code).where(MarketEntity.code.in_(codes[i:i + _IN_CHUNK]))).scalars())
     unknown = set(codes) - known
-    new_entities = [{"code": c, "name": e[0], "kind": e[1], "region_code": e[2], "industry_code": e[3],
-                     "status": e[4], "registered_on": _d(e[5]), "updated_at": now}
+    stamp = bulk.constant(s.connection(), now)
+    new_entities = [(c, e[0], e[1], e[2], e[3], e[4], _stored_date(e[5], pg), stamp)
                     for c, e in entities.items() if c in unknown]
     if new_entities:
-        s.connection().execute(insert(MarketEntity.__table__), new_entities)
+        bulk.insert_rows(s.connection(), "entities", _ENTITY_COLS, new_entities)
     held: dict[tuple[str, str, str], tuple[int, int, str, datetime, str]] = {}
     top: dict[tuple[str, str, str], int] = defaultdict(int)
     for i in range(0, len(codes), _IN_CHUNK):
         chunk = codes[i:i + _IN_CHUNK]
-        for rid, ent, cat, key, ver, status, fp, rec in s.execute(
+        for rid, ent, cat, key, ver, status, fp, rec in s.connection().execute(
                 select(CreditRecord.id, CreditRecord.entity_code, CreditRecord.category, CreditRecord.record_key,
                        CreditRecord.version, CreditRecord.status, CreditRecord.fingerprint, CreditRecord.received_at)
                 .where(CreditRecord.entity_code.in_(chunk))):
@@ -386,9 +463,9 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
     new = changed = unchanged = older = 0
     supersede: list[int] = []
     rows: list[tuple[Any, ...]] = []
-    pg = s.connection().dialect.name == "postgresql"
+    stored: list[list[Any]] = []
     for k, r in incoming.items():
-        received = datetime.fromisoformat(r[8])
+        received = datetime.fromisoformat(r[8])  # also checks the text _sqlite_time may keep
         cur = held.get(k)
         if cur is not None:
             if cur[2] == r[3]:
@@ -402,14 +479,48 @@ def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> dict[s
         else:
             new += 1
         rows.append((k[0], k[1], k[2], top[k] + 1, "current", r[4], r[3], r[5] or None, r[6] or None, r[7],
-                     received if pg else bulk.sqlite_value(received), r[9], sender))
+                     received if pg else _sqlite_time(r[8], received), r[9], sender))
+        stored.append(r)
     for i in range(0, len(supersede), _IN_CHUNK):
         s.execute(update(CreditRecord).where(CreditRecord.id.in_(supersede[i:i + _IN_CHUNK]))
                   .values(status="superseded", superseded_at=now), execution_options={"synchronize_session": False})
     if rows:  # the driver's executemany (SQLite) or COPY (PostgreSQL): tuples, no per-row parameter building
         bulk.insert_rows(s.connection(), "credit_records", _APPLY_COLS, rows)
     return {"new": new, "changed": changed, "unchanged": unchanged, "older": older,
-            "entities_added": len(new_entities), "withdrawn": withdrawn}
+            "entities_added": len(new_entities), "withdrawn": withdrawn}, stored
+
+
+def _forward_up(s: Session, ctx: NodeContext, sender: str, stored: list[list[Any]]) -> None:
+    """Queue for the parent, in the transaction that stored them, the versions a neighbour just sent —
+    rather than reading them back in the next collection round — when the upload cursor has judged every
+    record before them (else the collector passes them up with the rest) and the parent is not behind.
+    The cursor moves past them here, as the collector would move it: both moves are guarded, so whichever
+    comes second leaves the records to the other. (On SQLite this transaction is the only writer; on
+    PostgreSQL the ids skipped are the collector's known case, see `_collect`.)"""
+    up = parent(s)
+    if not stored or up is None or up.status != "active" or sender == up.code \
+            or _pending(s, up.code) >= MAX_PENDING:
+        return
+    last = s.execute(select(RelayCursor.last_id).where(RelayCursor.peer == up.code,
+                                                       RelayCursor.direction == "up")).scalar_one_or_none()
+    if last is None:
+        return
+    after, end = s.connection().execute(select(func.count(), func.max(_R.id)).where(_R.id > last)).one()
+    if after != len(stored) or not _advance(s, up.code, "up", last, end):
+        return
+    rows = [r if r[9] else [*r[:9], ctx.code] for r in stored
+            if not up.upload_categories or r[1] in up.upload_categories]
+    if rows:
+        queue(s, ctx, up, "records", {"entities": _entity_rows(s, {r[0] for r in rows}), "records": rows},
+              len(rows), source_ref=f"forward:{last + 1}-{end}")
+
+
+def _sqlite_time(text: str, parsed: datetime) -> str:
+    """A wire time in SQLite's stored form. Nodes send UTC with microseconds, which differs from that form
+    only by the 'T' and the offset ('YYYY-MM-DDTHH:MM:SS.ffffff+00:00'): slicing spares a strftime a row."""
+    if len(text) == 32 and text[10] == "T" and text[19] == "." and text.endswith("+00:00"):
+        return f"{text[:10]} {text[11:26]}"
+    return bulk.sqlite_value(parsed)
 
 
 def _apply_withdrawals(s: Session, rows: list[list[Any]], now: datetime) -> int:

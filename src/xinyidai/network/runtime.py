@@ -1,8 +1,8 @@
 """The network side of a running node: its context (code, role, identity) and the relay worker that runs
 beside the web server — collecting what to send, pushing the outbox, and polling the parent in pull mode.
 
-The worker is a plain thread with its own database sessions, committing after each step, so it never holds
-a lock across a network call and a crash loses nothing that was acknowledged.
+The worker is two plain threads (collecting, pushing) with their own database sessions, committing after
+each step, so neither holds a lock across a network call and a crash loses nothing that was acknowledged.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -29,18 +30,17 @@ def context(app: Any) -> relay.NodeContext:
     return st.network_ctx
 
 
-def run_once(app: Any, client: httpx.Client) -> dict[str, int]:
-    """One round of the relay; returns what it did (for logs and tests)."""
+def collect_once(app: Any, client: httpx.Client) -> dict[str, int]:
+    """One round of what a node owes and is owed, except pushing: records to queue for the neighbours, the
+    periodic chores, and the parent's envelopes in pull mode. Returns what it did (for logs)."""
     n = app.state.node
     ctx = context(app)
-    done = {"queued_up": 0, "queued_down": 0, "sent": 0, "failed": 0, "pulled": 0}
+    done = {"queued_up": 0, "queued_down": 0, "pulled": 0}
     with n.db.session() as s:
         done["queued_up"] = relay.collect_uploads(s, ctx)
     with n.db.session() as s:
         done["queued_down"] = relay.collect_downloads(s, ctx)
     done.update(exchange.periodic(n.db, ctx, time.monotonic()))  # legacy link, needs, hourly 对账
-    with n.db.session() as s:
-        done["sent"], done["failed"] = relay.send_due(s, ctx, client)
     if n.settings.parent_mode == "pull":
         from xinyidai.network import pull
 
@@ -48,29 +48,53 @@ def run_once(app: Any, client: httpx.Client) -> dict[str, int]:
     return done
 
 
+def send_once(app: Any, client: httpx.Client) -> dict[str, int]:
+    """Push the oldest due envelope of the outbox (one at a time, so the collector hears of each)."""
+    with app.state.node.db.session() as s:
+        sent, failed = relay.send_due(s, context(app), client, limit=1)
+    return {"sent": sent, "failed": failed}
+
+
 class RelayWorker(threading.Thread):
-    """Runs `run_once` every `interval` seconds until stopped."""
+    """The relay beside the web server, in two threads: this one collects (`collect_once`) and a second
+    pushes the outbox (`send_once`), so the next envelopes are read, sealed and signed while the peer
+    applies the last. Each goes again at once after a step that moved something; otherwise it waits
+    `interval` seconds or until the other one wakes it (new envelopes queued, room made in the outbox)."""
 
     def __init__(self, app: Any, interval: float) -> None:
         super().__init__(name="relay", daemon=True)
         self.app, self.interval = app, interval
         self.stopping = threading.Event()
+        self.queued, self.sent = threading.Event(), threading.Event()
 
     def run(self) -> None:
-        wait = self.interval
+        context(self.app)  # made once, before two threads could race to make it
+        sender = threading.Thread(target=self._loop, name="relay-send", daemon=True,
+                                  args=(send_once, self.queued, self.sent, ("sent",)))
+        sender.start()
+        self._loop(collect_once, self.sent, self.queued,
+                   ("queued_up", "queued_down", "queued_legacy", "needs_forwarded", "pulled"))
+        sender.join()
+
+    def _loop(self, step: Callable[[Any, httpx.Client], dict[str, int]], wake: threading.Event,
+              tell: threading.Event, moved: tuple[str, ...]) -> None:
+        """Run `step` until stopped; when it moved something (`moved` counts), `tell` the other thread."""
         with httpx.Client(timeout=httpx.Timeout(30.0, connect=3.0)) as client:
-            while not self.stopping.wait(wait):
-                wait = self.interval
+            while not self.stopping.is_set():
+                wake.clear()  # before the step: a wake-up during it makes the wait below return at once
                 try:
-                    done = run_once(self.app, client)
-                    if any(done.values()):
-                        log.info("relay: %s", done)
-                    # A round that moved records may have left more behind (a round collects a bounded
-                    # number): go again at once instead of idling a whole interval with a backlog.
-                    if done["queued_up"] or done["queued_down"] or done["sent"] or done["pulled"]:
-                        wait = 0.0
-                except Exception:  # noqa: BLE001 - the next round retries; the outbox keeps what is owed
-                    log.exception("relay round failed")
+                    done = step(self.app, client)
+                except Exception:  # noqa: BLE001 - the next step retries; the outbox keeps what is owed
+                    log.exception("relay step %s failed", step.__name__)
+                    done = {}
+                if any(done.values()):
+                    log.info("relay: %s", done)
+                if any(done.get(k) for k in moved):
+                    tell.set()
+                else:
+                    wake.wait(self.interval)
 
     def stop(self) -> None:
         self.stopping.set()
+        self.queued.set()
+        self.sent.set()
