@@ -123,7 +123,12 @@ def records_payload(s: Session, rows: Sequence[Sequence[Any]], here: str, *, wit
     and the note)."""
     records = [[*_record_row(r, here), "withdrawn", r[11] or ""] for r in rows] if withdrawn \
         else [_record_row(r, here) for r in rows]
-    return {"entities": _entity_rows(s, {r[1] for r in rows}), "records": records}
+    return _wire_payload(s, records)
+
+
+def _wire_payload(s: Session, records: list[list[Any]]) -> dict[str, Any]:
+    """A `records` payload: the wire rows with the register's rows of their entities (a row's first field)."""
+    return {"entities": _entity_rows(s, {r[0] for r in records}), "records": records}
 
 
 def queue(s: Session, ctx: NodeContext, peer: Peer, kind: str, payload: Any, items: int,
@@ -511,8 +516,7 @@ def _forward_up(s: Session, ctx: NodeContext, sender: str, stored: list[list[Any
     rows = [r if r[9] else [*r[:9], ctx.code] for r in stored
             if not up.upload_categories or r[1] in up.upload_categories]
     if rows:
-        queue(s, ctx, up, "records", {"entities": _entity_rows(s, {r[0] for r in rows}), "records": rows},
-              len(rows), source_ref=f"forward:{last + 1}-{end}")
+        queue(s, ctx, up, "records", _wire_payload(s, rows), len(rows), source_ref=f"forward:{last + 1}-{end}")
 
 
 def _sqlite_time(text: str, parsed: datetime) -> str:
