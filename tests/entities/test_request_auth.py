@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from tests.entities.helpers import BANK_CODE, OPERATOR, onboard_bank
 from xinyidai.config import load_settings
@@ -26,11 +27,13 @@ from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.crypto import sm2, sm3
 from xinyidai.kit.db import Database
+from xinyidai.kit.errors import Forbidden
 from xinyidai.web.app import create_app
-from xinyidai.web.deps import require
+from xinyidai.web.deps import Caller, caller, require
 
 ME = "/api/v1/institutions/me"
 ECHO = "/api/v1/test-echo"
+REFUSING = "/api/v1/test-refusing"  # a `Caller` route whose work is always refused
 
 
 @pytest.fixture
@@ -40,6 +43,12 @@ def client(db: Database, tmp_path: Path) -> Iterator[TestClient]:
     @app.post(ECHO)
     async def echo(request: Request, p: Principal = Depends(require("bank"))) -> dict[str, Any]:
         return {"principal": p.username, "org_code": p.org_code, "body": json.loads(await request.body() or b"{}")}
+
+    @app.post(REFUSING)
+    async def refusing(request: Request, bank: Caller = Depends(caller("bank"))) -> dict[str, Any]:
+        def work(p: Principal, s: Session) -> dict[str, Any]:
+            raise Forbidden("测试：拒绝", code="OUT_OF_SCOPE")
+        return await bank.run(work)
 
     with db.session() as s:
         onboard_bank(s)
@@ -210,6 +219,24 @@ def test_forged_tampered_replayed_and_stale_requests_are_refused(client: TestCli
     codes = [d["code"] for d in _refusals(db)]
     assert codes == ["SIGNATURE_INVALID"] * 3 + ["REQUEST_REPLAYED", "REQUEST_EXPIRED", "REQUEST_EXPIRED",
                                                  "API_KEY_INVALID", "SIGNATURE_INVALID"]
+
+
+def test_a_refused_signed_request_cannot_be_replayed(client: TestClient, db: Database) -> None:
+    """Authenticating and the work share one session on the institutions' query routes: the nonce is
+    committed before the work runs, so a request whose work is refused (and rolled back) stays spent."""
+    key = sm2.PrivateKey.generate()
+    key_id = _register(db, "sm2", key.public_key.to_hex())
+    body = b'{"entity":"91230100XY00000121"}'
+    h = {**request_auth.sign_headers(_sm2_signer(key), key_id, "POST", REFUSING, "", body),
+         "Content-Type": "application/json"}
+    assert client.post(REFUSING, content=body, headers=h).json()["error"] == "OUT_OF_SCOPE"
+    r = client.post(REFUSING, content=body, headers=h)
+    assert (r.status_code, r.json()["error"]) == (401, "REQUEST_REPLAYED")
+    tampered = client.post(REFUSING, content=b'{"entity":"91230100XY00000999"}', headers=h)
+    assert tampered.json()["error"] == "SIGNATURE_INVALID"
+    token = _issue(db)
+    assert client.post(REFUSING, headers={"X-Api-Key": token}, json={}).json()["error"] == "OUT_OF_SCOPE"
+    assert client.post(REFUSING, json={}).json()["error"] == "UNAUTHENTICATED"
 
 
 def test_old_nonces_are_purged(client: TestClient, db: Database, fixed_clock) -> None:  # noqa: ANN001

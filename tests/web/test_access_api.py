@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from tests.access.conftest import BANK_A, ENTITY, LEGAL_REP_ID, populate
@@ -68,6 +69,27 @@ def test_roles_and_csrf(world, login) -> None:  # noqa: ANN001
     assert r.json()["error"] == "CSRF_FAILED"
     assert op.get("/api/v1/access/audit", params={"entity": ENTITY}).status_code == 200
     assert bank.get("/api/v1/access/audit").status_code == 403
+
+
+def test_institution_routes_refuse_before_any_work(world, login, db) -> None:  # noqa: ANN001
+    """The query routes resolve and admit their caller in the worker thread that does the work: a missing
+    log-in, a wrong role or a missing CSRF token is refused there, and nothing is spent or logged as an
+    access."""
+    ent, bank, anon = login("enterprise"), login("bank"), TestClient(world)
+    grant(ent, "核验比对", ["tax"], purpose="核验")
+    claim = {"claims": [{"category": "tax", "op": "exists", "period_from": "2025"}]}
+    url = f"/api/v1/access/entities/{ENTITY}/verifications"
+    r = anon.get(f"/api/v1/access/entities/{ENTITY}/profile")
+    assert (r.status_code, r.json()["error"]) == (401, "UNAUTHENTICATED")
+    r = bank.post(url, json=claim, headers={"X-Request-Id": "no-csrf-1"})  # a cookie session without its token
+    assert (r.status_code, r.json()["error"]) == (403, "CSRF_FAILED")
+    r = bank.post(url, json=claim, headers={"X-Request-Id": "no-csrf-1", "X-CSRF-Token": "forged"})
+    assert r.json()["error"] == "CSRF_FAILED"
+    with db.session() as s:
+        assert s.execute(select(AuditEvent).where(AuditEvent.action.in_(("access.verify", "access.refused")),
+                                                  AuditEvent.request_id == "no-csrf-1")).first() is None
+    r = bank.post(url, json=claim, headers={"X-Request-Id": "no-csrf-1", "X-CSRF-Token": bank.csrf})
+    assert r.status_code == 200 and not r.json()["replayed"]  # the refused attempts spent nothing
 
 
 def test_export_carries_a_traceable_mark(world, login) -> None:  # noqa: ANN001

@@ -19,11 +19,10 @@ from sqlalchemy.orm import Session
 
 from xinyidai.access import anomalies, authorizations, log, runtime, sharing, verification
 from xinyidai.access.authorizations import GrantRequest
-from xinyidai.access.policy import Policy
 from xinyidai.entities.accounts import Principal
 from xinyidai.kit.audit import Signer
 from xinyidai.kit.pagination import PageRequest
-from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.deps import Caller, caller, db_session, node, require
 
 router = APIRouter(prefix="/api/v1/access", tags=["授权共享"])
 STAFF = ("operator", "security", "regulator")
@@ -47,35 +46,39 @@ class JsonBody(Response):
 
 @router.get("/entities/{code}/profile", summary="企业信用概况（公开信息 + 授权范围内的汇总信息）",
             response_model=dict[str, Any])
-def profile(code: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
-            request_id: str | None = REQUEST_ID_H, p: Principal = Depends(require("bank")),
-            s: Session = Depends(db_session, scope="function")) -> Response:
-    actor = sharing.actor_of(p, request_id)
-    pol = runtime.policy(request)
-    return JsonBody(runtime.served(s, actor, code, "profile", purpose, lambda: sharing.profile(
-        s, node(request).catalog, pol, actor, code, purpose=purpose, number=number)))
+async def profile(code: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
+                  request_id: str | None = REQUEST_ID_H, bank: Caller = Depends(caller("bank"))) -> Response:
+    def work(p: Principal, s: Session) -> dict[str, Any]:
+        actor = sharing.actor_of(p, request_id)
+        return runtime.served(s, actor, code, "profile", purpose, lambda: sharing.profile(
+            s, node(request).catalog, runtime.policy(request), actor, code, purpose=purpose, number=number))
+    return JsonBody(await bank.run(work))
 
 
 @router.get("/entities/{code}/records/{category}", summary="某类信息的原始明细（公开类别，或“原始明细”方式的授权）",
             response_model=dict[str, Any])
-def detail(code: str, category: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
-           request_id: str | None = REQUEST_ID_H, p: Principal = Depends(require("bank")),
-           s: Session = Depends(db_session, scope="function")) -> Response:
-    actor = sharing.actor_of(p, request_id)
-    pol = runtime.policy(request)
-    return JsonBody(runtime.served(s, actor, code, "detail", purpose, lambda: sharing.detail(
-        s, node(request).catalog, pol, actor, code, category, purpose=purpose, number=number)))
+async def detail(code: str, category: str, request: Request, purpose: str = PURPOSE_Q,
+                 number: str | None = AUTH_Q, request_id: str | None = REQUEST_ID_H,
+                 bank: Caller = Depends(caller("bank"))) -> Response:
+    def work(p: Principal, s: Session) -> dict[str, Any]:
+        actor = sharing.actor_of(p, request_id)
+        return runtime.served(s, actor, code, "detail", purpose, lambda: sharing.detail(
+            s, node(request).catalog, runtime.policy(request), actor, code, category, purpose=purpose,
+            number=number))
+    return JsonBody(await bank.run(work))
 
 
 @router.get("/entities/{code}/records/{category}/export", summary="导出某类信息的明细（CSV，带追溯标记）")
-def export(code: str, category: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
-           request_id: str | None = REQUEST_ID_H, p: Principal = Depends(require("bank")),
-           s: Session = Depends(db_session, scope="function")) -> Response:
-    actor = sharing.actor_of(p, request_id)
-    pol = runtime.policy(request)
-    secret = node(request).settings.ensure_secret_key()
-    export_id, text = runtime.served(s, actor, code, "export", purpose, lambda: sharing.export_csv(
-        s, node(request).catalog, pol, actor, code, category, purpose=purpose, secret=secret, number=number))
+async def export(code: str, category: str, request: Request, purpose: str = PURPOSE_Q,
+                 number: str | None = AUTH_Q, request_id: str | None = REQUEST_ID_H,
+                 bank: Caller = Depends(caller("bank"))) -> Response:
+    def work(p: Principal, s: Session) -> tuple[str, str]:
+        actor = sharing.actor_of(p, request_id)
+        secret = node(request).settings.ensure_secret_key()
+        return runtime.served(s, actor, code, "export", purpose, lambda: sharing.export_csv(
+            s, node(request).catalog, runtime.policy(request), actor, code, category, purpose=purpose,
+            secret=secret, number=number))
+    export_id, text = await bank.run(work)
     return Response("\ufeff" + text, media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{export_id}.csv"', "X-Export-Id": export_id})
 
@@ -90,16 +93,15 @@ class VerificationIn(BaseModel):
 
 @router.post("/entities/{code}/verifications", summary="核验比对：提交声明，返回相符 / 不符 / 无法判断及签名回执",
              response_model=dict[str, Any])
-def verify(code: str, request: Request, body: VerificationIn, request_id: str | None = REQUEST_ID_H,
-           p: Principal = Depends(require("bank")), s: Session = Depends(db_session, scope="function")
-           ) -> Response:
-    actor = sharing.actor_of(p, request_id or body.request_id)
-    pol: Policy = runtime.policy(request)
-    sig: Signer = runtime.signer(request)
-    n = node(request)
-    return JsonBody(runtime.served(s, actor, code, "verify", "核验", lambda: verification.verify(
-        s, n.catalog, pol, sig, n.settings.node_code, actor, code, body.claims, number=body.authorization),
-        keep=(verification.ProbingLimited,)))
+async def verify(code: str, request: Request, body: VerificationIn, request_id: str | None = REQUEST_ID_H,
+                 bank: Caller = Depends(caller("bank"))) -> Response:
+    def work(p: Principal, s: Session) -> dict[str, Any]:
+        actor, n = sharing.actor_of(p, request_id or body.request_id), node(request)
+        sig: Signer = runtime.signer(request)
+        return runtime.served(s, actor, code, "verify", "核验", lambda: verification.verify(
+            s, n.catalog, runtime.policy(request), sig, n.settings.node_code, actor, code, body.claims,
+            number=body.authorization), keep=(verification.ProbingLimited,))
+    return JsonBody(await bank.run(work))
 
 
 @router.get("/node-key", summary="本节点用于签名回执与审计检查点的公钥")

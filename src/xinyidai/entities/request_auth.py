@@ -171,6 +171,11 @@ def carries_credentials(headers: Mapping[str, str]) -> bool:
     return bool(headers.get(H_API_KEY) or headers.get(H_KEY_ID) or headers.get(H_SIGNATURE))
 
 
+def is_signed(headers: Mapping[str, str]) -> bool:
+    """A signed request (its signature covers the body), as `authenticate` will treat it: an API key wins."""
+    return not headers.get(H_API_KEY) and bool(headers.get(H_KEY_ID) or headers.get(H_SIGNATURE))
+
+
 def _refuse(s: Session, exc: DomainError, *, key_id: str | None, method: str, path: str, client: str | None,
             institution_code: str | None = None, **why: object) -> DomainError:
     """Audit a refusal (in the caller's session: the caller commits it) and return the error to raise."""
@@ -210,9 +215,18 @@ def _bad_key() -> Unauthenticated:
     return Unauthenticated("接口凭证无效", code="API_KEY_INVALID")
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """Who is calling, and whether authenticating wrote (a signed request's nonce, the credential's last
+    use): what it wrote must be committed before the request's own work, which may be rolled back."""
+
+    principal: Principal
+    wrote: bool
+
+
 def authenticate(s: Session, *, headers: Mapping[str, str], method: str, path: str, query: str,
                  body: bytes | None,
-                 client: str | None = None, limiter: RateLimiter | None = None) -> Principal:
+                 client: str | None = None, limiter: RateLimiter | None = None) -> Authenticated:
     """The institution's principal for a header-authenticated request, or a typed error (already audited;
     the caller must commit the session before raising it on, or the audit entry is lost). `body` is None
     when the server could not keep the raw body (a parsed form): a signed request is then refused."""
@@ -233,13 +247,14 @@ def authenticate(s: Session, *, headers: Mapping[str, str], method: str, path: s
         cred, inst = _authenticate_signature(s, headers, method, path, query, body, ctx)
         signed = True
     now = clock.now()
-    if cred.last_used_at is None or now - cred.last_used_at > timedelta(minutes=1):
+    touched = cred.last_used_at is None or now - cred.last_used_at > timedelta(minutes=1)
+    if touched:
         s.connection().execute(_TOUCH, {"k": cred.key_id, "at": now})  # at most one write a minute per credential for this
     principal = Principal(0, f"key:{cred.key_id}", f"{inst.name}（接口凭证 {cred.key_id}）", "bank", inst.code)
     enforce_rate(s, inst, limiter, actor=principal.username, **ctx)
     if signed and limiter is not None and limiter.due_for_purge():
         s.execute(delete(RequestNonce).where(RequestNonce.seen_at < now - NONCE_KEEP))
-    return principal
+    return Authenticated(principal, wrote=signed or touched)
 
 
 def _check_standing(s: Session, cred: Row, ctx: dict) -> Standing:
