@@ -149,9 +149,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     from xinyidai.records import pages as records_pages
     from xinyidai.web import shell
 
-    for m in (shell, catalog_api, catalog_pages, entities_api, entities_pages, records_api, records_pages,
-              access_api, institution_api, institution_pages, registration_pages,
-              pages_enterprise, pages_bank, pages_staff, network_api, network_pages, exchange_api,
+    # Routes are matched in this order, router by router: the machine-facing hot paths — institutions'
+    # queries and verifications, peers' envelopes and receipts — come right after the health check.
+    for m in (shell, access_api, network_api, catalog_api, catalog_pages, entities_api, entities_pages,
+              records_api, records_pages, institution_api, institution_pages, registration_pages,
+              pages_enterprise, pages_bank, pages_staff, network_pages, exchange_api,
               credit_pages, credit_api, model_pages, whitelist_pages, whitelist_api):
         app.include_router(m.router)
 
