@@ -130,10 +130,15 @@ class Category(BaseModel):
         return self
 
     def item(self, code: str) -> Item:
-        for i in self.items:
-            if i.code == code:
-                return i
-        raise KeyError(code)
+        try:
+            return self._items_by_code[code]
+        except KeyError:
+            raise KeyError(code) from None
+
+    @cached_property
+    def _items_by_code(self) -> dict[str, Item]:
+        # Looked up for every field of every record that is checked, masked or summarised.
+        return {i.code: i for i in self.items}
 
     @cached_property
     def header_map(self) -> dict[str, str]:
@@ -168,10 +173,16 @@ class Catalog(BaseModel):
         return self
 
     def category(self, code_or_name: str) -> Category:
-        for c in self.categories:
-            if code_or_name in (c.code, c.name):
-                return c
-        raise KeyError(code_or_name)
+        try:
+            return self._by_code_or_name[code_or_name]
+        except KeyError:
+            raise KeyError(code_or_name) from None
+
+    @cached_property
+    def _by_code_or_name(self) -> dict[str, Category]:
+        by: dict[str, Category] = {c.name: c for c in self.categories}
+        by.update({c.code: c for c in self.categories})  # a code wins over another category's same name
+        return by
 
     @property
     def codes(self) -> list[str]:
