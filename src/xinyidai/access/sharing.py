@@ -261,7 +261,7 @@ def _summarise(policy: Policy, cat: Category, served: Served, records: list[Row[
 
 
 def log_access(s: Session, actor: Actor, action: str, entity: str, purpose: str, plan: dict[str, Served],
-         extra: dict[str, Any] | None = None) -> audit.AuditEvent:
+         extra: dict[str, Any] | None = None) -> audit.Entry:
     auths = sorted({n for sv in plan.values() for n in sv.authorizations})
     return audit.record(
         s, actor.username, action, f"entity:{entity}", entity_code=entity, institution_code=actor.institution_code,

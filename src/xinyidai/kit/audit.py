@@ -116,8 +116,17 @@ def _take_head(session: Session) -> tuple[str, int]:
     return row[0], row[1]
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What the writer of an entry gets back (an ORM object cost more to build than the insert)."""
+
+    id: int
+    at: datetime
+    digest: str
+
+
 def record(session: Session, actor: str, action: str, target: str = "", *, entity_code: str | None = None,
-           institution_code: str | None = None, request_id: str | None = None, **detail: Any) -> AuditEvent:
+           institution_code: str | None = None, request_id: str | None = None, **detail: Any) -> Entry:
     """Append one entry in the caller's transaction (Core statements: this runs on every access)."""
     session.flush()  # pending ORM changes first, so the entry follows what it records
     prev, _ = _take_head(session)
@@ -130,7 +139,7 @@ def record(session: Session, actor: str, action: str, target: str = "", *, entit
     conn = session.connection()  # Core, not the ORM: nothing here needs identity tracking
     event_id = conn.execute(_INSERT, values).scalar_one()
     conn.execute(_MOVE_HEAD, {"last_id": event_id, "digest": digest})
-    return AuditEvent(id=event_id, **values)
+    return Entry(event_id, at, digest)
 
 
 # ── checkpoints ──────────────────────────────────────────────────────────────────────────────────────────
