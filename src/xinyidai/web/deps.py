@@ -1,7 +1,9 @@
 """Request-scoped dependencies: the node's state, a database session, the acting principal, CSRF.
 
-Deny by default: every route names the roles it admits through `require(...)`; an unauthenticated page
-request is redirected to the log-in page, an API request gets 401 in the common error shape.
+Deny by default: every route names the roles it admits through `require(...)` — or, on the institutions'
+hot query routes, `caller(...)`, which makes the same checks in the worker thread that then does the work
+(see `Caller`); an unauthenticated page request is redirected to the log-in page, an API request gets 401
+in the common error shape.
 
 An `/api/` request may instead authenticate with an institution's API key or signed headers (see
 `entities.request_auth`). Such requests skip the CSRF check — a browser cannot attach these headers to a
