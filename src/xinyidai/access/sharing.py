@@ -112,6 +112,10 @@ _READABLE = (select(*CreditRecord.__table__.c).where(
     exists().where(FinancialInstitution.code == _B("inst"), FinancialInstitution.status == "active"),
     or_(CreditRecord.category.in_(_B("public", expanding=True)), _COVERED))
     .order_by(CreditRecord.category, CreditRecord.period_end.desc().nulls_last(), CreditRecord.id))
+# What summaries and verification read of a record: a third of the columns, and none that needs converting
+# on the way out (provenance times), made the statement about a quarter cheaper.
+_READABLE_FACTS = _READABLE.with_only_columns(CreditRecord.id, CreditRecord.category, CreditRecord.period_start,
+                                              CreditRecord.period_end, CreditRecord.content)
 _SCOPES = select(AuthorizationScope.authorization_id, AuthorizationScope.category, AuthorizationScope.items).where(
     AuthorizationScope.authorization_id.in_(_B("ids", expanding=True)))
 
@@ -129,13 +133,14 @@ def _take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, mo
 
 
 def _readable_records(s: Session, actor: Actor, entity: str, public: list[str], auth_ids: list[int],
-                      categories: list[str]) -> list[Row[Any]]:
+                      categories: list[str], *, facts_only: bool = False) -> list[Row[Any]]:
     """Current records of `entity` that are public or covered by a scope of one of `auth_ids` — which must
-    still belong to this institution and entity, be unrevoked and inside their window."""
+    still belong to this institution and entity, be unrevoked and inside their window. `facts_only`: just
+    id, category, period_start, period_end and content (what summaries and verification read)."""
     params = {"entity": entity, "inst": actor.institution_code, "now": clock.now(),
               "auth_ids": auth_ids or [-1], "public": public or ["-"],
               "categories": categories or ["-"]}
-    return list(s.connection().execute(_READABLE, params))
+    return list(s.connection().execute(_READABLE_FACTS if facts_only else _READABLE, params))
 
 
 def _scopes(s: Session, auths: list[tuple[int, str, str]]) -> dict[str, list[tuple[str, str, list[str] | None]]]:
@@ -277,7 +282,7 @@ class Access:
     entity: Row[Any]  # the market_entities row
     auths: list[tuple[int, str, str]]
     plan: dict[str, Served]
-    records: list[Row[Any]]  # credit_records rows (every column), read-only
+    records: list[Row[Any]]  # credit_records rows (id, category, period_start, period_end, content), read-only
 
     def by_category(self) -> dict[str, list[Row[Any]]]:
         out: dict[str, list[Row[Any]]] = defaultdict(list)
@@ -299,7 +304,7 @@ def summary_access(s: Session, catalog: Catalog, actor: Actor, entity_code: str,
     if number and not auths:
         raise diagnose(s, actor.institution_code, entity, purpose, None, QUERY_MODES, number)
     plan = _plan(catalog, public, _scopes(s, auths), want_detail=False)
-    records = _readable_records(s, actor, entity, public, [a[0] for a in auths], list(plan))
+    records = _readable_records(s, actor, entity, public, [a[0] for a in auths], list(plan), facts_only=True)
     if not records and not s.execute(select(_institution_active(actor.institution_code))).scalar():
         raise Forbidden("本机构已被暂停或撤销接入", code="INSTITUTION_SUSPENDED")
     return Access(e, auths, plan, records)

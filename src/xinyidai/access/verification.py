@@ -230,7 +230,7 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
             raise diagnose(s, actor.institution_code, entity, "核验", missing[0], ("核验比对",), number)
         raise OutOfScope(f"以下类别不在核验授权范围内：{'、'.join(catalog.category(c).name for c in missing)}")
     # The records come through the same enforced statement as every other read.
-    records = sharing._readable_records(s, actor, entity, [], [a[0] for a in auths], needed)
+    records = sharing._readable_records(s, actor, entity, [], [a[0] for a in auths], needed, facts_only=True)
     by_cat: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_cat.setdefault(r.category, []).append(
