@@ -71,13 +71,20 @@ class Opened:
     header: dict[str, Any]
     payload: Any
     digest: str  # of the whole wire form, named in the receipt
+    packed: bytes  # the payload as the sender packed it (`pack`), to pass on unchanged without packing again
+
+
+def pack(payload: Any) -> bytes:
+    """A payload as an envelope carries it before sealing: compressed JSON."""
+    return zlib.compress(orjson.dumps(payload), 3)
 
 
 def make_envelope(identity: Identity, sender: str, recipient: str, recipient_key: Mapping[str, str], kind: str,
-                  payload: Any, *, items: int = 0, envelope_id: str | None = None) -> tuple[str, bytes]:
-    """(envelope id, wire bytes)."""
+                  payload: Any, *, items: int = 0, envelope_id: str | None = None, packed: bytes | None = None
+                  ) -> tuple[str, bytes]:
+    """(envelope id, wire bytes). `packed`, when given, is `pack(payload)` already made."""
     suite = get_suite(identity.suite)
-    plain = zlib.compress(orjson.dumps(payload), 3)
+    plain = pack(payload) if packed is None else packed
     header = {
         "id": envelope_id or f"{sender}-{clock.now():%Y%m%d%H%M%S}-{secrets.token_hex(6)}",
         "sender": sender, "recipient": recipient, "kind": kind, "created": clock.now().isoformat(),
@@ -150,7 +157,7 @@ def open_envelope(wire: bytes, me: str, identity: Identity, peers: Mapping[str, 
         payload = orjson.loads(zlib.decompress(plain))
     except (zlib.error, orjson.JSONDecodeError):
         raise _refuse("ENVELOPE_MALFORMED", "报文载荷不是有效的压缩 JSON") from None
-    return Opened(header, payload, suite.hexdigest(wire))
+    return Opened(header, payload, suite.hexdigest(wire), plain)
 
 
 def make_receipt(identity: Identity, me: str, header: Mapping[str, Any], digest: str, status: str,

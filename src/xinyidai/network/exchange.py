@@ -614,15 +614,17 @@ def cut_legacy_path(s: Session, actor: Principal, code: str, reason: str = "先�
 _last_reconcile: dict[str, float] = {}
 
 
-def periodic(db: Database, ctx: relay.NodeContext, now_s: float, every_s: float = RECONCILE_EVERY_S
-             ) -> dict[str, int]:
-    """One round: uploads on the old direct link, needs passed up, and — every `every_s` seconds, the first
-    time one interval after start — a reconciliation with the nodes above."""
+def periodic(db: Database, ctx: relay.NodeContext, now_s: float, every_s: float = RECONCILE_EVERY_S, *,
+             collect: bool = True) -> dict[str, int]:
+    """One round: uploads on the old direct link and needs passed up (unless not `collect`: the caller knows
+    the database unchanged since a round that found none), and — every `every_s` seconds, the first time
+    one interval after start — a reconciliation with the nodes above."""
     done = {"queued_legacy": 0, "needs_forwarded": 0, "reconciliations": 0}
-    with db.session() as s:
-        done["queued_legacy"] = collect_legacy_uploads(s, ctx)
-    with db.session() as s:
-        done["needs_forwarded"] = forward_needs(s, ctx)
+    if collect:
+        with db.session() as s:
+            done["queued_legacy"] = collect_legacy_uploads(s, ctx)
+        with db.session() as s:
+            done["needs_forwarded"] = forward_needs(s, ctx)
     last = _last_reconcile.setdefault(ctx.code, now_s)
     if now_s - last >= every_s:
         _last_reconcile[ctx.code] = now_s

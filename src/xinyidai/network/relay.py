@@ -5,21 +5,21 @@ Batches, not rows: one envelope carries up to BATCH records and is signed once. 
 monotone: a record already held with the same fingerprint is unchanged; one held with a later origin time
 is kept (an older version never overwrites a newer one); otherwise the held version is superseded and the
 new one stored, with the origin node and the neighbour it came from. What a child sends is passed up to
-the parent in the transaction that stores it (`_forward_up`), without being read back.
+the parent in the transaction that stores it (`_forward_up`), without being read back; and what any
+neighbour sends is passed over by the cursor that collects for that neighbour (`_pass_sender`).
 """
 
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
-from sqlalchemy import Row, String, func, literal_column, select, text, type_coerce, update
+from sqlalchemy import Row, String, bindparam, func, literal_column, select, text, type_coerce, update
 from sqlalchemy.orm import Session
 
 from xinyidai.entities.models import MarketEntity
@@ -91,14 +91,18 @@ def read_records(s: Session, where: list, limit: int | None = None, order: Any =
     return list(s.connection().execute(stmt if limit is None else stmt.limit(limit)).all())
 
 
+# Lookups by a batch's codes: one statement, compiled once, whose IN list is expanded per execution (an IN
+# of literal values would build, and key for the statement cache, one parameter object per value).
+_ENTITIES_OF = select(_E.code, _E.name, _E.kind, _E.region_code, _E.industry_code, _E.status,
+                      type_coerce(_E.registered_on, String)).where(_E.code.in_(bindparam("codes", expanding=True)))
+
+
 def _entity_rows(s: Session, codes: set[str]) -> dict[str, list[Any]]:
     """The register's rows of the entities of a batch (a join would look each up once per record)."""
     out: dict[str, list[Any]] = {}
     codes_l = sorted(codes)
     for i in range(0, len(codes_l), _IN_CHUNK):
-        for e in s.connection().execute(
-                select(_E.code, _E.name, _E.kind, _E.region_code, _E.industry_code, _E.status,
-                       type_coerce(_E.registered_on, String)).where(_E.code.in_(codes_l[i:i + _IN_CHUNK]))):
+        for e in s.connection().execute(_ENTITIES_OF, {"codes": codes_l[i:i + _IN_CHUNK]}):
             out[e[0]] = [e[1], e[2], e[3], e[4], e[5], _iso(e[6])]
     return out
 
@@ -131,9 +135,16 @@ def _wire_payload(s: Session, records: list[list[Any]]) -> dict[str, Any]:
     return {"entities": _entity_rows(s, {r[0] for r in records}), "records": records}
 
 
+def _payload(records: list[list[Any]], register: Mapping[str, list[Any]]) -> dict[str, Any]:
+    """A `records` payload with the register's rows already at hand (`register` may hold more entities)."""
+    codes = {r[0] for r in records}
+    return {"entities": {c: e for c, e in register.items() if c in codes}, "records": records}
+
+
 def queue(s: Session, ctx: NodeContext, peer: Peer, kind: str, payload: Any, items: int,
-          source_ref: str | None = None) -> OutboxEnvelope:
-    env_id, wire = make_envelope(ctx.identity, ctx.code, peer.code, peer.public_key, kind, payload, items=items)
+          source_ref: str | None = None, packed: bytes | None = None) -> OutboxEnvelope:
+    env_id, wire = make_envelope(ctx.identity, ctx.code, peer.code, peer.public_key, kind, payload, items=items,
+                                 packed=packed)
     now = clock.now()
     ob = OutboxEnvelope(id=env_id, recipient=peer.code, kind=kind, created_at=now, items=items, size=len(wire),
                         wire=wire, digest=wire_digest(wire, ctx.identity.suite), status="pending", attempts=0,
@@ -178,12 +189,10 @@ def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: li
     last = _cursor(s, peer.code, direction).last_id
     queued = 0
     for _ in range(limit_batches):
-        if _pending(s, peer.code) >= MAX_PENDING:
-            break
         ids = select(CreditRecord.id).where(CreditRecord.id > last).order_by(CreditRecord.id) \
             .limit(SCAN_WINDOW).subquery()
         end, considered = s.connection().execute(select(func.max(ids.c.id), func.count())).one()
-        if not considered:
+        if not considered or _pending(s, peer.code) >= MAX_PENDING:  # the outbox is counted only when needed
             break
         with _gc_paused():
             rows = read_records(s, [_R.id > last, _R.id <= end, *where])
@@ -205,7 +214,7 @@ def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: li
 
 
 def _advance(s: Session, peer: str, direction: str, old: int, new: int) -> bool:
-    """Move a cursor from `old` to `new`, unless the inbox moved it meanwhile (see `_forward_up`): then
+    """Move a cursor from `old` to `new`, unless the inbox moved it meanwhile (see `_judge_fresh`): then
     what was read is left for the next round, which starts where the inbox left the cursor."""
     moved = s.execute(update(RelayCursor).where(RelayCursor.peer == peer, RelayCursor.direction == direction,
                                                 RelayCursor.last_id == old).values(last_id=new),
@@ -239,9 +248,12 @@ def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 4) -> i
         else CreditRecord.entity_code
     for child in children:
         in_region = select(MarketEntity.code).where(MarketEntity.region_code.like(f"{child.region_prefix}%"))
-        where = [CreditRecord.status != "withdrawn", entity.in_(in_region),
+        # The column tests first: SQLite tests the terms in this order, and builds the region's set of codes
+        # (a scan of the register) only once a record gets that far.
+        where = [CreditRecord.status != "withdrawn",
                  (CreditRecord.via_node.is_(None)) | (CreditRecord.via_node != child.code),
-                 (CreditRecord.origin_node.is_(None)) | (CreditRecord.origin_node != child.code)]
+                 (CreditRecord.origin_node.is_(None)) | (CreditRecord.origin_node != child.code),
+                 entity.in_(in_region)]
         queued += _collect(s, ctx, child, "down", where, limit_batches)
         queued += _collect_withdrawals(s, ctx, child, "down", where[1:])
     return queued
@@ -381,7 +393,7 @@ def receive(s: Session, ctx: NodeContext, wire: bytes, via: str = "push") -> dic
         raise exc
     if s.get(InboxEnvelope, h["id"]) is not None:
         raise EnvelopeRefused("报文编号已被使用", code="ENVELOPE_REPLAYED")
-    result = apply(s, ctx, h["kind"], h["sender"], opened.payload)
+    result = apply(s, ctx, h["kind"], h["sender"], opened.payload, opened.packed)
     receipt = make_receipt(ctx.identity, ctx.code, h, opened.digest, "applied", result)
     s.add(InboxEnvelope(id=h["id"], sender=h["sender"], kind=h["kind"], nonce=h["nonce"], digest=opened.digest,
                         received_at=clock.now(), via=via, items=int(h.get("items") or 0), result=result,
@@ -398,11 +410,14 @@ def _claimed(wire: bytes) -> dict[str, Any]:
         return {}
 
 
-def apply(s: Session, ctx: NodeContext, kind: str, sender: str, payload: Any) -> dict[str, Any]:
+def apply(s: Session, ctx: NodeContext, kind: str, sender: str, payload: Any, packed: bytes | None = None
+          ) -> dict[str, Any]:
+    """Apply an envelope's payload (`packed`: as it came, see `envelope.pack`)."""
     if kind == "records":
-        result, stored = apply_records(s, sender, payload)
-        _forward_up(s, ctx, sender, stored)
-        return result
+        applied = apply_records(s, sender, payload)
+        _pass_sender(s, sender, len(applied.stored))
+        _forward_up(s, ctx, sender, applied, payload, packed)
+        return applied.result
     if kind == "ping":
         return {"pong": True}
     from xinyidai.network import exchange  # feedback, reconciliation, needs
@@ -423,100 +438,161 @@ _APPLY_COLS = ("entity_code", "category", "record_key", "version", "status", "co
                "period_start", "period_end", "provider", "received_at", "origin_node", "via_node")
 
 
-def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> tuple[dict[str, int], list[list[Any]]]:
-    """Store the records of an envelope (see the module docstring); set-based per envelope. Returns the
-    counts and the wire rows of the versions stored."""
+class Applied(NamedTuple):
+    """What applying a `records` envelope did: the counts (for the receipt), the wire rows of the versions
+    stored, and the register's rows (wire form) of the entities of the envelope's records."""
+
+    result: dict[str, int]
+    stored: list[list[Any]]
+    register: dict[str, list[Any]]
+
+
+def apply_records(s: Session, sender: str, payload: Mapping[str, Any]) -> Applied:
+    """Store the records of an envelope (see the module docstring); set-based per envelope."""
     now = clock.now()
     pg = s.connection().dialect.name == "postgresql"
-    entities: Mapping[str, list[Any]] = payload.get("entities") or {}
-    incoming: dict[tuple[str, str, str], list[Any]] = {}
-    withdrawals: list[list[Any]] = []
-    for row in payload.get("records") or []:
-        if len(row) > 10 and row[10] == "withdrawn":
-            withdrawals.append(row)
-            continue
-        k = (row[0], row[1], row[2])
-        if k not in incoming or row[8] > incoming[k][8]:
-            incoming[k] = row
+    incoming, withdrawals = _latest(payload.get("records") or [])
     withdrawn = _apply_withdrawals(s, withdrawals, now) if withdrawals else 0
-    codes = sorted({k[0] for k in incoming})
-    # The register: entities unknown here are added from the envelope (the local register wins otherwise).
-    known: set[str] = set()
-    for i in range(0, len(codes), _IN_CHUNK):
-        known.update(s.connection().execute(
-            select(MarketEntity.code).where(MarketEntity.code.in_(codes[i:i + _IN_CHUNK]))).scalars())
-    unknown = set(codes) - known
-    stamp = bulk.constant(s.connection(), now)
-    new_entities = [(c, e[0], e[1], e[2], e[3], e[4], _stored_date(e[5], pg), stamp)
-                    for c, e in entities.items() if c in unknown]
-    if new_entities:
-        bulk.insert_rows(s.connection(), "entities", _ENTITY_COLS, new_entities)
-    held: dict[tuple[str, str, str], tuple[int, int, str, datetime, str]] = {}
-    top: dict[tuple[str, str, str], int] = defaultdict(int)
-    for i in range(0, len(codes), _IN_CHUNK):
-        chunk = codes[i:i + _IN_CHUNK]
-        for rid, ent, cat, key, ver, status, fp, rec in s.connection().execute(
-                select(CreditRecord.id, CreditRecord.entity_code, CreditRecord.category, CreditRecord.record_key,
-                       CreditRecord.version, CreditRecord.status, CreditRecord.fingerprint, CreditRecord.received_at)
-                .where(CreditRecord.entity_code.in_(chunk))):
-            k = (ent, cat, key)
-            if k not in incoming:
-                continue
-            top[k] = max(top[k], ver)
-            if status == "current":
-                held[k] = (rid, ver, fp, rec, status)
+    codes = {k[0] for k in incoming}
+    register, added = _register(s, codes, payload.get("entities") or {}, now, pg)
+    held, top = _held(s, sorted(codes), {k[1] for k in incoming}, incoming)
     new = changed = unchanged = older = 0
     supersede: list[int] = []
     rows: list[tuple[Any, ...]] = []
     stored: list[list[Any]] = []
+    times: dict[str, tuple[datetime, Any]] = {}  # a batch's records mostly share one origin time
     for k, r in incoming.items():
-        received = datetime.fromisoformat(r[8])  # also checks the text _sqlite_time may keep
+        t = times.get(r[8])
+        if t is None:
+            received = datetime.fromisoformat(r[8])  # also checks the text _sqlite_time may keep
+            t = times[r[8]] = (received, received if pg else _sqlite_time(r[8], received))
         cur = held.get(k)
         if cur is not None:
             if cur[2] == r[3]:
                 unchanged += 1
                 continue
-            if cur[3] > received:
+            if cur[3] > t[0]:
                 older += 1
                 continue
             supersede.append(cur[0])
             changed += 1
         else:
             new += 1
-        rows.append((k[0], k[1], k[2], top[k] + 1, "current", r[4], r[3], r[5] or None, r[6] or None, r[7],
-                     received if pg else _sqlite_time(r[8], received), r[9], sender))
+        rows.append((k[0], k[1], k[2], top.get(k, 0) + 1, "current", r[4], r[3], r[5] or None, r[6] or None, r[7],
+                     t[1], r[9], sender))
         stored.append(r)
     for i in range(0, len(supersede), _IN_CHUNK):
         s.execute(update(CreditRecord).where(CreditRecord.id.in_(supersede[i:i + _IN_CHUNK]))
                   .values(status="superseded", superseded_at=now), execution_options={"synchronize_session": False})
     if rows:  # the driver's executemany (SQLite) or COPY (PostgreSQL): tuples, no per-row parameter building
         bulk.insert_rows(s.connection(), "credit_records", _APPLY_COLS, rows)
-    return {"new": new, "changed": changed, "unchanged": unchanged, "older": older,
-            "entities_added": len(new_entities), "withdrawn": withdrawn}, stored
+    return Applied({"new": new, "changed": changed, "unchanged": unchanged, "older": older,
+                    "entities_added": added, "withdrawn": withdrawn}, stored, register)
 
 
-def _forward_up(s: Session, ctx: NodeContext, sender: str, stored: list[list[Any]]) -> None:
+def _latest(records: Sequence[list[Any]]) -> tuple[dict[tuple[str, str, str], list[Any]], list[list[Any]]]:
+    """The wire rows by record (entity, category, key), the latest where one repeats; and the withdrawals."""
+    incoming: dict[tuple[str, str, str], list[Any]] = {}
+    withdrawals: list[list[Any]] = []
+    for row in records:
+        if len(row) > 10 and row[10] == "withdrawn":
+            withdrawals.append(row)
+            continue
+        k = (row[0], row[1], row[2])
+        if k not in incoming or row[8] > incoming[k][8]:
+            incoming[k] = row
+    return incoming, withdrawals
+
+
+def _register(s: Session, codes: set[str], entities: Mapping[str, list[Any]], now: datetime, pg: bool
+              ) -> tuple[dict[str, list[Any]], int]:
+    """The register's rows of `codes` after adding the entities unknown here from the envelope (the local
+    register wins otherwise), and how many were added."""
+    register = _entity_rows(s, codes)
+    stamp = bulk.constant(s.connection(), now)
+    new = [(c, e[0], e[1], e[2], e[3], e[4], _stored_date(e[5], pg), stamp)
+           for c, e in entities.items() if c in codes and c not in register]
+    if new:
+        bulk.insert_rows(s.connection(), "entities", _ENTITY_COLS, new)
+        register.update(_entity_rows(s, {e[0] for e in new}))  # as stored, not as sent
+    return register, len(new)
+
+
+_VERSIONS_OF = select(_R.id, _R.entity_code, _R.category, _R.record_key, _R.version, _R.status, _R.fingerprint,
+                      _R.received_at).where(_R.entity_code.in_(bindparam("codes", expanding=True)),
+                                            _R.category.in_(bindparam("categories", expanding=True)))
+
+
+def _held(s: Session, codes: list[str], categories: set[str], incoming: Mapping[tuple[str, str, str], Any]
+          ) -> tuple[dict[tuple[str, str, str], tuple[int, int, str, datetime]], dict[tuple[str, str, str], int]]:
+    """Of the records in `incoming`: the current versions held here (id, version, fingerprint, origin
+    time), and the highest version of each held in any status."""
+    held: dict[tuple[str, str, str], tuple[int, int, str, datetime]] = {}
+    top: dict[tuple[str, str, str], int] = {}
+    cats = sorted(categories)
+    for i in range(0, len(codes), _IN_CHUNK):
+        for rid, ent, cat, key, ver, status, fp, rec in s.connection().execute(
+                _VERSIONS_OF, {"codes": codes[i:i + _IN_CHUNK], "categories": cats}):
+            k = (ent, cat, key)
+            if k not in incoming:
+                continue
+            top[k] = max(top.get(k, 0), ver)
+            if status == "current":
+                held[k] = (rid, ver, fp, rec)
+    return held, top
+
+
+def _forward_up(s: Session, ctx: NodeContext, sender: str, applied: Applied, received: Any = None,
+                packed: bytes | None = None) -> None:
     """Queue for the parent, in the transaction that stored them, the versions a neighbour just sent —
     rather than reading them back in the next collection round — when the upload cursor has judged every
     record before them (else the collector passes them up with the rest) and the parent is not behind.
-    The cursor moves past them here, as the collector would move it: both moves are guarded, so whichever
-    comes second leaves the records to the other. (On SQLite this transaction is the only writer; on
-    PostgreSQL the ids skipped are the collector's known case, see `_collect`.)"""
+    The cursor moves past them here, as the collector would move it (see `_judge_fresh`). When what goes up
+    equals the payload `received` (every record stored and passed on as it came, the register agreeing with
+    the sender's), it goes in the bytes it came in (`packed`), not packed again."""
     up = parent(s)
-    if not stored or up is None or up.status != "active" or sender == up.code \
+    if not applied.stored or up is None or up.status != "active" or sender == up.code \
             or _pending(s, up.code) >= MAX_PENDING:
         return
-    last = s.execute(select(RelayCursor.last_id).where(RelayCursor.peer == up.code,
-                                                       RelayCursor.direction == "up")).scalar_one_or_none()
-    if last is None:
+    moved = _judge_fresh(s, up.code, "up", len(applied.stored))
+    if moved is None:
         return
-    after, end = s.connection().execute(select(func.count(), func.max(_R.id)).where(_R.id > last)).one()
-    if after != len(stored) or not _advance(s, up.code, "up", last, end):
-        return
-    rows = [r if r[9] else [*r[:9], ctx.code] for r in stored
-            if not up.upload_categories or r[1] in up.upload_categories]
+    categories = up.upload_categories  # read once: an ORM attribute costs a lookup per row
+    rows = [r if r[9] else [*r[:9], ctx.code] for r in applied.stored if not categories or r[1] in categories]
     if rows:
-        queue(s, ctx, up, "records", _wire_payload(s, rows), len(rows), source_ref=f"forward:{last + 1}-{end}")
+        payload = _payload(rows, applied.register)
+        queue(s, ctx, up, "records", payload, len(rows), source_ref=f"forward:{moved[0] + 1}-{moved[1]}",
+              packed=packed if payload == received else None)
+
+
+def _pass_sender(s: Session, sender: str, fresh: int) -> None:
+    """Move the sender's own cursor past the `fresh` versions it just sent: the collectors leave out what
+    came via the peer they collect for, so scanning them again (every record, at a node whose records all
+    come from its one child) would only judge them unwanted. Only on SQLite, where this transaction is the
+    only writer: on PostgreSQL a concurrent one may hold lower ids not visible yet, which the move would
+    pass over, and downloads have no reconciliation to resend them."""
+    if s.get_bind().dialect.name != "sqlite":
+        return
+    relation = s.execute(select(Peer.relation).where(Peer.code == sender)).scalar_one_or_none()
+    direction = {"parent": "up", "child": "down"}.get(relation or "")
+    if fresh and direction is not None:
+        _judge_fresh(s, sender, direction, fresh)
+
+
+def _judge_fresh(s: Session, peer: str, direction: str, fresh: int) -> tuple[int, int] | None:
+    """Move a cursor past the `fresh` versions this transaction just stored, when they are all that lies
+    after it (else the collector judges them with the rest); (old, new) position, or None when it stays.
+    The move is guarded (`_advance`), so whichever of the inbox and the collector comes second leaves the
+    records to the other. (On SQLite this transaction is the only writer; on PostgreSQL the ids skipped are
+    the collector's known case, see `_collect`.)"""
+    last = s.execute(select(RelayCursor.last_id).where(RelayCursor.peer == peer,
+                                                       RelayCursor.direction == direction)).scalar_one_or_none()
+    if last is None:
+        return None
+    after, end = s.connection().execute(select(func.count(), func.max(_R.id)).where(_R.id > last)).one()
+    if after != fresh or not _advance(s, peer, direction, last, end):
+        return None
+    return last, end
 
 
 def _sqlite_time(text: str, parsed: datetime) -> str:
