@@ -130,10 +130,7 @@ class Category(BaseModel):
         return self
 
     def item(self, code: str) -> Item:
-        try:
-            return self._items_by_code[code]
-        except KeyError:
-            raise KeyError(code) from None
+        return self._items_by_code[code]  # KeyError(code) for an unknown item
 
     @cached_property
     def _items_by_code(self) -> dict[str, Item]:
@@ -173,10 +170,7 @@ class Catalog(BaseModel):
         return self
 
     def category(self, code_or_name: str) -> Category:
-        try:
-            return self._by_code_or_name[code_or_name]
-        except KeyError:
-            raise KeyError(code_or_name) from None
+        return self._by_code_or_name[code_or_name]  # KeyError(code_or_name) when neither
 
     @cached_property
     def _by_code_or_name(self) -> dict[str, Category]:
