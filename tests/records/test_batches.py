@@ -12,6 +12,7 @@ from tests.records.helpers import (
     REG_HEADER,
     TAX_HEADER,
     codes,
+    count,
     registration_rows,
     snapshot,
     tax_rows,
@@ -94,4 +95,53 @@ def test_a_delivery_over_the_threshold_leaves_the_store_as_it_was(db, catalog, r
     before = snapshot(db)
     d, out = load(db, catalog, write_csv(tmp_path / "t.csv", TAX_HEADER, rows + strangers), "tax")
     assert (d.status, d.error_code, d.rows_rejected) == ("rejected", "THRESHOLD_EXCEEDED", 10)
+    assert snapshot(db) == before
+
+
+# PostgreSQL stores batches of new records straight into credit_records until one cannot be (see
+# loading._Direct); SQLite stages every batch. The outcome must be the same either way.
+
+def test_new_records_then_a_changed_one_load_as_a_whole(db, catalog, registered, tmp_path) -> None:
+    load(db, catalog, write_csv(tmp_path / "a.csv", TAX_HEADER, tax_rows(registered[:2], ["2026-08"])), "tax")
+    rows = tax_rows(registered, ["2026-10"]) + tax_rows(registered[:2], ["2026-08"], grade="C") \
+        + tax_rows(registered, ["2026-09"])
+    d, out = load(db, catalog, write_csv(tmp_path / "b.csv", TAX_HEADER, rows), "tax")
+    assert (d.status, d.rows_new, d.rows_changed, d.rows_rejected) == ("accepted", 40, 2, 0), out.issues
+    assert (str(d.period_start), str(d.period_end)) == ("2026-08-01", "2026-10-31")
+    # one moment, provider and delivery for every version it stored, and the corrected ones at version 2
+    mine = f"FROM credit_records WHERE delivery_id = {d.id}"
+    assert count(db, f"SELECT count(DISTINCT received_at) {mine}") == 1  # noqa: S608 - our own values
+    assert count(db, f"SELECT count(*) {mine} AND provider = '测试部门' AND status = 'current'") == 42  # noqa: S608
+    assert count(db, "SELECT count(*) FROM credit_records WHERE record_key = '2026-08' AND version = 2 "
+                     "AND status = 'current'") == 2
+
+
+def test_an_unknown_entity_after_new_records(db, catalog, registered, tmp_path) -> None:
+    stranger = tax_rows(codes(1, start=900), ["2026-10"])[0]
+    rows = tax_rows(registered, ["2026-10"]) + [stranger] + tax_rows(registered, ["2026-09"])
+    d, out = load(db, catalog, write_csv(tmp_path / "t.csv", TAX_HEADER, rows), "tax")
+    assert (d.status, d.rows_new, d.rows_rejected) == ("partial", 40, 1)
+    assert [(i.code, i.row_no) for i in out.issues] == [("ENTITY_UNKNOWN", 22)]
+    assert count(db, f"SELECT count(*) FROM credit_records WHERE entity_code = '{stranger[0]}'") == 0  # noqa: S608
+
+
+def test_a_first_load_that_fails_after_stored_batches_leaves_the_store_as_it_was(db, catalog, registered,
+                                                                                tmp_path) -> None:
+    from xinyidai.records import loading
+
+    before = snapshot(db)
+    seen: list[str] = []
+
+    def boom(at: str) -> None:
+        seen.append(at)
+        if seen.count("stored") == 3 or at == "inserted":  # PostgreSQL: the third stored batch; SQLite: its insert
+            raise RuntimeError(f"simulated crash at {at}")
+
+    loading.fault_hook = boom
+    try:
+        with pytest.raises(RuntimeError):
+            load(db, catalog, write_csv(tmp_path / "t.csv", TAX_HEADER, tax_rows(registered, ["2026-10"])), "tax")
+    finally:
+        loading.fault_hook = None
+    assert ("stored" in seen) == (db.engine.dialect.name == "postgresql")
     assert snapshot(db) == before

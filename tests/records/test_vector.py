@@ -30,19 +30,29 @@ def cells_for(item) -> st.SearchStrategy:  # noqa: ANN001
     return st.sampled_from([v for v in pool if v is None or ("," not in v and '"' not in v and "\n" not in v)])
 
 
-def run(path: Path, category: str, fast: bool, wire: str = "tuples") -> tuple:
-    """(rows, rejected, staged rows, issues) through the fast path or the general one."""
-    job = CheckJob(path, path.name, None, _catalog(), category, [], wire=wire)
+TAIL = ("tax", "1", "current", "某\\税务局", "7", "2026-11-28T08:00:00+00:00")
+
+
+def run(path: Path, category: str, fast: bool, wire: str = "tuples", tail: tuple[str, ...] | None = None
+        ) -> tuple:
+    """(rows, rejected, staged rows, issues, facts) through the fast path or the general one."""
+    job = CheckJob(path, path.name, None, _catalog(), category, [], wire=wire, record_tail=tail)
     job.batch_rows = 3  # several chunks per file
     eligible = vector.plain_eligible
     if not fast:
         vector.plain_eligible = lambda reader: False  # type: ignore[assignment]
     rows = rejected = 0
     staged_all: list = []
+    codes: set[str] = set()
+    spans: list[tuple] = []
     try:
-        for size, staged, bad in _check(job):
+        for size, staged, bad, facts in _check(job):
             rows += size
             rejected += bad
+            assert (facts is None) == (tail is None)
+            if facts is not None:
+                codes.update(facts.codes)
+                spans.append((facts.first, facts.last))
             if wire == "copy" and not isinstance(staged, bytes):
                 staged = checking.as_copy_text(staged)
             staged_all.extend(staged.decode().splitlines() if isinstance(staged, bytes) else staged)
@@ -50,7 +60,10 @@ def run(path: Path, category: str, fast: bool, wire: str = "tuples") -> tuple:
         vector.plain_eligible = eligible  # type: ignore[assignment]
     # The merge orders issues by row (stably), as here; within a batch the two paths may list rows apart.
     issues = sorted([(i.row_no, i.field, i.value, i.code, i.message) for i in job.issues], key=lambda i: i[0])
-    return rows, rejected, sorted(staged_all, key=repr), issues
+    firsts = [f for f, _ in spans if f]
+    lasts = [la for _, la in spans if la]
+    return rows, rejected, sorted(staged_all, key=repr), issues, (sorted(codes), min(firsts, default=None),
+                                                                  max(lasts, default=None))
 
 
 _CATALOG = None
@@ -86,6 +99,8 @@ def test_plain_csv_fast_path_equals_general_path(catalog, tmp_path, code) -> Non
         path.write_bytes(text.encode(encoding))
         for wire in ("tuples", "copy"):
             assert run(path, code, True, wire) == run(path, code, False, wire)
+            # the direct shape (loading.DIRECT_COLS) and each batch's facts do not depend on the path either
+            assert run(path, code, True, wire, TAIL) == run(path, code, False, wire, TAIL)
 
     check()
 

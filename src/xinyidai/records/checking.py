@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from xinyidai.catalog.schema import Catalog
 from xinyidai.records.readers import _LINE_SLACK as LINE_SLACK
@@ -58,6 +58,54 @@ class CheckJob:
     wire: str = "tuples"
     stage_dir: str | None = None
     stage_cols: tuple[str, ...] = ()
+    # Direct loading (PostgreSQL, see loading.DIRECT_COLS): each staged row leaves out the entity name and
+    # ends with these values (category, version, status, provider, delivery, time), so the same COPY text
+    # can go straight into credit_records or, when it cannot, into the staging table.
+    record_tail: tuple[str, ...] | None = None
+
+
+def as_direct(rows: list[tuple], tail: tuple[str, ...] | None) -> list[tuple]:
+    """Staging tuples (see records.columns) in the direct shape, when the job asks for it."""
+    if tail is None:
+        return rows
+    return [r[:2] + r[3:] + tail for r in rows]
+
+
+class Facts(NamedTuple):
+    """What direct loading must know of a batch before it stores it: the entities it names (each must be
+    registered) and the span of the periods it covers (for the delivery's record)."""
+
+    codes: list[str]
+    first: str | None
+    last: str | None
+
+    @classmethod
+    def of(cls, rows: list[tuple]) -> Facts:
+        """Of direct-shape tuples: entity code, …, period start, period end at 1, 5 and 6."""
+        return cls(list({r[1] for r in rows}), min((r[5] for r in rows if r[5]), default=None),
+                   max((r[6] for r in rows if r[6]), default=None))
+
+    def join(self, other: Facts) -> Facts:
+        return Facts(list(set(self.codes) | set(other.codes)), _least(self.first, other.first),
+                     _most(self.last, other.last))
+
+
+def _least(a: str | None, b: str | None) -> str | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _most(a: str | None, b: str | None) -> str | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class Batch(NamedTuple):
+    """One checked batch: its rows, the staged rows (tuples, or COPY text), how many it rejected, and its
+    facts when the job loads directly (`CheckJob.record_tail`)."""
+
+    size: int
+    staged: list[tuple] | bytes
+    rejected: int
+    facts: Facts | None = None
 
 
 def _batches(rows: Iterator, n: int) -> Iterator[list]:
@@ -71,7 +119,7 @@ def _batches(rows: Iterator, n: int) -> Iterator[list]:
         yield batch
 
 
-def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[tuple[int, list[tuple] | bytes, int]]:
+def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[Batch]:
     """Batches of the file; with parts > 1, this checker stages only every parts-th batch (from `part`) and
     skips the others: reading is cheap and sequential, checking is what is shared. A plain CSV file goes
     through the vectorised checker chunk by chunk; from the first chunk that is not plain (or for any other
@@ -83,7 +131,7 @@ def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[tuple[int, 
         start_row, first_batch = 0, 0
         if vector.plain_eligible(reader):
             fast = vector.VectorChecker(validator, reader.delimiter, reader.encoding or "", reader.max_field,
-                                        job.entity_items)
+                                        job.entity_items, job.record_tail)
             max_line = reader.max_field * max(len(reader.headers), 1) + LINE_SLACK
             for piece in vector.plain_chunks(job.path, reader.header_row, job.batch_rows * CHUNK_BYTES_PER_ROW,
                                              max_line):
@@ -101,11 +149,14 @@ def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[tuple[int, 
             if i % parts != part:
                 continue
             staged, bad = validator.stage_batch(batch, job.entity_items, job.issues, MAX_STORED_ISSUES)
-            yield len(batch), staged, bad
+            if job.record_tail is None:
+                yield Batch(len(batch), staged, bad)
+            else:
+                staged = as_direct(staged, job.record_tail)
+                yield Batch(len(batch), staged, bad, Facts.of(staged))
 
 
-def _fast_chunk(job: CheckJob, fast: vector.VectorChecker, chunk: vector.Chunk
-                ) -> tuple[int, list[tuple] | bytes, int]:
+def _fast_chunk(job: CheckJob, fast: vector.VectorChecker, chunk: vector.Chunk) -> Batch:
     from xinyidai.records import vector
 
     try:
@@ -129,13 +180,14 @@ def _worker(out: BinaryIO, job: CheckJob, part: int, parts: int) -> None:
 
     try:
         sink = _ScratchStage(job, part) if job.wire == "sqlite" else None
-        for size, staged, bad in _check(job, part, parts):
+        for batch in _check(job, part, parts):
             if sink is not None:
-                sink.write(staged)  # type: ignore[arg-type]
-                staged = []
-            elif job.wire == "copy" and not isinstance(staged, bytes):
-                staged = as_copy_text(staged)
-            send("batch", (size, staged, bad))
+                sink.write(batch.staged)  # type: ignore[arg-type]
+                batch = batch._replace(staged=[])
+            elif job.wire == "copy" and not isinstance(batch.staged, bytes):
+                batch = batch._replace(staged=as_copy_text(batch.staged))
+            # plain tuples: run as __main__, this module's classes would not unpickle in the parent
+            send("batch", (*batch[:3], None if batch.facts is None else tuple(batch.facts)))
         if sink is not None:
             sink.close()
         send("done", job.issues)
@@ -199,9 +251,9 @@ class CheckFailed(RuntimeError):
     """A worker process failed for a reason other than the file's content."""
 
 
-def checked_batches(job: CheckJob) -> Iterator[tuple[int, list[tuple], int]]:
-    """(rows in batch, staging tuples, rejected rows) per batch, in file order; row problems accumulate in
-    job.issues. Raises FileRejected when the file turns out unreadable part-way."""
+def checked_batches(job: CheckJob) -> Iterator[Batch]:
+    """The checked batches in file order; row problems accumulate in job.issues. Raises FileRejected when
+    the file turns out unreadable part-way."""
     if job.path.stat().st_size < WORKER_MIN_BYTES:
         yield from _check(job)
         return
@@ -230,7 +282,8 @@ def checked_batches(job: CheckJob) -> Iterator[tuple[int, list[tuple], int]]:
             except EOFError:
                 raise CheckFailed(f"校验进程意外退出（退出码 {proc.wait()}）") from None
             if kind == "batch":
-                yield payload
+                size, staged, bad, facts = payload
+                yield Batch(size, staged, bad, None if facts is None else Facts(*facts))
             elif kind == "done":
                 job.issues.extend(payload)
                 done[k] = True

@@ -33,7 +33,7 @@ from xinyidai.kit import audit, clock
 from xinyidai.kit.db import Database, UTCDateTime
 from xinyidai.kit.digest import sm3_stream
 from xinyidai.kit.errors import InvalidInput, NotFound
-from xinyidai.records.checking import MAX_STORED_ISSUES, CheckJob, checked_batches, worker_stage_files
+from xinyidai.records.checking import MAX_STORED_ISSUES, Batch, CheckJob, checked_batches, worker_stage_files
 from xinyidai.records.models import Delivery, DeliveryIssue
 from xinyidai.records.readers import FileRejected, open_delivery
 from xinyidai.records.validation import Issue, RowValidator
@@ -150,41 +150,45 @@ def _accepted_twin(s: Session, provider: str, category: str, digest: str) -> Del
 
 _STAGE_COLS = ("row_no", "entity_code", "entity_name", "record_key", "content", "fingerprint",
                "period_start", "period_end")
+# Direct loading (PostgreSQL, every category but registration): a staged row's columns are all credit_records
+# columns, so the same COPY text goes straight into credit_records, or into the staging table when it cannot.
+DIRECT_COLS = ("row_no", "entity_code", "record_key", "content", "fingerprint", "period_start", "period_end",
+               "category", "version", "status", "provider", "delivery_id", "received_at")
 
 
 class _Stage:
     """A connection-local staging table; the engine decides how rows get in."""
 
-    def __init__(self, conn: Connection, entity_items: list[str]) -> None:
+    def __init__(self, conn: Connection, entity_items: list[str], direct: bool = False) -> None:
         self.conn = conn
         self.name = f"stg_{uuid.uuid4().hex[:12]}"
         self.pg = conn.dialect.name == "postgresql"
+        self.direct = direct
         self.entity_items = entity_items
-        self.cols = _STAGE_COLS + tuple(f"e_{c}" for c in entity_items)
+        self.cols = DIRECT_COLS if direct else _STAGE_COLS + tuple(f"e_{c}" for c in entity_items)
         dt = "DATE" if self.pg else "TEXT"
         c = ' COLLATE "C"' if self.pg else ""  # as the stored codes (kit.types.Code), so joins use the indexes
+        name = "" if direct else "entity_name TEXT, "
+        tail = (", category TEXT, version INTEGER, status TEXT, provider TEXT, delivery_id BIGINT, "
+                "received_at TIMESTAMPTZ") if direct else ""
         extra = "".join(f", e_{col} TEXT" for col in entity_items)
         conn.execute(text(
             f"CREATE TEMP TABLE {self.name} (row_no INTEGER NOT NULL, entity_code VARCHAR(18){c} NOT NULL, "
-            f"entity_name TEXT, record_key TEXT{c} NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
-            f"period_start {dt}, period_end {dt}, action VARCHAR(12), prev_version INTEGER{extra})"))
+            f"{name}record_key TEXT{c} NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
+            f"period_start {dt}, period_end {dt}{tail}, action VARCHAR(12), prev_version INTEGER{extra})"))
+        self.rows = 0
 
     def write(self, rows: list[tuple] | bytes) -> None:
         """Tuples, or (PostgreSQL) a batch already in COPY text format from a checking worker."""
         if not rows:
             return
-        raw = self.conn.connection.driver_connection
-        collist = ", ".join(self.cols)
         if self.pg:
-            with raw.cursor() as cur, cur.copy(f"COPY {self.name} ({collist}) FROM STDIN") as cp:
-                if isinstance(rows, bytes):
-                    cp.write(rows)
-                else:
-                    for r in rows:
-                        cp.write_row(r)
+            self.rows += _copy_in(self.conn, self.name, self.cols, rows)
         else:
+            raw = self.conn.connection.driver_connection
             marks = ", ".join("?" * len(self.cols))
-            raw.executemany(f"INSERT INTO {self.name} ({collist}) VALUES ({marks})", rows)
+            raw.executemany(f"INSERT INTO {self.name} ({', '.join(self.cols)}) VALUES ({marks})", rows)
+            self.rows += len(rows)
 
     def absorb(self, files: list[Path]) -> None:
         """Copy in the scratch staging files of SQLite checking workers (see checking.CheckJob.wire); row
@@ -215,6 +219,70 @@ class _Stage:
             log.debug("staging table %s not dropped", self.name, exc_info=True)
 
 
+def _copy_in(conn: Connection, table: str, cols: tuple[str, ...], rows: list[tuple] | bytes) -> int:
+    """PostgreSQL COPY of tuples or COPY text into `table`; returns the rows it took."""
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+            if isinstance(rows, bytes):
+                cp.write(rows)
+            else:
+                for r in rows:
+                    cp.write_row(r)
+        return cur.rowcount
+
+
+class _Direct:
+    """PostgreSQL: batches stored straight into credit_records as first versions, inside the transaction
+    that will commit the delivery, while the workers check the batches after them. COPY into the table is
+    the database's fast path; staging every row and copying it over with INSERT … SELECT cost about three
+    times as much. It holds while every record is new (a first delivery, a new period): an entity not in
+    the register, or a record already stored (the unique indexes refuse a second version 1 or a second current
+    version, so a correction, a repeat in the file or another writer's record all count), ends it. That batch
+    and every later one go to the staging table and the whole-file merge, which also refuses a staged row
+    repeating one stored here. Batches come in file order, so a stored row always comes first."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.open = True
+        self.rows = 0
+        self.first: str | None = None
+        self.last: str | None = None
+
+    def store(self, batch: Batch) -> bool:
+        """Store the batch if it can be (True); once a batch cannot, none is stored again."""
+        if not self.open:
+            return False
+        facts = batch.facts
+        assert facts is not None  # a direct job's batches carry their facts
+        if facts.codes and not _all_registered(self.conn, facts.codes):
+            self.open = False
+            return False
+        savepoint = self.conn.begin_nested()
+        try:
+            n = _copy_in(self.conn, "credit_records", DIRECT_COLS, batch.staged) if batch.staged else 0
+        except Exception as exc:
+            savepoint.rollback()
+            if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                raise
+            self.open = False
+            return False
+        savepoint.commit()
+        self.rows += n
+        self.first = min(filter(None, (self.first, facts.first)), default=None)
+        self.last = max(filter(None, (self.last, facts.last)), default=None)
+        _fault("stored")
+        return True
+
+
+_UNIQUE_VIOLATION = "23505"
+
+
+def _all_registered(c: Connection, codes: list[str]) -> bool:
+    found = c.execute(text("SELECT count(*) FROM entities WHERE code = ANY(:codes)"), {"codes": codes}).scalar_one()
+    return found == len(codes)
+
+
 # ---- processing ---------------------------------------------------------------------------------------
 
 ProgressHook = Callable[[int], None]
@@ -237,7 +305,7 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
         if d is None:
             raise NotFound(f"交付批次 {delivery_id} 不存在")
         cat = catalog.category(d.category)
-        threshold, actor = d.threshold, d.submitted_by
+        threshold, actor, provider = d.threshold, d.submitted_by, d.provider
     outcome = LoadOutcome(delivery_id, "processing")
     try:
         reader = open_delivery(path, d.filename, sheet=sheet)
@@ -270,27 +338,36 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
                                       f"表头「{h}」未对应「{cat.name}」清单中的任何字段，该列已忽略", "warning"))
             entity_items = [c for c in ENTITY_COLUMNS if c in m.columns] if cat.code == REGISTRATION else []
         # The header is judged; the rows are checked (in a worker process for a large file) and staged.
-        stage = _Stage(conn, entity_items)
+        now = clock.now()  # every version this delivery stores is received at this moment
+        pg = conn.dialect.name == "postgresql"
+        stage = _Stage(conn, entity_items, direct=pg and cat.code != REGISTRATION)
         job = CheckJob(path, d.filename, sheet, catalog, cat.code, entity_items, wire="copy" if stage.pg else "sqlite")
+        direct: _Direct | None = None
+        if stage.direct:
+            direct = _Direct(conn)
+            job.record_tail = (cat.code, "1", "current", provider, str(delivery_id), now.isoformat())
+            _lock(conn, cat)  # the delivery's transaction begins here: what is stored directly is part of it
         if not stage.pg:
             scratch = tempfile.mkdtemp(prefix="xinyidai-stage-")
             job.stage_dir, job.stage_cols = scratch, stage.cols
         total = rejected = 0
-        for size, staged, bad in checked_batches(job):
-            total += size
-            rejected += bad
-            stage.write(staged)
-            conn.commit()  # temp rows only; the main database is untouched until phase 2
+        for batch in checked_batches(job):
+            total += batch.size
+            rejected += batch.rejected
+            if direct is None or not direct.store(batch):
+                stage.write(batch.staged)
+            if direct is None:
+                conn.commit()  # temp rows only; the main database is untouched until phase 2
             _set(db, delivery_id, rows_processed=total)
             if progress:
                 progress(total)
         stage.absorb(worker_stage_files(job))
         issues = job.issues
         outcome.rows_total = total
-        log.info("delivery %s: %d rows read, checked and staged in %.2fs", delivery_id, total,
-                 time.perf_counter() - started)
+        log.info("delivery %s: %d rows read, checked and staged in %.2fs%s", delivery_id, total,
+                 time.perf_counter() - started, f" ({direct.rows} stored directly)" if direct else "")
         return _merge(db, conn, stage, cat, delivery_id, actor, threshold, total, rejected, issues,
-                      warnings, outcome)
+                      warnings, outcome, now, direct)
     except FileRejected as exc:
         conn.rollback()
         return _finish_rejected(db, outcome, exc.code, exc.message, actor)
@@ -307,24 +384,87 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _lock(c: Connection, cat: Category) -> None:
+    """PostgreSQL: one writer per category at a time, so versions are computed against settled data; and
+    hash aggregates and joins over the staged rows in memory rather than spilled to disk."""
+    c.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"records:{cat.code}"})
+    c.execute(text("SET LOCAL work_mem = '256MB'"))
+    _fault("locked")
+
+
 def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, delivery_id: int, actor: str,
            threshold: float, total: int, rejected: int, issues: list[Issue], warnings: list[Issue],
-           outcome: LoadOutcome) -> LoadOutcome:
+           outcome: LoadOutcome, now: datetime, direct: _Direct | None) -> LoadOutcome:
     t = stage.name
     merge_started = time.perf_counter()
-    now = clock.now()
     nowp = bindparam("now", now, type_=UTCDateTime())
     c = conn
     # Taking the write lock first: SQLite then never has to upgrade a stale read snapshot.
     c.execute(update(Delivery).where(Delivery.id == delivery_id).values(phase="writing"))
-    if stage.pg:  # one writer per category at a time, so versions are computed against settled data
-        c.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"records:{cat.code}"})
-    _fault("locked")
+    if stage.pg and direct is None:
+        _lock(c, cat)
+    stored = direct.rows if direct else 0
+    staged = stage.rows > 0 or not stage.pg  # SQLite's workers stage into files the loader does not count
+    if staged:
+        rejected += _merge_staged(c, stage, cat, delivery_id, issues, stored)
+    outcome.rows_rejected = rejected
+    issues.sort(key=lambda i: (i.row_no or 0))
 
+    if total == 0:
+        c.rollback()
+        return _finish_rejected(db, outcome, "NO_ROWS", "文件只有表头，没有数据行", actor, warnings)
+    share = rejected / total
+    if share > threshold:
+        c.rollback()
+        msg = (f"{total:,} 行中有 {rejected:,} 行未通过校验（{share:.1%}），超过拒收阈值 {threshold:.0%}，"
+               f"整批拒收，未写入任何数据。请按问题清单修正后重新报送。")
+        return _finish_rejected(db, outcome, "THRESHOLD_EXCEEDED", msg, actor, warnings, issues)
+    if staged:
+        _store_staged(c, stage, cat, delivery_id, nowp)
+    if cat.code == REGISTRATION:
+        _upsert_entities(c, stage, delivery_id, nowp)
+    # Counts and the period covered, in one pass over the staging table.
+    by_action = c.execute(text(f"SELECT COALESCE(action, 'new'), count(*), min(period_start), max(period_end) "
+                               f"FROM {t} GROUP BY action")).all() if staged else []
+    counts = {action: n for action, n, _, _ in by_action}
+    outcome.rows_new = counts.get("new", 0) + stored
+    outcome.rows_changed = counts.get("changed", 0)
+    outcome.rows_unchanged = counts.get("unchanged", 0)
+    starts = [_as_date(lo) for action, _, lo, _ in by_action if action != "rejected" and lo is not None]
+    ends = [_as_date(hi) for action, _, _, hi in by_action if action != "rejected" and hi is not None]
+    if direct is not None and direct.rows:
+        starts += [_as_date(direct.first)] if direct.first else []
+        ends += [_as_date(direct.last)] if direct.last else []
+    span = (min(starts, default=None), max(ends, default=None))
+    status = "partial" if rejected else "accepted"
+    msg = (f"共 {total:,} 行：新增 {outcome.rows_new:,}，更正 {outcome.rows_changed:,}，"
+           f"未变 {outcome.rows_unchanged:,}，拒收 {rejected:,}")
+    c.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+        status=status, phase="done", rows_total=total, rows_processed=total, rows_rejected=rejected,
+        rows_new=outcome.rows_new, rows_changed=outcome.rows_changed, rows_unchanged=outcome.rows_unchanged,
+        period_start=_as_date(span[0]), period_end=_as_date(span[1]), message=msg, finished_at=now))
+    _store_issues(c, delivery_id, warnings + issues)
+    with Session(bind=c) as s:
+        audit.record(s, actor, "delivery.loaded", f"delivery:{delivery_id}", status=status, total=total,
+                     new=outcome.rows_new, changed=outcome.rows_changed, unchanged=outcome.rows_unchanged,
+                     rejected=rejected)
+        s.flush()
+    _fault("before_commit")
+    c.commit()
+    log.info("delivery %s merged in %.2fs", delivery_id, time.perf_counter() - merge_started)
+    outcome.status = status
+    outcome.issues = warnings + issues
+    return outcome
+
+
+def _merge_staged(c: Connection, stage: _Stage, cat: Category, delivery_id: int, issues: list[Issue],
+                  stored: int) -> int:
+    """Judge in the staging table what only the database can: the same record twice in the file (and, after
+    direct loading, a staged row repeating a stored one), and entities not in the register. Returns how
+    many rows it rejected."""
+    t = stage.name
     # The same record twice in one file: keep the first row, reject the later ones.
     if stage.pg:
-        # Hash aggregates and joins over the whole staging table: in memory rather than spilled to disk.
-        c.execute(text("SET LOCAL work_mem = '256MB'"))
         # Temp tables are never auto-analysed; without statistics the joins below plan badly. The join
         # columns suffice (the full ANALYZE also samples the wide content column).
         c.execute(text(f"ANALYZE {t} (entity_code, record_key)"))
@@ -339,13 +479,24 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
         f"min(row_no) AS first_row FROM {t} GROUP BY entity_code, record_key HAVING count(*) > 1) f "
         f"ON s.entity_code = f.entity_code AND s.record_key = f.record_key WHERE s.row_no > f.first_row "
         f"ORDER BY s.row_no")).all() if repeats else []
-    for row_no, key, first in dup_rows:
-        issues.append(Issue(row_no, "、".join(cat.item(k).name for k in cat.key), key, "DUPLICATE_IN_FILE",
-                            f"与第 {first} 行是同一条记录（同一主体、同一记录标识），以第 {first} 行为准"))
     if dup_rows:
         c.execute(text(f"UPDATE {t} SET action = 'rejected' WHERE EXISTS (SELECT 1 FROM {t} p "
                        f"WHERE p.entity_code = {t}.entity_code AND p.record_key = {t}.record_key "
                        f"AND p.row_no < {t}.row_no)"))
+    if stored:  # rows before these were stored directly: a staged repeat of one of them is refused the same way
+        mine = "r.delivery_id = :did AND r.category = :cat AND r.entity_code = s.entity_code " \
+               "AND r.record_key = s.record_key"
+        params = {"did": delivery_id, "cat": cat.code}
+        repeated = c.execute(text(f"SELECT s.row_no, s.record_key, r.row_no FROM {t} s JOIN credit_records r "
+                                  f"ON {mine} WHERE s.action IS NULL"), params).all()
+        if repeated:
+            c.execute(text(f"UPDATE {t} s SET action = 'rejected' WHERE action IS NULL AND EXISTS "
+                           f"(SELECT 1 FROM credit_records r WHERE {mine})"), params)
+            dup_rows = sorted([*dup_rows, *repeated])
+    for row_no, key, first in dup_rows:
+        issues.append(Issue(row_no, "、".join(cat.item(k).name for k in cat.key), key, "DUPLICATE_IN_FILE",
+                            f"与第 {first} 行是同一条记录（同一主体、同一记录标识），以第 {first} 行为准"))
+    rejected = len(dup_rows)
     if cat.code != REGISTRATION:
         # Each distinct code is looked up once rather than once per row (a file holds many rows per entity).
         unknown_entity = (f"entity_code IN (SELECT d.entity_code FROM (SELECT DISTINCT entity_code FROM {t}) d "
@@ -358,20 +509,12 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
         if unknown:
             c.execute(text(f"UPDATE {t} SET action = 'rejected' WHERE action IS NULL AND {unknown_entity}"))
         rejected += len(unknown)
-    rejected += len(dup_rows)
-    outcome.rows_rejected = rejected
-    issues.sort(key=lambda i: (i.row_no or 0))
+    return rejected
 
-    if total == 0:
-        c.rollback()
-        return _finish_rejected(db, outcome, "NO_ROWS", "文件只有表头，没有数据行", actor, warnings)
-    share = rejected / total
-    if share > threshold:
-        c.rollback()
-        msg = (f"{total:,} 行中有 {rejected:,} 行未通过校验（{share:.1%}），超过拒收阈值 {threshold:.0%}，"
-               f"整批拒收，未写入任何数据。请按问题清单修正后重新报送。")
-        return _finish_rejected(db, outcome, "THRESHOLD_EXCEEDED", msg, actor, warnings, issues)
 
+def _store_staged(c: Connection, stage: _Stage, cat: Category, delivery_id: int, nowp: Any) -> None:
+    """Classify the staged rows against the stored versions and store what is new or changed."""
+    t = stage.name
     # Classify against the latest stored version of each record, as a join: rows with no stored version keep
     # action NULL ('new') and are not rewritten; a current version with the same fingerprint → 'unchanged';
     # anything else (changed content, or a withdrawn record delivered again) → 'changed'.
@@ -403,37 +546,6 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
         f"WHERE action IS NULL OR action = 'changed'{order}").bindparams(nowp),
         {"cat": cat.code, "provider": provider, "did": delivery_id})
     _fault("inserted")
-    if cat.code == REGISTRATION:
-        _upsert_entities(c, stage, delivery_id, nowp)
-    # Counts and the period covered, in one pass over the staging table.
-    by_action = c.execute(text(f"SELECT COALESCE(action, 'new'), count(*), min(period_start), max(period_end) "
-                               f"FROM {t} GROUP BY action")).all()
-    counts = {action: n for action, n, _, _ in by_action}
-    outcome.rows_new = counts.get("new", 0)
-    outcome.rows_changed = counts.get("changed", 0)
-    outcome.rows_unchanged = counts.get("unchanged", 0)
-    starts = [_as_date(lo) for action, _, lo, _ in by_action if action != "rejected" and lo is not None]
-    ends = [_as_date(hi) for action, _, _, hi in by_action if action != "rejected" and hi is not None]
-    span = (min(starts, default=None), max(ends, default=None))
-    status = "partial" if rejected else "accepted"
-    msg = (f"共 {total:,} 行：新增 {outcome.rows_new:,}，更正 {outcome.rows_changed:,}，"
-           f"未变 {outcome.rows_unchanged:,}，拒收 {rejected:,}")
-    c.execute(update(Delivery).where(Delivery.id == delivery_id).values(
-        status=status, phase="done", rows_total=total, rows_processed=total, rows_rejected=rejected,
-        rows_new=outcome.rows_new, rows_changed=outcome.rows_changed, rows_unchanged=outcome.rows_unchanged,
-        period_start=_as_date(span[0]), period_end=_as_date(span[1]), message=msg, finished_at=now))
-    _store_issues(c, delivery_id, warnings + issues)
-    with Session(bind=c) as s:
-        audit.record(s, actor, "delivery.loaded", f"delivery:{delivery_id}", status=status, total=total,
-                     new=outcome.rows_new, changed=outcome.rows_changed, unchanged=outcome.rows_unchanged,
-                     rejected=rejected)
-        s.flush()
-    _fault("before_commit")
-    c.commit()
-    log.info("delivery %s merged in %.2fs", delivery_id, time.perf_counter() - merge_started)
-    outcome.status = status
-    outcome.issues = warnings + issues
-    return outcome
 
 
 def _as_date(v: Any) -> Any:
