@@ -4,6 +4,7 @@ leaves the store as it was."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,10 +99,45 @@ def test_a_delivery_over_the_threshold_leaves_the_store_as_it_was(db, catalog, r
     assert snapshot(db) == before
 
 
-# PostgreSQL stores batches of new records straight into credit_records until one cannot be (see
-# loading._Direct); SQLite stages every batch. The outcome must be the same either way.
+# New records are stored straight into credit_records (see loading._Direct and _Stage.store_files) by
+# PostgreSQL, batch by batch until one cannot be, and by SQLite from its checking workers' files, all or
+# nothing. The outcome must be what staging every row gives.
 
-def test_new_records_then_a_changed_one_load_as_a_whole(db, catalog, registered, tmp_path) -> None:
+@pytest.fixture(params=[False, True], ids=["in-process", "workers"])
+def workers(request, monkeypatch) -> bool:  # noqa: ANN001
+    if request.param:
+        monkeypatch.setattr(checking, "WORKER_MIN_BYTES", 0)
+    return request.param
+
+
+@pytest.fixture
+def steps() -> Iterator[list[str]]:
+    from xinyidai.records import loading
+
+    seen: list[str] = []
+    loading.fault_hook = seen.append
+    yield seen
+    loading.fault_hook = None
+
+
+def stores_directly(db, workers: bool) -> bool:  # noqa: ANN001
+    return db.engine.dialect.name == "postgresql" or workers
+
+
+def test_new_records_load_directly(db, catalog, registered, tmp_path, workers, steps) -> None:
+    rows = tax_rows(registered, ["2026-10"]) + tax_rows(registered, ["2026-09"])
+    d, out = load(db, catalog, write_csv(tmp_path / "t.csv", TAX_HEADER, rows), "tax")
+    assert (d.status, d.rows_new, d.rows_rejected) == ("accepted", 40, 0), out.issues
+    assert (str(d.period_start), str(d.period_end)) == ("2026-09-01", "2026-10-31")
+    assert ("stored" in steps) == stores_directly(db, workers)
+    assert "inserted" not in steps or not stores_directly(db, workers)
+    mine = f"FROM credit_records WHERE delivery_id = {d.id}"
+    assert count(db, f"SELECT count(DISTINCT received_at) {mine}") == 1  # noqa: S608 - our own values
+    assert count(db, f"SELECT count(*) {mine} AND provider = '测试部门' AND version = 1 "  # noqa: S608
+                     f"AND status = 'current' AND row_no IS NOT NULL") == 40
+
+
+def test_new_records_then_a_changed_one_load_as_a_whole(db, catalog, registered, tmp_path, workers) -> None:
     load(db, catalog, write_csv(tmp_path / "a.csv", TAX_HEADER, tax_rows(registered[:2], ["2026-08"])), "tax")
     rows = tax_rows(registered, ["2026-10"]) + tax_rows(registered[:2], ["2026-08"], grade="C") \
         + tax_rows(registered, ["2026-09"])
@@ -116,7 +152,7 @@ def test_new_records_then_a_changed_one_load_as_a_whole(db, catalog, registered,
                      "AND status = 'current'") == 2
 
 
-def test_an_unknown_entity_after_new_records(db, catalog, registered, tmp_path) -> None:
+def test_an_unknown_entity_after_new_records(db, catalog, registered, tmp_path, workers) -> None:
     stranger = tax_rows(codes(1, start=900), ["2026-10"])[0]
     rows = tax_rows(registered, ["2026-10"]) + [stranger] + tax_rows(registered, ["2026-09"])
     d, out = load(db, catalog, write_csv(tmp_path / "t.csv", TAX_HEADER, rows), "tax")
@@ -125,8 +161,16 @@ def test_an_unknown_entity_after_new_records(db, catalog, registered, tmp_path) 
     assert count(db, f"SELECT count(*) FROM credit_records WHERE entity_code = '{stranger[0]}'") == 0  # noqa: S608
 
 
-def test_a_first_load_that_fails_after_stored_batches_leaves_the_store_as_it_was(db, catalog, registered,
-                                                                                tmp_path) -> None:
+def test_a_repeat_in_a_file_of_new_records(db, catalog, registered, tmp_path, workers) -> None:
+    rows = tax_rows(registered, ["2026-10"]) + tax_rows(registered, ["2026-09"])
+    d, out = load(db, catalog, write_csv(tmp_path / "t.csv", TAX_HEADER, rows + [repeat_of(rows[25])]), "tax")
+    assert (d.status, d.rows_new, d.rows_rejected) == ("partial", 40, 1)
+    assert [(i.code, i.row_no) for i in out.issues] == [("DUPLICATE_IN_FILE", 42)]
+    assert "第 27 行" in out.issues[0].message
+
+
+def test_a_first_load_that_fails_after_storing_directly_leaves_the_store_as_it_was(db, catalog, registered,
+                                                                                  tmp_path, workers) -> None:
     from xinyidai.records import loading
 
     before = snapshot(db)
@@ -134,7 +178,7 @@ def test_a_first_load_that_fails_after_stored_batches_leaves_the_store_as_it_was
 
     def boom(at: str) -> None:
         seen.append(at)
-        if seen.count("stored") == 3 or at == "inserted":  # PostgreSQL: the third stored batch; SQLite: its insert
+        if seen.count("stored") == 2 or at == "inserted":  # stored directly twice, or else staged and inserted
             raise RuntimeError(f"simulated crash at {at}")
 
     loading.fault_hook = boom
@@ -143,5 +187,8 @@ def test_a_first_load_that_fails_after_stored_batches_leaves_the_store_as_it_was
             load(db, catalog, write_csv(tmp_path / "t.csv", TAX_HEADER, tax_rows(registered, ["2026-10"])), "tax")
     finally:
         loading.fault_hook = None
-    assert ("stored" in seen) == (db.engine.dialect.name == "postgresql")
+    assert ("stored" in seen) == stores_directly(db, workers)
     assert snapshot(db) == before
+    # and the same file loads afterwards
+    d, _ = load(db, catalog, tmp_path / "t.csv", "tax")
+    assert (d.status, d.rows_new) == ("accepted", 20)

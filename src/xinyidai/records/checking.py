@@ -219,7 +219,9 @@ class _ScratchStage:
         self.conn = sqlite3.connect(worker_stage_file(job, part))
         self.conn.execute("PRAGMA journal_mode=OFF")
         self.conn.execute("PRAGMA synchronous=OFF")
-        self.conn.execute(f"CREATE TABLE stg ({', '.join(job.stage_cols)})")
+        # In key order, so that the loading process can store it as it is (loading._Stage.store_files).
+        self.conn.execute(f"CREATE TABLE stg ({', '.join(job.stage_cols)}, "
+                          f"PRIMARY KEY (entity_code, record_key, row_no)) WITHOUT ROWID")
         marks = ", ".join("?" * len(job.stage_cols))
         self.insert = f"INSERT INTO stg VALUES ({marks})"  # noqa: S608 - fixed column names
 

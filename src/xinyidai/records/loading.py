@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyidai.catalog.schema import Catalog, Category
@@ -172,6 +173,7 @@ class _Stage:
         tail = (", category TEXT, version INTEGER, status TEXT, provider TEXT, delivery_id BIGINT, "
                 "received_at TIMESTAMPTZ") if direct else ""
         extra = "".join(f", e_{col} TEXT" for col in entity_items)
+        self.attached: list[str] = []  # SQLite: scratch files attached for direct storing
         conn.execute(text(
             f"CREATE TEMP TABLE {self.name} (row_no INTEGER NOT NULL, entity_code VARCHAR(18){c} NOT NULL, "
             f"{name}record_key TEXT{c} NOT NULL, content TEXT NOT NULL, fingerprint VARCHAR(64) NOT NULL, "
@@ -201,12 +203,70 @@ class _Stage:
         for k, path in enumerate(files):
             raw.execute("ATTACH DATABASE ? AS ?", (str(path), f"w{k}"))
             try:
-                raw.execute(f"INSERT INTO {self.name} ({collist}) SELECT {collist} FROM w{k}.stg")
+                cur = raw.execute(f"INSERT INTO {self.name} ({collist}) SELECT {collist} FROM w{k}.stg")
+                self.rows += cur.rowcount
                 raw.commit()
             finally:
                 raw.execute("DETACH DATABASE ?", (f"w{k}",))
 
+    def store_files(self, files: list[Path], cat: Category, delivery_id: int, provider: str, nowp: Any
+                    ) -> _Direct | None:
+        """SQLite: store the workers' scratch files straight into credit_records as first versions, when
+        every row is a new record of a registered entity; else None, with nothing changed. The scratch
+        tables are kept in key order (see checking._ScratchStage), so the indexes grow in order, as from the
+        staging index; and the staging table, its index and the judging queries are spared. The unique
+        indexes decide what is new: any record already stored, or twice in the file, refuses the insert,
+        and the delivery goes the staging way (which reports it) as if this had not been tried."""
+        c = self.conn
+        c.commit()  # ATTACH is refused inside a transaction
+        raw = c.connection.driver_connection
+        names = [f"w{k}" for k in range(len(files))]
+        for name, path in zip(names, files, strict=True):
+            raw.execute("ATTACH DATABASE ? AS ?", (str(path), name))
+        try:
+            # The write lock first, as phase 2 takes it (a stale read snapshot is never upgraded).
+            c.execute(update(Delivery).where(Delivery.id == delivery_id).values(phase="writing"))
+            if any(c.execute(text(f"SELECT 1 FROM {n}.stg s WHERE NOT EXISTS (SELECT 1 FROM entities e "
+                                  f"WHERE e.code = s.entity_code) LIMIT 1")).first() for n in names):
+                c.rollback()
+                return None
+            done = _Direct(c)
+            savepoint = c.begin_nested()
+            try:
+                for n in names:
+                    done.rows += c.execute(text(
+                        f"INSERT INTO credit_records (entity_code, category, record_key, version, status, content, "
+                        f"fingerprint, period_start, period_end, provider, delivery_id, row_no, received_at) "
+                        f"SELECT entity_code, :cat, record_key, 1, 'current', content, fingerprint, period_start, "
+                        f"period_end, :provider, :did, row_no, :now FROM {n}.stg").bindparams(nowp),
+                        {"cat": cat.code, "provider": provider, "did": delivery_id}).rowcount
+                    _fault("stored")
+            except IntegrityError:
+                savepoint.rollback()
+                c.rollback()
+                return None
+            savepoint.commit()
+            for n in names:
+                lo, hi = c.execute(text(f"SELECT min(period_start), max(period_end) FROM {n}.stg")).one()
+                done.first = min(filter(None, (done.first, lo)), default=None)
+                done.last = max(filter(None, (done.last, hi)), default=None)
+            done.open = False
+            self.attached = names  # detached once the delivery's transaction has ended (see drop)
+            return done
+        except BaseException:
+            c.rollback()
+            raise
+        finally:
+            if not self.attached:
+                for n in names:
+                    raw.execute("DETACH DATABASE ?", (n,))
+
     def drop(self) -> None:
+        if self.attached:  # the delivery's transaction has ended: committed or rolled back
+            raw = self.conn.connection.driver_connection
+            for n in self.attached:
+                raw.execute("DETACH DATABASE ?", (n,))
+            self.attached = []
         if not self.pg and self.conn.engine.url.database not in (None, "", ":memory:"):
             # Closing the connection discards SQLite's temp database whole, where DROP TABLE would free a
             # large staging table page by page (seconds for a million rows); the pool opens a fresh one.
@@ -361,7 +421,11 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
             _set(db, delivery_id, rows_processed=total)
             if progress:
                 progress(total)
-        stage.absorb(worker_stage_files(job))
+        files = worker_stage_files(job)  # SQLite, a large file: what the workers staged
+        if files and cat.code != REGISTRATION and rejected <= threshold * total:
+            direct = stage.store_files(files, cat, delivery_id, provider, _at(now))
+        if direct is None:
+            stage.absorb(files)
         issues = job.issues
         outcome.rows_total = total
         log.info("delivery %s: %d rows read, checked and staged in %.2fs%s", delivery_id, total,
@@ -392,19 +456,23 @@ def _lock(c: Connection, cat: Category) -> None:
     _fault("locked")
 
 
+def _at(now: datetime) -> Any:
+    return bindparam("now", now, type_=UTCDateTime())
+
+
 def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, delivery_id: int, actor: str,
            threshold: float, total: int, rejected: int, issues: list[Issue], warnings: list[Issue],
            outcome: LoadOutcome, now: datetime, direct: _Direct | None) -> LoadOutcome:
     t = stage.name
     merge_started = time.perf_counter()
-    nowp = bindparam("now", now, type_=UTCDateTime())
+    nowp = _at(now)
     c = conn
     # Taking the write lock first: SQLite then never has to upgrade a stale read snapshot.
     c.execute(update(Delivery).where(Delivery.id == delivery_id).values(phase="writing"))
     if stage.pg and direct is None:
         _lock(c, cat)
     stored = direct.rows if direct else 0
-    staged = stage.rows > 0 or not stage.pg  # SQLite's workers stage into files the loader does not count
+    staged = stage.rows > 0
     if staged:
         rejected += _merge_staged(c, stage, cat, delivery_id, issues, stored)
     outcome.rows_rejected = rejected
