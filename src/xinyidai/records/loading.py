@@ -7,6 +7,12 @@ database can judge (unknown entities, the same record twice in one file), applie
 set-based: unchanged rows (same fingerprint as the current version) change nothing, changed rows supersede
 the current version, new rows become version 1. A failure anywhere rolls phase 2 back whole.
 
+New records skip the staging table when they can, because writing every row twice cost more than the rest
+of the load: PostgreSQL COPYs batches straight into credit_records inside the delivery's transaction while
+the workers check (`_Direct`), until a batch cannot go in whole; SQLite inserts the checking workers' scratch
+files straight into credit_records when all of them can (`_Stage.store_files`). The unique indexes decide
+what is new, so the result is what the staging way gives.
+
 The engines differ only in how the work is cheapest: SQLite finds repeated records through an index on
 the staging table and discards the staging table with its connection; PostgreSQL hashes (with more
 `work_mem` for the load's transaction) and analyses only the join columns.
