@@ -37,6 +37,7 @@ from xinyidai.network.envelope import (
     parse,
     wire_digest,
 )
+from xinyidai.network.horizon import HORIZON, contiguous
 from xinyidai.network.models import InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope, RelayCursor
 from xinyidai.records.models import CreditRecord
 
@@ -179,8 +180,8 @@ def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: li
     considered — matching or not — so a round never rescans what an earlier round already judged.
 
     Records are considered in windows of ids. On SQLite ids become visible in commit order, so a window
-    never skips a record; on PostgreSQL a transaction can commit a lower id after a higher one is seen,
-    and reconciliation (which compares counts and digests per category and day) resends what was missed.
+    never skips a record; on PostgreSQL a transaction can commit a lower id after a higher one is seen, so
+    a window with a gap is read only as far as ids are settled (see network.horizon).
 
     Each envelope is committed with the cursor that covers it, so the write lock is not held while the
     next is built (the inbox applies meanwhile). Nothing is queued while MAX_PENDING envelopes already
@@ -188,12 +189,20 @@ def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: li
     cursor only moves from where this round found it: the inbox may have forwarded records itself."""
     last = _cursor(s, peer.code, direction).last_id
     queued = 0
+    pg = s.get_bind().dialect.name == "postgresql"
     for _ in range(limit_batches):
+        settled = HORIZON.settled(s) if pg else 0  # before the window is read (see network.horizon)
         ids = select(CreditRecord.id).where(CreditRecord.id > last).order_by(CreditRecord.id) \
             .limit(SCAN_WINDOW).subquery()
         end, considered = s.connection().execute(select(func.max(ids.c.id), func.count())).one()
         if not considered or _pending(s, peer.code) >= MAX_PENDING:  # the outbox is counted only when needed
             break
+        if pg and not contiguous(last, end, considered):
+            # A gap, which a row some transaction has not committed yet may fill: read only what is settled.
+            end = min(end, settled)
+            if end <= last:
+                break
+            considered = SCAN_WINDOW  # a cut window: the next step goes on from its end
         with _gc_paused():
             rows = read_records(s, [_R.id > last, _R.id <= end, *where])
             for i in range(0, len(rows), BATCH):
@@ -583,14 +592,16 @@ def _judge_fresh(s: Session, peer: str, direction: str, fresh: int) -> tuple[int
     """Move a cursor past the `fresh` versions this transaction just stored, when they are all that lies
     after it (else the collector judges them with the rest); (old, new) position, or None when it stays.
     The move is guarded (`_advance`), so whichever of the inbox and the collector comes second leaves the
-    records to the other. (On SQLite this transaction is the only writer; on PostgreSQL the ids skipped are
-    the collector's known case, see `_collect`.)"""
+    records to the other. (On SQLite this transaction is the only writer; on PostgreSQL it moves only over
+    ids with no gap among them, see network.horizon.)"""
     last = s.execute(select(RelayCursor.last_id).where(RelayCursor.peer == peer,
                                                        RelayCursor.direction == direction)).scalar_one_or_none()
     if last is None:
         return None
     after, end = s.connection().execute(select(func.count(), func.max(_R.id)).where(_R.id > last)).one()
-    if after != fresh or not _advance(s, peer, direction, last, end):
+    # On PostgreSQL a gap below them may be another transaction's row, not committed yet (network.horizon).
+    gap = s.get_bind().dialect.name == "postgresql" and not contiguous(last, end, after)
+    if after != fresh or gap or not _advance(s, peer, direction, last, end):
         return None
     return last, end
 
