@@ -4,10 +4,13 @@ leaves the store as it was."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.records.helpers import (
     REG_HEADER,
@@ -21,6 +24,7 @@ from tests.records.helpers import (
 )
 from xinyidai.records import checking
 from xinyidai.records.loading import ingest_file
+from xinyidai.records.models import CreditRecord
 
 
 def load(db, catalog, path: Path, category: str):  # noqa: ANN001, ANN201
@@ -192,3 +196,16 @@ def test_a_first_load_that_fails_after_storing_directly_leaves_the_store_as_it_w
     # and the same file loads afterwards
     d, _ = load(db, catalog, tmp_path / "t.csv", "tax")
     assert (d.status, d.rows_new) == ("accepted", 20)
+
+
+def test_a_delivery_finishes_after_the_moment_its_records_are_received(db, catalog, registered, tmp_path, workers,
+                                                                       fixed_clock) -> None:  # noqa: ANN001
+    from xinyidai.kit import clock
+
+    ticks = itertools.count()
+    clock.set_clock(lambda: fixed_clock + timedelta(seconds=next(ticks)))  # every reading a second later
+    d, _ = load(db, catalog, write_csv(tmp_path / "t.csv", TAX_HEADER, tax_rows(registered, ["2026-10"])), "tax")
+    with db.session() as s:
+        stamps = s.execute(select(CreditRecord.received_at).where(CreditRecord.delivery_id == d.id)).scalars().all()
+    assert len(stamps) == 20 and len(set(stamps)) == 1
+    assert d.received_at < stamps[0] < d.finished_at

@@ -516,7 +516,7 @@ def _merge(db: Database, conn: Connection, stage: _Stage, cat: Category, deliver
     c.execute(update(Delivery).where(Delivery.id == delivery_id).values(
         status=status, phase="done", rows_total=total, rows_processed=total, rows_rejected=rejected,
         rows_new=outcome.rows_new, rows_changed=outcome.rows_changed, rows_unchanged=outcome.rows_unchanged,
-        period_start=_as_date(span[0]), period_end=_as_date(span[1]), message=msg, finished_at=now))
+        period_start=_as_date(span[0]), period_end=_as_date(span[1]), message=msg, finished_at=clock.now()))
     _store_issues(c, delivery_id, warnings + issues)
     with Session(bind=c) as s:
         audit.record(s, actor, "delivery.loaded", f"delivery:{delivery_id}", status=status, total=total,
