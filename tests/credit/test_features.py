@@ -149,3 +149,21 @@ def test_active_and_challenger_scorecards_score_beside_the_public_evaluation(loa
         # Each model scored the three entities with records; the one without records is "insufficient".
         assert sorted(rows) == [("测试卡:v1", "insufficient", 1, 0), ("测试卡:v1", "ok", 3, 3),
                                 ("测试卡:v2", "insufficient", 1, 0), ("测试卡:v2", "ok", 3, 3)]
+
+
+def test_a_run_reports_progress_while_features_are_built_in_batches(loaded: Database, monkeypatch) -> None:  # noqa: ANN001
+    # One snapshot per batch: every batch's progress is written from another connection while the build
+    # goes on (on SQLite this waited for the build's write lock, and failed, above 10,000 entities).
+    monkeypatch.setattr(evaluation, "FEATURE_BATCH", 1)
+    seen: list[int] = []
+    real_set = evaluation._set
+
+    def spy(db: Database, run_id: int, **values: object) -> None:
+        real_set(db, run_id, **values)
+        if values.get("phase") == "features":
+            seen.append(int(values["done"]))  # type: ignore[call-overload]
+
+    monkeypatch.setattr(evaluation, "_set", spy)
+    run = evaluation.evaluate_all(loaded, date(2026, 8, 15), "test")
+    assert run.status == "done" and run.done == 4
+    assert seen == [1, 2, 3, 4]

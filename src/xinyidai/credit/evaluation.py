@@ -99,30 +99,45 @@ def _snapshot_rows(s: Session, as_of: date, codes: list[str] | None, now: Any, a
             yield (code, as_of_v, F.FEATURE_SET, "{}", 0, None, now)
 
 
+FEATURE_BATCH = 10_000  # snapshots written (and progress reported) at a time
+
+
 def build_features(db: Database, as_of: date, codes: list[str] | None = None,
                    progress: Progress | None = None) -> int:
-    """Compute and store the features of every entity (or of `codes`) as of `as_of`; returns how many."""
+    """Compute and store the features of every entity (or of `codes`) as of `as_of`; returns how many.
+
+    Each batch is written and committed on its own, while one read goes over the records: a progress report
+    between batches (a run's, from another connection) would otherwise wait on SQLite for the write lock
+    this build held until its end, and fail after the busy timeout. A build that fails part-way leaves
+    some snapshots of `as_of`; the next build of that date wipes them first, as this one does."""
     cols = ("entity_code", "as_of", "feature_set", "data", "records", "unavailable", "computed_at")
+    with db.write_lock, db.session() as w:
+        wipe = delete(FeatureSnapshot).where(FeatureSnapshot.as_of == as_of)
+        if codes is None:
+            w.execute(wipe)
+        else:
+            for i in range(0, len(codes), 5000):
+                w.execute(wipe.where(FeatureSnapshot.entity_code.in_(codes[i:i + 5000])))
+
+    def write(batch: list[tuple[Any, ...]]) -> None:
+        with db.write_lock, db.session() as w:
+            bulk.insert_rows(w.connection(), "credit_features", cols, batch)
+
     n = 0
     with db.session() as s:
         conn = s.connection()
         now, as_of_v = bulk.constant(conn, clock.now()), bulk.constant(conn, as_of)
-        wipe = delete(FeatureSnapshot).where(FeatureSnapshot.as_of == as_of)
-        if codes is None:
-            s.execute(wipe)
-        else:
-            for i in range(0, len(codes), 5000):
-                s.execute(wipe.where(FeatureSnapshot.entity_code.in_(codes[i:i + 5000])))
         batch: list[tuple[Any, ...]] = []
         for row in _snapshot_rows(s, as_of, codes, now, as_of_v):
             batch.append(row)
-            if len(batch) >= 10_000:
-                bulk.insert_rows(conn, "credit_features", cols, batch)
+            if len(batch) >= FEATURE_BATCH:
+                write(batch)
                 n += len(batch)
                 batch = []
                 if progress:
                     progress("features", n, 0)
-        bulk.insert_rows(conn, "credit_features", cols, batch)
+    if batch:
+        write(batch)
         n += len(batch)
     return n
 
