@@ -71,6 +71,15 @@ def as_direct(rows: list[tuple], tail: tuple[str, ...] | None) -> list[tuple]:
     return [r[:2] + r[3:] + tail for r in rows]
 
 
+def checked_batch(size: int, staged: list[tuple], rejected: int, tail: tuple[str, ...] | None) -> Batch:
+    """A batch checked row by row: its staging tuples, in the direct shape with their facts when the job
+    loads directly (`CheckJob.record_tail`)."""
+    if tail is None:
+        return Batch(size, staged, rejected)
+    direct = as_direct(staged, tail)
+    return Batch(size, direct, rejected, Facts.of(direct))
+
+
 class Facts(NamedTuple):
     """What direct loading must know of a batch before it stores it: the entities it names (each must be
     registered) and the span of the periods it covers (for the delivery's record)."""
@@ -86,15 +95,16 @@ class Facts(NamedTuple):
                    max((r[6] for r in rows if r[6]), default=None))
 
     def join(self, other: Facts) -> Facts:
-        return Facts(list(set(self.codes) | set(other.codes)), _least(self.first, other.first),
-                     _most(self.last, other.last))
+        return Facts(list(set(self.codes) | set(other.codes)), earliest(self.first, other.first),
+                     latest(self.last, other.last))
 
 
-def _least(a: str | None, b: str | None) -> str | None:
+def earliest(a: str | None, b: str | None) -> str | None:
+    """The earlier of two ISO dates, either of which may be unknown."""
     return b if a is None else a if b is None else min(a, b)
 
 
-def _most(a: str | None, b: str | None) -> str | None:
+def latest(a: str | None, b: str | None) -> str | None:
     return b if a is None else a if b is None else max(a, b)
 
 
@@ -149,11 +159,7 @@ def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[Batch]:
             if i % parts != part:
                 continue
             staged, bad = validator.stage_batch(batch, job.entity_items, job.issues, MAX_STORED_ISSUES)
-            if job.record_tail is None:
-                yield Batch(len(batch), staged, bad)
-            else:
-                staged = as_direct(staged, job.record_tail)
-                yield Batch(len(batch), staged, bad, Facts.of(staged))
+            yield checked_batch(len(batch), staged, bad, job.record_tail)
 
 
 def _fast_chunk(job: CheckJob, fast: vector.VectorChecker, chunk: vector.Chunk) -> Batch:

@@ -40,7 +40,15 @@ from xinyidai.kit import audit, clock
 from xinyidai.kit.db import Database, UTCDateTime
 from xinyidai.kit.digest import sm3_stream
 from xinyidai.kit.errors import InvalidInput, NotFound
-from xinyidai.records.checking import MAX_STORED_ISSUES, Batch, CheckJob, checked_batches, worker_stage_files
+from xinyidai.records.checking import (
+    MAX_STORED_ISSUES,
+    Batch,
+    CheckJob,
+    checked_batches,
+    earliest,
+    latest,
+    worker_stage_files,
+)
 from xinyidai.records.models import Delivery, DeliveryIssue
 from xinyidai.records.readers import FileRejected, open_delivery
 from xinyidai.records.validation import Issue, RowValidator
@@ -206,14 +214,13 @@ class _Stage:
         self.conn.commit()  # ATTACH is refused inside a transaction
         raw = self.conn.connection.driver_connection
         collist = ", ".join(self.cols)
-        for k, path in enumerate(files):
-            raw.execute("ATTACH DATABASE ? AS ?", (str(path), f"w{k}"))
-            try:
-                cur = raw.execute(f"INSERT INTO {self.name} ({collist}) SELECT {collist} FROM w{k}.stg")
-                self.rows += cur.rowcount
+        names = _attach(raw, files)
+        try:
+            for n in names:
+                self.rows += raw.execute(f"INSERT INTO {self.name} ({collist}) SELECT {collist} FROM {n}.stg").rowcount
                 raw.commit()
-            finally:
-                raw.execute("DETACH DATABASE ?", (f"w{k}",))
+        finally:
+            _detach(raw, names)
 
     def store_files(self, files: list[Path], cat: Category, delivery_id: int, provider: str, nowp: Any
                     ) -> _Direct | None:
@@ -226,9 +233,7 @@ class _Stage:
         c = self.conn
         c.commit()  # ATTACH is refused inside a transaction
         raw = c.connection.driver_connection
-        names = [f"w{k}" for k in range(len(files))]
-        for name, path in zip(names, files, strict=True):
-            raw.execute("ATTACH DATABASE ? AS ?", (str(path), name))
+        names = _attach(raw, files)
         try:
             # The write lock first, as phase 2 takes it (a stale read snapshot is never upgraded).
             c.execute(update(Delivery).where(Delivery.id == delivery_id).values(phase="writing"))
@@ -253,9 +258,7 @@ class _Stage:
                 return None
             savepoint.commit()
             for n in names:
-                lo, hi = c.execute(text(f"SELECT min(period_start), max(period_end) FROM {n}.stg")).one()
-                done.first = min(filter(None, (done.first, lo)), default=None)
-                done.last = max(filter(None, (done.last, hi)), default=None)
+                done.widen(*c.execute(text(f"SELECT min(period_start), max(period_end) FROM {n}.stg")).one())
             done.open = False
             self.attached = names  # detached once the delivery's transaction has ended (see drop)
             return done
@@ -264,14 +267,11 @@ class _Stage:
             raise
         finally:
             if not self.attached:
-                for n in names:
-                    raw.execute("DETACH DATABASE ?", (n,))
+                _detach(raw, names)
 
     def drop(self) -> None:
         if self.attached:  # the delivery's transaction has ended: committed or rolled back
-            raw = self.conn.connection.driver_connection
-            for n in self.attached:
-                raw.execute("DETACH DATABASE ?", (n,))
+            _detach(self.conn.connection.driver_connection, self.attached)
             self.attached = []
         if not self.pg and self.conn.engine.url.database not in (None, "", ":memory:"):
             # Closing the connection discards SQLite's temp database whole, where DROP TABLE would free a
@@ -283,6 +283,24 @@ class _Stage:
             self.conn.commit()
         except Exception:  # noqa: BLE001 - the connection may already be broken; temp tables die with it
             log.debug("staging table %s not dropped", self.name, exc_info=True)
+
+
+def _attach(raw: Any, files: list[Path]) -> list[str]:
+    """Attach SQLite scratch files as w0, w1, … (outside any transaction: ATTACH is refused inside one)."""
+    names: list[str] = []
+    try:
+        for k, path in enumerate(files):
+            raw.execute("ATTACH DATABASE ? AS ?", (str(path), f"w{k}"))
+            names.append(f"w{k}")
+    except BaseException:
+        _detach(raw, names)
+        raise
+    return names
+
+
+def _detach(raw: Any, names: list[str]) -> None:
+    for n in names:
+        raw.execute("DETACH DATABASE ?", (n,))
 
 
 def _copy_in(conn: Connection, table: str, cols: tuple[str, ...], rows: list[tuple] | bytes) -> int:
@@ -335,10 +353,13 @@ class _Direct:
             return False
         savepoint.commit()
         self.rows += n
-        self.first = min(filter(None, (self.first, facts.first)), default=None)
-        self.last = max(filter(None, (self.last, facts.last)), default=None)
+        self.widen(facts.first, facts.last)
         _fault("stored")
         return True
+
+    def widen(self, first: str | None, last: str | None) -> None:
+        """Take in the span of periods of rows just stored."""
+        self.first, self.last = earliest(self.first, first), latest(self.last, last)
 
 
 _UNIQUE_VIOLATION = "23505"

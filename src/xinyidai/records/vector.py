@@ -36,7 +36,7 @@ import orjson
 import polars as pl
 
 from xinyidai.records.canonical import _SM3, KEY_SEPARATOR
-from xinyidai.records.checking import Batch, Facts, as_copy_text, as_direct
+from xinyidai.records.checking import Batch, Facts, as_copy_text, as_direct, checked_batch
 from xinyidai.records.columns import ColumnChecker
 from xinyidai.records.readers import Reader, _row, odd_record
 from xinyidai.records.validation import Bad, Issue, RowValidator
@@ -263,9 +263,8 @@ class VectorChecker:
             if row is not None:
                 rows.append(row)
         staged, rejected = self.fallback.stage_batch(rows, self.entity_items, issues, max_issues)
-        staged = as_direct(staged, self.record_tail)
-        facts = None if self.record_tail is None else Facts.of(staged)
-        return Batch(len(rows), as_copy_text(staged) if wire == "copy" else staged, rejected, facts)
+        batch = checked_batch(len(rows), staged, rejected, self.record_tail)
+        return batch._replace(staged=as_copy_text(batch.staged)) if wire == "copy" else batch
 
     def _facts(self, good: pl.DataFrame | None, more: list[tuple]) -> Facts | None:
         if self.record_tail is None:
