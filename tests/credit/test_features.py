@@ -167,3 +167,41 @@ def test_a_run_reports_progress_while_features_are_built_in_batches(loaded: Data
     run = evaluation.evaluate_all(loaded, date(2026, 8, 15), "test")
     assert run.status == "done" and run.done == 4
     assert seen == [1, 2, 3, 4]
+
+
+def test_the_feature_frame_read_a_part_at_a_time_is_the_whole(loaded: Database, monkeypatch) -> None:  # noqa: ANN001
+    day = date(2026, 8, 15)
+    evaluation.build_features(loaded, day)
+    with loaded.session() as s:
+        whole = evaluation.feature_frame(s.connection(), day).sort("entity_code")
+        monkeypatch.setattr(evaluation, "FRAME_PART", 1)  # one snapshot per part
+        parted = evaluation.feature_frame(s.connection(), day).sort("entity_code")
+        some = evaluation.feature_frame(s.connection(), day, [A, C]).sort("entity_code")
+        none = evaluation.feature_frame(s.connection(), date(2020, 1, 1))
+    assert whole.height == 4 and parted.equals(whole)
+    assert some["entity_code"].to_list() == sorted([A, C])
+    assert none.height == 0 and none.columns == whole.columns
+
+
+def test_a_change_to_too_many_entities_re_evaluates_all(loaded: Database, monkeypatch) -> None:  # noqa: ANN001
+    # Every statement naming the changed entities would need one parameter each (PostgreSQL takes 65,535).
+    first = evaluation.evaluate_all(loaded, date(2026, 8, 15), "test")
+    with loaded.session() as s:
+        for code in (A, B):
+            s.add(_rec(code, "penalty", "P9", {"decided_on": "2026-08-01", "penalty_type": "警告"}, _later(),
+                       start=date(2026, 8, 1)))
+    few = evaluation.evaluate_changed(loaded, date(2026, 8, 15), "test")
+    assert few is not None and few.scope == "changed" and few.done == 2
+    with loaded.session() as s:
+        s.add(_rec(C, "penalty", "P9", {"decided_on": "2026-08-01", "penalty_type": "警告"}, _later(),
+                   start=date(2026, 8, 1)))
+        s.add(_rec(EMPTY, "penalty", "P9", {"decided_on": "2026-08-01", "penalty_type": "警告"}, _later(),
+                   start=date(2026, 8, 1)))
+    monkeypatch.setattr(evaluation, "MAX_CHANGED", 1)
+    many = evaluation.evaluate_changed(loaded, date(2026, 8, 15), "test")
+    assert first.done == 4 and many is not None and many.scope == "all" and many.done == 4
+
+
+def _later() -> datetime:
+    """A receipt time after the run just made (the tests' clock may stand still)."""
+    return clock.now() + timedelta(minutes=1)

@@ -27,6 +27,10 @@ from xinyidai.kit.errors import NotFound
 from xinyidai.records.models import CreditRecord
 
 CHUNK = 100_000
+# A "changed" run names its entities in the statements that read their records; past this many it runs over
+# every entity instead: PostgreSQL takes at most 65,535 parameters in a statement, and when this many have
+# changed, reading everything costs about as much as picking them out.
+MAX_CHANGED = 20_000
 Progress = Callable[[str, int, int], None]
 
 SCHEMA: dict[str, Any] = {f.code: (pl.Utf8 if f.kind == "cat" else pl.Float64) for f in F.FEATURES}
@@ -142,8 +146,14 @@ def build_features(db: Database, as_of: date, codes: list[str] | None = None,
     return n
 
 
+FRAME_PART = 20_000  # stored snapshots read and decoded at a time
+
+
 def feature_frame(conn: Connection, as_of: date, codes: list[str] | None = None) -> pl.DataFrame:
-    """One plain scan of the stored features as of `as_of`: a column per feature (null = unknown)."""
+    """One plain scan of the stored features as of `as_of`: a column per feature (null = unknown).
+
+    Read and decoded a part at a time: the snapshots' JSON text for every entity of a province, fetched
+    whole and then decoded, took about 9 GB at a million entities; the decoded columns take a tenth of it."""
     sql = "SELECT entity_code, records, data FROM credit_features WHERE as_of = :d"
     params: dict[str, Any] = {"d": as_of}
     if codes is not None:
@@ -152,7 +162,12 @@ def feature_frame(conn: Connection, as_of: date, codes: list[str] | None = None)
     if codes is not None:
         stmt = stmt.bindparams(bindparam("codes", expanding=True))
         params["codes"] = codes or ["-"]
-    rows = conn.execute(stmt, params).all()
+    result = conn.execution_options(stream_results=True).execute(stmt, params)
+    parts = [_decoded(rows) for rows in result.partitions(FRAME_PART)]
+    return pl.concat(parts) if parts else _decoded([])
+
+
+def _decoded(rows: list[Any]) -> pl.DataFrame:
     frame = pl.DataFrame(rows, schema={"entity_code": pl.Utf8, "records": pl.Int64, "v": pl.Utf8}, orient="row")
     return frame.with_columns(pl.col("v").str.json_decode(STRUCT)).unnest("v")
 
@@ -265,6 +280,8 @@ def evaluate_changed(db: Database, as_of: date, actor: str) -> EvaluationRun | N
         codes = changed_since(s, last.started_at) if last else None
     if codes is not None and not codes:
         return None
+    if codes is not None and len(codes) > MAX_CHANGED:
+        codes = None  # see MAX_CHANGED
     run_id = start_run(db, as_of, "changed" if codes is not None else "all", actor, codes)
     return execute_run(db, run_id, codes)
 
