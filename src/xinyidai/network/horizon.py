@@ -15,6 +15,14 @@ window was read. Two tests, either enough:
   T, so its transaction is not among those writing, and it has ended.
 The horizon is sampled on every call and kept for a while, so that a long writer still leaves the ids
 before it to the relay.
+
+Withdrawals have the same problem in time instead of ids: a withdrawal changes a row (status, and
+`superseded_at` from the writer's clock), and the relay follows them by that time. A writer can take its
+time and commit after another that took a later one; a cursor already past would never send it. So a
+withdrawal cursor moves only up to `settled_moment`: on PostgreSQL, before every transaction still open
+(any of them may yet withdraw, at a time after it began), less a second for the clocks of the node's
+processes; on SQLite, where a writer may wait for another process's write lock after taking its time,
+five seconds back. A withdrawal therefore travels a second (or five) after it is made, never not at all.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from xinyidai.kit import clock
 
 _KEEP = timedelta(hours=6)  # samples older than this are dropped; a writer longer than this waits for its end
 _MAX_SAMPLES = 4096
@@ -65,6 +75,24 @@ class Horizon:
         """Drop every sample: the database is another one now (restored from a backup; a test's)."""
         with self._lock:
             self._samples.clear()
+
+
+SETTLE = {"postgresql": timedelta(seconds=1), "sqlite": timedelta(seconds=5)}
+# The database's clock, and when the oldest client transaction still open on it (other than this one)
+# began (autovacuum and other server processes withdraw nothing, and may run for minutes).
+_OLDEST_OPEN = text(
+    "SELECT clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND backend_type = 'client backend' AND pid <> pg_backend_pid())")
+
+
+def settled_moment(s: Session) -> datetime:
+    """The latest withdrawal time a relay cursor may pass now: no transaction still open can yet commit a
+    withdrawal made at or before it (see the module's docstring)."""
+    dialect = s.get_bind().dialect.name
+    if dialect != "postgresql":
+        return clock.now() - SETTLE["sqlite"]
+    now, oldest = s.connection().execute(_OLDEST_OPEN).one()
+    return min(now, oldest or now) - SETTLE["postgresql"]
 
 
 def contiguous(last: int, end: int, count: int) -> bool:

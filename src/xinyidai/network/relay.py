@@ -37,7 +37,7 @@ from xinyidai.network.envelope import (
     parse,
     wire_digest,
 )
-from xinyidai.network.horizon import HORIZON, contiguous
+from xinyidai.network.horizon import HORIZON, contiguous, settled_moment
 from xinyidai.network.models import InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope, RelayCursor
 from xinyidai.records.models import CreditRecord
 
@@ -275,18 +275,45 @@ _WITHDRAWN = text("credit_records.status = 'withdrawn'")
 
 def _collect_withdrawals(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: list) -> int:
     """Queue the withdrawals made since the last round (a withdrawal changes a row, it adds none, so the id
-    cursor does not see it: a second cursor follows the withdrawal time, in microseconds)."""
+    cursor does not see it: a second cursor follows the withdrawal time, in microseconds). The cursor
+    stops at the settled moment (see horizon.settled_moment), and never inside a group of withdrawals of
+    one moment (a relayed envelope's are): a batch cut there would leave the rest of the group behind it."""
     cur = _cursor(s, peer.code, f"wd-{direction}")
-    since = datetime.fromtimestamp(cur.last_id / 1e6, UTC) if cur.last_id else datetime.fromtimestamp(0, UTC)
-    rows = read_records(s, [_WITHDRAWN, CreditRecord.superseded_at > since, *where], BATCH,
-                        CreditRecord.superseded_at)
+    window = [_WITHDRAWN, _R.superseded_at > _from_us(cur.last_id), _R.superseded_at <= settled_moment(s), *where]
+    # The moment of the withdrawal just after a batch, if there is more than a batch: the batch ends
+    # before it, or, when the whole batch shares that moment, with every withdrawal of that moment.
+    cut = s.execute(select(_R.superseded_at).where(*window).order_by(_R.superseded_at).offset(BATCH).limit(1)
+                    ).scalar()
+    if cut is not None:
+        first = s.execute(select(func.min(_R.superseded_at)).where(*window)).scalar_one()
+        window.append(_R.superseded_at < cut if first < cut else _R.superseded_at == cut)
+    rows = read_records(s, window, None, _R.superseded_at)
     if not rows:
         return 0
     queue(s, ctx, peer, "records", records_payload(s, rows, ctx.code, withdrawn=True), len(rows),
           source_ref=f"withdrawals:{direction}")
-    last = s.execute(select(CreditRecord.superseded_at).where(CreditRecord.id == rows[-1][0])).scalar_one()
-    cur.last_id = int(last.timestamp() * 1e6)
+    last = s.execute(select(_R.superseded_at).where(_R.id == rows[-1][0])).scalar_one()
+    cur.last_id = _to_us(last)
     return len(rows)
+
+
+def withdrawals_unsettled(s: Session) -> bool:
+    """Whether a withdrawal was made after the settled moment: the collectors have not passed it yet."""
+    return s.execute(select(_R.id).where(_WITHDRAWN, _R.superseded_at > settled_moment(s)).limit(1)).first() \
+        is not None
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def _to_us(moment: datetime) -> int:
+    """A withdrawal cursor's value: microseconds since 1970, exactly (a float timestamp can round down,
+    and the last withdrawal would then be sent again every round)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
 # ── sending ──────────────────────────────────────────────────────────────────────────────────────────────

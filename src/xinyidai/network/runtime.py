@@ -68,14 +68,18 @@ def collect_once(app: Any, client: httpx.Client, watch: ChangeWatch | None = Non
     ctx = context(app)
     done = {"queued_up": 0, "queued_down": 0, "pulled": 0}
     collect = watch is None or watch.changed()
+    waiting = False
     if collect:
         with n.db.session() as s:
             done["queued_up"] = relay.collect_uploads(s, ctx)
         with n.db.session() as s:
             done["queued_down"] = relay.collect_downloads(s, ctx)
+            # A withdrawal too recent to pass yet (see horizon.settled_moment) must be collected by a later
+            # round, though nothing more may be committed by then: the watch is not marked meanwhile.
+            waiting = relay.withdrawals_unsettled(s)
     # legacy link, needs, hourly 对账
     done.update(exchange.periodic(n.db, ctx, time.monotonic(), collect=collect))
-    if watch is not None:
+    if watch is not None and not waiting:
         watch.mark()
     if n.settings.parent_mode == "pull":
         from xinyidai.network import pull
