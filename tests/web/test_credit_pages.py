@@ -5,6 +5,7 @@ indicator-system form refusing a bad file."""
 from __future__ import annotations
 
 import io
+import re
 import time
 from datetime import timedelta
 
@@ -36,7 +37,7 @@ def _report_no(location: str) -> str:
     return location.rsplit("/", 1)[-1]
 
 
-def test_batch_run_then_entity_credit_page(login, db) -> None:  # noqa: ANN001
+def test_batch_run_then_entity_credit_page(login, db, monkeypatch) -> None:  # noqa: ANN001
     op = login("operator")
     home = op.get("/credit")
     assert home.status_code == 200 and "尚未进行批量评价" in home.text and "2026.1" in home.text
@@ -46,6 +47,11 @@ def test_batch_run_then_entity_credit_page(login, db) -> None:  # noqa: ANN001
     assert run.status == "done" and run.total == 2 and run.done == 2, run.message
     home = op.get("/credit")
     assert "已完成" in home.text and "grade-chart" in home.text
+    from xinyidai.credit import evaluation
+    monkeypatch.setattr(evaluation, "grade_distribution", lambda s, run_id: {"A": 3, "A+": 1, "B": 2, "D": 1})
+    rows = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">", op.get("/credit").text)
+    assert rows == ["A+", "A", "B", "D"]  # best grade first, as in the chart
+    monkeypatch.undo()
     progress = op.get(f"/credit/runs/{run.id}/progress")
     assert progress.status_code == 200 and "hx-get" not in progress.text  # finished: no more polling
 

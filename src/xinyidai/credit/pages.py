@@ -180,13 +180,15 @@ def _home(request: Request, s: Session, *, error: str = "", spec_error: DomainEr
     """The runs, the latest grade distribution and the indicator systems (with a refused file, if any)."""
     runs = evaluation.runs(s, 30)
     latest_done = next((r for r in runs if r.status == "done"), None)
-    dist = evaluation.grade_distribution(s, latest_done.id) if latest_done else {}
+    found = evaluation.grade_distribution(s, latest_done.id) if latest_done else {}
+    # Best grade first, in the table as in the chart (the stored order is alphabetical: A, A+, B …).
     order = ["A+", "A", "B+", "B", "C", "D", "数据不足"]
+    dist = {g: found[g] for g in [*order, *sorted(set(found) - set(order))] if g in found}
     chart = json.dumps({
-        "tooltip": {}, "grid": {"left": 50, "right": 20, "top": 20, "bottom": 30},
-        "xAxis": {"type": "category", "data": [g for g in order if g in dist]},
+        "tooltip": {}, "grid": {"left": 50, "right": 20, "top": 36, "bottom": 30},
+        "xAxis": {"type": "category", "data": list(dist)},
         "yAxis": {"type": "value", "name": "户数"},
-        "series": [{"type": "bar", "data": [dist[g] for g in order if g in dist], "label": {"show": True}}],
+        "series": [{"type": "bar", "data": list(dist.values()), "label": {"show": True, "position": "top"}}],
     }, ensure_ascii=False) if dist else None
     return no_store(render(request, "credit/home.html", status_code=spec_error.status if spec_error else 200,
                            runs=runs, statuses=RUN_STATUSES, latest=latest_done, dist=dist, chart=chart,
