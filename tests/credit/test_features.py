@@ -186,22 +186,18 @@ def test_the_feature_frame_read_a_part_at_a_time_is_the_whole(loaded: Database, 
 def test_a_change_to_too_many_entities_re_evaluates_all(loaded: Database, monkeypatch) -> None:  # noqa: ANN001
     # Every statement naming the changed entities would need one parameter each (PostgreSQL takes 65,535).
     first = evaluation.evaluate_all(loaded, date(2026, 8, 15), "test")
-    with loaded.session() as s:
-        for code in (A, B):
-            s.add(_rec(code, "penalty", "P9", {"decided_on": "2026-08-01", "penalty_type": "警告"}, _later(),
-                       start=date(2026, 8, 1)))
+    _penalise(loaded, A, B)
     few = evaluation.evaluate_changed(loaded, date(2026, 8, 15), "test")
     assert few is not None and few.scope == "changed" and few.done == 2
-    with loaded.session() as s:
-        s.add(_rec(C, "penalty", "P9", {"decided_on": "2026-08-01", "penalty_type": "警告"}, _later(),
-                   start=date(2026, 8, 1)))
-        s.add(_rec(EMPTY, "penalty", "P9", {"decided_on": "2026-08-01", "penalty_type": "警告"}, _later(),
-                   start=date(2026, 8, 1)))
+    _penalise(loaded, C, EMPTY)
     monkeypatch.setattr(evaluation, "MAX_CHANGED", 1)
     many = evaluation.evaluate_changed(loaded, date(2026, 8, 15), "test")
     assert first.done == 4 and many is not None and many.scope == "all" and many.done == 4
 
 
-def _later() -> datetime:
-    """A receipt time after the run just made (the tests' clock may stand still)."""
-    return clock.now() + timedelta(minutes=1)
+def _penalise(db: Database, *codes: str) -> None:
+    """A new penalty for each entity, received after the run just made (the tests' clock may stand still)."""
+    with db.session() as s:
+        for code in codes:
+            s.add(_rec(code, "penalty", "P9", {"decided_on": "2026-08-01", "penalty_type": "警告"},
+                       clock.now() + timedelta(minutes=1), start=date(2026, 8, 1)))

@@ -17,7 +17,7 @@ from xinyidai.kit import clock
 from xinyidai.kit.crypto.suite import get_suite
 from xinyidai.kit.db import Database
 from xinyidai.network import relay
-from xinyidai.network.horizon import HORIZON, contiguous, settled_moment
+from xinyidai.network.horizon import HORIZON, SETTLE, contiguous, settled_moment
 from xinyidai.network.models import OutboxEnvelope, Peer, RelayCursor
 from xinyidai.records.models import CreditRecord
 
@@ -159,6 +159,9 @@ def test_a_withdrawal_waits_for_the_settled_moment(db: Database, any_province: r
     assert collect_withdrawals(db, any_province, sent) == ["new"]
 
 
+PAST_SETTLE = SETTLE["postgresql"].total_seconds() + 0.2  # long enough for a moment to be settled
+
+
 def test_a_withdrawal_still_being_committed_holds_the_cursor(db: Database, province: relay.NodeContext,
                                                               sent: list[str]) -> None:
     store(db, "slow")
@@ -170,8 +173,8 @@ def test_a_withdrawal_still_being_committed_holds_the_cursor(db: Database, provi
         with db.engine.begin() as other:
             other.execute(update(CreditRecord).where(CreditRecord.record_key == "fast").values(
                 status="withdrawn", superseded_at=datetime.now(UTC)))
-        time.sleep(1.2)
+        time.sleep(PAST_SETTLE)
         assert collect_withdrawals(db, province, sent) == []  # "fast" would move the cursor past "slow"
         writer.commit()
-    time.sleep(1.2)
+    time.sleep(PAST_SETTLE)
     assert collect_withdrawals(db, province, sent) == ["slow", "fast"]

@@ -48,6 +48,11 @@ class ChangeWatch:
         self._seen = None if self._conn is None else self._conn.execute("PRAGMA data_version").fetchall()[0][0]
         return self._seen is None or self._seen != self._marked
 
+    @property
+    def tells(self) -> bool:
+        """Whether it can tell at all (SQLite); elsewhere every round collects."""
+        return self._conn is not None
+
     def mark(self) -> None:
         """Remember the moment of the last `changed` call."""
         self._marked = self._seen
@@ -76,7 +81,7 @@ def collect_once(app: Any, client: httpx.Client, watch: ChangeWatch | None = Non
             done["queued_down"] = relay.collect_downloads(s, ctx)
             # A withdrawal too recent to pass yet (see horizon.settled_moment) must be collected by a later
             # round, though nothing more may be committed by then: the watch is not marked meanwhile.
-            waiting = relay.withdrawals_unsettled(s)
+            waiting = watch is not None and watch.tells and relay.withdrawals_unsettled(s)
     # legacy link, needs, hourly 对账
     done.update(exchange.periodic(n.db, ctx, time.monotonic(), collect=collect))
     if watch is not None and not waiting:
