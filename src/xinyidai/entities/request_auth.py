@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl, quote
 
-from sqlalchemy import Row, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -73,6 +73,7 @@ from xinyidai.entities.models import ApiCredential, FinancialInstitution, Reques
 from xinyidai.kit import audit, clock
 from xinyidai.kit.crypto import sm3
 from xinyidai.kit.errors import DomainError, Forbidden, TooManyRequests, Unauthenticated
+from xinyidai.kit.prepared import Prepared, PreparedRow
 
 VERSION = "XYD-SIG-V1"
 WINDOW_SECONDS = 300
@@ -197,18 +198,18 @@ class Standing:
 
 # Authentication runs on every API request: the credential and its institution come in one statement of
 # plain columns (two ORM gets cost more than the rest of authentication).
-_CREDENTIAL = (select(ApiCredential.key_id, ApiCredential.institution_code, ApiCredential.kind,
-                      ApiCredential.secret_hash, ApiCredential.public_key, ApiCredential.status,
-                      ApiCredential.expires_at, ApiCredential.last_used_at,
-                      FinancialInstitution.name.label("inst_name"), FinancialInstitution.status.label("inst_status"),
-                      FinancialInstitution.rate_per_minute)
-               .outerjoin(FinancialInstitution, FinancialInstitution.code == ApiCredential.institution_code)
-               .where(ApiCredential.key_id == bindparam("key_id")))
+_CREDENTIAL = Prepared(
+    select(ApiCredential.key_id, ApiCredential.institution_code, ApiCredential.kind, ApiCredential.secret_hash,
+           ApiCredential.public_key, ApiCredential.status, ApiCredential.expires_at, ApiCredential.last_used_at,
+           FinancialInstitution.name.label("inst_name"), FinancialInstitution.status.label("inst_status"),
+           FinancialInstitution.rate_per_minute)
+    .outerjoin(FinancialInstitution, FinancialInstitution.code == ApiCredential.institution_code)
+    .where(ApiCredential.key_id == bindparam("key_id")))
 _TOUCH = update(ApiCredential).where(ApiCredential.key_id == bindparam("k")).values(last_used_at=bindparam("at"))
 
 
-def _credential(s: Session, key_id: str | None) -> Row | None:
-    return s.connection().execute(_CREDENTIAL, {"key_id": key_id}).first() if key_id else None
+def _credential(s: Session, key_id: str | None) -> PreparedRow | None:
+    return _CREDENTIAL.first(s, {"key_id": key_id}) if key_id else None
 
 
 def _bad_key() -> Unauthenticated:
@@ -257,7 +258,7 @@ def authenticate(s: Session, *, headers: Mapping[str, str], method: str, path: s
     return Authenticated(principal, wrote=signed or touched)
 
 
-def _check_standing(s: Session, cred: Row, ctx: dict) -> Standing:
+def _check_standing(s: Session, cred: PreparedRow, ctx: dict) -> Standing:
     """The credential and its institution may act now."""
     key_id, code = cred.key_id, cred.institution_code
     if cred.status == "revoked":
@@ -282,7 +283,7 @@ def institution_refusal(inst: FinancialInstitution | Standing | None) -> Forbidd
 
 
 def _authenticate_signature(s: Session, headers: Mapping[str, str], method: str, path: str, query: str,
-                            body: bytes | None, ctx: dict) -> tuple[Row, Standing]:
+                            body: bytes | None, ctx: dict) -> tuple[PreparedRow, Standing]:
     key_id = (headers.get(H_KEY_ID) or "").strip()[:40]
     cred = _credential(s, key_id)
     if cred is None or cred.kind not in signing_keys.KINDS or not cred.public_key:

@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text, func, insert, select, update
+from sqlalchemy import JSON, Index, Integer, String, Text, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from xinyidai.kit import clock
 from xinyidai.kit.db import Base, UTCDateTime, savepoint
 from xinyidai.kit.digest import sm3_hex
+from xinyidai.kit.prepared import Prepared
 from xinyidai.kit.types import BigId
 
 GENESIS = "0" * 64
@@ -94,15 +95,19 @@ def _digest(prev: str, at: str, actor: str, action: str, target: str, detail: di
     return sm3_hex(body.encode("utf-8"))
 
 
-_TAKE_HEAD = (update(AuditHead).where(AuditHead.id == 1).values(count=AuditHead.count + 1)
-              .returning(AuditHead.digest, AuditHead.count))
-_INSERT = insert(AuditEvent).returning(AuditEvent.id)
-_MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1)
+# Every access writes an entry: these three statements run as `Prepared` (see that module for why).
+_TAKE_HEAD = Prepared(update(AuditHead).where(AuditHead.id == 1).values(count=AuditHead.count + 1)
+                      .returning(AuditHead.digest, AuditHead.count))
+_ENTRY = ("at", "actor", "action", "target", "detail", "prev_digest", "digest", "entity_code", "institution_code",
+          "request_id")
+_INSERT = Prepared(insert(AuditEvent).values({k: bindparam(k) for k in _ENTRY}).returning(AuditEvent.id))
+_MOVE_HEAD = Prepared(update(AuditHead).where(AuditHead.id == 1)
+                      .values(last_id=bindparam("last_id"), digest=bindparam("digest")))
 
 
 def _take_head(session: Session) -> tuple[str, int]:
     """Lock the chain and count the entry about to be written; returns the previous digest."""
-    row = session.connection().execute(_TAKE_HEAD).first()
+    row = _TAKE_HEAD.first(session)
     if row is None:  # the migration creates the row; this covers a table emptied by hand
         last = session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).scalar_one_or_none()
         count = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
@@ -112,7 +117,7 @@ def _take_head(session: Session) -> tuple[str, int]:
                     id=1, last_id=last.id if last else 0, digest=last.digest if last else GENESIS, count=count))
         except IntegrityError:  # another writer created it first: take it as they left it
             pass
-        row = session.connection().execute(_TAKE_HEAD).first()
+        row = _TAKE_HEAD.first(session)
     return row[0], row[1]
 
 
@@ -136,9 +141,8 @@ def record(session: Session, actor: str, action: str, target: str = "", *, entit
     values = {"at": at, "actor": actor, "action": action, "target": target, "detail": detail,
               "prev_digest": prev, "digest": digest, "entity_code": entity_code,
               "institution_code": institution_code, "request_id": request_id}
-    conn = session.connection()  # Core, not the ORM: nothing here needs identity tracking
-    event_id = conn.execute(_INSERT, values).scalar_one()
-    conn.execute(_MOVE_HEAD, {"last_id": event_id, "digest": digest})
+    event_id = _INSERT.first(session, values)[0]
+    _MOVE_HEAD.run(session, {"last_id": event_id, "digest": digest})
     return Entry(event_id, at, digest)
 
 
