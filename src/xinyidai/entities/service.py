@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyidai.entities.industries import industry_name
 from xinyidai.entities.models import MarketEntity
-from xinyidai.entities.regions import prefecture_of, region_name
+from xinyidai.entities.regions import is_valid_region, prefecture_of, region_name
 from xinyidai.kit.errors import InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
 
@@ -28,6 +28,15 @@ def _escape_like(q: str) -> str:
     return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _in_region(code: str) -> ColumnElement[bool]:
+    """A province or prefecture code covers the divisions below it (GB/T 2260: 230000 → 23xxxx, 230100 →
+    2301xx); any other code, a county's, selects itself. A range over the column, so its index serves it."""
+    if is_valid_region(code) and code.endswith("00"):
+        prefix = code[:2] if code.endswith("0000") else code[:4]
+        return MarketEntity.region_code.between(prefix.ljust(6, "0"), prefix.ljust(6, "9"))
+    return MarketEntity.region_code == code
+
+
 def search_entities(s: Session, q: str = "", *, region: str | None = None, req: PageRequest | None = None) -> Page:
     """By code (a prefix of the credit code) or by part of the name; bound parameters only."""
     stmt = select(MarketEntity)
@@ -40,7 +49,7 @@ def search_entities(s: Session, q: str = "", *, region: str | None = None, req: 
         else:
             stmt = stmt.where(name_match)
     if region:
-        stmt = stmt.where(MarketEntity.region_code == region)
+        stmt = stmt.where(_in_region(region))
     return paginate(s, stmt, req or PageRequest(), SORTABLE, "code")
 
 
