@@ -99,7 +99,7 @@ def test_row_problems_are_reported_with_row_field_and_reason(db, catalog, regist
         ["91230100MA1B2C3D4X", "坏代码", "2026-10", "A", "1", "1", "0", "否", "正常申报"],  # check char wrong
         [registered[0], "未来", "2027-05", "A", "1", "1", "0", "否", "正常申报"],  # future period
         [registered[1], "等级", "2026-08", "E", "1", "1", "0", "否", "正常申报"],  # grade not allowed
-        [registered[2], "负数", "2026-08", "A", "-5", "1", "0", "否", "正常申报"],  # below min
+        [registered[2], "负数", "2026-08", "A", "-66743.55", "1", "0", "否", "正常申报"],  # below min
         [registered[3], "缺期", "", "A", "1", "1", "0", "否", "正常申报"],  # required missing
         [codes(1, start=900)[0], "未登记", "2026-08", "A", "1", "1", "0", "否", "正常申报"],  # not registered
         [registered[4], "重复", "2026-10", "A", "1000.00", "1000.00", "0", "否", "正常申报"],  # twice in file

@@ -82,6 +82,11 @@ def shown(value: str) -> str:
     return value if len(value) <= MAX_VALUE_SHOWN else value[:MAX_VALUE_SHOWN] + "…"
 
 
+def _bound(value: float) -> str:
+    """A catalogue bound in full digits: 0, 10000000, 0.5."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
 # ---- converters -------------------------------------------------------------------------------------
 
 _DATE_RES = (
@@ -126,11 +131,12 @@ def _make_converter(item: Item, today: date | None = None) -> Callable[[str], An
     lo, hi = item.min, item.max
     today = today or clock.today()
 
-    def ranged(v: float) -> None:
+    def ranged(v: float, raw: str) -> None:
+        # The value as the provider wrote it: `:g` would round -66743.55 to -66743.6, or print 1e+07.
         if lo is not None and v < lo:
-            raise Bad("OUT_OF_RANGE", f"数值 {v:g} 小于允许的最小值 {lo:g}")
+            raise Bad("OUT_OF_RANGE", f"数值 {shown(raw)} 小于允许的最小值 {_bound(lo)}")
         if hi is not None and v > hi:
-            raise Bad("OUT_OF_RANGE", f"数值 {v:g} 大于允许的最大值 {hi:g}")
+            raise Bad("OUT_OF_RANGE", f"数值 {shown(raw)} 大于允许的最大值 {_bound(hi)}")
 
     if t == "string":
         maxlen = item.max_length
@@ -156,7 +162,7 @@ def _make_converter(item: Item, today: date | None = None) -> Callable[[str], An
                 if not f.is_integer():
                     raise Bad("BAD_NUMBER", f"「{shown(raw)}」不是整数") from None
                 v = int(f)
-            ranged(v)
+            ranged(v, raw)
             return v
         return conv
 
@@ -172,7 +178,7 @@ def _make_converter(item: Item, today: date | None = None) -> Callable[[str], An
             if not math.isfinite(v):
                 raise Bad("BAD_NUMBER", f"「{shown(raw)}」不是有限数值")
             if (lo is not None and v < lo) or (hi is not None and v > hi):
-                ranged(v)
+                ranged(v, raw)
             return v
         return conv
 
