@@ -111,6 +111,8 @@ def test_row_problems_are_reported_with_row_field_and_reason(db, catalog, regist
     assert by_code["FUTURE_DATE"].field == "所属期"
     assert by_code["NOT_ALLOWED"].value == "E" and "A、B、M、C、D" in by_code["NOT_ALLOWED"].message
     assert by_code["OUT_OF_RANGE"].field == "应纳税额"
+    # Quoted as given, not rounded as `:g` would (-66743.6).
+    assert by_code["OUT_OF_RANGE"].message == "数值 -66743.55 小于允许的最小值 0"
     assert by_code["REQUIRED"].row_no == 26
     assert by_code["ENTITY_UNKNOWN"].row_no == 27
     assert by_code["DUPLICATE_IN_FILE"].row_no == 28 and "第 6 行" in by_code["DUPLICATE_IN_FILE"].message
@@ -207,6 +209,8 @@ def test_xlsx_with_formula_and_extra_sheet(db, catalog, registered, tmp_path) ->
     assert d.status == "partial" and d.rows_new == 1 and d.rows_rejected == 2
     codes_seen = {i.code for i in out.issues}
     assert {"EXTRA_SHEETS", "FORMULA", "FORMULA_INJECTION"} <= codes_seen
+    formula = next(i for i in out.issues if i.code == "FORMULA")
+    assert (formula.row_no, formula.field) == (3, "处罚事由")  # the report's 字段 column names the cell
 
 
 @pytest.mark.parametrize("step", ["classified", "superseded", "inserted", "before_commit"])

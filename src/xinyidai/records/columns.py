@@ -97,7 +97,8 @@ class ColumnChecker:
             if row.problem:
                 rejected += 1
                 if len(issues) < max_issues:
-                    issues.append(Issue(row.row_no, None, None, row.problem_code or "ROW_STRUCTURE", row.problem))
+                    issues.append(Issue(row.row_no, row.problem_field, None, row.problem_code or "ROW_STRUCTURE",
+                                        row.problem))
             else:
                 good.append(row)
         n = len(good)

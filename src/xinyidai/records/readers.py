@@ -105,6 +105,7 @@ class Row:
     values: list[str | None]
     problem: str | None = None
     problem_code: str | None = None
+    problem_field: str | None = None  # the column(s) the problem is in, when it is in particular cells
 
 
 @dataclass
@@ -217,7 +218,8 @@ def _size(n: int) -> str:
 _new = object.__new__
 
 
-def _row(row_no: int, values: list[str | None], problem: str | None = None, code: str | None = None) -> Row:
+def _row(row_no: int, values: list[str | None], problem: str | None = None, code: str | None = None,
+         field: str | None = None) -> Row:
     row = _new(Row)
     d = row.__dict__
     d["row_no"] = row_no
@@ -225,6 +227,7 @@ def _row(row_no: int, values: list[str | None], problem: str | None = None, code
     if problem is not None:
         d["problem"] = problem
         d["problem_code"] = code
+        d["problem_field"] = field
     return row
 
 
@@ -1007,12 +1010,15 @@ class _XlsxReader(Reader):
                 if not any(vals):
                     continue
                 problems: list[tuple[str, str]] = []
+                formula_field = None
                 if _FORMULA in vals:
-                    names = "、".join(
-                        f"「{headers[i] if i < ncols else get_column_letter(i + 1) + ' 列'}」"
+                    cells = [
+                        headers[i] if i < ncols else get_column_letter(i + 1) + " 列"
                         for i, v in enumerate(vals)
                         if v is _FORMULA
-                    )
+                    ]
+                    formula_field = "、".join(cells)
+                    names = "、".join(f"「{c}」" for c in cells)
                     problems.append(
                         (
                             "FORMULA",
@@ -1034,7 +1040,7 @@ class _XlsxReader(Reader):
                         )
                     del vals[ncols:]
                 if problems:
-                    yield _row(rn, vals, "；".join(m for _, m in problems), problems[0][0])
+                    yield _row(rn, vals, "；".join(m for _, m in problems), problems[0][0], formula_field)
                 else:
                     yield _row(rn, vals)
         except FileRejected:
