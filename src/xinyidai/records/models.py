@@ -18,6 +18,8 @@ DELIVERY_STATUSES = {
     "duplicate": "重复交付",
     "failed": "处理失败",
 }
+# File formats as people name them; "demo" marks batches the demo generator wrote straight to the store.
+DELIVERY_FORMATS = {"csv": "CSV", "jsonl": "JSON Lines", "xlsx": "Excel", "demo": "演示数据"}
 RECORD_STATUSES = {"current": "现行", "superseded": "已更正", "withdrawn": "已撤回"}
 
 
@@ -58,6 +60,22 @@ class Delivery(Base):
     @property
     def status_label(self) -> str:
         return DELIVERY_STATUSES.get(self.status, self.status)
+
+    @property
+    def format_label(self) -> str:
+        return DELIVERY_FORMATS.get(self.format, self.format)
+
+    @property
+    def encoding_label(self) -> str | None:
+        """The text encoding by its usual name (GBK, UTF-8), not Python's codec name (utf-8-sig)."""
+        if not self.encoding:
+            return None
+        return "UTF-8（带 BOM）" if self.encoding.lower() in ("utf-8-sig", "utf_8_sig") else self.encoding.upper()
+
+    @property
+    def rows_passed_unstored(self) -> int:
+        """Rows that passed every check yet were not stored, because the delivery was refused whole."""
+        return max(0, self.rows_total - self.rows_rejected) if self.status == "rejected" else 0
 
 
 class DeliveryIssue(Base):

@@ -25,7 +25,7 @@ def deliveries(request: Request, page: int = 1, size: int = Query(20, le=200), s
                desc: bool = True, status: str = "", category: str = "",
                p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session, scope="function")) -> Response:
     result = service.list_deliveries(s, PageRequest(page, size, sort, desc), status=status or None,
-                                     category=category or None)
+                                     category=category or None, catalog=node(request).catalog)
     return render(request, "records/deliveries.html", page=result, status=status, category=category,
                   statuses=DELIVERY_STATUSES)
 
@@ -36,7 +36,8 @@ def delivery_report(delivery_id: int, request: Request, page: int = 1, sort: str
                     s: Session = Depends(db_session, scope="function")) -> Response:
     d = service.get_delivery(s, delivery_id)
     issues = service.delivery_issues(s, delivery_id, PageRequest(page, 50, sort, desc))
-    return render(request, "records/delivery.html", d=d, issues=issues)
+    return render(request, "records/delivery.html", d=d, issues=issues,
+                  submitter=service.submitter_name(s, d.submitted_by))
 
 
 @router.get("/deliveries/{delivery_id}/progress", response_class=HTMLResponse)

@@ -8,10 +8,11 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.catalog.schema import Catalog
+from xinyidai.entities.models import User
 from xinyidai.kit import audit, clock
 from xinyidai.kit.errors import Conflict, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
@@ -29,7 +30,9 @@ ISSUE_SORTABLE = {"row_no": DeliveryIssue.row_no, "field": DeliveryIssue.field, 
 
 
 def list_deliveries(s: Session, req: PageRequest, *, status: str | None = None, category: str | None = None,
-                    provider: str | None = None) -> Page:
+                    provider: str | None = None, catalog: Catalog | None = None) -> Page:
+    """With `catalog`, sorting by category follows the information list's order, as a person reading the
+    category names expects; without it (programs), the category codes' order."""
     stmt = select(Delivery)
     if status:
         stmt = stmt.where(Delivery.status == status)
@@ -37,7 +40,11 @@ def list_deliveries(s: Session, req: PageRequest, *, status: str | None = None, 
         stmt = stmt.where(Delivery.category == category)
     if provider:
         stmt = stmt.where(Delivery.provider == provider)
-    return paginate(s, stmt, req, DELIVERY_SORTABLE, "id")
+    sortable = DELIVERY_SORTABLE
+    if catalog is not None:
+        order = {c.code: n for n, c in enumerate(catalog.categories)}
+        sortable = {**sortable, "category": case(order, value=Delivery.category, else_=len(order))}
+    return paginate(s, stmt, req, sortable, "id")
 
 
 def get_delivery(s: Session, delivery_id: int) -> Delivery:
@@ -61,6 +68,16 @@ def delivery_dict(d: Delivery) -> dict[str, Any]:
         "received_at": d.received_at.isoformat(), "finished_at": d.finished_at.isoformat() if d.finished_at else None,
         "file_digest_sm3": d.file_digest,
     }
+
+
+# Names the product itself writes deliveries under, for people (no account exists for them).
+SYSTEM_SUBMITTERS = {"demo": "演示数据生成程序"}
+
+
+def submitter_name(s: Session, username: str) -> str:
+    """Who submitted a delivery, as people know them: the account's display name where the account exists."""
+    name = s.execute(select(User.display_name).where(User.username == username)).scalar_one_or_none()
+    return name or SYSTEM_SUBMITTERS.get(username, username)
 
 
 def delivery_issues(s: Session, delivery_id: int, req: PageRequest, severity: str | None = None) -> Page:
