@@ -63,3 +63,16 @@ def test_the_delivery_list_names_formats_and_sorts_categories_as_the_catalogue(
     assert re.search(r"<td>CSV <small", html)
     demo = _text(c.get("/deliveries/1").text)
     assert "报送人 演示数据生成程序" in demo and "报送方式 演示数据" in demo
+
+
+def test_a_records_history_reads_as_the_entity_page(app, login, db, registered) -> None:  # noqa: ANN001
+    c = login("operator")
+    entity = c.get(f"/entities/{registered[0]}").text
+    first_cell = re.search(r'<tr class="rs-current"><td[^>]*>(.*?)</td>', entity, re.S)
+    assert first_cell and "版本历史" in first_cell.group(1)  # in the first column, not after 18 others
+    record_id = re.search(r'href="/records/(\d+)/history"', first_cell.group(1)).group(1)
+    page = _text(c.get(f"/records/{record_id}/history").text)
+    assert "接收于 2026-11-15 10:00:00 ·" in page and "UTC" not in page  # Beijing time, as everywhere
+    assert "注册资本 100.00 万元" in page  # as the entity page writes money
+    assert "所属行政区划 哈尔滨市下辖区县" in page and "所属行政区划 230102" not in page
+    assert "国民经济行业代码 零售业" in page

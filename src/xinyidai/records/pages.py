@@ -74,4 +74,6 @@ def record_history(record_id: int, request: Request, p: Principal = Depends(requ
     versions = service.record_history(s, record_id)
     may_view_entity(p, versions[0].entity_code)
     cat = node(request).catalog.category(versions[0].category)
-    return render(request, "records/history.html", versions=[service.record_dict(v) for v in versions], cat=cat)
+    # `received` stays a datetime, so the page shows it in Beijing time as every other page does.
+    shown = [{**service.record_dict(v), "received": v.received_at} for v in versions]
+    return render(request, "records/history.html", versions=shown, cat=cat)
