@@ -76,3 +76,14 @@ def test_a_records_history_reads_as_the_entity_page(app, login, db, registered) 
     assert "注册资本 100.00 万元" in page  # as the entity page writes money
     assert "所属行政区划 哈尔滨市下辖区县" in page and "所属行政区划 230102" not in page
     assert "国民经济行业代码 零售业" in page
+
+
+def test_the_information_list_names_types_in_chinese(app, login) -> None:  # noqa: ANN001
+    html = login("bank").get("/catalog?category=registration").text
+    rows = re.findall(r"<tr[^>]*><td>(.*?)</tr>", html, re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", "<td>" + r, re.S) for r in rows]
+    assert len(cells) == 19  # the subject's code, then the category's 18 items
+    types = {c[2] for c in cells}
+    assert {"统一社会信用代码", "枚举", "文本", "数值", "日期", "身份证号码", "行政区划代码", "行业代码"} == types
+    assert {c[4] for c in cells} == {"是", "否"} and {c[6] for c in cells} == {"是", "否"}  # never blank
+    assert "不小于 0" in html  # registered capital's range in words, not "0 ~ "

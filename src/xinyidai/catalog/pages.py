@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from xinyidai.catalog.render import TYPE_LABELS, value_range
 from xinyidai.entities.accounts import Principal
 from xinyidai.web.app import render
 from xinyidai.web.deps import require
@@ -14,4 +15,5 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/catalog", response_class=HTMLResponse)
 def catalog_page(request: Request, category: str | None = None, p: Principal = Depends(require())) -> Response:
-    return render(request, "catalog/catalog.html", selected=category)
+    return render(request, "catalog/catalog.html", selected=category, type_labels=TYPE_LABELS,
+                  value_range=value_range)
