@@ -57,7 +57,7 @@ def test_operator_uploads_reads_report_and_finds_entity(live_server, page, scree
     expect(body).to_contain_text("INVALID_USCC")
     expect(body).to_contain_text("FUTURE_DATE")
     expect(body).to_contain_text("NOT_ALLOWED")
-    expect(body).to_contain_text("gb18030")
+    expect(body).to_contain_text("CSV / GB18030")  # the encoding by its usual name
     expect(page.locator(".stat.good strong")).to_have_text("12")
     screenshot(page, "03-delivery-report")
     with page.expect_download() as dl:
