@@ -132,6 +132,25 @@ def test_bad_claims(db, catalog, world: World) -> None:  # noqa: ANN001
         assert e.value.code == code
 
 
+@pytest.mark.parametrize("claim", [
+    {"category": "tax", "item": "tax_paid", "aggregate": "sum", "op": "ge", "value": "abc"},
+    {"category": "tax", "item": "tax_paid", "op": "le", "value": "NaN"},
+    {"category": "tax", "item": "tax_paid", "op": "eq", "value": "五十万"},
+    {"category": "tax", "op": "ge", "item": "tax_credit_grade", "aggregate": "count", "value": "x"},
+    {"category": "tax", "item": "tax_credit_grade", "aggregate": "sum", "op": "eq", "value": "A"},
+])
+def test_malformed_claim_is_refused_before_a_use_is_spent(db, catalog, world: World, claim: dict) -> None:  # noqa: ANN001
+    """A claim that could only be answered "无法判断" (a value that is not a number, a sum over text) is
+    refused as such: no use of a limited authorization, no receipt, no stored request."""
+    grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax",), max_uses=5)
+    with pytest.raises(DomainError) as e:
+        run(db, catalog, world, [claim], "bad-value")
+    assert e.value.code == "INVALID_CLAIM" and e.value.status == 422
+    with db.session() as s:
+        assert s.execute(select(Authorization.uses)).scalar_one() == 0
+        assert s.execute(select(verification.VerificationRequest)).first() is None
+
+
 def test_probing_an_amount_is_limited_and_flagged(db, catalog, world: World) -> None:  # noqa: ANN001
     grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax",))
     low, high = 0, 1_000_000

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from tests.access.conftest import BANK_A, ENTITY, LEGAL_REP_ID, populate
+from xinyidai.access.models import Authorization
 from xinyidai.entities.models import User
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
@@ -122,6 +123,19 @@ def test_verification_receipt_and_idempotency(world, login) -> None:  # noqa: AN
                             bytes.fromhex(receipt["signature"]))
     r = bank.post(f"/api/v1/access/entities/{ENTITY}/verifications", json=claim, headers={"X-CSRF-Token": bank.csrf})
     assert r.json()["error"] == "REQUEST_ID_REQUIRED"
+
+
+def test_malformed_claim_is_refused_and_spends_nothing(world, login, db) -> None:  # noqa: ANN001
+    ent, bank = login("enterprise"), login("bank")
+    grant(ent, "核验比对", ["tax"], purpose="核验")
+    claim = {"claims": [{"category": "tax", "item": "tax_paid", "aggregate": "sum", "op": "ge", "value": "abc"}]}
+    r = bank.post(f"/api/v1/access/entities/{ENTITY}/verifications", json=claim,
+                  headers={"X-CSRF-Token": bank.csrf, "X-Request-Id": "bad-1"})
+    assert r.status_code == 422 and r.json()["error"] == "INVALID_CLAIM" and "不是数字" in r.json()["message"]
+    with db.session() as s:
+        assert s.execute(select(Authorization.uses)).scalar_one() == 0
+        actions = s.execute(select(AuditEvent.action).where(AuditEvent.request_id == "bad-1")).scalars().all()
+        assert actions == ["access.refused"]  # the refusal is logged; nothing else is written
 
 
 @pytest.mark.parametrize("payload", ["' OR 1=1 --", "{{7*7}}", "%_%", "<script>alert(1)</script>"])

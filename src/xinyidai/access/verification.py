@@ -96,9 +96,17 @@ def _check_claims(catalog: Catalog, claims: list[Claim]) -> None:
         if c.op in VALUE_OPS:
             if c.item is None or c.value is None:
                 raise InvalidInput(f"第 {i} 项：比较声明须给出字段和值", code="BAD_CLAIMS")
-            if c.op not in ("eq", "ne") and cat.item(c.item).type not in ("integer", "decimal") \
-                    and c.aggregate != "count":
+            numeric = cat.item(c.item).type in ("integer", "decimal")
+            if c.op not in ("eq", "ne") and not numeric and c.aggregate != "count":
                 raise InvalidInput(f"第 {i} 项：只有数值字段可比较大小", code="BAD_CLAIMS")
+            # Refused here, before a use of the authorization is spent: answered, such a claim could only
+            # ever be "无法判断", and it would still cost the enterprise's limited uses and a signed receipt.
+            if c.aggregate in ("sum", "max", "min") and not numeric:
+                raise InvalidInput(f"第 {i} 项：“{cat.item(c.item).name}”不是数值字段，不能求合计、最大或最小值",
+                                   code="INVALID_CLAIM")
+            if (numeric or c.aggregate == "count") and _finite(c.value) is None:
+                raise InvalidInput(f"第 {i} 项：比较值“{c.value}”不是数字（请填写如 500000 或 12.5 的数值）",
+                                   code="INVALID_CLAIM")
         _period_bound(c.period_from, False)
         _period_bound(c.period_to, True)
 
@@ -108,6 +116,12 @@ def _num(v: Any) -> Decimal | None:
         return Decimal(str(v))
     except (InvalidOperation, ValueError):
         return None
+
+
+def _finite(text: str) -> Decimal | None:
+    """A claim's value as a number, or None: NaN and infinities are not numbers a record can be compared to."""
+    n = _num(text.strip())
+    return n if n is not None and n.is_finite() else None
 
 
 def _compare(op: str, left: Any, right: str, numeric: bool) -> bool | None:
