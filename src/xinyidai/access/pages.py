@@ -7,17 +7,33 @@ template shows, so the three portals describe an authorization the same way.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi.responses import Response
 
 from xinyidai.access.authorizations import effective_status, status_label
 from xinyidai.access.models import Authorization
-from xinyidai.catalog.schema import Catalog
+from xinyidai.catalog.schema import Catalog, Item
+from xinyidai.entities.industries import industry_name
+from xinyidai.entities.regions import region_name
 from xinyidai.kit import clock
+from xinyidai.kit.errors import DomainError
 
 STAFF = ("operator", "security", "regulator")
 HANDLERS = ("operator", "security")  # staff who may act on alerts (the regulator reads)
+
+
+# A message that names what the caller sent is right for the API (a program wants the offending value), but a
+# page would echo a raw word back at a person; on pages these codes read as a plain sentence.
+PAGE_MESSAGES = {"UNKNOWN_CATEGORY": "所请求的信息类别不在信息清单中"}
+
+
+def for_page(exc: DomainError) -> DomainError:
+    """The refusal as a page shows it (the code, and what the audit chain recorded, stay as they were)."""
+    if exc.code in PAGE_MESSAGES:
+        exc.message = PAGE_MESSAGES[exc.code]
+    return exc
 
 
 def no_store(resp: Response) -> Response:
@@ -55,3 +71,38 @@ def authorization_row(a: Authorization, catalog: Catalog, names: dict[str, str])
         "revoked_by": a.revoked_by, "revoke_reason": a.revoke_reason, "last_used_at": a.last_used_at,
         "text": a.text, "text_digest": a.text_digest,
     }
+
+
+def _number(v: Any) -> Decimal | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        n = Decimal(str(v).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return n if n.is_finite() else None
+
+
+def value_text(item: Item, v: Any, *, unit: bool = True) -> str:
+    """One item's value as the bank pages show it, the way the enterprise's own pages do: amounts and
+    other decimals with thousands separators and two decimals, counts with separators, the unit after a
+    space, codes of regions and industries as names. A banded amount ("10万～50万元") is text that already
+    names its unit, and is shown as it is."""
+    if v is None or v == "":
+        return ""
+    if v is True or v is False:
+        return "是" if v else "否"
+    if item.type == "region":
+        return region_name(str(v)) or str(v)
+    if item.type == "industry":
+        return industry_name(str(v)) or str(v)
+    n = _number(v) if item.type in ("decimal", "integer") else None
+    if n is None:
+        return str(v)
+    text = f"{n:,.2f}" if item.type == "decimal" else f"{n:,.0f}"
+    return f"{text} {item.unit}" if unit and item.unit else text
+
+
+def total_label(item: Item) -> str:
+    """"近 12 个月…合计" without doubling a name that already ends in 合计 (缴存基数合计)."""
+    return f"近 12 个月{item.name}" + ("" if item.name.endswith("合计") else "合计")

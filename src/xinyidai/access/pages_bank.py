@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from xinyidai.access import authorizations, log, runtime, sharing, verification
-from xinyidai.access.pages import authorization_row, no_store
+from xinyidai.access.pages import authorization_row, for_page, no_store, total_label, value_text
 from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import FinancialInstitution
+from xinyidai.entities.models import FinancialInstitution, MarketEntity
 from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.web.app import render
@@ -42,6 +42,12 @@ def _purpose(purpose: str) -> str:
 
 def _code(code: str) -> str:
     return (code or "").strip().upper()
+
+
+def _entity_name(s: Session, code: str) -> str | None:
+    """The entity's name for titles and breadcrumbs (None for a code the register does not know)."""
+    e = s.get(MarketEntity, code) if len(code) == 18 else None
+    return e.name if e is not None else None
 
 
 def _my_authorizations(s: Session, request: Request, p: Principal, entity: str) -> list[dict[str, Any]]:
@@ -79,7 +85,7 @@ def bank_entity(code: str, request: Request, purpose: str = "贷前审查",
         data = runtime.served(s, actor, code, "profile", purpose, lambda: sharing.profile(
             s, catalog, pol, actor, code, purpose=purpose, number=number))
     except DomainError as exc:
-        error = exc
+        error = for_page(exc)
     sections = []
     if data:
         order = {c.code: i for i, c in enumerate(catalog.categories)}
@@ -88,7 +94,8 @@ def bank_entity(code: str, request: Request, purpose: str = "贷前审查",
             sections.append({"code": cat_code, "cat": catalog.category(cat_code), **summary})
     return no_store(render(request, "access/bank_entity.html", status_code=error.status if error else 200,
                            code=code, data=data, sections=sections, error=error, purpose=purpose, number=number,
-                           purposes=QUERY_PURPOSES, auths=_my_authorizations(s, request, p, code)))
+                           purposes=QUERY_PURPOSES, auths=_my_authorizations(s, request, p, code),
+                           value=value_text, total_label=total_label))
 
 
 @router.get("/bank/entities/{code}/records/{category}", response_class=HTMLResponse)
@@ -103,14 +110,18 @@ def bank_detail(code: str, category: str, request: Request, purpose: str = "贷�
         data = runtime.served(s, actor, code, "detail", purpose, lambda: sharing.detail(
             s, catalog, pol, actor, code, category, purpose=purpose, number=number))
     except DomainError as exc:
-        error = exc
+        error = for_page(exc)
     try:
         cat = catalog.category(category)
     except KeyError:
         cat = None
     items = [i for i in cat.items if data and any(i.code in r["fields"] for r in data["rows"])] if cat else []
+    # The record's own period item (所属期, 处罚决定日期 …) already dates each row; a second 所属期 column only
+    # where that item is not among the columns shown.
+    period_column = not (cat and cat.period and any(i.code == cat.period for i in items))
     return no_store(render(request, "access/bank_detail.html", status_code=error.status if error else 200,
-                           code=code, cat=cat, items=items, data=data, error=error, purpose=purpose))
+                           code=code, name=_entity_name(s, code), cat=cat, items=items, data=data, error=error,
+                           purpose=purpose, period_column=period_column, value=value_text))
 
 
 @router.get("/bank/entities/{code}/records/{category}/export")
@@ -176,7 +187,9 @@ def _describe(catalog: Any, c: verification.Claim) -> str:
 
 def _verify_page(request: Request, s: Session, p: Principal, code: str, *, rows: list[dict[str, str]] | None = None,
                  result: dict[str, Any] | None = None, claims: list[verification.Claim] | None = None,
-                 error: DomainError | None = None, request_id: str | None = None) -> Response:
+                 error: DomainError | None = None, request_id: str | None = None, logged: bool = True) -> Response:
+    """`logged` says whether a refusal shown went through `runtime.served` (and so into the audit chain): a
+    form refused before it became a request did not, and the page must not claim it did."""
     catalog = node(request).catalog
     outcomes = []
     if result and claims:
@@ -187,8 +200,10 @@ def _verify_page(request: Request, s: Session, p: Principal, code: str, *, rows:
     rows = rows or [dict(blank) for _ in range(CLAIM_ROWS)]
     auths = [a for a in _my_authorizations(s, request, p, code) if a["mode"] == "核验比对"]
     return no_store(render(request, "access/bank_verify.html", status_code=error.status if error else 200,
-                           code=code, rows=rows, result=result, outcomes=outcomes, error=error, auths=auths,
+                           code=code, name=_entity_name(s, code), rows=rows, result=result, outcomes=outcomes,
+                           auths=auths,
                            request_id=request_id or uuid.uuid4().hex, ops=OPS, aggregates=AGGREGATES,
+                           refusal_logged=logged, error=for_page(error) if error else None,
                            receipt_at=datetime.fromisoformat(result["receipt"]["statement"]["at"]) if result else None))
 
 
@@ -210,7 +225,7 @@ def verify_submit(code: str, request: Request, form: dict[str, str] = Depends(po
     try:
         claims = _claims(rows)
     except DomainError as exc:
-        return _verify_page(request, s, p, code, rows=rows, error=exc, request_id=request_id)
+        return _verify_page(request, s, p, code, rows=rows, error=exc, request_id=request_id, logged=False)
     actor = sharing.actor_of(p, request_id)
     n = node(request)
     pol, sig = runtime.policy(request), runtime.signer(request)
