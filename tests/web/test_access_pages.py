@@ -9,12 +9,14 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from tests.access.conftest import BANK_A, ENTITY, populate
+from tests.access.conftest import BANK_A, BANK_B, ENTITY, populate
 from tests.web.conftest import csrf_of
+from xinyidai.access.models import Authorization
 from xinyidai.entities.models import User
 from xinyidai.kit import clock
+from xinyidai.kit.audit import AuditEvent
 
 BANK_NAME = "龙江银行股份有限公司"
 
@@ -101,7 +103,12 @@ def test_preview_digest_must_match(world, login) -> None:  # noqa: ANN001
     back = ent.post("/my/authorizations/new", data=data)  # 返回修改: the form, filled in as it was
     assert back.status_code == 200 and 'value="tax" checked' in back.text
     bad = ent.post("/my/authorizations/preview", data={**data, "mode": "核验比对"})
-    assert bad.status_code == 422 and "BAD_MODE" in bad.text and "新建授权" in bad.text
+    assert bad.status_code == 422 and "“核验”用途须与“核验比对”方式配合使用" in bad.text and "新建授权" in bad.text
+    assert "（BAD_MODE）" not in bad.text  # the reason in words; the code is for programs
+    none = ent.post("/my/authorizations/preview", data={**data, "categories": []})
+    assert "请至少选择一类信息" in none.text and "NO_CATEGORY）" not in none.text
+    unknown = ent.post("/my/authorizations/preview", data={**data, "categories": ["nonexistent"]})
+    assert "所请求的信息类别不在信息清单中" in unknown.text and "信息类别 nonexistent" not in unknown.text
 
 
 def test_verification_form_is_idempotent(world, login) -> None:  # noqa: ANN001
@@ -122,6 +129,24 @@ def test_verification_form_is_idempotent(world, login) -> None:  # noqa: ANN001
     assert "未重复计次" in again.text
     empty = bank.post(f"/bank/entities/{ENTITY}/verify", data={"csrf_token": bank.csrf, "request_id": "x1"})
     assert empty.status_code == 422 and "BAD_CLAIMS" in empty.text
+    assert "已记入审计日志" not in empty.text  # refused as a form, before it became a request: nothing logged
+
+
+def test_verification_form_refuses_a_value_that_is_not_a_number(world, login, db) -> None:  # noqa: ANN001
+    """"abc" in a ≥ claim is refused before a use of the authorization is spent (it could only ever be
+    answered 无法判断), the refusal is logged, and the page says why."""
+    ent = login("enterprise")
+    number = _grant(ent, mode="核验比对", purpose="核验")
+    bank = login("bank")
+    r = bank.post(f"/bank/entities/{ENTITY}/verify", data={
+        "csrf_token": bank.csrf, "request_id": "abc-1", "target_0": "tax:tax_paid", "aggregate_0": "sum",
+        "op_0": "ge", "value_0": "abc"})
+    assert r.status_code == 422 and "INVALID_CLAIM" in r.text and "不是数字" in r.text
+    assert "签名密钥" not in r.text and "已记入审计日志" in r.text
+    with db.session() as s:
+        assert s.execute(select(Authorization.uses).where(Authorization.number == number)).scalar_one() == 0
+        actions = s.execute(select(AuditEvent.action).where(AuditEvent.request_id == "abc-1")).scalars().all()
+        assert actions == ["access.refused"]
 
 
 def test_verification_without_authorization_is_refused_and_logged(world, login) -> None:  # noqa: ANN001
@@ -174,3 +199,72 @@ def test_alerts_scan_and_close(world, login, fixed_clock) -> None:  # noqa: ANN0
                                                                  "note": "已核实，系测试"}, follow_redirects=False)
     assert closed.status_code == 303
     assert "已核实，系测试" in op.get("/access/alerts?status=closed").text
+
+
+def test_export_names_what_it_was_made_under(world, login) -> None:  # noqa: ANN001
+    """The enterprise sees an export's purpose, authorization and category, as for every other access; a
+    grant names the authorization it made; people are named, and refusals read as reasons, not codes."""
+    ent = login("enterprise")
+    number = _grant(ent, mode="原始明细", purpose="贷中管理", categories=("tax",))
+    bank = login("bank")
+    csv = bank.get(f"/bank/entities/{ENTITY}/records/tax/export?purpose=贷中管理")
+    assert csv.status_code == 200 and number in csv.text
+    bank.get(f"/bank/entities/{ENTITY}/records/social_insurance?purpose=贷中管理")  # out of scope: refused
+    items = ent.get("/api/v1/access/my/accesses").json()["items"]
+    export = next(i for i in items if i["action"] == "access.export")
+    assert export["purpose"] == "贷中管理" and export["authorizations"] == [number]
+    assert export["categories"] == {"tax": "原始明细"}
+    granted = next(i for i in items if i["action"] == "authorization.granted")
+    assert granted["authorizations"] == [number]
+    refused = next(i for i in items if i["action"] == "access.refused")
+    assert refused["code"] and refused["reason"]  # the API keeps the code, with the reason beside it
+    page = ent.get("/my/accesses?action=access.export").text
+    assert "导出明细" in page and number in page and "贷中管理" in page and "纳税" in page
+    assert "测试bank" in page  # the officer's name, not the login name
+    page = ent.get("/my/accesses?action=access.refused").text
+    assert refused["reason"] in page and f">{refused['code']}<" not in page
+    staff = login("security").get(f"/access/audit?entity={ENTITY}").text
+    assert "哈尔滨市龙信机械制造有限公司" in staff and refused["reason"] in staff and "测试bank" in staff
+
+
+def test_accesses_filtered_by_institution(world, login) -> None:  # noqa: ANN001
+    ent = login("enterprise")
+    number = _grant(ent)
+    login("bank").get(f"/bank/entities/{ENTITY}")
+    detail = ent.get(f"/my/authorizations/{number}").text
+    assert f'href="/my/accesses?institution={BANK_A}"' in detail
+    row = '<td class="nw">查询信用概况</td>'
+    mine = ent.get(f"/my/accesses?institution={BANK_A}")
+    assert mine.status_code == 200 and row in mine.text and "清除机构筛选" in mine.text
+    other = ent.get(f"/my/accesses?institution={BANK_B}").text
+    assert row not in other and "暂无访问记录" in other
+    assert row in ent.get("/my/accesses").text
+    api = ent.get("/api/v1/access/my/accesses", params={"institution": BANK_B}).json()
+    assert api["total"] == 0
+
+
+def test_bank_pages_read_as_the_enterprise_pages_do(world, login) -> None:  # noqa: ANN001
+    ent = login("enterprise")
+    _grant(ent, mode="原始明细", categories=("tax", "social_insurance"))
+    bank = login("bank")
+    profile = bank.get(f"/bank/entities/{ENTITY}").text
+    assert "500.00 万元" in profile and "合计合计" not in profile
+    assert "1,234,567.89 元" in profile  # the latest 申报销售收入, with separators and its unit
+    detail = bank.get(f"/bank/entities/{ENTITY}/records/tax")
+    assert detail.status_code == 200 and "1,234,567.89" in detail.text
+    assert detail.text.count("<th>所属期") == 1  # the catalogue's period item, not a second column
+    assert "哈尔滨市龙信机械制造有限公司" in detail.text.split("<h1")[0]  # the name in the breadcrumb
+    unknown = bank.get(f"/bank/entities/{ENTITY}/records/nonexistent")
+    assert "所请求的信息类别不在信息清单中" in unknown.text and "信息类别 nonexistent" not in unknown.text
+    verify = bank.get(f"/bank/entities/{ENTITY}/verify").text
+    assert "核验比对 · 哈尔滨市龙信机械制造有限公司" in verify
+
+
+@pytest.mark.parametrize(("code", "status", "message"), [
+    ("12345", 422, "统一社会信用代码应为 18 位字母或数字"),
+    ("91230102XY0000999Z", 404, "未找到该市场主体"),
+])
+def test_bank_lookup_of_no_entity_says_so(world, login, code: str, status: int, message: str) -> None:  # noqa: ANN001
+    r = login("bank").get(f"/bank/entities/{code}")
+    assert r.status_code == status and message in r.text
+    assert "该企业尚未向本机构授权" not in r.text and "本机构获得的授权" not in r.text

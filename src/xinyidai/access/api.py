@@ -169,11 +169,11 @@ def revoke(number: str, reason: str = Body("", embed=True), p: Principal = Depen
 
 @router.get("/my/accesses", summary="谁查看了我的数据（本企业被访问与授权记录）")
 def my_accesses(page: int = 1, size: int = Query(20, le=200), action: str | None = None,
+                institution: str | None = Query(None, description="只看该机构（统一社会信用代码）的记录"),
                 p: Principal = Depends(require("enterprise")), s: Session = Depends(db_session, scope="function")
                 ) -> dict[str, Any]:
-    result = log.my_accesses(s, p, PageRequest(page, size, "id", True), action=action)
-    names = log.institution_names(s, {e.institution_code for e in result.items if e.institution_code})
-    return result.as_dict([log.access_dict(e, names) for e in result.items])
+    result = log.my_accesses(s, p, PageRequest(page, size, "id", True), action=action, institution=institution)
+    return result.as_dict(log.access_dicts(s, result.items))
 
 
 # ── staff ────────────────────────────────────────────────────────────────────────────────────────────────
@@ -186,9 +186,8 @@ def audit_search(entity: str | None = None, institution: str | None = None, acti
                  ) -> dict[str, Any]:
     result = log.search(s, PageRequest(page, size, "id", True), entity=entity, institution=institution,
                         action=action, actor=actor, day_from=day_from, day_to=day_to)
-    names = log.institution_names(s, {e.institution_code for e in result.items if e.institution_code})
-    return result.as_dict([{**log.access_dict(e, names), "target": e.target, "digest": e.digest}
-                           for e in result.items])
+    return result.as_dict([{**row, "target": e.target, "digest": e.digest}
+                           for row, e in zip(log.access_dicts(s, result.items), result.items, strict=True)])
 
 
 @router.get("/alerts", summary="异常访问告警")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import FinancialInstitution
+from xinyidai.entities.models import FinancialInstitution, MarketEntity, User
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.errors import Forbidden
@@ -26,20 +26,40 @@ ACTION_LABELS = {
     "authorization.revoked": "撤销授权",
 }
 RESULT_LABELS = {"access.refused": "已拒绝"}
+# Why an access was refused, for people: the one place a refusal's code becomes words on a page. The JSON API
+# keeps the code (programs branch on it) and carries this reason beside it.
+REFUSAL_REASONS = {
+    "NO_AUTHORIZATION": "未获授权", "AUTHORIZATION_EXPIRED": "授权已过期", "AUTHORIZATION_REVOKED": "授权已撤销",
+    "AUTHORIZATION_EXHAUSTED": "授权次数已用尽", "OUT_OF_SCOPE": "超出授权范围",
+    "MODE_NOT_ALLOWED": "授权方式不允许", "UNKNOWN_CATEGORY": "信息类别不存在", "UNKNOWN_ITEM": "信息项不存在",
+    "BAD_CLAIMS": "核验声明有误", "INVALID_CLAIM": "核验声明有误", "BAD_PERIOD": "期间格式有误",
+    "INVALID_USCC": "统一社会信用代码无效", "ENTITY_NOT_FOUND": "企业不存在",
+    "INSTITUTION_SUSPENDED": "机构已暂停接入", "PROBING_LIMITED": "疑似试探数值，已暂停",
+    "REQUEST_ID_REQUIRED": "缺少请求编号", "REQUEST_ID_REUSED": "请求编号重复使用",
+    "ROLE_FORBIDDEN": "无权查询", "RATE_LIMITED": "请求过于频繁",
+}
+
+
+def refusal_reason(code: str | None) -> str:
+    return REFUSAL_REASONS.get(code or "", "其他原因")
 
 
 def _day_start(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=clock.CHINA_TZ)
 
 
-def my_accesses(s: Session, p: Principal, req: PageRequest, *, action: str | None = None) -> Page:
-    """Every access to the enterprise's data and every authorization event, newest first."""
+def my_accesses(s: Session, p: Principal, req: PageRequest, *, action: str | None = None,
+                institution: str | None = None) -> Page:
+    """Every access to the enterprise's data and every authorization event, newest first (optionally only
+    one institution's)."""
     if p.role != "enterprise" or not p.org_code:
         raise Forbidden("只有企业用户可以查看本企业的被查询记录", code="ROLE_FORBIDDEN")
     stmt = select(AuditEvent).where(AuditEvent.entity_code == p.org_code,
                                     AuditEvent.action.in_(list(ACTION_LABELS)))
     if action in ACTION_LABELS:
         stmt = stmt.where(AuditEvent.action == action)
+    if institution and institution.strip():
+        stmt = stmt.where(AuditEvent.institution_code == institution.strip().upper()[:18])
     return paginate(s, stmt, req, {"at": AuditEvent.at, "id": AuditEvent.id}, "id")
 
 
@@ -65,6 +85,20 @@ def search(s: Session, req: PageRequest, *, entity: str | None = None, instituti
     return paginate(s, stmt, req, {"id": AuditEvent.id, "at": AuditEvent.at, "action": AuditEvent.action}, "id")
 
 
+def user_names(s: Session, usernames: set[str]) -> dict[str, str]:
+    """Display names of the accounts behind log entries ("demo" is the demo loader, not an account)."""
+    names = {"demo": "演示数据"}
+    if usernames:
+        names.update(s.execute(select(User.username, User.display_name).where(User.username.in_(usernames))).all())
+    return names
+
+
+def entity_names(s: Session, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return dict(s.execute(select(MarketEntity.code, MarketEntity.name).where(MarketEntity.code.in_(codes))).all())
+
+
 def institution_names(s: Session, codes: set[str]) -> dict[str, str]:
     if not codes:
         return {}
@@ -73,12 +107,33 @@ def institution_names(s: Session, codes: set[str]) -> dict[str, str]:
     return dict(rows)
 
 
-def access_dict(ev: AuditEvent, names: dict[str, str]) -> dict[str, Any]:
+def _authorizations(ev: AuditEvent, d: dict[str, Any]) -> list[str]:
+    """The authorizations an entry was made under; a grant or revocation is about the one it names."""
+    if d.get("authorizations"):
+        return list(d["authorizations"])
+    if ev.action.startswith("authorization.") and (ev.target or "").startswith("authorization:"):
+        return [ev.target.split(":", 1)[1]]
+    return []
+
+
+def access_dict(ev: AuditEvent, names: dict[str, str], users: dict[str, str] | None = None) -> dict[str, Any]:
     d = ev.detail or {}
+    refused = ev.action == "access.refused"
+    categories = d.get("categories")
+    if categories is None and d.get("category"):  # exports logged before they named their tier
+        categories = [d["category"]]
     return {
         "id": ev.id, "at": ev.at.isoformat(), "action": ev.action, "action_label": ACTION_LABELS.get(ev.action, ev.action),
         "institution_code": ev.institution_code, "institution_name": names.get(ev.institution_code or "", ""),
-        "user": ev.actor, "purpose": d.get("purpose"), "authorizations": d.get("authorizations", []),
-        "categories": d.get("categories"), "result": "已拒绝" if ev.action == "access.refused" else "成功",
-        "code": d.get("code"), "request_id": ev.request_id,
+        "user": ev.actor, "user_name": (users or {}).get(ev.actor, ev.actor), "purpose": d.get("purpose"),
+        "authorizations": _authorizations(ev, d), "categories": categories,
+        "result": "已拒绝" if refused else "成功", "code": d.get("code"),
+        "reason": refusal_reason(d.get("code")) if refused else None, "request_id": ev.request_id,
     }
+
+
+def access_dicts(s: Session, events: list[AuditEvent]) -> list[dict[str, Any]]:
+    """Entries as the pages and the API show them, the institutions and people named."""
+    names = institution_names(s, {e.institution_code for e in events if e.institution_code})
+    users = user_names(s, {e.actor for e in events})
+    return [access_dict(e, names, users) for e in events]

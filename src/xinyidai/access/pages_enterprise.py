@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from xinyidai.access import authorizations, log
 from xinyidai.access.authorizations import MAX_DAYS, GrantRequest
 from xinyidai.access.models import AUTH_STATUSES, MODES, PURPOSES
-from xinyidai.access.pages import authorization_row, no_store
+from xinyidai.access.pages import authorization_row, for_page, no_store
 from xinyidai.entities.accounts import Principal
 from xinyidai.entities.models import FinancialInstitution
 from xinyidai.kit import clock
@@ -72,7 +73,8 @@ def _institutions(s: Session) -> list[FinancialInstitution]:
 def _form_page(request: Request, s: Session, form: GrantForm, error: DomainError | None = None) -> Response:
     today = _today()
     return no_store(render(request, "access/grant_new.html", status_code=error.status if error else 200, form=form,
-                           institutions=_institutions(s), purposes=PURPOSES, modes=MODES, error=error,
+                           institutions=_institutions(s), purposes=PURPOSES, modes=MODES,
+                           error=for_page(error) if error else None,
                            today=today.isoformat(), max_day=(today + timedelta(days=MAX_DAYS)).isoformat()))
 
 
@@ -169,14 +171,19 @@ def _categories_shown(cats: Any) -> tuple[list[tuple[str, str]], int]:
 
 @router.get("/my/accesses", response_class=HTMLResponse)
 def my_accesses(request: Request, page: int = 1, size: int = Query(20, le=200), action: str = "",
-                p: Principal = Depends(require("enterprise")),
+                institution: str = "", p: Principal = Depends(require("enterprise")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
-    result = log.my_accesses(s, p, PageRequest(page, size, "id", True), action=action or None)
-    names = log.institution_names(s, {e.institution_code for e in result.items if e.institution_code})
-    rows = [log.access_dict(e, names) for e in result.items]
+    institution = institution.strip().upper()[:18]
+    result = log.my_accesses(s, p, PageRequest(page, size, "id", True), action=action or None,
+                             institution=institution or None)
+    rows = log.access_dicts(s, result.items)
     for r, e in zip(rows, result.items, strict=True):
         r["at"] = e.at
         r["category_list"], r["public_count"] = _categories_shown(r["categories"])
     chart = _per_institution(s, p.org_code or "")
+    institution_name = log.institution_names(s, {institution}).get(institution) if institution else None
     return no_store(render(request, "access/my_accesses.html", page=result, rows=rows, action=action,
-                           actions=log.ACTION_LABELS, chart=chart))
+                           actions=log.ACTION_LABELS, chart=chart, institution=institution,
+                           institution_name=institution_name,
+                           params=urlencode({k: v for k, v in (("action", action), ("institution", institution))
+                                             if v})))

@@ -42,9 +42,10 @@ def access_audit(request: Request, entity: str = "", institution: str = "", acti
     result = log.search(s, PageRequest(page, size, "id", True), entity=entity or None,
                         institution=institution or None, action=action or None,
                         day_from=_day(day_from, "起始日期"), day_to=_day(day_to, "截止日期"))
-    names = log.institution_names(s, {e.institution_code for e in result.items if e.institution_code})
-    rows = [{**log.access_dict(e, names), "at": e.at, "target": e.target, "digest": e.digest}
-            for e in result.items]
+    entities = log.entity_names(s, {e.entity_code for e in result.items if e.entity_code})
+    rows = [{**row, "at": e.at, "target": e.target, "digest": e.digest, "entity_code": e.entity_code,
+             "entity_name": entities.get(e.entity_code or "", "")}
+            for row, e in zip(log.access_dicts(s, result.items), result.items, strict=True)]
     params = urlencode({"entity": entity, "institution": institution, "action": action, "from": day_from,
                         "to": day_to})
     return no_store(render(request, "access/audit.html", page=result, rows=rows, entity=entity,

@@ -386,10 +386,13 @@ def export_csv(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entit
         w.writerow([data["entity_code"], r["period_start"] or "", r["period_end"] or "",
                     *[_safe_cell(r["fields"].get(i.code, "")) for i in items], mark])
     text = buf.getvalue()
+    # Named like every other access (purpose, authorizations, category → tier): the enterprise must see under
+    # what an export was made, not only that one was.
     audit.record(s, actor.username, "access.export", f"entity:{data['entity_code']}",
                  entity_code=data["entity_code"], institution_code=actor.institution_code,
-                 request_id=actor.request_id, export_id=export_id, category=category, rows=len(data["rows"]),
-                 digest=sm3_hex(text.encode("utf-8")))
+                 request_id=actor.request_id, purpose=purpose, authorizations=data["served_under"],
+                 categories={cat.code: data["tier"]}, export_id=export_id, category=category,
+                 rows=len(data["rows"]), digest=sm3_hex(text.encode("utf-8")))
     return export_id, text
 
 
