@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyidai.entities import institutions as svc
@@ -20,6 +21,8 @@ from xinyidai.entities.models import (
     CREDENTIAL_STATUSES,
     INSTITUTION_KINDS,
     INSTITUTION_STATUSES,
+    FinancialInstitution,
+    User,
 )
 from xinyidai.entities.regions import HEILONGJIANG_PREFECTURES
 from xinyidai.kit import clock
@@ -66,12 +69,22 @@ def _detail(request: Request, s: Session, p: Principal, code: str, *, status_cod
             form: dict[str, Any] | None = None) -> Response:
     inst = svc.get(s, p, code)
     creds = svc.list_credentials(s, p, inst.code)
+    parent = s.get(FinancialInstitution, inst.parent_code) if inst.parent_code else None
     resp = render(request, "institutions/detail.html", status_code=status_code, inst=inst,
                   info=svc.institution_dict(inst), users=svc.list_users(s, p, inst.code), creds=creds,
                   error=error, done=DONE.get(done or ""), issued=issued, form=form or {},
                   kinds=CREDENTIAL_KINDS, cred_statuses=CREDENTIAL_STATUSES, now=clock.now(),
-                  grace=svc.DEFAULT_GRACE_HOURS)
+                  grace=svc.DEFAULT_GRACE_HOURS, parent_name=parent.name if parent else None,
+                  created_by_name=_person(s, inst.created_by))
     return _no_store(resp)
+
+
+def _person(s: Session, username: str) -> str:
+    """Who did something, by the name people know them by; "demo" is the demo loader, not an account."""
+    if username == "demo":
+        return "演示数据"
+    name = s.execute(select(User.display_name).where(User.username == username)).scalar_one_or_none()
+    return name or username
 
 
 def _failed(request: Request, s: Session, p: Principal, code: str, exc: DomainError,
