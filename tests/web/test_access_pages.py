@@ -79,8 +79,13 @@ def test_grant_view_revoke_refuse(world, login) -> None:  # noqa: ANN001
     accesses = ent.get("/my/accesses")
     assert BANK_NAME in accesses.text and "查询信用概况" in accesses.text and "access-chart-data" in accesses.text
 
-    revoked = ent.post(f"/my/authorizations/{number}/revoke", data={"csrf_token": ent.csrf, "reason": "贷款已结清"},
-                       follow_redirects=False)
+    unconfirmed = ent.post(f"/my/authorizations/{number}/revoke",
+                           data={"csrf_token": ent.csrf, "reason": "贷款已结清"}, follow_redirects=False)
+    assert unconfirmed.status_code == 422 and "请勾选" in unconfirmed.text and "贷款已结清" in unconfirmed.text
+    assert "撤销立即生效" in unconfirmed.text and "撤销立即生效" in ent.get(f"/my/authorizations/{number}").text
+    assert bank.get(f"/bank/entities/{ENTITY}?authorization={number}").status_code == 200  # not revoked yet
+    revoked = ent.post(f"/my/authorizations/{number}/revoke",
+                       data={"csrf_token": ent.csrf, "reason": "贷款已结清", "confirm": "yes"}, follow_redirects=False)
     assert revoked.status_code == 303
     page = ent.get(revoked.headers["location"])
     assert "已撤销" in page.text and "贷款已结清" in page.text

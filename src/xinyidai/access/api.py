@@ -161,7 +161,7 @@ def grant(request: Request, body: ConfirmIn, p: Principal = Depends(require("ent
     return authorizations.authorization_dict(a)
 
 
-@router.post("/authorizations/{number}/revoke", summary="撤销授权（下一次请求起生效）")
+@router.post("/authorizations/{number}/revoke", summary="撤销授权（立即生效：此后的任何请求均不再依据该授权办理）")
 def revoke(number: str, reason: str = Body("", embed=True), p: Principal = Depends(require("enterprise")),
            s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return authorizations.authorization_dict(authorizations.revoke(s, p, number, reason))

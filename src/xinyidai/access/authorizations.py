@@ -157,7 +157,8 @@ def authorization_text(catalog: Catalog, entity: MarketEntity, inst: FinancialIn
         "授权信息范围：",
         *lines,
         f"有效期：{today.isoformat()} 至 {req.valid_until.isoformat()}，{uses}",
-        "本企业知悉：被授权机构每次查询都将记录并可在“谁查看了我的数据”中查看；本企业可随时撤销本授权，撤销后立即生效。",
+        "本企业知悉：被授权机构每次查询都将记录并可在“谁查看了我的数据”中查看；本企业可随时撤销本授权，"
+        "撤销立即生效，被授权机构此后的任何请求均不再依据本授权办理。",
     ])
 
 

@@ -30,7 +30,10 @@ from xinyidai.web.deps import db_session, node, require
 
 router = APIRouter(include_in_schema=False)
 DONE = {"granted": "授权已生效。被授权机构的每一次查询都会记录在“谁查看了我的数据”中。",
-        "revoked": "授权已撤销，自下一次请求起生效。"}
+        "revoked": "授权已撤销，立即生效：该机构此后的任何请求都不能再依据本授权查询或核验。"}
+# One sentence for what revoking does, on the letter's page and in the confirmation (the letter's own text,
+# authorizations.authorization_text, says the same).
+REVOKE_EFFECT = "撤销立即生效：该机构此后的任何请求都不能再依据本授权查询或核验；已发生的查询记录仍保留。"
 
 
 @dataclass
@@ -132,13 +135,26 @@ def confirm_authorization(request: Request, form: GrantForm = Depends(grant_form
 def authorization_page(number: str, request: Request, done: str = "", p: Principal = Depends(require("enterprise")),
                        s: Session = Depends(db_session, scope="function")) -> Response:
     a = authorizations.get_own(s, p, number)
+    return _authorization_page(request, s, a, done=DONE.get(done))
+
+
+def _authorization_page(request: Request, s: Session, a: Any, *, done: str | None = None,
+                        error: DomainError | None = None, reason: str = "") -> Response:
     row = authorization_row(a, node(request).catalog, log.institution_names(s, {a.institution_code}))
-    return no_store(render(request, "access/authorization.html", a=row, done=DONE.get(done)))
+    return no_store(render(request, "access/authorization.html", status_code=error.status if error else 200,
+                           a=row, done=done, error=error, reason=reason, revoke_effect=REVOKE_EFFECT))
 
 
 @router.post("/my/authorizations/{number}/revoke")
-def revoke_authorization(number: str, reason: str = Form(""), p: Principal = Depends(require("enterprise")),
+def revoke_authorization(request: Request, number: str, reason: str = Form(""), confirm: str = Form(""),
+                         p: Principal = Depends(require("enterprise")),
                          s: Session = Depends(db_session, scope="function")) -> Response:
+    """Revoking cannot be undone, so the form carries a confirmation box; without it the page comes back
+    with the reason kept and nothing changed (the browser already insists, this is for one that does not)."""
+    if confirm != "yes":
+        a = authorizations.get_own(s, p, number)
+        return _authorization_page(request, s, a, reason=reason, error=InvalidInput(
+            "请勾选“我已知悉”确认撤销；授权未撤销。", code="REVOKE_NOT_CONFIRMED"))
     a = authorizations.revoke(s, p, number, reason)
     return RedirectResponse(f"/my/authorizations/{a.number}?done=revoked", status_code=303)
 
