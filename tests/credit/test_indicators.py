@@ -11,6 +11,7 @@ import pytest
 
 from xinyidai.credit import indicators as ind
 from xinyidai.credit.evaluation import SCHEMA
+from xinyidai.credit.features import BY_CODE, show_value
 
 
 def _spec() -> dict[str, Any]:
@@ -87,3 +88,23 @@ def test_weighted_method() -> None:
     assert out["score"][0] == pytest.approx(1000.0)
     out = ind.apply(system, _frame({"tax_grade": "D", "invention_patents": 0}))
     assert out["score"][0] == pytest.approx(0.6 * 0 * 10 + 0.4 * 50 * 10)
+
+
+def test_values_are_shown_by_unit_and_kind() -> None:
+    """Amounts with thousands separators (never 3.98427e+06), ratios as percentages, counts as integers."""
+    show = {code: show_value(BY_CODE[code], v) for code, v in (
+        ("tax_paid_12m", 3984270.0), ("enforcement_amount", 388384.0), ("registered_capital", 2000.0),
+        ("penalty_fines_3y", 0.075), ("utility_on_time_ratio", 1.0), ("si_headcount_change", 0.1212),
+        ("sales_growth", -0.034), ("tax_months_12m", 12.0), ("dishonest_listed", 1.0), ("tax_grade", "A"),
+        ("age_years", None))}
+    assert show == {"tax_paid_12m": "3,984,270", "enforcement_amount": "388,384", "registered_capital": "2,000",
+                    "penalty_fines_3y": "0.08", "utility_on_time_ratio": "100%", "si_headcount_change": "+12.1%",
+                    "sales_growth": "-3.4%", "tax_months_12m": "12", "dishonest_listed": "是", "tax_grade": "A",
+                    "age_years": "未知"}
+    spec = _spec()
+    spec["dimensions"][0]["indicators"].append(
+        {"code": "paid", "name": "实缴税额", "feature": "tax_paid_12m", "rules": [{"min": 1e6, "points": 10}]})
+    system = ind.parse(spec)
+    moves = ind.apply(system, _frame({"tax_grade": "B", "penalties_3y": 0, "tax_paid_12m": 3984270.0}))["moves"][0]
+    lines = ind.reason_lines(ind.explain(system, {"tax_grade": "B", "tax_paid_12m": 3984270.0}, moves))
+    assert any("近12个月实缴税额：3,984,270元" in line for line in lines), lines

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import orjson
@@ -36,37 +37,38 @@ class Feature:
     category: str  # the catalog category it is computed from
     kind: str = "num"  # num / cat
     unit: str = ""
+    shown: str = ""  # how a person reads the value: "" as is, share (0.95 → 95%), change (+12.1%), flag (是/否)
 
 
 _F = Feature
 FEATURES: tuple[Feature, ...] = (
     _F("age_years", "成立年限", "registration", unit="年"),
     _F("registered_capital", "注册资本", "registration", unit="万元"),
-    _F("status_abnormal", "登记状态异常（注销/吊销/停业/撤销）", "registration"),
+    _F("status_abnormal", "登记状态异常（注销/吊销/停业/撤销）", "registration", shown="flag"),
     _F("industry", "行业门类代码", "registration", kind="cat"),
     _F("tax_grade", "纳税信用等级", "tax", kind="cat"),
     _F("tax_paid_12m", "近12个月实缴税额", "tax", unit="元"),
     _F("sales_12m", "近12个月申报销售收入", "tax", unit="元"),
-    _F("sales_growth", "销售收入同比增长率", "tax"),
+    _F("sales_growth", "销售收入同比增长率", "tax", shown="change"),
     _F("tax_months_12m", "近12个月纳税申报月数", "tax", unit="个月"),
     _F("tax_late_12m", "近12个月逾期或未申报次数", "tax", unit="次"),
     _F("tax_arrears_months_12m", "近12个月欠税月数", "tax", unit="个月"),
     _F("si_headcount", "社保参保人数", "social_insurance", unit="人"),
-    _F("si_headcount_change", "参保人数同比变化率", "social_insurance"),
+    _F("si_headcount_change", "参保人数同比变化率", "social_insurance", shown="change"),
     _F("si_continuity", "社保连续正常缴纳月数", "social_insurance", unit="个月"),
     _F("si_arrears_months_12m", "近12个月社保欠缴月数", "social_insurance", unit="个月"),
     _F("hf_continuity", "公积金连续正常缴存月数", "housing_fund", unit="个月"),
     _F("hf_arrears_months_12m", "近12个月公积金欠缴月数", "housing_fund", unit="个月"),
     _F("utility_months_12m", "近12个月水电气缴费月数", "utilities", unit="个月"),
     _F("utility_arrears_months_12m", "近12个月水电气欠费月数", "utilities", unit="个月"),
-    _F("utility_on_time_ratio", "水电气按时缴费比例", "utilities"),
+    _F("utility_on_time_ratio", "水电气按时缴费比例", "utilities", shown="share"),
     _F("penalties_3y", "近3年行政处罚次数（未修复）", "penalty", unit="次"),
     _F("serious_penalties_3y", "近3年较重行政处罚次数", "penalty", unit="次"),
     _F("penalty_fines_3y", "近3年罚款金额", "penalty", unit="万元"),
     _F("enforcement_open", "未结执行案件数（被执行人）", "judicial", unit="件"),
     _F("enforcement_amount", "未履行金额", "judicial", unit="元"),
     _F("lawsuits_defendant_3y", "近3年作为被告的案件数", "judicial", unit="件"),
-    _F("dishonest_listed", "列入严重失信主体名单", "dishonesty"),
+    _F("dishonest_listed", "列入严重失信主体名单", "dishonesty", shown="flag"),
     _F("licenses_valid", "有效行政许可数", "license", unit="项"),
     _F("honors_valid", "有效荣誉表彰数", "honor", unit="项"),
     _F("honor_level", "最高荣誉级别（国家级=4…县级=1）", "honor"),
@@ -74,8 +76,8 @@ FEATURES: tuple[Feature, ...] = (
     _F("invention_patents", "有效发明专利数", "intellectual_property", unit="件"),
     _F("ip_valid", "有效知识产权总数", "intellectual_property", unit="件"),
     _F("ip_pledged", "已质押知识产权数", "intellectual_property", unit="件"),
-    _F("high_tech", "有效高新技术企业认定", "rnd"),
-    _F("specialized", "有效专精特新认定", "rnd"),
+    _F("high_tech", "有效高新技术企业认定", "rnd", shown="flag"),
+    _F("specialized", "有效专精特新认定", "rnd", shown="flag"),
     _F("rnd_expense", "最近年度研发投入", "rnd", unit="万元"),
     _F("real_estate_count", "不动产数量", "real_estate", unit="处"),
     _F("real_estate_seized", "被查封不动产数量", "real_estate", unit="处"),
@@ -84,6 +86,30 @@ FEATURES: tuple[Feature, ...] = (
     _F("categories_present", "有记录的信息类别数", "*", unit="类"),
 )
 BY_CODE: dict[str, Feature] = {f.code: f for f in FEATURES}
+
+
+def _plain(v: float, places: int) -> str:
+    """Thousands separators, rounded half up (0.075 → 0.08, as a person rounds) to at most `places` decimals,
+    trailing zeros dropped."""
+    d = Decimal(repr(float(v))).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    d = d or abs(d)  # no "-0"
+    return f"{d:,f}".rstrip("0").rstrip(".") if "." in f"{d:f}" else f"{d:,f}"
+
+
+def show_value(f: Feature, value: Any) -> str:
+    """A feature's value as a person reads it next to its label and unit: amounts with thousands separators
+    (never 3.98427e+06), ratios as percentages, flags as 是/否; `未知` when there is none."""
+    if value is None:
+        return "未知"
+    if f.kind == "cat" or isinstance(value, str):
+        return str(value)
+    v = float(value)
+    if f.shown == "flag":
+        return "是" if v else "否"
+    if f.shown in ("share", "change"):
+        pct = _plain(v * 100, 1)
+        return f"{'+' if f.shown == 'change' and v > 0 and pct != '0' else ''}{pct}%"
+    return _plain(v, 2)
 UTILITY_CATEGORIES = ("water", "electricity", "gas")
 SERIOUS_PENALTIES = {"暂扣许可证件", "降低资质等级", "吊销许可证件", "限制开展生产经营活动", "责令停产停业", "责令关闭",
                      "限制从业"}

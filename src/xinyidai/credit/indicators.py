@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from xinyidai.credit.features import BY_CODE
+from xinyidai.credit.features import BY_CODE, show_value
 from xinyidai.kit.errors import InvalidInput
 
 METHODS = {"base": "基础分加减分", "weighted": "维度加权"}
@@ -302,7 +302,7 @@ def explain(system: IndicatorSystem, features: dict[str, Any], moves: str | None
         value = features.get(ind.feature)
         rule = _matching_rule(ind, value)
         feat = BY_CODE[ind.feature]
-        shown = "未知" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+        shown = show_value(feat, value)
         out.append({"indicator": code, "name": ind.name, "dimension": system.dimensions[ind.dimension][0],
                     "feature": feat.label, "value": shown, "unit": feat.unit, "points": float(pts),
                     "note": (rule.note if rule else ("数据缺失" if value is None else ""))})
