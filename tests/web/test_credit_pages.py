@@ -171,3 +171,25 @@ dimensions:
     r = op.post("/credit/indicators", data={"csrf_token": op.csrf, "spec": spec}, headers={"accept": "text/html"})
     assert r.status_code == 422 and "等级区间重叠" in r.text and "INDICATORS_INVALID" in r.text
     assert "bad-1" not in op.get("/credit").text
+
+
+def test_report_tables_name_units_in_catalogue_order_and_every_authorized_operating_category(  # noqa: D103
+        login, fixed_clock) -> None:  # noqa: ANN001
+    ent, bank = login("enterprise"), login("bank")
+    _grant(ent, mode="汇总查询", categories=("social_insurance", "water"))
+    made = bank.post(f"/bank/entities/{ENTITY}/report", data={"csrf_token": bank.csrf}, follow_redirects=False)
+    assert made.status_code == 303, made.text
+    page = bank.get(f"/reports/{_report_no(made.headers['location'])}").text
+    operating = page.split("五、经营指标")[1].split("六、")[0]
+    # 水费 authorized at the summary tier is reported (it was left out: only tax … import_export were)
+    assert "社会保险：已获授权汇总查询" in operating and "水费：已获授权汇总查询" in operating
+    assert "按时缴费" in operating and "金额按区间显示" in operating
+    # the overview lists categories as the catalogue does, not by English code
+    overview = page.split("平台归集的信息概况")[1].split("二、")[0]
+    found = [n for n in ("登记注册", "行政处罚", "司法判决及执行", "纳税", "社会保险", "水费") if n in overview]
+    assert sorted(found, key=overview.index) == found and len(found) == 6, found
+
+    op = login("operator")
+    public = op.get(f"/reports/{_report_no(op.post('/reports', data={'csrf_token': op.csrf, 'entity_code': ENTITY}, follow_redirects=False).headers['location'])}").text
+    assert "罚款金额（万元）" in public  # units from the catalogue on amount columns
+    assert "500 万元" in public.split("二、登记注册信息")[1].split("三、")[0]

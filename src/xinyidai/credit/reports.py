@@ -23,6 +23,7 @@ from xinyidai.access.policy import Policy
 from xinyidai.catalog.schema import Catalog
 from xinyidai.credit import evaluation
 from xinyidai.credit.document import ReportDocument, Section, Table, Trend
+from xinyidai.credit.features import UTILITY_CATEGORIES
 from xinyidai.credit.models import CreditReport
 from xinyidai.entities.industries import industry_name
 from xinyidai.entities.models import MarketEntity
@@ -44,6 +45,8 @@ USE_NOTES = [
     "报告自生成之日起30日内有效；对报告内容有异议的，可通过平台提出信用信息异议申请。",
 ]
 VALID_DAYS = 30
+# Categories section 五 (经营指标) reports on, whatever tier they are authorized at; shown in catalogue order.
+OPERATING = ("tax", "social_insurance", "housing_fund", "import_export", *UTILITY_CATEGORIES)
 
 
 class ReportInvalid(InvalidInput):
@@ -78,8 +81,32 @@ def _table(catalog: Catalog, policy: Policy, category: str, tier: str, rows: lis
     shaped = [policy.shape_fields(tier, cat, r, allowed) for r in rows[:limit]]
     cols = [i for i in items if any(i in r for r in shaped)] or items
     caption = f"{cat.name}（共 {len(rows)} 条" + (f"，列出最近 {limit} 条）" if len(rows) > limit else "）")
-    return Table(columns=[cat.item(i).name for i in cols], rows=[[_cell(r.get(i)) for i in cols] for r in shaped],
-                 caption=caption, empty_text=f"无{cat.name}记录")
+    return Table(columns=[_header(cat, i, [r.get(i) for r in shaped]) for i in cols],
+                 rows=[[_cell(r.get(i)) for i in cols] for r in shaped], caption=caption, empty_text=f"无{cat.name}记录")
+
+
+def _is_number(v: Any) -> bool:
+    """A number, or a number as text (never an amount range such as 1万～5万元)."""
+    if isinstance(v, bool) or v is None:
+        return False
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _header(cat: Any, item: str, values: list[Any]) -> str:
+    """The item's name with its catalogue unit (罚款金额（万元）), unless the tier showed the amounts as
+    ranges, which carry their own unit (1万～5万元)."""
+    it = cat.item(item)
+    shown = [v for v in values if v not in (None, "")]
+    return f"{it.name}（{it.unit}）" if it.unit and shown and all(_is_number(v) for v in shown) else it.name
+
+
+def _with_unit(cat: Any, item: str, v: Any) -> str:
+    unit = cat.item(item).unit
+    return f"{_cell(v)} {unit}" if unit and _is_number(v) else _cell(v)
 
 
 def _monthly(rows: list[dict[str, Any]], field: str, months: list[str]) -> list[float | None]:
@@ -90,6 +117,29 @@ def _monthly(rows: list[dict[str, Any]], field: str, months: list[str]) -> list[
         if p in months and isinstance(v, int | float) and not isinstance(v, bool):
             by[p] = by.get(p, 0.0) + float(v)
     return [round(by[m], 2) if m in by else None for m in months]
+
+
+def _punctuality(rows: list[dict[str, Any]], months: list[str], amounts: bool) -> str:
+    """A utility's payment record over `months` (the last 12), from the rows as the tier shows them: how many
+    months were billed and paid on time (status 正常, nothing in arrears), and — only where the tier shows
+    amounts — how much was paid."""
+    ok: dict[str, bool] = {}
+    paid = 0.0
+    for r in rows:
+        m = str(r.get("period", ""))[:7]
+        if m not in months:
+            continue
+        arrears = r.get("arrears")
+        good = r.get("status") in (None, "", "正常") and not (_is_number(arrears) and float(arrears) > 0)
+        ok[m] = ok.get(m, True) and good
+        if amounts and _is_number(r.get("amount_paid")):
+            paid += float(r["amount_paid"])
+    if not ok:
+        return f"近{len(months)}个月无缴费记录"
+    on_time = sum(ok.values())
+    text = (f"近{len(months)}个月有缴费记录 {len(ok)} 个月，其中按时缴费 {on_time} 个月、欠费 {len(ok) - on_time} 个月"
+            f"（按时缴费比例 {on_time / len(ok):.0%}）")
+    return text + (f"，实缴金额合计 {paid:,.2f} 元" if amounts else "")
 
 
 def _months(as_of: date, n: int) -> list[str]:
@@ -130,7 +180,8 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
         CreditRecord.entity_code == code, CreditRecord.status == "current").group_by(CreditRecord.category)).all()
     summary.tables.append(Table(["信息类别", "记录条数", "本报告中的呈现"],
                                 [[_cat_name(catalog, c), f"{n:,}", _tier_label(tier.get(c))]
-                                 for c, n in sorted(counts)], caption="平台归集的信息概况"))
+                                 for c, n in sorted(counts, key=lambda x: _catalog_order(catalog, x[0]))],
+                                caption="平台归集的信息概况"))
     sections.append(summary)
 
     reg = Section("registration", "二、登记注册信息")
@@ -143,7 +194,8 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     for item in ("legal_representative", "registered_capital", "company_type", "address", "registration_authority",
                  "business_scope"):
         if item in shaped:
-            card.append((catalog.category("registration").item(item).name, _cell(shaped[item])))
+            card.append((catalog.category("registration").item(item).name,
+                         _with_unit(catalog.category("registration"), item, shaped[item])))
     reg.tables.append(Table(["项目", "内容"], [[k, _cell(v)] for k, v in card]))
     sections.append(reg)
 
@@ -176,14 +228,29 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     if detailed("social_insurance"):
         operating.trends.append(Trend(f"近{TREND_MONTHS}个月社保参保人数", months, {
             "参保人数": _monthly(records["social_insurance"], "insured_count", months)}, "人"))
-    utilities = {name: _monthly(records[c], "amount_paid", months)
-                 for name, c in (("水费", "water"), ("电费", "electricity"), ("燃气费", "gas")) if detailed(c)}
+    if detailed("housing_fund"):
+        operating.trends.append(Trend(f"近{TREND_MONTHS}个月公积金缴存人数", months, {
+            "缴存人数": _monthly(records["housing_fund"], "depositor_count", months)}, "人"))
+    if detailed("import_export"):
+        operating.trends.append(Trend(f"近{TREND_MONTHS}个月进出口", months, {
+            "进口额": _monthly(records["import_export"], "import_amount", months),
+            "出口额": _monthly(records["import_export"], "export_amount", months)}, "万美元"))
+    utilities = {_cat_name(catalog, c): _monthly(records[c], "amount_paid", months)
+                 for c in UTILITY_CATEGORIES if detailed(c)}
     if utilities:
         operating.trends.append(Trend(f"近{TREND_MONTHS}个月水电气实缴金额", months, utilities, "元"))
-    for cat in ("tax", "social_insurance", "housing_fund", "import_export"):
-        if cat in plan and tier[cat] == "汇总查询":
-            operating.paragraphs.append(f"{_cat_name(catalog, cat)}：已获授权汇总查询，共 {len(records.get(cat, []))} 条记录，"
-                                        "金额按区间显示，明细未列出。")
+    for cat in sorted(OPERATING, key=lambda c: _catalog_order(catalog, c)):
+        if cat not in plan or tier[cat] not in ("汇总查询", "原始明细"):
+            continue
+        rows = records.get(cat, [])
+        text = f"{_cat_name(catalog, cat)}：已获授权{'原始明细' if tier[cat] == '原始明细' else '汇总查询'}，共 {len(rows):,} 条记录"
+        if cat in UTILITY_CATEGORIES and rows:
+            c = catalog.category(cat)
+            text += "；" + _punctuality([policy.shape_fields(tier[cat], c, r, allowed[cat]) for r in rows],
+                                       months[-12:], detailed(cat))
+        if tier[cat] == "汇总查询":
+            text += "；金额按区间显示，明细未列出"
+        operating.paragraphs.append(text + "。")
     if not operating.trends and not operating.paragraphs:
         operating.paragraphs.append("纳税、社保、水电气等经营信息属于需企业授权的信息，本报告"
                                     + ("使用机构未获相应授权。" if recipient else "（公开版）不含此类信息。"))
@@ -229,6 +296,12 @@ def _cat_name(catalog: Catalog, code: str) -> str:
         return catalog.category(code).name
     except KeyError:
         return code
+
+
+def _catalog_order(catalog: Catalog, code: str) -> tuple[int, str]:
+    """Categories as the catalogue lists them (登记注册 first); one it no longer knows goes last."""
+    codes = catalog.codes
+    return (codes.index(code), code) if code in codes else (len(codes), code)
 
 
 def _tier_label(tier: str | None) -> str:
