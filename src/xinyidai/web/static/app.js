@@ -2,16 +2,23 @@
 (function () {
   "use strict";
   const RED = "#b4232a";
+  // Counts as people read them: 1,343, not 1343 (tooltips and bar labels; value axes already do this).
+  const num = v => (typeof v === "number" ? v.toLocaleString("zh-CN") : v);
+  // A name axis: long names (departments, banks) keep the grid wide enough (containLabel), and one longer
+  // than LABEL_WIDTH is cut at the end with "…" — never at the start — and shown whole in the tooltip.
+  const LABEL_WIDTH = 260;
+  const nameAxis = (names, horizontal) => ({ type: "category", data: names, axisLabel: horizontal
+    ? { interval: 0, width: LABEL_WIDTH, overflow: "truncate" } : { interval: 0, rotate: 35, width: 110, overflow: "truncate" } });
   function charts() {
     const dataEl = document.getElementById("overview-data");
     if (!dataEl || !window.echarts) return;
     const d = JSON.parse(dataEl.textContent);
     const bar = (el, names, values, horizontal) => {
       const c = echarts.init(el);
-      const cat = { type: "category", data: names, axisLabel: { interval: 0, rotate: horizontal ? 0 : 35 } };
+      const cat = nameAxis(names, horizontal);
       const val = { type: "value" };
       c.setOption({
-        tooltip: { trigger: "axis" }, grid: { left: horizontal ? 150 : 50, right: 20, top: 10, bottom: horizontal ? 20 : 70 },
+        tooltip: { trigger: "axis", valueFormatter: num }, grid: { left: 12, right: 24, top: 10, bottom: 10, containLabel: true },
         xAxis: horizontal ? val : cat, yAxis: horizontal ? Object.assign(cat, { inverse: true }) : val,
         series: [{ type: "bar", data: values, itemStyle: { color: RED }, barMaxWidth: 28 }],
       });
@@ -26,8 +33,8 @@
       if (kind === "status") {
         const c = echarts.init(el);
         const colors = { accepted: "#1f8a4c", partial: "#d69e2e", rejected: "#c53030", duplicate: "#a0aec0", failed: "#742a2a", processing: "#2b6cb0" };
-        c.setOption({ tooltip: { trigger: "item" }, legend: { bottom: 0 },
-          series: [{ type: "pie", radius: ["40%", "70%"], label: { formatter: "{b}: {c}" },
+        c.setOption({ tooltip: { trigger: "item", valueFormatter: num }, legend: { bottom: 0 },
+          series: [{ type: "pie", radius: ["40%", "70%"], label: { formatter: p => p.name + ": " + num(p.value) },
             data: d.deliveries_by_status.map(s => ({ name: s.name, value: s.count, itemStyle: { color: colors[s.status] } })) }] });
         all.push(c);
       }
@@ -65,8 +72,9 @@
     const d = JSON.parse(dataEl.textContent);
     const c = echarts.init(el);
     c.setOption({
-      animation: false, tooltip: { trigger: "axis" }, legend: { top: 0 }, grid: { left: 200, right: 30, top: 30, bottom: 20 },
-      xAxis: { type: "value", minInterval: 1 }, yAxis: { type: "category", inverse: true, data: d.map(r => r.name) },
+      animation: false, tooltip: { trigger: "axis", valueFormatter: num }, legend: { top: 0 },
+      grid: { left: 12, right: 30, top: 30, bottom: 10, containLabel: true },
+      xAxis: { type: "value", minInterval: 1 }, yAxis: Object.assign(nameAxis(d.map(r => r.name), true), { inverse: true }),
       series: [
         { name: "成功", type: "bar", stack: "n", data: d.map(r => r.served), itemStyle: { color: "#2b6cb0" }, barMaxWidth: 22 },
         { name: "已拒绝", type: "bar", stack: "n", data: d.map(r => r.refused), itemStyle: { color: RED }, barMaxWidth: 22 },

@@ -3,6 +3,18 @@
 (function () {
   "use strict";
   const charts = [];
+  // Options arrive as JSON, which cannot carry formatter functions: give counts and amounts their thousands
+  // separators here (1,343 as in the tables beside the charts, not 1343), wherever the option left it open.
+  const num = v => (typeof v === "number" ? v.toLocaleString("zh-CN") : v);
+  function separators(option) {
+    if (option.tooltip && !option.tooltip.valueFormatter) option.tooltip.valueFormatter = num;
+    for (const s of [].concat(option.series || [])) {
+      if (s.label && s.label.show && (!s.label.formatter || s.label.formatter === "{c}")) {
+        s.label.formatter = p => num(Array.isArray(p.value) ? p.value[p.value.length - 1] : p.value);
+      }
+    }
+    return option;
+  }
   function init() {
     if (!window.echarts) return;
     for (const el of document.querySelectorAll("[data-echarts]")) {
@@ -11,7 +23,7 @@
       try { option = JSON.parse(el.dataset.echarts); } catch (e) { continue; }
       // SVG prints sharply at any scale; a canvas would print at screen resolution.
       const c = echarts.init(el, null, { renderer: "svg" });
-      c.setOption(option);
+      c.setOption(separators(option));
       charts.push(c);
     }
   }
