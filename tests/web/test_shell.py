@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -180,3 +181,23 @@ def test_navigation_marks_the_longest_matching_entry() -> None:
     assert nav_active("/", "operator") == "/"
     assert nav_active("/credit/models/3", "operator") == "/credit"
     assert nav_active("/whitelists", "security") is None  # not a page of that role
+
+
+def test_audit_log_reads_in_chinese(login) -> None:  # noqa: ANN001
+    from xinyidai.web.audit_labels import action_label, detail_lines
+
+    names = {"water": "水费", "housing_fund": "住房公积金", "tax": "纳税"}.get
+    assert action_label("login.ok") == "登录" and action_label("access.verify") == "核验比对"
+    assert action_label("whitelist.seen") == "查看白名单" and action_label("no.such") == "no.such"
+    assert detail_lines({"categories": ["water"], "outcomes": ["undeterminable"]}, names) == [
+        ("信息类别", "水费"), ("核验结果", "无法判断")]
+    assert detail_lines({"categories": {"housing_fund": "原始明细"}, "rows": 24}, names) == [
+        ("信息类别", "住房公积金（原始明细）"), ("行数", "24")]
+    assert detail_lines({"lists": ["WL-1", "WL-2"], "odd_key": {"tax": 1}}, names) == [
+        ("名单", "WL-1、WL-2"), ("odd_key", "tax：1")]
+
+    page = login("operator").get("/audit")
+    assert page.status_code == 200
+    assert '<span title="login.ok">登录</span>' in page.text  # the code stays in the title for who needs it
+    shown = re.sub(r"<[^>]+>", "", page.text.split("<tbody>")[1].split("</tbody>")[0])
+    assert "login.ok" not in shown and "=" not in shown  # no raw codes, no key=value dumps

@@ -31,6 +31,7 @@ from xinyidai.kit import clock
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import DomainError
 from xinyidai.records.loading import mark_interrupted
+from xinyidai.web.audit_labels import action_label, detail_lines
 from xinyidai.web.deps import LoginRequired, Node, is_api
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ def make_templates(catalog) -> Jinja2Templates:  # noqa: ANN001
                          category=lambda c: _category_name(catalog, c), urlq=lambda v: quote(str(v)),
                          mask_id=mask_id)
     t.env.globals.update(NAV=NAV, ROLES=USER_ROLES, version=__version__, nav_active=nav_active)
+    t.env.filters.update(audit_action=action_label,
+                         audit_detail=lambda d: detail_lines(d, lambda c: _category_name(catalog, c)))
     from xinyidai.credit.render import register_filters
 
     register_filters(t.env)
