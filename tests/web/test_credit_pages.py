@@ -41,6 +41,7 @@ def test_batch_run_then_entity_credit_page(login, db, monkeypatch) -> None:  # n
     op = login("operator")
     home = op.get("/credit")
     assert home.status_code == 200 and "尚未进行批量评价" in home.text and "2026.1" in home.text
+    assert "<td>系统 · " in home.text  # the shipped system was loaded by the platform, not by "system"
     r = op.post("/credit/runs", data={"csrf_token": op.csrf, "as_of": "", "scope": "all"}, follow_redirects=False)
     assert r.status_code == 303
     run = _wait_run(db)

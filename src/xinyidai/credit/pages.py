@@ -15,6 +15,7 @@ from xinyidai.access import runtime, sharing
 from xinyidai.access.pages import no_store
 from xinyidai.credit import evaluation, reports
 from xinyidai.credit.models import RUN_STATUSES, CreditReport
+from xinyidai.credit.people import names_of
 from xinyidai.entities.accounts import Principal
 from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import audit, clock
@@ -190,9 +191,11 @@ def _home(request: Request, s: Session, *, error: str = "", spec_error: DomainEr
         "yAxis": {"type": "value", "name": "户数"},
         "series": [{"type": "bar", "data": list(dist.values()), "label": {"show": True, "position": "top"}}],
     }, ensure_ascii=False) if dist else None
+    systems = evaluation.list_systems(s)
+    people = names_of(s, [x.created_by for x in systems])
     return no_store(render(request, "credit/home.html", status_code=spec_error.status if spec_error else 200,
                            runs=runs, statuses=RUN_STATUSES, latest=latest_done, dist=dist, chart=chart,
-                           systems=evaluation.list_systems(s), today=clock.today().isoformat(), error=error,
+                           systems=systems, people=people, today=clock.today().isoformat(), error=error,
                            spec_error=spec_error, spec=spec, running=any(r.status == "running" for r in runs)))
 
 

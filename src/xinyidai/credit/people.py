@@ -1,0 +1,23 @@
+"""Who did something, as a person reads it: an account's display name instead of its login name, and 系统 for
+the platform's own processes (demo data, the command line, scheduled jobs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xinyidai.entities.models import User
+
+SYSTEM_ACTORS = {"system": "系统", "demo": "系统（演示数据）", "cli": "系统（命令行）", "scheduler": "系统（定时任务）"}
+
+
+def names_of(s: Session, usernames: Iterable[str | None]) -> dict[str, str]:
+    """username → display name for the given actors; an unknown one keeps its login name."""
+    wanted = {u for u in usernames if u}
+    out = {u: SYSTEM_ACTORS[u] for u in wanted if u in SYSTEM_ACTORS}
+    rest = wanted - set(out)
+    if rest:
+        out.update(s.execute(select(User.username, User.display_name).where(User.username.in_(rest))).tuples().all())
+    return {u: out.get(u, u) for u in wanted}
