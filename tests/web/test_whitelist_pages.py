@@ -75,6 +75,7 @@ def test_operator_writes_rules_generates_and_compares(login, seeded: dict[str, s
     _save_default_rules(c)
     page = c.get("/whitelists/rules/sme-good-credit")
     assert "公共信用综合评价 B+ 及以上" in page.text and "13-43（农副食品加工业 … 金属制品、机械和设备修理业）" in page.text
+    assert "<td>测试operator</td>" in page.text  # 保存人 by display name, not the login name
 
     r = c.post("/whitelists/subscriptions", data={"csrf_token": c.csrf, "subscriber_kind": "institution",
                                                   "institution": BANK, "list_kind": "whitelist",
@@ -137,6 +138,9 @@ def test_bank_sees_what_was_delivered(login, seeded: dict[str, str]) -> None:  #
     page = bank.get(f"/bank/whitelists/{number}")
     assert page.status_code == 200 and "新推送" in page.text and "入选理由" in page.text
     assert "哈尔滨好粮食品有限公司" in page.text and "遴选过程" not in page.text  # no staff-only parts
+    # the rule by its name (code in the title), the number never broken inside
+    assert '<span title="sme-good-credit">守信中小企业融资白名单</span>' in page.text
+    assert f'<code class="whole">{number}</code>' in page.text
     again = bank.get("/bank/whitelists")
     assert ">新<" not in again.text and "已查看" in again.text
     csv = bank.get(f"/bank/whitelists/{number}/csv")

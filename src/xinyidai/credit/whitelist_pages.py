@@ -24,6 +24,7 @@ from xinyidai.access.pages import no_store
 from xinyidai.credit import keyprojects, whitelists
 from xinyidai.credit.features import BY_CODE
 from xinyidai.credit.models import WhiteList, WhiteListEntry, WhiteListRuleSet
+from xinyidai.credit.people import names_of
 from xinyidai.entities.accounts import Principal
 from xinyidai.entities.industries import DIVISIONS, SECTIONS
 from xinyidai.entities.models import FinancialInstitution
@@ -152,8 +153,9 @@ def rule_page(code: str, request: Request, done: str = "", p: Principal = Depend
               s: Session = Depends(db_session, scope="function")) -> Response:
     rs = whitelists.current_rule_set(s, code)
     spec = whitelists.spec_of(rs)
-    return no_store(render(request, "credit/whitelists_rule.html", tab="rules", rs=rs,
-                           versions=whitelists.rule_versions(s, code), summary=describe(spec),
+    versions = whitelists.rule_versions(s, code)
+    return no_store(render(request, "credit/whitelists_rule.html", tab="rules", rs=rs, versions=versions,
+                           people=names_of(s, [v.created_by for v in versions]), summary=describe(spec),
                            text=whitelists.dump_rules(spec), problems=[], done=DONE.get(done, ""),
                            schedules=whitelists.SCHEDULES))
 
@@ -192,6 +194,7 @@ def _list_page(request: Request, s: Session, p: Principal, number: str, q: str, 
     entries = whitelists.entries_page(s, wl, PageRequest(page, size, sort, desc), q)
     prev = whitelists.previous_version(s, wl)
     d = whitelists.diff(s, prev, wl, limit=0) if prev else None
+    rule_code = whitelists.rule_code_of(wl)
     messages = {"generated": "名单已生成并推送给订阅方。" if wl.entries else
                 "名单已生成：本次没有符合条件的企业（空名单同样是有效的一期名单）。",
                 "imported": "重点项目清单已导入并推送给订阅方。"}
@@ -200,8 +203,16 @@ def _list_page(request: Request, s: Session, p: Principal, number: str, q: str, 
                            done=messages.get(done, ""),
                            funnel=[] if bank else whitelists.generation_funnel(s, wl),
                            deliveries=[] if bank else whitelists.deliveries_of(s, wl),
-                           rule_code=whitelists.rule_code_of(wl), kinds=whitelists.LIST_KINDS,
+                           rule_code=rule_code, rule_name=_rule_name(s, rule_code) or wl.name,
+                           kinds=whitelists.LIST_KINDS,
                            base="/bank/whitelists" if bank else "/whitelists/lists"))
+
+
+def _rule_name(s: Session, code: str | None) -> str | None:
+    """The rule's name as its latest version here calls it (a list received from another node has no rule row
+    here: the caller falls back to the list's own name)."""
+    versions = whitelists.rule_versions(s, code) if code else []
+    return versions[0].name if versions else None
 
 
 @router.get("/whitelists/lists/{number}", response_class=HTMLResponse)

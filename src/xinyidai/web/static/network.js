@@ -43,6 +43,11 @@
         if (row && row.relation === "child") window.location = "/network/peers/" + encodeURIComponent(p.data.code);
       } });
     }
+    // The box fits the tree's levels (parent, this node, children): a lone node sits in a short box instead
+    // of at the top of a tall empty one.
+    const levels = 1 + (d.peers.some(p => p.relation === "parent") ? 1 : 0) + (d.peers.some(p => p.relation === "child") ? 1 : 0);
+    const height = { 1: 200, 2: 320, 3: 440 }[levels] + "px";
+    if (el.style.height !== height) { el.style.height = height; chart.resize(); }
     // A fresh draw each time: merging a changed tree into the old one trips ECharts ("__edge" of null).
     chart.clear();
     chart.setOption({
