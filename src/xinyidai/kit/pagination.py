@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -50,7 +50,18 @@ def paginate(session: Session, stmt: Select, req: PageRequest, sortable: dict[st
     key = req.sort if req.sort in sortable else default_sort
     col = sortable[key]
     total = session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-    ordered = stmt.order_by(col.desc() if req.desc else col.asc())
+    order = [col, *_tiebreak(stmt)]
+    ordered = stmt.order_by(*(c.desc() if req.desc else c.asc() for c in order))
     rows = session.execute(ordered.limit(req.size).offset((req.page - 1) * req.size))
     items = list(rows.scalars()) if scalars else list(rows)
     return Page(items, total, req.page, req.size, key, req.desc)
+
+
+def _tiebreak(stmt: Select) -> list[Any]:
+    """The primary key of the entity a statement selects whole: rows that tie on the sort column (a status, a
+    category, a day) then keep one order from page to page. PostgreSQL guarantees none for ties, so without
+    it a row could show on two pages and another on none."""
+    described = stmt.column_descriptions
+    if len(described) != 1 or described[0].get("entity") is None or described[0]["expr"] is not described[0]["entity"]:
+        return []
+    return list(inspect(described[0]["entity"]).primary_key)
