@@ -33,7 +33,6 @@ OPS = {"ge": "不低于（≥）", "gt": "高于（>）", "le": "不高于（≤
        "exists": "存在记录", "not_exists": "不存在记录"}
 AGGREGATES = {"latest": "最近一期", "sum": "期间合计", "max": "期间最大值", "min": "期间最小值", "count": "记录条数",
               "any": "任一条记录"}
-OUTCOMES = {"match": "相符", "no_match": "不符", "undeterminable": "无法判断"}
 
 
 def _purpose(purpose: str) -> str:
@@ -195,7 +194,7 @@ def _verify_page(request: Request, s: Session, p: Principal, code: str, *, rows:
     if result and claims:
         for r in result["results"]:
             outcomes.append({"claim": _describe(catalog, claims[r["index"]]), "outcome": r["outcome"],
-                             "label": OUTCOMES.get(r["outcome"], r["outcome"]), "reason": r["reason"]})
+                             "label": verification.OUTCOME_LABELS.get(r["outcome"], r["outcome"]), "reason": r["reason"]})
     blank = {"target": "", "aggregate": "latest", "op": "ge", "value": "", "from": "", "to": ""}
     rows = rows or [dict(blank) for _ in range(CLAIM_ROWS)]
     auths = [a for a in _my_authorizations(s, request, p, code) if a["mode"] == "核验比对"]

@@ -39,6 +39,8 @@ from xinyidai.kit.errors import Conflict, DomainError, InvalidInput
 
 VALUE_OPS = ("eq", "ne", "ge", "gt", "le", "lt")
 MAX_CLAIMS = 20
+# A claim's answer as people read it (the bank's page, the audit log); programs get the code.
+OUTCOME_LABELS = {"match": "相符", "no_match": "不符", "undeterminable": "无法判断"}
 _PERIOD = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xinyidai.access.log import ACTION_LABELS as ACCESS_ACTIONS
+from xinyidai.access.verification import OUTCOME_LABELS
 
 ACTION_LABELS: dict[str, str] = {
     **ACCESS_ACTIONS,
@@ -57,9 +58,6 @@ FIELD_LABELS: dict[str, str] = {
     "institution_code": "机构代码", "number": "编号", "version": "版本", "delivery_id": "交付批次",
 }
 SCOPES = {"all": "全部主体", "changed": "有变化的主体"}
-# Verification outcomes as the bank's verification page names them (access.pages_bank imports the web shell,
-# so it cannot be imported from here).
-OUTCOMES = {"match": "相符", "no_match": "不符", "undeterminable": "无法判断"}
 LONG = 120  # a value longer than this (a whole rule file) is cut; the log keeps it whole
 
 
@@ -80,7 +78,7 @@ def _text(key: str, value: Any, category: Callable[[str], str]) -> str:
             return "、".join(category(str(c)) for c in value)
         return category(str(value))
     if key == "outcomes" and isinstance(value, list | tuple):
-        return "、".join(OUTCOMES.get(str(o), str(o)) for o in value)
+        return "、".join(OUTCOME_LABELS.get(str(o), str(o)) for o in value)
     if key == "scope":
         return SCOPES.get(str(value), str(value))
     if key.endswith("digest") and isinstance(value, str) and len(value) > 16:
