@@ -82,7 +82,9 @@ def test_grant_view_revoke_refuse(world, login) -> None:  # noqa: ANN001
     unconfirmed = ent.post(f"/my/authorizations/{number}/revoke",
                            data={"csrf_token": ent.csrf, "reason": "贷款已结清"}, follow_redirects=False)
     assert unconfirmed.status_code == 422 and "请勾选" in unconfirmed.text and "贷款已结清" in unconfirmed.text
-    assert "撤销立即生效" in unconfirmed.text and "撤销立即生效" in ent.get(f"/my/authorizations/{number}").text
+    letter = ent.get(f"/my/authorizations/{number}").text
+    assert "撤销立即生效" in unconfirmed.text and "撤销立即生效" in letter
+    assert "<dd>测试enterprise · " in letter  # who confirmed, by name, not by login
     assert bank.get(f"/bank/entities/{ENTITY}?authorization={number}").status_code == 200  # not revoked yet
     revoked = ent.post(f"/my/authorizations/{number}/revoke",
                        data={"csrf_token": ent.csrf, "reason": "贷款已结清", "confirm": "yes"}, follow_redirects=False)

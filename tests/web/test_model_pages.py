@@ -75,7 +75,8 @@ def test_set_active(web, login, db) -> None:  # noqa: ANN001
     assert r.status_code == 303
     with db.session() as s:
         assert s.get(ScorecardModel, web.state.model_id).status == "active"
-    assert "在用" in op.get("/credit/models").text
+    listing = op.get("/credit/models").text
+    assert "在用" in listing and '<span class="muted">测试operator</span>' in listing  # trained by: a name, not a login
     no_token = op.post(f"/credit/models/{web.state.model_id}/status", data={"status": "retired"})
     assert no_token.status_code == 403
 

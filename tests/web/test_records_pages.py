@@ -62,7 +62,7 @@ def test_the_delivery_list_names_formats_and_sorts_categories_as_the_catalogue(
     assert re.search(r"<td>演示数据</td>", html) and "<td>demo" not in html
     assert re.search(r"<td>CSV <small", html)
     demo = _text(c.get("/deliveries/1").text)
-    assert "报送人 演示数据生成程序" in demo and "报送方式 演示数据" in demo
+    assert "报送人 系统（演示数据）" in demo and "报送方式 演示数据" in demo
 
 
 def test_a_records_history_reads_as_the_entity_page(app, login, db, registered) -> None:  # noqa: ANN001

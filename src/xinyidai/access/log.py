@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import FinancialInstitution, MarketEntity, User
+from xinyidai.entities.models import FinancialInstitution, MarketEntity
+from xinyidai.entities.people import names_of
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.errors import Forbidden
@@ -85,14 +86,6 @@ def search(s: Session, req: PageRequest, *, entity: str | None = None, instituti
     return paginate(s, stmt, req, {"id": AuditEvent.id, "at": AuditEvent.at, "action": AuditEvent.action}, "id")
 
 
-def user_names(s: Session, usernames: set[str]) -> dict[str, str]:
-    """Display names of the accounts behind log entries ("demo" is the demo loader, not an account)."""
-    names = {"demo": "演示数据"}
-    if usernames:
-        names.update(s.execute(select(User.username, User.display_name).where(User.username.in_(usernames))).all())
-    return names
-
-
 def entity_names(s: Session, codes: set[str]) -> dict[str, str]:
     if not codes:
         return {}
@@ -135,5 +128,5 @@ def access_dict(ev: AuditEvent, names: dict[str, str], users: dict[str, str] | N
 def access_dicts(s: Session, events: list[AuditEvent]) -> list[dict[str, Any]]:
     """Entries as the pages and the API show them, the institutions and people named."""
     names = institution_names(s, {e.institution_code for e in events if e.institution_code})
-    users = user_names(s, {e.actor for e in events})
+    users = names_of(s, {e.actor for e in events})
     return [access_dict(e, names, users) for e in events]

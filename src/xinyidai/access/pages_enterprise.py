@@ -21,6 +21,7 @@ from xinyidai.access.models import AUTH_STATUSES, MODES, PURPOSES
 from xinyidai.access.pages import authorization_row, for_page, no_store
 from xinyidai.entities.accounts import Principal
 from xinyidai.entities.models import FinancialInstitution
+from xinyidai.entities.people import name_of
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.errors import DomainError, InvalidInput
@@ -142,7 +143,8 @@ def _authorization_page(request: Request, s: Session, a: Any, *, done: str | Non
                         error: DomainError | None = None, reason: str = "") -> Response:
     row = authorization_row(a, node(request).catalog, log.institution_names(s, {a.institution_code}))
     return no_store(render(request, "access/authorization.html", status_code=error.status if error else 200,
-                           a=row, done=done, error=error, reason=reason, revoke_effect=REVOKE_EFFECT))
+                           a=row, done=done, error=error, reason=reason, revoke_effect=REVOKE_EFFECT,
+                           confirmed_by=name_of(s, a.confirmed_by)))
 
 
 @router.post("/my/authorizations/{number}/revoke")

@@ -19,6 +19,7 @@ from xinyidai.credit import models_service
 from xinyidai.credit.models import MODEL_STATUSES, ModelMonitor, ScorecardModel
 from xinyidai.credit.scorecard import Scorecard
 from xinyidai.entities.accounts import Principal
+from xinyidai.entities.people import name_of, names_of
 from xinyidai.kit.errors import DomainError, InvalidInput, NotFound
 from xinyidai.web.app import render
 from xinyidai.web.deps import db_session, require
@@ -31,8 +32,9 @@ PSI_WARN, PSI_BAD = 0.1, 0.25
 
 
 def _list_page(request: Request, s: Session, status_code: int = 200, **extra: Any) -> Response:
-    return no_store(render(request, "credit/models.html", status_code=status_code,
-                           models=models_service.list_models(s), statuses=MODEL_STATUSES, **extra))
+    models = models_service.list_models(s)
+    return no_store(render(request, "credit/models.html", status_code=status_code, models=models,
+                           people=names_of(s, [m.trained_by for m in models]), statuses=MODEL_STATUSES, **extra))
 
 
 @router.get("/credit/models", response_class=HTMLResponse)
@@ -135,7 +137,8 @@ def _model_page(request: Request, s: Session, model_id: int, status_code: int = 
     return no_store(render(request, "credit/model.html", status_code=status_code, m=m, statuses=MODEL_STATUSES,
                            selection=selection, points=card.points_table(), labels=LABELS,
                            train=m.metrics.get("train") or {}, test=m.metrics.get("test") or {},
-                           history=rows, charts=charts, latest=latest, psi_vars=psi_vars, **extra))
+                           history=rows, charts=charts, latest=latest, psi_vars=psi_vars,
+                           trained_by=name_of(s, m.trained_by), **extra))
 
 
 @router.get("/credit/models/{model_id}", response_class=HTMLResponse)

@@ -15,9 +15,9 @@ from xinyidai.access import runtime, sharing
 from xinyidai.access.pages import no_store
 from xinyidai.credit import evaluation, reports
 from xinyidai.credit.models import RUN_STATUSES, CreditReport
-from xinyidai.credit.people import names_of
 from xinyidai.entities.accounts import Principal
 from xinyidai.entities.models import MarketEntity
+from xinyidai.entities.people import names_of
 from xinyidai.kit import audit, clock
 from xinyidai.kit.errors import DomainError, Forbidden, InvalidInput, NotFound
 from xinyidai.web.app import render

@@ -24,10 +24,10 @@ from xinyidai.access.pages import no_store
 from xinyidai.credit import keyprojects, whitelists
 from xinyidai.credit.features import BY_CODE
 from xinyidai.credit.models import WhiteList, WhiteListEntry, WhiteListRuleSet
-from xinyidai.credit.people import names_of
 from xinyidai.entities.accounts import Principal
 from xinyidai.entities.industries import DIVISIONS, SECTIONS
 from xinyidai.entities.models import FinancialInstitution
+from xinyidai.entities.people import names_of
 from xinyidai.entities.regions import region_name
 from xinyidai.kit import clock
 from xinyidai.kit.errors import DomainError, InvalidInput
@@ -306,7 +306,8 @@ def _keyprojects(request: Request, s: Session, p: Principal, page: int = 1, stat
     projects = {wl.id: _project_count(s, wl) for wl in result.items}
     return no_store(render(request, "credit/keyprojects.html", status_code=status_code, tab="keyprojects",
                            page=result, params="", error=error, row_errors=errors, error_total=total,
-                           year=year or clock.today().year, columns=keyprojects.COLUMNS, projects=projects))
+                           year=year or clock.today().year, columns=keyprojects.COLUMNS, projects=projects,
+                           people=names_of(s, [wl.created_by for wl in result.items])))
 
 
 def _project_count(s: Session, wl: WhiteList) -> int:

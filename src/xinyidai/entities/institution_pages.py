@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xinyidai.entities import institutions as svc
@@ -22,8 +21,8 @@ from xinyidai.entities.models import (
     INSTITUTION_KINDS,
     INSTITUTION_STATUSES,
     FinancialInstitution,
-    User,
 )
+from xinyidai.entities.people import name_of
 from xinyidai.entities.regions import HEILONGJIANG_PREFECTURES
 from xinyidai.kit import clock
 from xinyidai.kit.errors import DomainError, InvalidInput
@@ -75,16 +74,8 @@ def _detail(request: Request, s: Session, p: Principal, code: str, *, status_cod
                   error=error, done=DONE.get(done or ""), issued=issued, form=form or {},
                   kinds=CREDENTIAL_KINDS, cred_statuses=CREDENTIAL_STATUSES, now=clock.now(),
                   grace=svc.DEFAULT_GRACE_HOURS, parent_name=parent.name if parent else None,
-                  created_by_name=_person(s, inst.created_by))
+                  created_by_name=name_of(s, inst.created_by))
     return _no_store(resp)
-
-
-def _person(s: Session, username: str) -> str:
-    """Who did something, by the name people know them by; "demo" is the demo loader, not an account."""
-    if username == "demo":
-        return "演示数据"
-    name = s.execute(select(User.display_name).where(User.username == username)).scalar_one_or_none()
-    return name or username
 
 
 def _failed(request: Request, s: Session, p: Principal, code: str, exc: DomainError,

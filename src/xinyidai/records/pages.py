@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from xinyidai.entities.accounts import Principal
 from xinyidai.entities.api import may_view_entity
+from xinyidai.entities.people import name_of
 from xinyidai.kit.errors import DomainError
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.records import service
@@ -37,7 +38,7 @@ def delivery_report(delivery_id: int, request: Request, page: int = 1, sort: str
     d = service.get_delivery(s, delivery_id)
     issues = service.delivery_issues(s, delivery_id, PageRequest(page, 50, sort, desc))
     return render(request, "records/delivery.html", d=d, issues=issues,
-                  submitter=service.submitter_name(s, d.submitted_by))
+                  submitter=name_of(s, d.submitted_by))
 
 
 @router.get("/deliveries/{delivery_id}/progress", response_class=HTMLResponse)

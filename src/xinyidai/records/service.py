@@ -12,7 +12,6 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.catalog.schema import Catalog
-from xinyidai.entities.models import User
 from xinyidai.kit import audit, clock
 from xinyidai.kit.errors import Conflict, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
@@ -68,16 +67,6 @@ def delivery_dict(d: Delivery) -> dict[str, Any]:
         "received_at": d.received_at.isoformat(), "finished_at": d.finished_at.isoformat() if d.finished_at else None,
         "file_digest_sm3": d.file_digest,
     }
-
-
-# Names the product itself writes deliveries under, for people (no account exists for them).
-SYSTEM_SUBMITTERS = {"demo": "演示数据生成程序"}
-
-
-def submitter_name(s: Session, username: str) -> str:
-    """Who submitted a delivery, as people know them: the account's display name where the account exists."""
-    name = s.execute(select(User.display_name).where(User.username == username)).scalar_one_or_none()
-    return name or SYSTEM_SUBMITTERS.get(username, username)
 
 
 def delivery_issues(s: Session, delivery_id: int, req: PageRequest, severity: str | None = None) -> Page:

@@ -1,5 +1,6 @@
 """Who did something, as a person reads it: an account's display name instead of its login name, and 系统 for
-the platform's own processes (demo data, the command line, scheduled jobs)."""
+the platform's own processes (demo data, the command line, scheduled jobs). Every page that names who did
+something asks here, so one person is called the same everywhere."""
 
 from __future__ import annotations
 
@@ -21,3 +22,8 @@ def names_of(s: Session, usernames: Iterable[str | None]) -> dict[str, str]:
     if rest:
         out.update(s.execute(select(User.username, User.display_name).where(User.username.in_(rest))).tuples().all())
     return {u: out.get(u, u) for u in wanted}
+
+
+def name_of(s: Session, username: str | None) -> str:
+    """One actor's name as `names_of` gives it ("" for none)."""
+    return names_of(s, [username]).get(username or "", "")
