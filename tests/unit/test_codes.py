@@ -326,8 +326,11 @@ def test_invalid_regions(code: str) -> None:
 def test_region_names_and_prefectures() -> None:
     assert region_name("230000") == "黑龙江省"
     assert region_name("231200") == "绥化市"
-    assert region_name("230102") == "哈尔滨市下辖区县"
-    assert region_name("232721") == "大兴安岭地区下辖区县"
+    assert region_name("230102") == "哈尔滨市道里区"  # a county-level division as addresses write it
+    assert region_name("230183") == "哈尔滨市尚志市"
+    assert region_name("232721") == "大兴安岭地区呼玛县"
+    assert region_name("230717") == "伊春市伊美区"  # after the 2019 reorganisation
+    assert region_name("230199") == "哈尔滨市下辖区县"  # shaped like a county, but not in the table
     assert region_name("110105") is None  # Beijing's districts are not shipped
     assert region_name("240000") is None
     assert prefecture_of("230102") == "230100"

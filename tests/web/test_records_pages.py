@@ -74,7 +74,7 @@ def test_a_records_history_reads_as_the_entity_page(app, login, db, registered) 
     page = _text(c.get(f"/records/{record_id}/history").text)
     assert "接收于 2026-11-15 10:00:00 ·" in page and "UTC" not in page  # Beijing time, as everywhere
     assert "注册资本 100.00 万元" in page  # as the entity page writes money
-    assert "所属行政区划 哈尔滨市下辖区县" in page and "所属行政区划 230102" not in page
+    assert "所属行政区划 哈尔滨市道里区" in page and "所属行政区划 230102" not in page
     assert "国民经济行业代码 零售业" in page
 
 

@@ -1,7 +1,7 @@
 """GB/T 2260 administrative division codes: every provincial-level division, and Heilongjiang's
-prefecture-level divisions in detail (the demo province).
+prefecture- and county-level divisions in detail (the demo province).
 
-Counties are not listed; a code is "valid" when its province exists and its shape is plausible.
+Other provinces' counties are not listed; a code is "valid" when its province exists and its shape is plausible.
 """
 
 from __future__ import annotations
@@ -74,6 +74,66 @@ HEILONGJIANG_PREFECTURES: dict[str, tuple[str, float]] = {
     code: (name, pop / _TOTAL) for code, (name, pop) in _POPULATION_2020.items()
 }
 
+# Heilongjiang's county-level divisions (GB/T 2260, as of the 2019 reorganisation of 伊春), by prefecture.
+# fmt: off
+HEILONGJIANG_COUNTIES: dict[str, dict[str, str]] = {
+    "230100": {
+        "230102": "道里区", "230103": "南岗区", "230104": "道外区", "230108": "平房区", "230109": "松北区",
+        "230110": "香坊区", "230111": "呼兰区", "230112": "阿城区", "230113": "双城区", "230123": "依兰县", "230124": "方正县",
+        "230125": "宾县", "230126": "巴彦县", "230127": "木兰县", "230128": "通河县", "230129": "延寿县", "230183": "尚志市",
+        "230184": "五常市",
+    },
+    "230200": {
+        "230202": "龙沙区", "230203": "建华区", "230204": "铁锋区", "230205": "昂昂溪区", "230206": "富拉尔基区",
+        "230207": "碾子山区", "230208": "梅里斯达斡尔族区", "230221": "龙江县", "230223": "依安县", "230224": "泰来县", "230225": "甘南县",
+        "230227": "富裕县", "230229": "克山县", "230230": "克东县", "230231": "拜泉县", "230281": "讷河市",
+    },
+    "230300": {
+        "230302": "鸡冠区", "230303": "恒山区", "230304": "滴道区", "230305": "梨树区", "230306": "城子河区",
+        "230307": "麻山区", "230321": "鸡东县", "230381": "虎林市", "230382": "密山市",
+    },
+    "230400": {
+        "230402": "向阳区", "230403": "工农区", "230404": "南山区", "230405": "兴安区", "230406": "东山区",
+        "230407": "兴山区", "230421": "萝北县", "230422": "绥滨县",
+    },
+    "230500": {
+        "230502": "尖山区", "230503": "岭东区", "230505": "四方台区", "230506": "宝山区", "230521": "集贤县",
+        "230522": "友谊县", "230523": "宝清县", "230524": "饶河县",
+    },
+    "230600": {
+        "230602": "萨尔图区", "230603": "龙凤区", "230604": "让胡路区", "230605": "红岗区", "230606": "大同区",
+        "230621": "肇州县", "230622": "肇源县", "230623": "林甸县", "230624": "杜尔伯特蒙古族自治县",
+    },
+    "230700": {
+        "230717": "伊美区", "230718": "乌翠区", "230719": "友好区", "230722": "嘉荫县", "230723": "汤旺县",
+        "230724": "丰林县", "230725": "大箐山县", "230726": "南岔县", "230751": "金林区", "230781": "铁力市",
+    },
+    "230800": {
+        "230803": "向阳区", "230804": "前进区", "230805": "东风区", "230811": "郊区", "230822": "桦南县",
+        "230826": "桦川县", "230828": "汤原县", "230881": "同江市", "230882": "富锦市", "230883": "抚远市",
+    },
+    "230900": {
+        "230902": "新兴区", "230903": "桃山区", "230904": "茄子河区", "230921": "勃利县",
+    },
+    "231000": {
+        "231002": "东安区", "231003": "阳明区", "231004": "爱民区", "231005": "西安区", "231025": "林口县",
+        "231081": "绥芬河市", "231083": "海林市", "231084": "宁安市", "231085": "穆棱市", "231086": "东宁市",
+    },
+    "231100": {
+        "231102": "爱辉区", "231123": "逊克县", "231124": "孙吴县", "231181": "北安市", "231182": "五大连池市",
+        "231183": "嫩江市",
+    },
+    "231200": {
+        "231202": "北林区", "231221": "望奎县", "231222": "兰西县", "231223": "青冈县", "231224": "庆安县",
+        "231225": "明水县", "231226": "绥棱县", "231281": "安达市", "231282": "肇东市", "231283": "海伦市",
+    },
+    "232700": {
+        "232701": "漠河市", "232721": "呼玛县", "232722": "塔河县",
+    },
+}
+# fmt: on
+_COUNTY_NAMES = {c: n for counties in HEILONGJIANG_COUNTIES.values() for c, n in counties.items()}
+
 _NAMES: dict[str, str] = {**PROVINCES, **{c: n for c, (n, _) in HEILONGJIANG_PREFECTURES.items()}}
 
 
@@ -87,12 +147,15 @@ def is_valid_region(code: str) -> bool:
 
 
 def region_name(code: str) -> str | None:
-    """Name of a province or Heilongjiang prefecture; "<prefecture>下辖区县" for a county below one."""
+    """Name of a province, a Heilongjiang prefecture, or one of its counties written as addresses write it
+    (哈尔滨市道里区, 哈尔滨市尚志市); "<prefecture>下辖区县" for a county code the table does not know."""
     if not is_valid_region(code):
         return None
     if code in _NAMES:
         return _NAMES[code]
     prefecture = _NAMES.get(code[:4] + "00")
+    if prefecture is not None and code in _COUNTY_NAMES:
+        return prefecture + _COUNTY_NAMES[code]
     if prefecture is not None and code[2:4] != "00":
         return prefecture + "下辖区县"
     return None
