@@ -139,6 +139,7 @@ def test_grant_query_verify_revoke_refuse(live_server, page, browser, screenshot
         for number in (summary_no, verify_no):
             page.goto(f"{base}/my/authorizations/{number}")
             page.fill("input[name=reason]", "贷款申请已撤回")
+            page.check("input[name=confirm]")  # revoking asks the enterprise to confirm first
             page.get_by_role("button", name="撤销授权").click()
             expect(page.get_by_role("status")).to_contain_text("授权已撤销")
             expect(page.get_by_role("heading", level=1)).to_contain_text("已撤销")
@@ -159,7 +160,7 @@ def test_grant_query_verify_revoke_refuse(live_server, page, browser, screenshot
         screenshot(bank, "sharing-11-verify-refused")
 
         page.goto(base + "/my/accesses")
-        expect(page.locator("table.data tbody")).to_contain_text("AUTHORIZATION_REVOKED")
+        expect(page.locator("table.data tbody")).to_contain_text("已拒绝 授权已撤销")  # a reason, not a code
     finally:
         bank.context.close()
 

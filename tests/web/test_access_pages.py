@@ -89,6 +89,7 @@ def test_grant_view_revoke_refuse(world, login) -> None:  # noqa: ANN001
     revoked = ent.post(f"/my/authorizations/{number}/revoke",
                        data={"csrf_token": ent.csrf, "reason": "贷款已结清", "confirm": "yes"}, follow_redirects=False)
     assert revoked.status_code == 303
+    assert "<dd>测试enterprise · " in ent.get(f"/my/authorizations/{number}").text.split("<dt>撤销</dt>", 1)[1]
     page = ent.get(revoked.headers["location"])
     assert "已撤销" in page.text and "贷款已结清" in page.text
 

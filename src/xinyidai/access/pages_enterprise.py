@@ -144,7 +144,7 @@ def _authorization_page(request: Request, s: Session, a: Any, *, done: str | Non
     row = authorization_row(a, node(request).catalog, log.institution_names(s, {a.institution_code}))
     return no_store(render(request, "access/authorization.html", status_code=error.status if error else 200,
                            a=row, done=done, error=error, reason=reason, revoke_effect=REVOKE_EFFECT,
-                           confirmed_by=name_of(s, a.confirmed_by)))
+                           confirmed_by=name_of(s, a.confirmed_by), revoked_by=name_of(s, a.revoked_by)))
 
 
 @router.post("/my/authorizations/{number}/revoke")
