@@ -201,3 +201,4 @@ def test_audit_log_reads_in_chinese(login) -> None:  # noqa: ANN001
     assert '<span title="login.ok">登录</span>' in page.text  # the code stays in the title for who needs it
     shown = re.sub(r"<[^>]+>", "", page.text.split("<tbody>")[1].split("</tbody>")[0])
     assert "login.ok" not in shown and "=" not in shown  # no raw codes, no key=value dumps
+    assert '<td title="operator">测试operator</td>' in page.text  # who acted, by name

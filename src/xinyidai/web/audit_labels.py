@@ -56,6 +56,8 @@ FIELD_LABELS: dict[str, str] = {
     "spec": "规则内容", "subscriber_kind": "订阅方类型", "subscriber": "订阅方", "list_kind": "名单类型",
     "rule_code": "规则代码", "first": "首次", "username": "用户名", "entity_code": "统一社会信用代码",
     "institution_code": "机构代码", "number": "编号", "version": "版本", "delivery_id": "交付批次",
+    "funnel": "逐条筛选后剩余", "delivered": "推送", "institutions": "机构", "peers": "节点", "schedule": "生成周期",
+    "description": "说明", "text_digest": "授权书摘要", "institution": "机构", "purpose_text": "用途说明",
 }
 SCOPES = {"all": "全部主体", "changed": "有变化的主体"}
 LONG = 120  # a value longer than this (a whole rule file) is cut; the log keeps it whole

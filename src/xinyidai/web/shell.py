@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from xinyidai.entities import accounts
 from xinyidai.entities import service as entities_service
 from xinyidai.entities.accounts import Principal
+from xinyidai.entities.people import names_of
 from xinyidai.kit import audit
 from xinyidai.kit.errors import DomainError, Forbidden
 from xinyidai.kit.node_key import verify_signature
@@ -124,4 +125,5 @@ def audit_page(request: Request, page: int = 1, action: str = "", verify: bool =
         stmt = stmt.where(audit.AuditEvent.action.like(f"{action.replace('%', '')[:40]}%"))
     result = paginate(s, stmt, PageRequest(page, 50, "id", True), {"id": audit.AuditEvent.id}, "id")
     chain = audit.verify_chain(s, verify_signature) if verify else None
-    return render(request, "kit/audit.html", page=result, action=action, chain=chain)
+    return render(request, "kit/audit.html", page=result, action=action, chain=chain,
+                  people=names_of(s, {e.actor for e in result.items}))
