@@ -7,7 +7,6 @@ template shows, so the three portals describe an authorization the same way.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi.responses import Response
@@ -15,8 +14,6 @@ from fastapi.responses import Response
 from xinyidai.access.authorizations import effective_status, status_label
 from xinyidai.access.models import Authorization
 from xinyidai.catalog.schema import Catalog, Item
-from xinyidai.entities.industries import industry_name
-from xinyidai.entities.regions import region_name
 from xinyidai.kit import clock
 from xinyidai.kit.errors import DomainError
 
@@ -71,36 +68,6 @@ def authorization_row(a: Authorization, catalog: Catalog, names: dict[str, str])
         "revoked_by": a.revoked_by, "revoke_reason": a.revoke_reason, "last_used_at": a.last_used_at,
         "text": a.text, "text_digest": a.text_digest,
     }
-
-
-def _number(v: Any) -> Decimal | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    try:
-        n = Decimal(str(v).strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return n if n.is_finite() else None
-
-
-def value_text(item: Item, v: Any, *, unit: bool = True) -> str:
-    """One item's value as the bank pages show it, the way the enterprise's own pages do: amounts and
-    other decimals with thousands separators and two decimals, counts with separators, the unit after a
-    space, codes of regions and industries as names. A banded amount ("10万～50万元") is text that already
-    names its unit, and is shown as it is."""
-    if v is None or v == "":
-        return ""
-    if v is True or v is False:
-        return "是" if v else "否"
-    if item.type == "region":
-        return region_name(str(v)) or str(v)
-    if item.type == "industry":
-        return industry_name(str(v)) or str(v)
-    n = _number(v) if item.type in ("decimal", "integer") else None
-    if n is None:
-        return str(v)
-    text = f"{n:,.2f}" if item.type == "decimal" else f"{n:,.0f}"
-    return f"{text} {item.unit}" if unit and item.unit else text
 
 
 def total_label(item: Item) -> str:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from xinyidai.access import authorizations, log, runtime, sharing, verification
-from xinyidai.access.pages import authorization_row, for_page, no_store, total_label, value_text
+from xinyidai.access.pages import authorization_row, for_page, no_store, total_label
 from xinyidai.entities.accounts import Principal
 from xinyidai.entities.models import FinancialInstitution, MarketEntity
 from xinyidai.kit.errors import DomainError, InvalidInput
@@ -94,7 +94,7 @@ def bank_entity(code: str, request: Request, purpose: str = "贷前审查",
     return no_store(render(request, "access/bank_entity.html", status_code=error.status if error else 200,
                            code=code, data=data, sections=sections, error=error, purpose=purpose, number=number,
                            purposes=QUERY_PURPOSES, auths=_my_authorizations(s, request, p, code),
-                           value=value_text, total_label=total_label))
+                           total_label=total_label))
 
 
 @router.get("/bank/entities/{code}/records/{category}", response_class=HTMLResponse)
@@ -120,7 +120,7 @@ def bank_detail(code: str, category: str, request: Request, purpose: str = "贷�
     period_column = not (cat and cat.period and any(i.code == cat.period for i in items))
     return no_store(render(request, "access/bank_detail.html", status_code=error.status if error else 200,
                            code=code, name=_entity_name(s, code), cat=cat, items=items, data=data, error=error,
-                           purpose=purpose, period_column=period_column, value=value_text))
+                           purpose=purpose, period_column=period_column))
 
 
 @router.get("/bank/entities/{code}/records/{category}/export")

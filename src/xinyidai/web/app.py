@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xinyidai import __version__
-from xinyidai.catalog.schema import load_catalog
+from xinyidai.catalog.schema import Item, load_catalog
 from xinyidai.config import Settings
 from xinyidai.entities.industries import industry_name
 from xinyidai.entities.models import USER_ROLES
@@ -91,13 +92,43 @@ def mask_id(v: Any) -> str:
     return t[:6] + "*" * max(0, len(t) - 8) + t[-2:] if len(t) > 8 else "*" * len(t)
 
 
+def _number(v: Any) -> Decimal | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        n = Decimal(str(v).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return n if n.is_finite() else None
+
+
+def item_text(item: Item, v: Any, *, unit: bool = True) -> str:
+    """One catalogue item's value as every page shows it (an entity's records, a record's history, the bank's
+    profile and detail): amounts and other decimals with thousands separators and two decimals, counts with
+    separators, the unit after a space, codes of regions and industries as names. A banded amount
+    ("10万～50万元") is text that already names its unit, and is shown as it is."""
+    if v is None or v == "":
+        return ""
+    if v is True or v is False:
+        return "是" if v else "否"
+    if item.type == "region":
+        return region_name(str(v)) or str(v)
+    if item.type == "industry":
+        return industry_name(str(v)) or str(v)
+    n = _number(v) if item.type in ("decimal", "integer") else None
+    if n is None:
+        return str(v)
+    text = f"{n:,.2f}" if item.type == "decimal" else f"{n:,.0f}"
+    return f"{text} {item.unit}" if unit and item.unit else text
+
+
 def make_templates(catalog) -> Jinja2Templates:  # noqa: ANN001
     t = Jinja2Templates(directory=str(TEMPLATES))
     t.env.filters.update(dt=_fmt_dt, n=_fmt_int, region=lambda c: region_name(c) or c or "",
                          industry=lambda c: (industry_name(c) or c) if c else "",
                          category=lambda c: _category_name(catalog, c), urlq=lambda v: quote(str(v)),
                          mask_id=mask_id)
-    t.env.globals.update(NAV=NAV, ROLES=USER_ROLES, version=__version__, nav_active=nav_active)
+    t.env.globals.update(NAV=NAV, ROLES=USER_ROLES, version=__version__, nav_active=nav_active, item_text=item_text)
     t.env.filters.update(audit_action=action_label,
                          audit_detail=lambda d: detail_lines(d, lambda c: _category_name(catalog, c)))
     from xinyidai.credit.render import register_filters
