@@ -11,10 +11,9 @@ from xinyidai.access.log import ACTION_LABELS as ACCESS_ACTIONS
 from xinyidai.access.verification import OUTCOME_LABELS
 
 ACTION_LABELS: dict[str, str] = {
-    **ACCESS_ACTIONS,
-    "access.refused": "访问被拒绝", "alert.raised": "产生异常告警", "alert.closed": "关闭异常告警",
+    **ACCESS_ACTIONS,  # accesses, refusals, grants and revocations, named as the enterprise's log names them
+    "alert.raised": "产生异常告警", "alert.closed": "关闭异常告警",
     "api.auth_refused": "接口认证被拒绝", "api.rate_limited": "接口调用超限",
-    "authorization.granted": "授权", "authorization.revoked": "撤销授权",
     "colleague.added": "添加同事账户", "colleague.enabled": "启用同事账户", "colleague.disabled": "停用同事账户",
     "credential.issued": "签发接口凭证", "credential.registered": "登记接口凭证", "credential.rotated": "轮换接口凭证",
     "credit.evaluation.start": "发起批量评价", "credit.indicators.load": "载入指标体系",
