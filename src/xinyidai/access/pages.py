@@ -47,8 +47,7 @@ def valid_to(a: Authorization) -> date:
 def category_names(catalog: Catalog, codes: list[str]) -> list[str]:
     """Names in the catalogue's order (the order the enterprise saw them in the form)."""
     out = []
-    order = {c.code: i for i, c in enumerate(catalog.categories)}
-    for code in sorted(codes, key=lambda c: order.get(c, len(order))):
+    for code in sorted(codes, key=catalog.position):
         try:
             out.append(catalog.category(code).name)
         except KeyError:

@@ -87,9 +87,8 @@ def bank_entity(code: str, request: Request, purpose: str = "贷前审查",
         error = for_page(exc)
     sections = []
     if data:
-        order = {c.code: i for i, c in enumerate(catalog.categories)}
         for cat_code, summary in sorted(data["categories"].items(),
-                                        key=lambda kv: (kv[1]["tier"] == "公开", order.get(kv[0], 999))):
+                                        key=lambda kv: (kv[1]["tier"] == "公开", catalog.position(kv[0]))):
             sections.append({"code": cat_code, "cat": catalog.category(cat_code), **summary})
     return no_store(render(request, "access/bank_entity.html", status_code=error.status if error else 200,
                            code=code, data=data, sections=sections, error=error, purpose=purpose, number=number,

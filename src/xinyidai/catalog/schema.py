@@ -182,6 +182,15 @@ class Catalog(BaseModel):
     def codes(self) -> list[str]:
         return [c.code for c in self.categories]
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """code → place in the list: pages show categories in the information list's order, not by code."""
+        return {c.code: i for i, c in enumerate(self.categories)}
+
+    def position(self, code: str) -> int:
+        """A category's place in the list; one the list does not know comes after every one it does."""
+        return self.positions.get(code, len(self.categories))
+
 
 def normalise_header(header: str) -> str:
     return _norm(header)

@@ -180,7 +180,7 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
         CreditRecord.entity_code == code, CreditRecord.status == "current").group_by(CreditRecord.category)).all()
     summary.tables.append(Table(["信息类别", "记录条数", "本报告中的呈现"],
                                 [[_cat_name(catalog, c), f"{n:,}", _tier_label(tier.get(c))]
-                                 for c, n in sorted(counts, key=lambda x: _catalog_order(catalog, x[0]))],
+                                 for c, n in sorted(counts, key=lambda x: (catalog.position(x[0]), x[0]))],
                                 caption="平台归集的信息概况"))
     sections.append(summary)
 
@@ -239,7 +239,7 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
                  for c in UTILITY_CATEGORIES if detailed(c)}
     if utilities:
         operating.trends.append(Trend(f"近{TREND_MONTHS}个月水电气实缴金额", months, utilities, "元"))
-    for cat in sorted(OPERATING, key=lambda c: _catalog_order(catalog, c)):
+    for cat in sorted(OPERATING, key=catalog.position):
         if cat not in plan or tier[cat] not in ("汇总查询", "原始明细"):
             continue
         rows = records.get(cat, [])
@@ -296,12 +296,6 @@ def _cat_name(catalog: Catalog, code: str) -> str:
         return catalog.category(code).name
     except KeyError:
         return code
-
-
-def _catalog_order(catalog: Catalog, code: str) -> tuple[int, str]:
-    """Categories as the catalogue lists them (登记注册 first); one it no longer knows goes last."""
-    codes = catalog.codes
-    return (codes.index(code), code) if code in codes else (len(codes), code)
 
 
 def _tier_label(tier: str | None) -> str:

@@ -41,8 +41,8 @@ def list_deliveries(s: Session, req: PageRequest, *, status: str | None = None, 
         stmt = stmt.where(Delivery.provider == provider)
     sortable = DELIVERY_SORTABLE
     if catalog is not None:
-        order = {c.code: n for n, c in enumerate(catalog.categories)}
-        sortable = {**sortable, "category": case(order, value=Delivery.category, else_=len(order))}
+        sortable = {**sortable, "category": case(catalog.positions, value=Delivery.category,
+                                                 else_=len(catalog.categories))}
     return paginate(s, stmt, req, sortable, "id")
 
 
