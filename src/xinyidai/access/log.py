@@ -109,7 +109,7 @@ def _authorizations(ev: AuditEvent, d: dict[str, Any]) -> list[str]:
     return []
 
 
-def access_dict(ev: AuditEvent, names: dict[str, str], users: dict[str, str] | None = None) -> dict[str, Any]:
+def access_dict(ev: AuditEvent, names: dict[str, str], users: dict[str, str]) -> dict[str, Any]:
     d = ev.detail or {}
     refused = ev.action == "access.refused"
     categories = d.get("categories")
@@ -118,7 +118,7 @@ def access_dict(ev: AuditEvent, names: dict[str, str], users: dict[str, str] | N
     return {
         "id": ev.id, "at": ev.at.isoformat(), "action": ev.action, "action_label": ACTION_LABELS.get(ev.action, ev.action),
         "institution_code": ev.institution_code, "institution_name": names.get(ev.institution_code or "", ""),
-        "user": ev.actor, "user_name": (users or {}).get(ev.actor, ev.actor), "purpose": d.get("purpose"),
+        "user": ev.actor, "user_name": users.get(ev.actor, ev.actor), "purpose": d.get("purpose"),
         "authorizations": _authorizations(ev, d), "categories": categories,
         "result": "已拒绝" if refused else "成功", "code": d.get("code"),
         "reason": refusal_reason(d.get("code")) if refused else None, "request_id": ev.request_id,
