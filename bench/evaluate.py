@@ -4,7 +4,7 @@
     python bench/evaluate.py --entities 1000000 --database-url postgresql://…
 
 Features of N synthetic entities are stored as of one date (as a feature build would leave them). The
-baseline is one plain scan of those features into a column table (`evaluation.feature_frame`); the measured
+baseline is one plain scan of those features into a column table (`frames.feature_frame`); the measured
 figure is a complete evaluation run over them (the same scan, the indicator system applied, every result
 written, progress committed per chunk; the features are not rebuilt). Then report rendering: HTML and PDF
 per second for a realistic report. Ends with:
@@ -27,7 +27,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xinyidai.credit import evaluation  # noqa: E402
+from xinyidai.credit import evaluation, frames  # noqa: E402
 from xinyidai.kit import bulk, clock, migrate  # noqa: E402
 from xinyidai.kit.db import Database  # noqa: E402
 
@@ -79,13 +79,13 @@ def bench_reports(repeat: int) -> tuple[float, float]:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
     from tests.credit.test_report_render import make_doc
 
-    from xinyidai.credit.pdf import render_pdf
-    from xinyidai.credit.render import register_filters
+    from xinyidai.reports.pdf import render_pdf
+    from xinyidai.reports.render import register_filters
 
     env = Environment(loader=FileSystemLoader(str(Path(evaluation.__file__).parent.parent / "web" / "templates")),
                       autoescape=select_autoescape())
     register_filters(env)
-    tpl = env.get_template("credit/_report_body.html")
+    tpl = env.get_template("reports/_report_body.html")
     doc = make_doc()
     render_pdf(doc)  # the font is loaded once per process
     t = time.perf_counter()
@@ -114,7 +114,7 @@ def main() -> None:
 
     t = time.perf_counter()
     with db.session() as s:
-        frame = evaluation.feature_frame(s.connection(), AS_OF)
+        frame = frames.feature_frame(s.connection(), AS_OF)
     scan = time.perf_counter() - t
     assert frame.height == args.entities
     del frame

@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT / "src"))
 from xinyidai.access import authorizations  # noqa: E402
 from xinyidai.access.authorizations import GrantRequest  # noqa: E402
 from xinyidai.catalog.schema import load_catalog  # noqa: E402
-from xinyidai.entities import institutions  # noqa: E402
-from xinyidai.entities.accounts import Principal  # noqa: E402
 from xinyidai.entities.codes import make_uscc  # noqa: E402
 from xinyidai.entities.models import MarketEntity  # noqa: E402
+from xinyidai.institutions import onboarding as institutions  # noqa: E402
 from xinyidai.kit import clock, migrate  # noqa: E402
 from xinyidai.kit.db import Database  # noqa: E402
+from xinyidai.kit.principal import Principal  # noqa: E402
 
 BANK = make_uscc("230100", 777, "1", "1")
 OPERATOR = Principal(0, "bench", "基准测试", "operator", None)

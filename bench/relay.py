@@ -34,10 +34,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from xinyidai.entities.accounts import Principal  # noqa: E402
 from xinyidai.entities.codes import make_uscc  # noqa: E402
 from xinyidai.kit.crypto.suite import get_suite  # noqa: E402
 from xinyidai.kit.db import Database  # noqa: E402
+from xinyidai.kit.principal import Principal  # noqa: E402
 from xinyidai.network import peers  # noqa: E402
 from xinyidai.network.relay import BATCH  # noqa: E402
 

@@ -1,8 +1,8 @@
 """Every table of the node, imported in one place so metadata (and Alembic) sees them all."""
 
 from xinyidai.access.models import AccessAlert, Authorization, AuthorizationScope, VerificationRequest
+from xinyidai.accounts.models import LoginSession, RealNameRegistration, User
 from xinyidai.credit.models import (
-    CreditReport,
     Evaluation,
     EvaluationRun,
     FeatureSnapshot,
@@ -10,23 +10,18 @@ from xinyidai.credit.models import (
     LoanOutcome,
     ModelMonitor,
     ScorecardModel,
+)
+from xinyidai.entities.models import MarketEntity
+from xinyidai.institutions.models import ApiCredential, FinancialInstitution, RequestNonce
+from xinyidai.kit.audit import AuditCheckpoint, AuditEvent, AuditHead
+from xinyidai.kit.db import Base
+from xinyidai.lists.models import (
     WhiteList,
     WhiteListDelivery,
     WhiteListEntry,
     WhiteListRuleSet,
     WhiteListSubscription,
 )
-from xinyidai.entities.models import (
-    ApiCredential,
-    FinancialInstitution,
-    LoginSession,
-    MarketEntity,
-    RealNameRegistration,
-    RequestNonce,
-    User,
-)
-from xinyidai.kit.audit import AuditCheckpoint, AuditEvent, AuditHead
-from xinyidai.kit.db import Base
 from xinyidai.network.models import (
     BankNeed,
     FeedbackNote,
@@ -38,6 +33,7 @@ from xinyidai.network.models import (
     RelayCursor,
 )
 from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue
+from xinyidai.reports.models import CreditReport
 
 metadata = Base.metadata
 

@@ -8,14 +8,15 @@ from datetime import date
 
 import pytest
 
-from xinyidai.entities.accounts import Principal
 from xinyidai.entities.codes import make_id_number, make_uscc
-from xinyidai.entities.models import FinancialInstitution, MarketEntity
+from xinyidai.entities.models import MarketEntity
+from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import clock
 from xinyidai.kit.audit import Signer
 from xinyidai.kit.crypto.suite import get_suite
 from xinyidai.kit.db import Database
 from xinyidai.kit.node_key import signer_for
+from xinyidai.kit.principal import Principal
 from xinyidai.records.canonical import canonical_json, fingerprint, record_key
 from xinyidai.records.models import CreditRecord
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from xinyidai.credit import evaluation
+from xinyidai.credit import evaluation, frames
 from xinyidai.credit import features as F
 from xinyidai.entities.codes import make_uscc
 from xinyidai.entities.models import MarketEntity
@@ -125,7 +125,7 @@ def test_active_and_challenger_scorecards_score_beside_the_public_evaluation(loa
     import numpy as np
     from sqlalchemy import func, select
 
-    from xinyidai.credit import models_service
+    from xinyidai.credit import scorecards
     from xinyidai.credit.models import Evaluation
 
     rng = np.random.default_rng(5)
@@ -135,11 +135,11 @@ def test_active_and_challenger_scorecards_score_beside_the_public_evaluation(loa
     y = (rng.random(n) < 1 / (1 + np.exp(-(-1 - 0.08 * months + (grade == "C") * 1.2)))).astype(int).tolist()
     frame = {"tax_paid_12m": paid.tolist(), "si_continuity": months.tolist(), "tax_grade": grade.tolist()}
     with loaded.session() as s:
-        active = models_service.train_model(s, "测试卡", "test", frame=frame, target=y, categorical={"tax_grade"})
-        challenger = models_service.train_model(s, "测试卡", "test", frame=frame, target=y,
+        active = scorecards.train_model(s, "测试卡", "test", frame=frame, target=y, categorical={"tax_grade"})
+        challenger = scorecards.train_model(s, "测试卡", "test", frame=frame, target=y,
                                                 categorical={"tax_grade"}, pdo=40)
-        models_service.set_status(s, active.id, "active", "test")
-        models_service.set_status(s, challenger.id, "challenger", "test")
+        scorecards.set_status(s, active.id, "active", "test")
+        scorecards.set_status(s, challenger.id, "challenger", "test")
     run = evaluation.evaluate_all(loaded, date(2026, 8, 15), "test")
     assert run.model_ids == [active.id, challenger.id]
     with loaded.session() as s:
@@ -173,11 +173,11 @@ def test_the_feature_frame_read_a_part_at_a_time_is_the_whole(loaded: Database, 
     day = date(2026, 8, 15)
     evaluation.build_features(loaded, day)
     with loaded.session() as s:
-        whole = evaluation.feature_frame(s.connection(), day).sort("entity_code")
-        monkeypatch.setattr(evaluation, "FRAME_PART", 1)  # one snapshot per part
-        parted = evaluation.feature_frame(s.connection(), day).sort("entity_code")
-        some = evaluation.feature_frame(s.connection(), day, [A, C]).sort("entity_code")
-        none = evaluation.feature_frame(s.connection(), date(2020, 1, 1))
+        whole = frames.feature_frame(s.connection(), day).sort("entity_code")
+        monkeypatch.setattr(frames, "FRAME_PART", 1)  # one snapshot per part
+        parted = frames.feature_frame(s.connection(), day).sort("entity_code")
+        some = frames.feature_frame(s.connection(), day, [A, C]).sort("entity_code")
+        none = frames.feature_frame(s.connection(), date(2020, 1, 1))
     assert whole.height == 4 and parted.equals(whole)
     assert some["entity_code"].to_list() == sorted([A, C])
     assert none.height == 0 and none.columns == whole.columns

@@ -9,13 +9,13 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from xinyidai.credit import keyprojects, whitelists
-from xinyidai.credit.models import WhiteList, WhiteListDelivery, WhiteListEntry
-from xinyidai.entities import institutions
-from xinyidai.entities.accounts import Principal
 from xinyidai.entities.codes import make_uscc
+from xinyidai.institutions import onboarding as institutions
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import Conflict, Forbidden, InvalidInput
+from xinyidai.kit.principal import Principal
+from xinyidai.lists import keyprojects, whitelists
+from xinyidai.lists.models import WhiteList, WhiteListDelivery, WhiteListEntry
 
 OPERATOR = Principal(1, "op", "测试运营", "operator", None)
 BANK = make_uscc("230103", 900_001)

@@ -14,9 +14,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 
-from xinyidai.credit import pdf
-from xinyidai.credit.document import ReportDocument, Section, Table, Trend
-from xinyidai.credit.render import beijing_time, echarts_option, numeric_columns, register_filters
+from xinyidai.reports import pdf
+from xinyidai.reports.document import ReportDocument, Section, Table, Trend
+from xinyidai.reports.render import TEMPLATE_FILTERS, beijing_time, echarts_option, numeric_columns
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "xinyidai" / "web" / "templates"
 REPORT_NO = "XYD-CN230000-20261128-000017"
@@ -198,14 +198,14 @@ def test_helpers() -> None:
 
 def _env() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape())
-    register_filters(env)
+    env.filters.update(TEMPLATE_FILTERS)
     return env
 
 
 def test_html_fragment() -> None:
     doc = make_doc()
     doc.sections[0].paragraphs.append("<script>alert(1)</script>")
-    html = _env().get_template("credit/_report_body.html").render(doc=doc)
+    html = _env().get_template("reports/_report_body.html").render(doc=doc)
     for needle in ("企业信用报告", "授权版", "一、信用概况", "四、司法风险", "九、报告使用说明", REPORT_NO, CODE,
                    SUBJECT, "2026年11月28日 16:05", "2026年11月27日", "报告期内无行政处罚记录",
                    "中国工商银行股份有限公司哈尔滨分行", "核验本报告真伪"):
@@ -222,13 +222,13 @@ def test_html_fragment() -> None:
 def test_html_fragment_without_grade() -> None:
     doc = make_doc(version="public")
     doc.grade, doc.score = None, None
-    html = _env().get_template("credit/_report_body.html").render(doc=doc)
+    html = _env().get_template("reports/_report_body.html").render(doc=doc)
     assert re.search(r'class="grade-badge band-none"[^>]*>\s*数据不足\s*<', html)
     assert "公开版" in html and "<dt>报告使用机构</dt>" not in html
 
 
 def test_print_page_extends_base() -> None:
-    src = (TEMPLATES / "credit" / "report_print.html").read_text(encoding="utf-8")
-    assert '{% extends "base.html" %}' in src and "credit/_report_body.html" in src
+    src = (TEMPLATES / "reports" / "report_print.html").read_text(encoding="utf-8")
+    assert '{% extends "base.html" %}' in src and "reports/_report_body.html" in src
     for asset in ("/static/vendor/echarts.min.js", "/static/credit.js", "/static/credit.css"):
         assert asset in src

@@ -28,21 +28,17 @@ from tests.credit.whitelist_data import (
     rules,
 )
 from xinyidai.access.models import Authorization
-from xinyidai.credit import whitelists as wls
-from xinyidai.credit.models import (
-    Evaluation,
-    WhiteList,
-    WhiteListDelivery,
-    WhiteListEntry,
-)
-from xinyidai.entities import institutions
-from xinyidai.entities.accounts import Principal
+from xinyidai.credit.models import Evaluation
+from xinyidai.institutions import onboarding as institutions
 from xinyidai.kit import clock
 from xinyidai.kit.crypto.suite import Identity, get_suite
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from xinyidai.kit.pagination import PageRequest
-from xinyidai.network import exchange, relay
+from xinyidai.kit.principal import Principal
+from xinyidai.lists import whitelists as wls
+from xinyidai.lists.models import WhiteList, WhiteListDelivery, WhiteListEntry
+from xinyidai.network import exchange, inbox
 from xinyidai.network.exchange import ExchangeRefused
 from xinyidai.network.models import OutboxEnvelope, Peer
 from xinyidai.network.relay import NodeContext
@@ -361,7 +357,7 @@ def test_list_travels_to_a_subscribed_child_in_an_envelope(db: Database, second_
         s.flush()
         wls.subscribe(s, OPERATOR, "institution", BANK, "whitelist", "sme-good-credit", c_ctx)
     with second_db.session() as s:
-        receipt = relay.receive(s, c_ctx, wire)
+        receipt = inbox.receive(s, c_ctx, wire)
         assert receipt["receipt"]["result"]["stored"] == 1
     with second_db.session() as s:
         got = s.execute(select(WhiteList)).scalar_one()

@@ -8,12 +8,13 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from xinyidai.access.models import Authorization
-from xinyidai.credit import whitelists as wls
-from xinyidai.credit.models import Evaluation, FeatureSnapshot, WhiteListRuleSet
-from xinyidai.entities.accounts import Principal
+from xinyidai.credit.models import Evaluation, FeatureSnapshot
 from xinyidai.entities.codes import make_uscc
 from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import clock
+from xinyidai.kit.principal import Principal
+from xinyidai.lists import whitelists as wls
+from xinyidai.lists.models import WhiteListRuleSet
 
 OPERATOR = Principal(1, "op", "测试运营", "operator", None)
 TODAY = date(2026, 11, 15)  # the fixed clock's Beijing date

@@ -26,10 +26,10 @@ def _bank_institution(live_server) -> tuple[str, str]:  # noqa: ANN001
     engine.dispose()
     if row is not None:
         return row[0], row[1]
-    from xinyidai.entities import institutions
-    from xinyidai.entities.accounts import Principal
     from xinyidai.entities.codes import make_uscc
+    from xinyidai.institutions import onboarding as institutions
     from xinyidai.kit.db import Database
+    from xinyidai.kit.principal import Principal
 
     db = Database(_db_url(live_server))
     code, name = make_uscc("230103", 99_990, "1", "1"), "演示银行股份有限公司"

@@ -6,11 +6,12 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
-from xinyidai.entities import institutions
-from xinyidai.entities.accounts import Principal
 from xinyidai.entities.codes import make_id_number, make_uscc
-from xinyidai.entities.models import FinancialInstitution, MarketEntity
+from xinyidai.entities.models import MarketEntity
+from xinyidai.institutions import onboarding as institutions
+from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import clock
+from xinyidai.kit.principal import Principal
 
 OPERATOR = Principal(1, "op", "测试运营", "operator", None)
 REGULATOR = Principal(2, "reg", "测试监管", "regulator", None)

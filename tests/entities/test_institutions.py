@@ -16,9 +16,10 @@ from tests.entities.helpers import (
     bank_principal,
     onboard_bank,
 )
-from xinyidai.entities import institutions as svc
+from xinyidai.accounts.models import User
 from xinyidai.entities.codes import make_uscc
-from xinyidai.entities.models import ApiCredential, User
+from xinyidai.institutions import onboarding as svc
+from xinyidai.institutions.models import ApiCredential
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent, verify_chain
 from xinyidai.kit.crypto import sm2

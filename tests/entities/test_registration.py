@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.entities.helpers import ENTITY_CODE, ENTITY_NAME, LEGAL_REP, LEGAL_REP_ID, add_entity
-from xinyidai.entities import accounts, colleagues, registration
-from xinyidai.entities.accounts import principal_of
+from xinyidai.accounts import colleagues, registration
+from xinyidai.accounts import users as accounts
+from xinyidai.accounts.models import RealNameRegistration, User
+from xinyidai.accounts.users import principal_of
 from xinyidai.entities.codes import make_id_number, make_uscc
-from xinyidai.entities.models import RealNameRegistration, User
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.db import Database

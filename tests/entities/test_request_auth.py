@@ -18,17 +18,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.entities.helpers import BANK_CODE, OPERATOR, onboard_bank
+from xinyidai.app import create_app
 from xinyidai.config import load_settings
-from xinyidai.entities import institutions as svc
-from xinyidai.entities import request_auth
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import ApiCredential, RequestNonce
+from xinyidai.institutions import onboarding as svc
+from xinyidai.institutions import request_auth
+from xinyidai.institutions.models import ApiCredential, RequestNonce
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.crypto import sm2, sm3
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import Forbidden
-from xinyidai.web.app import create_app
+from xinyidai.kit.principal import Principal
 from xinyidai.web.deps import Caller, caller, require
 
 ME = "/api/v1/institutions/me"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
-from xinyidai.entities.accounts import Principal
 from xinyidai.kit.db import Database
+from xinyidai.kit.principal import Principal
 from xinyidai.network import peers
 
 ASSESSMENT = {"mlps_level": "3", "mlps_certificate": "23010099-2026-0012", "security_officer": "张敏 0451-8888",

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.records.helpers import REG_HEADER, TAX_HEADER, codes, registration_rows, tax_rows, write_csv
-from xinyidai.entities import institutions
 from xinyidai.entities.codes import make_uscc
+from xinyidai.institutions import onboarding as institutions
 from xinyidai.kit import clock
 from xinyidai.kit.crypto.suite import get_suite
 from xinyidai.kit.db import Database
@@ -289,10 +289,9 @@ def api(db: Database, tmp_path: Path):  # noqa: ANN201 - a function logging in a
 
     from fastapi.testclient import TestClient
 
+    from xinyidai.accounts.users import create_user
+    from xinyidai.app import create_app
     from xinyidai.config import load_settings
-    from xinyidai.entities.accounts import create_user
-    from xinyidai.network import exchange_api
-    from xinyidai.web.app import create_app
 
     with db.session() as s:
         bank = institutions.onboard(s, OFFICER, code=make_uscc("230100", 9100), name="测试银行哈尔滨分行",
@@ -303,8 +302,6 @@ def api(db: Database, tmp_path: Path):  # noqa: ANN201 - a function logging in a
             create_user(s, username=role, display_name=f"测试{role}", role=role, password=PASSWORD,
                         org_code=bank if role == "bank" else None)
     app = create_app(load_settings(env={}, var_dir=tmp_path / "var", database_url=db.url), db)
-    if not any(getattr(r, "path", "") == "/api/v1/network/needs" for r in app.routes):
-        app.include_router(exchange_api.router)  # until the lead registers it in the app
     clients: list[TestClient] = []
 
     def login(username: str) -> TestClient:

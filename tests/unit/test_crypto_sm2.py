@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xinyidai.kit.crypto import _der, get_suite, sm2
+from xinyidai.kit.crypto import der as _der
+from xinyidai.kit.crypto import get_suite, sm2
 from xinyidai.kit.crypto.errors import DecryptionFailed, InvalidKey
 
 # GB/T 32918 (GM/T 0003.5-2012) examples on the recommended curve.

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select, text
 
+from xinyidai.accounts import users as accounts
 from xinyidai.catalog.schema import Catalog, load_catalog
 from xinyidai.demo import DEMO_PASSWORD, DemoSummary, build_demo
 from xinyidai.demo.defects import text as render
 from xinyidai.demo.distributions import BRANDS, GIVEN_NAMES, PERSON_NAMES_COUNT, SURNAMES
 from xinyidai.demo.generator import EMITTED_ITEMS, NameBook, periods_before
-from xinyidai.entities import accounts
 from xinyidai.entities.codes import entity_kind_of, is_valid_id_number, is_valid_uscc
 from xinyidai.entities.industries import is_valid_industry
 from xinyidai.entities.models import ENTITY_KINDS, MarketEntity

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from xinyidai.accounts.users import create_user
+from xinyidai.app import create_app
 from xinyidai.config import load_settings
-from xinyidai.entities.accounts import create_user
 from xinyidai.kit.db import Database
-from xinyidai.web.app import create_app
 
 PASSWORD = "correct-horse-9"
 ENTERPRISE_CODE = "91230100XY00000121"

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from tests.access.conftest import BANK_A, ENTITY, LEGAL_REP_ID, populate
 from xinyidai.access.models import Authorization
-from xinyidai.entities.models import User
+from xinyidai.accounts.models import User
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.node_key import verify_signature

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from tests.access.conftest import BANK_A, BANK_B, ENTITY, populate
 from tests.web.conftest import csrf_of
 from xinyidai.access.models import Authorization
-from xinyidai.entities.models import User
+from xinyidai.accounts.models import User
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 

@@ -15,9 +15,10 @@ from sqlalchemy import select
 
 from tests.access.conftest import BANK_A, ENTITY
 from tests.web.test_access_pages import _grant, world  # noqa: F401 - the sharing world, used below
-from xinyidai.credit.models import CreditReport, EvaluationRun
+from xinyidai.credit.models import EvaluationRun
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
+from xinyidai.reports.models import CreditReport
 
 pytestmark = pytest.mark.usefixtures("world")
 

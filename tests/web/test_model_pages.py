@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from xinyidai.credit import model_pages, models_service
+from xinyidai.credit import pages as model_pages
+from xinyidai.credit import scorecards
 from xinyidai.credit.models import LoanOutcome, ModelMonitor, ScorecardModel
 from xinyidai.entities.codes import make_uscc
 from xinyidai.kit import clock
@@ -32,7 +33,7 @@ def web(app, db):  # noqa: ANN001, ANN201
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).tolist()
     frame = {"x1": x1.tolist(), "x2": x2.tolist(), "region": region.tolist()}
     with db.session() as s:
-        m = models_service.train_model(s, "测试评分卡", "operator", frame=frame, target=y, categorical={"region"})
+        m = scorecards.train_model(s, "测试评分卡", "operator", frame=frame, target=y, categorical={"region"})
         for day, auc, psi, pv in ((date(2025, 3, 31), 0.74, 0.04, {"x1": 0.02, "x2": 0.05}),
                                   (date(2025, 6, 30), None, 0.18, {"x1": 0.31, "x2": 0.12, "region": 0.01})):
             s.add(ModelMonitor(model_id=m.id, as_of=day, rows=500, outcomes=40 if auc else 0, auc=auc,

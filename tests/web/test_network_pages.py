@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from xinyidai.entities.accounts import Principal
 from xinyidai.kit import audit, clock
 from xinyidai.kit.db import Database
+from xinyidai.kit.principal import Principal
 from xinyidai.network import peers
 from xinyidai.network.models import BankNeed, OutboxEnvelope, Peer, Reconciliation
 

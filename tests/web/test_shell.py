@@ -172,8 +172,12 @@ def test_openapi_and_docs(app) -> None:  # noqa: ANN001
 
 
 def test_navigation_marks_the_longest_matching_entry() -> None:
-    from xinyidai.web.app import nav_active
+    from functools import partial
 
+    from xinyidai.app import NAV
+    from xinyidai.web.templating import nav_active as nav_of
+
+    nav_active = partial(nav_of, NAV)
     assert nav_active("/bank/whitelists", "bank") == "/bank/whitelists"
     assert nav_active("/bank/entities/X", "bank") == "/bank"
     assert nav_active("/my/credit", "enterprise") == "/my/credit"
@@ -184,7 +188,7 @@ def test_navigation_marks_the_longest_matching_entry() -> None:
 
 
 def test_audit_log_reads_in_chinese(login) -> None:  # noqa: ANN001
-    from xinyidai.web.audit_labels import action_label, detail_lines
+    from xinyidai.audit.labels import action_label, detail_lines
 
     names = {"water": "水费", "housing_fund": "住房公积金", "tax": "纳税"}.get
     assert action_label("login.ok") == "登录" and action_label("access.verify") == "核验比对"

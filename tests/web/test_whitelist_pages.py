@@ -17,8 +17,8 @@ from sqlalchemy import select
 from tests.credit.test_keyprojects import ROWS, UNIT_A, csv_bytes
 from tests.credit.whitelist_data import BANK, BANK2, CLEAN, OPERATOR, add_entity, evaluate, good
 from tests.web.conftest import PASSWORD
-from xinyidai.entities import institutions
-from xinyidai.entities.accounts import create_user
+from xinyidai.accounts.users import create_user
+from xinyidai.institutions import onboarding as institutions
 from xinyidai.kit import clock
 from xinyidai.kit.crypto.suite import get_suite
 from xinyidai.kit.db import Database

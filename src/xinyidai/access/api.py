@@ -14,18 +14,17 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from xinyidai.access import anomalies, authorizations, log, runtime, sharing, verification
-from xinyidai.access.authorizations import GrantRequest
-from xinyidai.entities.accounts import Principal
+from xinyidai.access.schemas import GrantIn, VerificationIn
 from xinyidai.kit.audit import Signer
 from xinyidai.kit.pagination import PageRequest
+from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import Caller, caller, db_session, node, require
 
 router = APIRouter(prefix="/api/v1/access", tags=["授权共享"])
-STAFF = ("operator", "security", "regulator")
 PURPOSE_Q = Query("贷前审查", description="查询用途：贷前审查 / 贷中管理 / 贷后管理")
 AUTH_Q = Query(None, alias="authorization", description="指定使用的授权编号（可选；不指定则使用全部有效授权）")
 REQUEST_ID_H = Header(None, alias="X-Request-Id", description="请求编号，用于幂等")
@@ -83,14 +82,6 @@ async def export(code: str, category: str, request: Request, purpose: str = PURP
         "Content-Disposition": f'attachment; filename="{export_id}.csv"', "X-Export-Id": export_id})
 
 
-class VerificationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    claims: list[verification.Claim] = Field(min_length=1, max_length=verification.MAX_CLAIMS)
-    authorization: str | None = None
-    request_id: str | None = Field(default=None, max_length=64)
-
-
 @router.post("/entities/{code}/verifications", summary="核验比对：提交声明，返回相符 / 不符 / 无法判断及签名回执",
              response_model=dict[str, Any])
 async def verify(code: str, request: Request, body: VerificationIn, request_id: str | None = REQUEST_ID_H,
@@ -111,21 +102,6 @@ def node_key(request: Request, p: Principal = Depends(require())) -> dict[str, A
 
 
 # ── authorizations ───────────────────────────────────────────────────────────────────────────────────────
-
-class GrantIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    institution_code: str
-    purpose: str
-    mode: str
-    categories: list[str] = Field(min_length=1)
-    valid_until: date
-    max_uses: int | None = None
-    items: dict[str, list[str]] = Field(default_factory=dict)
-
-    def to_request(self) -> GrantRequest:
-        return GrantRequest(self.institution_code, self.purpose, self.mode, self.categories, self.valid_until,
-                            self.max_uses, self.items)
 
 
 class ConfirmIn(GrantIn):

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from xinyidai.access.models import AUTH_STATUSES, MODES, PURPOSES, Authorization, AuthorizationScope
 from xinyidai.catalog.schema import Catalog
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import FinancialInstitution, MarketEntity
+from xinyidai.entities.models import MarketEntity
+from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import audit, clock
 from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
+from xinyidai.kit.principal import Principal
 
 MAX_DAYS = 366
 

@@ -12,13 +12,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import FinancialInstitution, MarketEntity
-from xinyidai.entities.people import names_of
+from xinyidai.accounts.people import names_of
+from xinyidai.entities.models import MarketEntity
+from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.errors import Forbidden
 from xinyidai.kit.pagination import Page, PageRequest, paginate
+from xinyidai.kit.principal import Principal
 
 ACTION_LABELS = {
     "access.profile": "查询信用概况", "access.detail": "查看原始明细", "access.verify": "核验比对",

@@ -4,7 +4,6 @@ the pattern that logs a refused access durably before the error goes back to the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from xinyidai.access import sharing
 from xinyidai.access.policy import Policy, default_policy
 from xinyidai.kit.audit import Signer
+from xinyidai.kit.db import write_lock
 from xinyidai.kit.errors import DomainError
 from xinyidai.kit.node_key import node_signer
 
@@ -46,11 +46,6 @@ def signer(request: Request) -> Signer:
     return app_signer(request.app)
 
 
-def _write_lock(s: Session) -> Any:
-    db = s.info.get("database")
-    return db.write_lock if db is not None else contextlib.nullcontext()
-
-
 def served(s: Session, actor: sharing.Actor, entity: str, kind: str, purpose: str, call: Callable[[], T],
            keep: tuple[type[DomainError], ...] = ()) -> T:
     """Run `call` and commit; on a refusal, undo what it did (but keep it for `keep` errors, e.g. an alert
@@ -61,12 +56,12 @@ def served(s: Session, actor: sharing.Actor, entity: str, kind: str, purpose: st
     the dependency's teardown, which needs a worker thread of its own, a burst of requests can hold every
     worker while waiting for a lock whose release is queued behind them."""
     try:
-        with _write_lock(s):
+        with write_lock(s):
             result = call()
             s.commit()
         return result
     except DomainError as exc:
-        with _write_lock(s):
+        with write_lock(s):
             if not isinstance(exc, keep):
                 s.rollback()
             sharing.log_refusal(s, actor, entity, kind, exc, purpose)

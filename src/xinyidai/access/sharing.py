@@ -35,12 +35,13 @@ from xinyidai.access.authorizations import diagnose
 from xinyidai.access.models import Authorization, AuthorizationScope
 from xinyidai.access.policy import DROP, Policy
 from xinyidai.catalog.schema import Catalog, Category
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import FinancialInstitution, MarketEntity
+from xinyidai.entities.models import MarketEntity
+from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import audit, clock
 from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import Forbidden, InvalidInput, NotFound
 from xinyidai.kit.prepared import Prepared, PreparedRow
+from xinyidai.kit.principal import Principal
 from xinyidai.records.models import CreditRecord
 
 QUERY_MODES = ("汇总查询", "原始明细")
@@ -64,7 +65,7 @@ def actor_of(p: Principal, request_id: str | None = None) -> Actor:
     return Actor(p.org_code, p.username, rid)
 
 
-def _entity_code(code: str) -> str:
+def normalised_code(code: str) -> str:
     code = (code or "").strip().upper()
     if len(code) != 18 or not code.isalnum():
         raise InvalidInput("统一社会信用代码应为 18 位字母或数字", code="INVALID_USCC")
@@ -123,7 +124,7 @@ _SCOPES = Prepared(select(AuthorizationScope.authorization_id, AuthorizationScop
                    .where(AuthorizationScope.authorization_id.in_(_B("ids", expanding=True))))
 
 
-def _take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, modes: tuple[str, ...],
+def take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, modes: tuple[str, ...],
                          number: str | None, consume: bool) -> list[tuple[int, str, str]]:
     """(id, number, mode) of the live authorizations serving this request — the institution's own, for
     this entity and purpose (or the named one), in an allowed mode, inside the window, the institution
@@ -135,7 +136,7 @@ def _take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, mo
     return [tuple(r) for r in _TAKE.all(s, params)]
 
 
-def _readable_records(s: Session, actor: Actor, entity: str, public: list[str], auth_ids: list[int],
+def readable_records(s: Session, actor: Actor, entity: str, public: list[str], auth_ids: list[int],
                       categories: list[str], *, facts_only: bool = False) -> list[PreparedRow]:
     """Current records of `entity` that are public or covered by a scope of one of `auth_ids` — which must
     still belong to this institution and entity, be unrevoked and inside their window. `facts_only`: just
@@ -146,7 +147,7 @@ def _readable_records(s: Session, actor: Actor, entity: str, public: list[str], 
     return (_READABLE_FACTS if facts_only else _READABLE_ALL).all(s, params)
 
 
-def _scopes(s: Session, auths: list[tuple[int, str, str]]) -> dict[str, list[tuple[str, str, list[str] | None]]]:
+def scopes_of(s: Session, auths: list[tuple[int, str, str]]) -> dict[str, list[tuple[str, str, list[str] | None]]]:
     """category → [(authorization number, mode, item list)] for the authorizations taken."""
     if not auths:
         return {}
@@ -202,7 +203,7 @@ def _public_categories(catalog: Catalog) -> list[str]:
 _ENTITY = Prepared(select(*MarketEntity.__table__.c).where(MarketEntity.code == _B("code")))
 
 
-def _entity(s: Session, code: str) -> PreparedRow:
+def entity_row(s: Session, code: str) -> PreparedRow:
     """The register's row for `code` (plain columns: every access reads it, and only reads it)."""
     e = _ENTITY.first(s, {"code": code})
     if e is None:
@@ -299,15 +300,15 @@ def summary_access(s: Session, catalog: Catalog, actor: Actor, entity_code: str,
     """The first half of every summary-mode access (a profile, an authorized report): the entity checked,
     one use of each live authorization spent (not again for a retried request id), and the readable
     records read with the authorization inside the query. The caller shapes them and logs `action`."""
-    entity = _entity_code(entity_code)
-    e = _entity(s, entity)
+    entity = normalised_code(entity_code)
+    e = entity_row(s, entity)
     public = _public_categories(catalog)
     consume = not _seen_before(s, actor, entity, action)
-    auths = _take_authorizations(s, actor, entity, purpose, QUERY_MODES, number, consume)
+    auths = take_authorizations(s, actor, entity, purpose, QUERY_MODES, number, consume)
     if number and not auths:
         raise diagnose(s, actor.institution_code, entity, purpose, None, QUERY_MODES, number)
-    plan = _plan(catalog, public, _scopes(s, auths), want_detail=False)
-    records = _readable_records(s, actor, entity, public, [a[0] for a in auths], list(plan), facts_only=True)
+    plan = _plan(catalog, public, scopes_of(s, auths), want_detail=False)
+    records = readable_records(s, actor, entity, public, [a[0] for a in auths], list(plan), facts_only=True)
     if not records and not s.execute(select(_institution_active(actor.institution_code))).scalar():
         raise Forbidden("本机构已被暂停或撤销接入", code="INSTITUTION_SUSPENDED")
     return Access(e, auths, plan, records)
@@ -335,21 +336,21 @@ def detail(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_co
            purpose: str = "贷前审查", number: str | None = None) -> dict[str, Any]:
     """Original detail records of one category: public ones to any active institution; others only under a
     live authorization in 原始明细 mode whose scope covers the category."""
-    entity = _entity_code(entity_code)
-    _entity(s, entity)
+    entity = normalised_code(entity_code)
+    entity_row(s, entity)
     try:
         cat = catalog.category(category)
     except KeyError:
         raise InvalidInput(f"信息类别 {category} 不在信息清单中", code="UNKNOWN_CATEGORY") from None
     public = [cat.code] if cat.sensitivity == "公开" else []
     consume = not _seen_before(s, actor, entity, "access.detail")
-    auths = _take_authorizations(s, actor, entity, purpose, DETAIL_MODES, number, consume)
-    scopes = {k: v for k, v in _scopes(s, auths).items() if k == cat.code}
+    auths = take_authorizations(s, actor, entity, purpose, DETAIL_MODES, number, consume)
+    scopes = {k: v for k, v in scopes_of(s, auths).items() if k == cat.code}
     plan = _plan(catalog, public, scopes, want_detail=True)
     if cat.code not in plan:
         raise diagnose(s, actor.institution_code, entity, purpose, cat.code, DETAIL_MODES, number)
     served = plan[cat.code]
-    records = _readable_records(s, actor, entity, public, [a[0] for a in auths], [cat.code])[:MAX_DETAIL_ROWS]
+    records = readable_records(s, actor, entity, public, [a[0] for a in auths], [cat.code])[:MAX_DETAIL_ROWS]
     rows = []
     for r in records:
         fields = policy.shape_fields(served.tier, cat, _content(r), served.items)

@@ -217,14 +217,14 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
            entity_code: str, claims: list[Claim], *, number: str | None = None) -> dict[str, Any]:
     """Answer the claims and sign the receipt. Raises ProbingLimited (after raising an alert, which the
     caller commits) when an item was probed too often."""
-    entity = sharing._entity_code(entity_code)
+    entity = sharing.normalised_code(entity_code)
     if not actor.request_id:
         raise InvalidInput("核验请求须带请求编号 request_id（用于幂等）", code="REQUEST_ID_REQUIRED")
     claims_json = [c.model_dump() for c in claims]
     again = _answer_again(s, actor, entity, claims_json)
     if again is not None:
         return again
-    sharing._entity(s, entity)
+    sharing.entity_row(s, entity)
     _check_claims(catalog, claims)
     value_keys = {(c.category, c.item) for c in claims if c.op in VALUE_OPS and c.item}
     if value_keys:
@@ -237,8 +237,8 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
                         window=f"{actor.institution_code}:{entity}:{clock.now():%Y%m%d}",
                         detail={"items": [f"{a}.{b}" for a, b in over]}, severity="high")
             raise ProbingLimited()
-    auths = sharing._take_authorizations(s, actor, entity, "核验", ("核验比对",), number, consume=True)
-    scopes = sharing._scopes(s, auths)
+    auths = sharing.take_authorizations(s, actor, entity, "核验", ("核验比对",), number, consume=True)
+    scopes = sharing.scopes_of(s, auths)
     needed = sorted({c.category for c in claims})
     missing = [c for c in needed if c not in scopes]
     if missing:
@@ -246,7 +246,7 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
             raise diagnose(s, actor.institution_code, entity, "核验", missing[0], ("核验比对",), number)
         raise OutOfScope(f"以下类别不在核验授权范围内：{'、'.join(catalog.category(c).name for c in missing)}")
     # The records come through the same enforced statement as every other read.
-    records = sharing._readable_records(s, actor, entity, [], [a[0] for a in auths], needed, facts_only=True)
+    records = sharing.readable_records(s, actor, entity, [], [a[0] for a in auths], needed, facts_only=True)
     by_cat: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_cat.setdefault(r.category, []).append(

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from xinyidai.catalog.render import catalog_as_dict
-from xinyidai.entities.accounts import Principal
 from xinyidai.kit.errors import NotFound
+from xinyidai.kit.principal import Principal
 from xinyidai.web.deps import node, require
 
 router = APIRouter(prefix="/api/v1/catalog", tags=["信息清单"])

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from xinyidai.catalog.render import TYPE_LABELS, value_range
-from xinyidai.entities.accounts import Principal
-from xinyidai.web.app import render
+from xinyidai.kit.principal import Principal
 from xinyidai.web.deps import require
+from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 

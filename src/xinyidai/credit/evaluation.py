@@ -14,11 +14,12 @@ from typing import Any
 
 import orjson
 import polars as pl
-from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import Connection, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.credit import features as F
 from xinyidai.credit import indicators as ind
+from xinyidai.credit.frames import SCHEMA, feature_frame
 from xinyidai.credit.models import Evaluation, EvaluationRun, FeatureSnapshot, IndicatorSystem
 from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import audit, bulk, clock
@@ -33,8 +34,6 @@ CHUNK = 100_000
 MAX_CHANGED = 20_000
 Progress = Callable[[str, int, int], None]
 
-SCHEMA: dict[str, Any] = {f.code: (pl.Utf8 if f.kind == "cat" else pl.Float64) for f in F.FEATURES}
-STRUCT = pl.Struct([pl.Field(k, v) for k, v in SCHEMA.items()])
 
 
 # ── the indicator system in force ───────────────────────────────────────────────────────────────────────
@@ -146,32 +145,6 @@ def build_features(db: Database, as_of: date, codes: list[str] | None = None,
     return n
 
 
-FRAME_PART = 20_000  # stored snapshots read and decoded at a time
-
-
-def feature_frame(conn: Connection, as_of: date, codes: list[str] | None = None) -> pl.DataFrame:
-    """One plain scan of the stored features as of `as_of`: a column per feature (null = unknown).
-
-    Read and decoded a part at a time: the snapshots' JSON text for every entity of a province, fetched
-    whole and then decoded, took about 9 GB at a million entities; the decoded columns take a tenth of it."""
-    sql = "SELECT entity_code, records, data FROM credit_features WHERE as_of = :d"
-    params: dict[str, Any] = {"d": as_of}
-    if codes is not None:
-        sql += " AND entity_code IN :codes"
-    stmt = text(sql)
-    if codes is not None:
-        stmt = stmt.bindparams(bindparam("codes", expanding=True))
-        params["codes"] = codes or ["-"]
-    result = conn.execution_options(stream_results=True).execute(stmt, params)
-    parts = [_decoded(rows) for rows in result.partitions(FRAME_PART)]
-    return pl.concat(parts) if parts else _decoded([])
-
-
-def _decoded(rows: list[Any]) -> pl.DataFrame:
-    frame = pl.DataFrame(rows, schema={"entity_code": pl.Utf8, "records": pl.Int64, "v": pl.Utf8}, orient="row")
-    return frame.with_columns(pl.col("v").str.json_decode(STRUCT)).unnest("v")
-
-
 # ── runs ────────────────────────────────────────────────────────────────────────────────────────────────
 
 def changed_since(s: Session, since: datetime) -> list[str]:
@@ -214,9 +187,9 @@ def execute_run(db: Database, run_id: int, codes: list[str] | None = None, *, re
         as_of, version = run.as_of, run.indicator_version
         system = system_version(s, version)
         if scorers is None:
-            from xinyidai.credit import models_service
+            from xinyidai.credit import scorecards
 
-            scorers = models_service.scorers(s)
+            scorers = scorecards.scorers(s)
     try:
         if rebuild_features:
             build_features(db, as_of, codes, progress=lambda _p, n, _t: _set(db, run_id, phase="features", done=n))

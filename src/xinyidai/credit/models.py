@@ -1,5 +1,5 @@
 """Tables of the credit products: features as of a date, evaluation runs and results, indicator systems,
-scorecard models and their monitoring, loan outcomes, signed reports, white lists and key-project lists."""
+scorecard models and their monitoring, loan outcomes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -153,111 +152,3 @@ class Evaluation(Base):
 
     __table_args__ = (Index("ix_credit_evaluations_entity", "entity_code", "as_of"),
                       Index("ix_credit_evaluations_run", "run_id"))
-
-
-class CreditReport(Base):
-    """A generated, signed report. Its content is the exact document rendered; the code lets anyone check it."""
-
-    __tablename__ = "credit_reports"
-
-    report_no: Mapped[str] = mapped_column(String(40), primary_key=True)
-    entity_code: Mapped[str] = mapped_column(Code(18), nullable=False, index=True)
-    version: Mapped[str] = mapped_column(String(12), nullable=False)  # public / authorized
-    recipient: Mapped[str | None] = mapped_column(Code(18))  # the institution, for an authorized version
-    snapshot_date: Mapped[date] = mapped_column(Date, nullable=False)
-    generated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    generated_by: Mapped[str] = mapped_column(String(64), nullable=False)
-    content: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    digest: Mapped[str] = mapped_column(String(64), nullable=False)  # SM3 of the canonical content
-    suite: Mapped[str] = mapped_column(String(8), nullable=False)
-    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    signature: Mapped[str] = mapped_column(Text, nullable=False)
-    verification_code: Mapped[str] = mapped_column(String(24), nullable=False, unique=True)
-    pdf_digest: Mapped[str | None] = mapped_column(String(64))
-    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # rendered once, so its digest stays checkable
-
-
-class WhiteListRuleSet(Base):
-    """The rules that put an entity on a white list, as data, versioned."""
-
-    __tablename__ = "whitelist_rules"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    code: Mapped[str] = mapped_column(String(40), nullable=False)  # e.g. 'sme-good-credit'
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    schedule: Mapped[str | None] = mapped_column(String(20))  # monthly / weekly / None (on demand)
-    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
-
-    __table_args__ = (UniqueConstraint("code", "version", name="uq_whitelist_rules_code_version"),)
-
-
-class WhiteList(Base):
-    """One generated (or, for key projects, imported) list: a version people can cite."""
-
-    __tablename__ = "whitelists"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    number: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
-    kind: Mapped[str] = mapped_column(String(12), nullable=False)  # whitelist / key_projects
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    rule_id: Mapped[int | None] = mapped_column(ForeignKey("whitelist_rules.id"))
-    year: Mapped[int | None] = mapped_column(Integer)  # key projects: the list's year
-    as_of: Mapped[date] = mapped_column(Date, nullable=False)
-    origin_node: Mapped[str] = mapped_column(String(20), nullable=False)
-    entries: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    digest: Mapped[str] = mapped_column(String(64), nullable=False)
-    status: Mapped[str] = mapped_column(String(12), nullable=False, default="published")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
-
-
-class WhiteListEntry(Base):
-    __tablename__ = "whitelist_entries"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("whitelists.id", ondelete="CASCADE"), nullable=False)
-    entity_code: Mapped[str] = mapped_column(Code(18), nullable=False)
-    entity_name: Mapped[str] = mapped_column(String(200), nullable=False)
-    grade: Mapped[str | None] = mapped_column(String(4))
-    score: Mapped[float | None] = mapped_column(Float)
-    reasons: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)  # key projects: project
-
-    __table_args__ = (UniqueConstraint("list_id", "entity_code", name="uq_whitelist_entries_entity"),)
-
-
-class WhiteListSubscription(Base):
-    """Who receives a kind of list: an institution (on its portal) or a peer platform (over the network)."""
-
-    __tablename__ = "whitelist_subscriptions"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subscriber_kind: Mapped[str] = mapped_column(String(12), nullable=False)  # institution / peer
-    subscriber: Mapped[str] = mapped_column(String(20), nullable=False)
-    list_kind: Mapped[str] = mapped_column(String(12), nullable=False)
-    rule_code: Mapped[str | None] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-
-    __table_args__ = (UniqueConstraint("subscriber_kind", "subscriber", "list_kind", "rule_code",
-                                       name="uq_whitelist_subscriptions"),)
-
-
-class WhiteListDelivery(Base):
-    """A list delivered to one subscriber: when, and whether it has been seen."""
-
-    __tablename__ = "whitelist_deliveries"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("whitelists.id", ondelete="CASCADE"), nullable=False)
-    subscriber_kind: Mapped[str] = mapped_column(String(12), nullable=False)
-    subscriber: Mapped[str] = mapped_column(String(20), nullable=False)
-    delivered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    outbox_id: Mapped[str | None] = mapped_column(String(40))
-    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    __table_args__ = (UniqueConstraint("list_id", "subscriber_kind", "subscriber",
-                                       name="uq_whitelist_deliveries"),)

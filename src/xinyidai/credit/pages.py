@@ -1,5 +1,5 @@
-"""Pages of the credit products: an entity's credit (grade, score, reasons, trend), reports (view, PDF,
-public verification), evaluation runs with progress, and the indicator systems."""
+"""Pages of the credit products for staff: evaluation runs with progress, the indicator systems, and the
+scorecard models (status changes, loan-outcome import, training a new version, one model's monitoring)."""
 
 from __future__ import annotations
 
@@ -11,161 +11,157 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from xinyidai.access import runtime, sharing
-from xinyidai.access.pages import no_store
-from xinyidai.credit import evaluation, reports
-from xinyidai.credit.models import RUN_STATUSES, CreditReport
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import MarketEntity
-from xinyidai.entities.people import names_of
-from xinyidai.kit import audit, clock
-from xinyidai.kit.errors import DomainError, Forbidden, InvalidInput, NotFound
-from xinyidai.web.app import render
+from xinyidai.accounts.people import name_of, names_of
+from xinyidai.credit import evaluation, scorecards
+from xinyidai.credit import features as F
+from xinyidai.credit.models import MODEL_STATUSES, RUN_STATUSES, ModelMonitor, ScorecardModel
+from xinyidai.credit.scorecard import Scorecard
+from xinyidai.kit import clock
+from xinyidai.kit.db import write_lock
+from xinyidai.kit.errors import DomainError, InvalidInput, NotFound
+from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.templating import no_store, render
 
 router = APIRouter(include_in_schema=False)
-STAFF = ("operator", "regulator", "security")
-MAX_PDF_UPLOAD = 20 * 1024 * 1024
+MAX_CSV = 20 * 1024 * 1024
+LABELS = {f.code: f.label for f in F.FEATURES}
+PSI_WARN, PSI_BAD = 0.1, 0.25
 
 
-def issuer_of(request: Request) -> tuple[str, str, str]:
-    """The node's name and code, and the address its reports send people to for verification."""
-    st = node(request).settings
-    base = st.public_url or str(request.base_url)
-    return st.node_name, st.node_code, base
+def _list_page(request: Request, s: Session, status_code: int = 200, **extra: Any) -> Response:
+    models = scorecards.list_models(s)
+    return no_store(render(request, "credit/models.html", status_code=status_code, models=models,
+                           people=names_of(s, [m.trained_by for m in models]), statuses=MODEL_STATUSES, **extra))
 
 
-def trend_option(points: list[dict[str, Any]]) -> str:
-    """ECharts option for the score over time (grade in the tooltip)."""
+@router.get("/credit/models", response_class=HTMLResponse)
+def models_list(request: Request, p: Principal = Depends(require(*STAFF)),
+                s: Session = Depends(db_session, scope="function")) -> Response:
+    return _list_page(request, s)
+
+
+@router.post("/credit/models/train")
+def train(request: Request, name: str = Form(""), p: Principal = Depends(require("operator")),
+          s: Session = Depends(db_session, scope="function")) -> Response:
+    name = name.strip()
+    try:
+        if not name:
+            raise InvalidInput("请填写模型名称", code="MODEL_NAME_MISSING")
+        with write_lock(s):  # the audit chain's head is taken in this thread
+            m = scorecards.train_model(s, name[:100], p.username)
+            s.commit()
+    except DomainError as exc:
+        s.rollback()
+        return _list_page(request, s, exc.status, train_error=exc, train_name=name)
+    return RedirectResponse(f"/credit/models/{m.id}", status_code=303)
+
+
+@router.post("/credit/models/{model_id}/status")
+def change_status(model_id: int, request: Request, status: str = Form(""),
+                  p: Principal = Depends(require("operator")),
+                  s: Session = Depends(db_session, scope="function")) -> Response:
+    with write_lock(s):
+        scorecards.set_status(s, model_id, status, p.username)
+        s.commit()
+    return RedirectResponse("/credit/models", status_code=303)
+
+
+@router.post("/credit/outcomes")
+def upload_outcomes(request: Request, file: UploadFile = File(...), p: Principal = Depends(require("operator")),
+                    s: Session = Depends(db_session, scope="function")) -> Response:
+    data = file.file.read(MAX_CSV + 1)
+    try:
+        if len(data) > MAX_CSV:
+            raise InvalidInput("文件超过 20 MB", code="FILE_TOO_LARGE")
+        with write_lock(s):
+            result = scorecards.import_outcomes(s, data, p.username)
+            s.commit()
+    except DomainError as exc:
+        s.rollback()
+        rows = exc.detail if isinstance(exc.detail, list) else []
+        return _list_page(request, s, exc.status, import_error=exc, import_rows=rows)
+    return _list_page(request, s, imported=result)
+
+
+# ── one model ───────────────────────────────────────────────────────────────────────────────────────────
+
+def _line(dates: list[str], series: list[dict[str, Any]], y_name: str) -> str:
     return json.dumps({
-        "tooltip": {"trigger": "axis"}, "grid": {"left": 50, "right": 20, "top": 30, "bottom": 30},
-        "xAxis": {"type": "category", "data": [p["as_of"] for p in points]},
-        "yAxis": {"type": "value", "min": 0, "max": 1000, "name": "得分"},
-        "series": [{"type": "line", "name": "公共信用综合评价得分", "data": [p["score"] for p in points],
-                    "label": {"show": True, "formatter": "{c}"}, "connectNulls": False}],
+        "tooltip": {"trigger": "axis"}, "legend": {"top": 0},
+        "grid": {"left": 50, "right": 60, "top": 36, "bottom": 30},
+        "xAxis": {"type": "category", "data": dates}, "yAxis": {"type": "value", "name": y_name},
+        "series": series,
     }, ensure_ascii=False)
 
 
-def _credit_page(request: Request, s: Session, p: Principal, code: str, *, own: bool) -> Response:
-    e = s.get(MarketEntity, code)
-    if e is None:
-        raise NotFound("未找到该市场主体", code="ENTITY_NOT_FOUND")
-    stored = evaluation.result_for(s, code)
-    live = evaluation.evaluate_one(s, code, clock.today()) if stored is None else None
-    points = evaluation.trend(s, code)
-    return no_store(render(request, "credit/entity_credit.html", e=e, result=stored or live, live=live is not None,
-                           trend=points, trend_json=trend_option(points) if points else None, own=own,
-                           reports=reports.list_for_entity(s, code, 20)))
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 4)
 
 
-@router.get("/entities/{code}/credit", response_class=HTMLResponse)
-def entity_credit(code: str, request: Request, p: Principal = Depends(require(*STAFF)),
-                  s: Session = Depends(db_session, scope="function")) -> Response:
-    return _credit_page(request, s, p, code.strip().upper(), own=False)
+def monitoring_charts(rows: list[ModelMonitor]) -> tuple[str, str]:
+    """ECharts options: AUC and KS per as_of; PSI of the score with dashed 0.1 / 0.25 reference lines."""
+    dates = [r.as_of.isoformat() for r in rows]
+    disc = _line(dates, [{"type": "line", "name": "AUC", "data": [_r(r.auc) for r in rows], "connectNulls": False},
+                         {"type": "line", "name": "KS", "data": [_r(r.ks) for r in rows], "connectNulls": False}],
+                 "AUC / KS")
+    marks = {"symbol": "none", "silent": True, "data": [
+        {"yAxis": PSI_WARN, "name": "关注", "lineStyle": {"type": "dashed", "color": "#b7791f"},
+         "label": {"formatter": "关注 0.1"}},
+        {"yAxis": PSI_BAD, "name": "显著偏移", "lineStyle": {"type": "dashed", "color": "#c53030"},
+         "label": {"formatter": "显著 0.25"}}]}
+    top = max([PSI_BAD * 1.2] + [r.psi for r in rows if r.psi is not None])
+    psi = json.loads(_line(dates, [{"type": "line", "name": "评分 PSI", "data": [_r(r.psi) for r in rows],
+                                    "markLine": marks}], "PSI"))
+    psi["yAxis"]["max"] = round(top, 2)
+    return disc, json.dumps(psi, ensure_ascii=False)
 
 
-@router.get("/my/credit", response_class=HTMLResponse)
-def my_credit(request: Request, p: Principal = Depends(require("enterprise")),
-              s: Session = Depends(db_session, scope="function")) -> Response:
-    if not p.org_code:
-        raise Forbidden("账户未关联市场主体", code="NO_ENTITY")
-    return _credit_page(request, s, p, p.org_code, own=True)
+def psi_band(v: float) -> str:
+    return "psi-bad" if v > PSI_BAD else "psi-warn" if v >= PSI_WARN else ""
 
 
-# ── reports ─────────────────────────────────────────────────────────────────────────────────────────────
-
-@router.post("/reports")
-def create_public_report(request: Request, entity_code: str = Form(...),
-                         p: Principal = Depends(require(*STAFF, "enterprise")),
-                         s: Session = Depends(db_session, scope="function")) -> Response:
-    code = entity_code.strip().upper()
-    if p.role == "enterprise" and p.org_code != code:
-        raise Forbidden("企业用户只能为本企业生成报告", code="NOT_OWN_ENTITY")
-    issuer, node_code, base = issuer_of(request)
-    with runtime._write_lock(s):  # noqa: SLF001 - the audit chain's head is taken in this thread
-        rep = reports.public_report(s, node(request).catalog, runtime.policy(request), runtime.signer(request),
-                                    code, issuer=issuer, node_code=node_code, actor=p.username, verify_base=base)
-        s.commit()
-    return RedirectResponse(f"/reports/{rep.report_no}", status_code=303)
-
-
-@router.post("/bank/entities/{code}/report")
-def create_authorized_report(code: str, request: Request, purpose: str = Form("贷前审查"),
-                             authorization: str = Form(""), p: Principal = Depends(require("bank")),
-                             s: Session = Depends(db_session, scope="function")) -> Response:
-    actor = sharing.actor_of(p)
-    issuer, node_code, base = issuer_of(request)
-    code = code.strip().upper()
-    rep = runtime.served(s, actor, code, "report", purpose, lambda: reports.authorized_report(
-        s, node(request).catalog, runtime.policy(request), runtime.signer(request), actor, code, issuer=issuer,
-        node_code=node_code, verify_base=base, purpose=purpose, number=authorization.strip() or None))
-    return RedirectResponse(f"/reports/{rep.report_no}", status_code=303)
+def _model_page(request: Request, s: Session, model_id: int, status_code: int = 200, **extra: Any) -> Response:
+    m = s.get(ScorecardModel, model_id)
+    if m is None:
+        raise NotFound("未找到该评分卡模型", code="MODEL_NOT_FOUND")
+    card = Scorecard.from_dict(m.spec)
+    rows = scorecards.history(s, m.id)
+    charts = monitoring_charts(rows) if rows else None
+    latest = rows[-1] if rows else None
+    psi_vars = sorted(((v, float(x), psi_band(float(x))) for v, x in (latest.psi_variables or {}).items()),
+                      key=lambda t: -t[1]) if latest else []
+    selection = sorted(card.selection, key=lambda x: (not x.get("selected"), -(x.get("iv") or 0)))
+    return no_store(render(request, "credit/model.html", status_code=status_code, m=m, statuses=MODEL_STATUSES,
+                           selection=selection, points=card.points_table(), labels=LABELS,
+                           train=m.metrics.get("train") or {}, test=m.metrics.get("test") or {},
+                           history=rows, charts=charts, latest=latest, psi_vars=psi_vars,
+                           trained_by=name_of(s, m.trained_by), **extra))
 
 
-def visible_report(s: Session, p: Principal, report_no: str) -> CreditReport:
-    """Deny by default: staff see public versions; an enterprise sees every report about itself (so it
-    knows what a bank was given); a bank sees the authorized versions made for it."""
-    rep = reports.get_report(s, report_no)
-    ok = ((p.role in STAFF and rep.version == "public")
-           or (p.role == "enterprise" and p.org_code == rep.entity_code)
-           or (p.role == "bank" and rep.recipient is not None and rep.recipient == p.org_code)
-           or (p.role == "bank" and rep.version == "public" and rep.generated_by == p.username))
-    if not ok:
-        raise NotFound("未找到该报告", code="REPORT_NOT_FOUND")  # not "forbidden": its existence is not told
-    return rep
+@router.get("/credit/models/{model_id}", response_class=HTMLResponse)
+def model_detail(model_id: int, request: Request, p: Principal = Depends(require(*STAFF)),
+                 s: Session = Depends(db_session, scope="function")) -> Response:
+    return _model_page(request, s, model_id)
 
 
-@router.get("/reports/verify", response_class=HTMLResponse)
-def verify_page(request: Request, code: str = "", report_no: str = "") -> Response:
-    result = None
-    if code:
-        with node(request).db.session() as s:
-            result = _verify(s, request, code, report_no, None)
-    return render(request, "credit/verify.html", code=code, report_no=report_no, result=result)
-
-
-@router.post("/reports/verify", response_class=HTMLResponse)
-async def verify_upload(request: Request, code: str = Form(""), report_no: str = Form(""),
-                        pdf: UploadFile | None = File(None)) -> Response:
-    data = None
-    if pdf is not None and pdf.filename:
-        data = await pdf.read(MAX_PDF_UPLOAD + 1)
-        if len(data) > MAX_PDF_UPLOAD:
-            return render(request, "credit/verify.html", status_code=413, code=code, report_no=report_no,
-                          result={"valid": False, "code": "PDF_TOO_LARGE", "message": "PDF 文件超过 20 MB"})
-    with node(request).db.session() as s:
-        result = _verify(s, request, code, report_no, data)
-    return render(request, "credit/verify.html", code=code, report_no=report_no, result=result)
-
-
-def _verify(s: Session, request: Request, code: str, report_no: str, data: bytes | None) -> dict[str, Any]:
-    try:
-        return reports.verify(s, runtime.signer(request), code, report_no or None, data)
-    except DomainError as exc:
-        return {"valid": False, "code": exc.code, "message": exc.message}
-
-
-@router.get("/reports/{report_no}", response_class=HTMLResponse)
-def report_page(report_no: str, request: Request, p: Principal = Depends(require(*STAFF, "enterprise", "bank")),
+@router.post("/credit/models/{model_id}/monitor")
+def run_monitor(model_id: int, request: Request, as_of: str = Form(""), p: Principal = Depends(require("operator")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
-    rep = visible_report(s, p, report_no)
-    return no_store(render(request, "credit/report.html", doc=reports.document_of(rep), rep=rep))
-
-
-@router.get("/reports/{report_no}/pdf")
-def report_pdf(report_no: str, request: Request, p: Principal = Depends(require(*STAFF, "enterprise", "bank")),
-               s: Session = Depends(db_session, scope="function")) -> Response:
-    rep = visible_report(s, p, report_no)
-    if rep.pdf is None:
-        from xinyidai.credit.pdf import render_pdf
-
-        with runtime._write_lock(s):  # noqa: SLF001
-            reports.store_pdf(rep, render_pdf(reports.document_of(rep)))
-            audit.record(s, p.username, "credit.report.pdf", f"report:{rep.report_no}", entity_code=rep.entity_code,
-                         pdf_digest=rep.pdf_digest)
+    try:
+        try:
+            day = date.fromisoformat(as_of.strip())
+        except ValueError:
+            raise InvalidInput("监测基准日格式应为 YYYY-MM-DD", code="BAD_AS_OF") from None
+        with write_lock(s):
+            scorecards.monitor(s, model_id, day)
             s.commit()
-    return no_store(Response(rep.pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{rep.report_no}.pdf"'}))
+    except NotFound:
+        raise
+    except DomainError as exc:
+        s.rollback()
+        return _model_page(request, s, model_id, exc.status, monitor_error=exc, as_of=as_of)
+    return RedirectResponse(f"/credit/models/{model_id}", status_code=303)
 
 
 # ── evaluation runs and indicator systems (staff) ───────────────────────────────────────────────────────
@@ -247,7 +243,7 @@ def _run_quietly(db: Any, run_id: int, codes: list[str] | None) -> None:
 def load_indicators(request: Request, spec: str = Form(...), p: Principal = Depends(require("operator")),
                     s: Session = Depends(db_session, scope="function")) -> Response:
     try:
-        with runtime._write_lock(s):  # noqa: SLF001
+        with write_lock(s):
             evaluation.load_system(s, spec, p.username)
             s.commit()
     except DomainError as exc:

@@ -1,5 +1,5 @@
-"""The credit products' chores while the server runs: white lists whose schedule is due, and once a day
-(after 01:00 Beijing time) re-evaluation of the entities whose records changed since the last run."""
+"""The credit evaluation's chore while the server runs: once a day (after 01:00 Beijing time) re-evaluation of
+the entities whose records changed since the last run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
-from xinyidai.credit import evaluation, whitelists
+from xinyidai.credit import evaluation
 from xinyidai.kit import clock
 
 log = logging.getLogger(__name__)
@@ -15,16 +15,8 @@ NIGHTLY_HOUR = 1
 
 
 def chores_once(app: Any, state: dict[str, Any]) -> None:
-    from xinyidai.network.runtime import context
-
     n = app.state.node
-    now = clock.now()
-    try:
-        ctx = context(app)
-    except Exception:  # noqa: BLE001 - without a key the lists still go to institutions; peers wait
-        ctx = None
-    whitelists.run_scheduled(n.db, ctx, now, node_code=n.settings.node_code)
-    local = now.astimezone(clock.CHINA_TZ)
+    local = clock.now().astimezone(clock.CHINA_TZ)
     if local.hour >= NIGHTLY_HOUR and state.get("evaluated_on") != local.date():
         state["evaluated_on"] = local.date()
         with n.db.session() as s:

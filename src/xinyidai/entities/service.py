@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 from xinyidai.entities.industries import industry_name
 from xinyidai.entities.models import MarketEntity
 from xinyidai.entities.regions import is_valid_region, prefecture_of, region_name
-from xinyidai.kit.errors import InvalidInput, NotFound
+from xinyidai.kit.errors import Forbidden, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
+from xinyidai.kit.principal import STAFF, Principal
 
 SORTABLE = {
     "code": MarketEntity.code,
@@ -85,3 +86,12 @@ def counts_by_region(s: Session) -> list[tuple[str, str, int]]:
 
 def counts_by_kind(s: Session) -> list[tuple[str, int]]:
     return [tuple(r) for r in s.execute(select(MarketEntity.kind, func.count()).group_by(MarketEntity.kind))]
+
+
+def may_view_entity(p: Principal, code: str) -> None:
+    """Staff see the register; an enterprise user sees only the entity it is the administrator of."""
+    if p.role in STAFF:
+        return
+    if p.role == "enterprise" and p.org_code and p.org_code == code.strip().upper():
+        return
+    raise Forbidden("无权查看该市场主体的信息", code="ENTITY_FORBIDDEN")

@@ -61,6 +61,12 @@ def savepoint(session: Session) -> Any:
     return session.begin_nested()
 
 
+def write_lock(session: Session) -> Any:
+    """The lock its database's writers queue on (see `Database.write_lock`), for a request's session."""
+    db = session.info.get("database")
+    return db.write_lock if db is not None else contextlib.nullcontext()
+
+
 def make_engine(url: str) -> Engine:
     u = make_url(url)
     if u.drivername.startswith("sqlite"):

@@ -2,29 +2,29 @@
 
 Public to other nodes (authenticated by what they carry, not by a session): this node's identity, the
 application endpoint, the inbox for envelopes, and — for pull-mode children — the outbox they poll and the
-receipts they return. Staff: peers and their review, transfers.
+receipts they return. Staff: peers and their review, transfers; quality feedback, reconciliation, banks'
+data needs and the 先立后破 cut.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from xinyidai.entities.accounts import Principal
 from xinyidai.kit.errors import DomainError
 from xinyidai.kit.pagination import PageRequest
-from xinyidai.network import peers, relay, runtime
+from xinyidai.kit.principal import STAFF, Principal
+from xinyidai.network import exchange, peers, relay, runtime
+from xinyidai.network import inbox as envelopes_in
 from xinyidai.network.models import OUTBOX_STATUSES, InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope
+from xinyidai.network.schemas import CutIn, Decision, FeedbackIn, NeedIn, ReconcileIn
 from xinyidai.web.deps import db_session, node, require
 
 router = APIRouter(prefix="/api/v1/network", tags=["节点网络"])
-STAFF = ("operator", "security", "regulator")
 
 
 @router.get("/node", summary="本节点的身份与公钥")
@@ -48,7 +48,7 @@ def _receive(request: Request, wire: bytes, via: str) -> dict[str, Any]:
     ctx = runtime.context(request.app)
     with n.db.sessions() as s:
         try:
-            receipt = relay.receive(s, ctx, wire, via)
+            receipt = envelopes_in.receive(s, ctx, wire, via)
             s.commit()
             return receipt
         except DomainError:
@@ -87,11 +87,6 @@ def list_peers(status: str | None = None, relation: str | None = None, page: int
                ) -> dict[str, Any]:
     result = peers.list_peers(s, PageRequest(page, size, "applied_at", True), status, relation)
     return result.as_dict([peers.peer_dict(x) for x in result.items])
-
-
-class Decision(BaseModel):
-    reason: str
-    deadline: date | None = None
 
 
 @router.post("/peers/{code}/check", summary="登记审核人员审核接入申请")
@@ -167,3 +162,58 @@ def topology_data(request: Request, s: Session) -> dict[str, Any]:
                  received=int(received.get(peer.code, 0)), refused=int(refused.get(peer.code, 0)), lag_s=lag)
         out.append(d)
     return {"self": {"code": st.node_code, "name": st.node_name, "role": st.node_role}, "peers": out}
+
+
+# ── what neighbouring nodes exchange besides records: quality feedback, reconciliation (对账), banks' data
+# needs and the 先立后破 cut. Thin: each handler calls a function of `exchange`. ──────────────────────────
+
+
+@router.post("/feedback", status_code=201, summary="就下级报送的记录提出质量问题（逐级反馈到数据来源节点）")
+def raise_feedback(request: Request, body: FeedbackIn, p: Principal = Depends(require("operator")),
+                   s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    note = exchange.raise_feedback(s, runtime.context(request.app), body.entity_code, body.category,
+                                   body.record_key, body.problem, actor=p.username)
+    return exchange.note_dict(note)
+
+
+@router.get("/feedback", summary="质量反馈：本节点发出的与收到的")
+def list_feedback(status: str | None = None, p: Principal = Depends(require(*STAFF)),
+                  s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return {"items": exchange.list_feedback(s, status)}
+
+
+@router.post("/reconciliations", status_code=202, summary="向上级节点发起对账（结论异步返回，不一致自动重发）")
+def start_reconciliation(request: Request, body: ReconcileIn, p: Principal = Depends(require("operator")),
+                         s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return {"started": exchange.start_reconciliation(s, runtime.context(request.app), body.days, force=body.force,
+                                                     peer_code=body.peer)}
+
+
+@router.get("/reconciliations", summary="对账结果（按类别与日期）")
+def list_reconciliations(peer: str | None = None, status: str | None = None, limit: int = 200,
+                         p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
+                         ) -> dict[str, Any]:
+    return {"items": exchange.list_reconciliations(s, peer, status, limit)}
+
+
+@router.post("/needs", status_code=201, summary="金融机构登记数据需求（所需类别、数据项与用途）")
+def file_need(request: Request, body: NeedIn, p: Principal = Depends(require("bank", "operator")),
+              s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    n = exchange.file_need(s, runtime.context(request.app), p, category=body.category, items=body.items,
+                           reason=body.reason, institution_code=body.institution_code,
+                           catalog=node(request).catalog)
+    return exchange.need_doc(n)
+
+
+@router.get("/needs", summary="数据需求登记簿：按类别与数据项统计")
+def needs_register(category: str | None = None, p: Principal = Depends(require("bank", *STAFF)),
+                   s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return exchange.needs_register(s, p, category)
+
+
+@router.post("/legacy/{code}/cut", summary="先立后破：两条路径对账一致后切断原直连通道（安全管理员）")
+def cut_legacy(code: str, body: CutIn, p: Principal = Depends(require("security")),
+               s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    from xinyidai.network import peers
+
+    return peers.peer_dict(exchange.cut_legacy_path(s, p, code, body.reason, force=body.force))

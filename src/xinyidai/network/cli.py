@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from xinyidai.console import database, fail, settings
+
 node_app = typer.Typer(help="节点身份与接入", no_args_is_help=True)
 
 
@@ -27,7 +29,6 @@ def init(role: str = typer.Option(..., help="national / provincial / municipal")
     """创建节点身份与密钥对（私钥加密保存在 var/keys，不进数据库），并登记上级节点的公钥。"""
     import httpx
 
-    from xinyidai.cli import _db, _settings
     from xinyidai.config import ROLES, SUITES
     from xinyidai.kit import migrate
     from xinyidai.kit.node_key import node_identity
@@ -36,7 +37,7 @@ def init(role: str = typer.Option(..., help="national / provincial / municipal")
     if role not in ROLES or suite not in SUITES or mode not in ("push", "pull", "file"):
         typer.secho("role / suite / mode 取值不正确", fg="red", err=True)
         raise typer.Exit(2)
-    s = _settings()
+    s = settings()
     s.var_dir.mkdir(parents=True, exist_ok=True)
     values = {"node_code": code, "node_role": role, "node_name": name, "crypto_suite": suite,
               "public_url": public_url, "parent_url": parent, "parent_mode": mode}
@@ -58,7 +59,7 @@ def init(role: str = typer.Option(..., help="national / provincial / municipal")
         if unknown:
             typer.secho(f"未知的信息类别：{'、'.join(unknown)}", fg="red", err=True)
             raise typer.Exit(2)
-        db = _db(_settings())
+        db = database(settings())
         migrate.upgrade(db.engine)
         with db.session() as sess:
             peers.register_parent(sess, info, parent, mode, categories or None)
@@ -72,11 +73,10 @@ def apply(contact: str = typer.Option(..., help="联系人与电话"),
     """向上级节点提交接入申请（由本节点私钥签名）。"""
     import httpx
 
-    from xinyidai.cli import _settings
     from xinyidai.kit.node_key import node_identity
     from xinyidai.network import peers
 
-    s = _settings()
+    s = settings()
     if not s.parent_url:
         typer.secho("尚未登记上级节点：请先运行 xinyidai node init --parent URL", fg="red", err=True)
         raise typer.Exit(2)
@@ -98,22 +98,15 @@ network_app = typer.Typer(help="节点间交换：文件方式、对账、质量
 
 
 def _node():  # noqa: ANN202 - (settings, database, context)
-    from xinyidai.cli import _db, _settings
     from xinyidai.kit.node_key import node_identity
     from xinyidai.network.relay import NodeContext
 
-    s = _settings()
-    return s, _db(s), NodeContext(s.node_code, s.node_role, node_identity(s.var_dir, s.crypto_suite))
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    code = getattr(exc, "code", type(exc).__name__)
-    typer.secho(f"{getattr(exc, 'message', exc)}（{code}）", fg="red", err=True)
-    return typer.Exit(1)
+    s = settings()
+    return s, database(s), NodeContext(s.node_code, s.node_role, node_identity(s.var_dir, s.crypto_suite))
 
 
 def _cli_actor(role: str, name: str = "cli"):  # noqa: ANN202
-    from xinyidai.entities.accounts import Principal
+    from xinyidai.kit.principal import Principal
 
     return Principal(0, name, name, role, None)
 
@@ -138,7 +131,7 @@ def export(peer: str = typer.Option(..., help="文件交换方式的对端节点
     try:
         written = files.export_outbox(db, ctx, peer, out_dir, collect=collect, again=again)
     except DomainError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     typer.echo(f"已导出 {len(written)} 个报文文件到 {out_dir}")
 
 
@@ -199,7 +192,7 @@ def feedback(entity: str = typer.Option(..., help="统一社会信用代码"), c
             note = exchange.raise_feedback(s, ctx, entity, category, key or None, problem, actor="cli")
             ext = note.external_id
     except DomainError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     typer.echo(f"质量反馈已发出：{ext}")
 
 
@@ -219,7 +212,7 @@ def need(institution: str = typer.Option(..., help="金融机构代码"), catego
                                    catalog=load_catalog(settings.catalog_path))
             ext = n.external_id
     except DomainError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     typer.echo(f"数据需求已登记：{ext}")
 
 
@@ -253,7 +246,7 @@ def legacy_link(url: str = typer.Argument(..., help="原直连对端的地址"))
             p = exchange.link_legacy(s, settings.node_role, info, url)
             relation = p.relation
     except DomainError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     typer.echo(f"已登记原直连通道：{info['code']}（{'原上级' if relation == 'legacy' else '原直连下级'}）")
 
 
@@ -271,5 +264,5 @@ def cut_legacy(code: str = typer.Argument(..., help="原直连下级的节点代
         with db.session() as s:
             exchange.cut_legacy_path(s, _cli_actor("security", by), code, reason, force=force)
     except DomainError as exc:
-        raise _fail(exc) from None
+        fail(exc)
     typer.echo(f"已切断 {code} 的原直连通道")

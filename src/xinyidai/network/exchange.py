@@ -2,7 +2,7 @@
 that sent the data, reconciliation (对账) between a child and the node above it, banks' data needs going
 up, and the 先立后破 migration of a city platform linked straight to the national platform.
 
-`relay.apply` hands every envelope of kind `feedback`, `reconcile` or `needs` to `apply` here, and any kind
+`inbox.apply` hands every envelope of kind `feedback`, `reconcile` or `needs` to `apply` here, and any kind
 registered in `APPLIERS` by a layer above (`whitelist`: credit.whitelists). Each applier checks its payload
 before writing anything (a refusal then leaves nothing behind) and is idempotent: feedback notes and needs
 carry an `external_id` made where they were raised, so a duplicate changes nothing.
@@ -36,13 +36,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from xinyidai.catalog.schema import Catalog
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.models import FinancialInstitution
+from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import audit, clock
 from xinyidai.kit.crypto.suite import get_suite
 from xinyidai.kit.db import Database
 from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from xinyidai.kit.principal import Principal
 from xinyidai.network import relay
 from xinyidai.network.models import BankNeed, FeedbackNote, OutboxEnvelope, Peer, Reconciliation
 from xinyidai.records.models import CreditRecord
@@ -570,7 +570,7 @@ def collect_legacy_uploads(s: Session, ctx: relay.NodeContext) -> int:
         where = [CreditRecord.status != "withdrawn", *_sent_up_filter(s)]
         if up.upload_categories:
             where.append(CreditRecord.category.in_(up.upload_categories))
-        queued += relay._collect(s, ctx, up, "up", where, 20)  # noqa: SLF001 - the same batching as uploads
+        queued += relay.collect(s, ctx, up, "up", where, 20)  # the same batching as uploads
     return queued
 
 

@@ -3,7 +3,7 @@ media, for a peer that cannot be reached over the network.
 
 - At the sender, `export_outbox` writes each pending envelope for a file-mode peer as `<id>.xyd` (exactly
   the wire bytes a push would send) and marks it `exported`; it stays owed until its receipt returns.
-- At the receiver, `import_files` checks and applies each file through the same `relay.receive` as the
+- At the receiver, `import_files` checks and applies each file through the same `inbox.receive` as the
   inbox (via="file") and writes the signed receipt as `<id>.receipt.json`. A bad file (tampered, wrong
   recipient, garbage) is refused with its code, recorded, and nothing of it applied; the rest of the batch
   goes on. A file imported twice is acknowledged again without being applied twice.
@@ -27,7 +27,7 @@ from sqlalchemy import select
 from xinyidai.kit import audit, clock
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import DomainError, InvalidInput, NotFound
-from xinyidai.network import relay
+from xinyidai.network import inbox, relay
 from xinyidai.network.models import OutboxEnvelope, Peer
 
 ENVELOPE_SUFFIX = ".xyd"
@@ -123,7 +123,7 @@ def _receive_one(db: Database, ctx: relay.NodeContext, wire: bytes, name: str,
                  outcome: ImportOutcome) -> dict[str, Any] | None:
     s = db.sessions()
     try:
-        receipt = relay.receive(s, ctx, wire, "file")
+        receipt = inbox.receive(s, ctx, wire, "file")
         s.commit()
         return receipt
     except DomainError as exc:

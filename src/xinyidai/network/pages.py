@@ -18,10 +18,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from xinyidai.entities.accounts import Principal
 from xinyidai.kit import audit, clock
 from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest, paginate
+from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.network import peers
 from xinyidai.network.api import topology_data
 from xinyidai.network.models import (
@@ -37,11 +37,10 @@ from xinyidai.network.models import (
     RefusedEnvelope,
 )
 from xinyidai.records.models import CreditRecord
-from xinyidai.web.app import render
 from xinyidai.web.deps import db_session, require
+from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-STAFF = ("operator", "security", "regulator")
 OFFICERS = ("operator", "security")
 ROLE_LABELS = {"national": "国家级", "provincial": "省级", "municipal": "市级"}
 RECON_STATUSES = {"match": "一致", "mismatch": "不一致", "pending": "待对方回复"}

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyidai.entities.accounts import Principal
 from xinyidai.kit import audit, clock
 from xinyidai.kit.crypto.suite import Identity, canonical_json, get_suite
 from xinyidai.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
+from xinyidai.kit.principal import Principal
 from xinyidai.network.models import MODES, PEER_STATUSES, Peer
 
 APPLY_LABEL = b"xinyidai.node-application.v1\n"

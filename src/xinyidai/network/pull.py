@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xinyidai.entities.models import RequestNonce
+from xinyidai.institutions.models import RequestNonce
 from xinyidai.kit import clock
 from xinyidai.kit.crypto.suite import get_suite
 from xinyidai.kit.db import Database, savepoint
 from xinyidai.kit.errors import DomainError, Forbidden, Unauthenticated
-from xinyidai.network import relay
+from xinyidai.network import inbox, relay
 from xinyidai.network.models import OutboxEnvelope, Peer
 
 PULL_LABEL = b"xinyidai.pull.v1\n"
@@ -84,7 +84,7 @@ def pull_from_parent(db: Database, ctx: relay.NodeContext, client: httpx.Client)
         wire = base64.b64decode(item)
         with db.sessions() as s:
             try:
-                receipts.append(relay.receive(s, ctx, wire, "pull"))
+                receipts.append(inbox.receive(s, ctx, wire, "pull"))
                 s.commit()
             except DomainError:
                 s.commit()

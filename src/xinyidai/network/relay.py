@@ -26,19 +26,13 @@ from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import audit, bulk, clock
 from xinyidai.kit.crypto.suite import Identity
 from xinyidai.network.envelope import (
-    FILE_MAX_AGE,
-    MAX_SKEW,
-    EnvelopeRefused,
     PeerKey,
     check_receipt,
     make_envelope,
-    make_receipt,
-    open_envelope,
-    parse,
     wire_digest,
 )
 from xinyidai.network.horizon import HORIZON, contiguous, settled_moment
-from xinyidai.network.models import InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope, RelayCursor
+from xinyidai.network.models import OutboxEnvelope, Peer, RelayCursor
 from xinyidai.records.models import CreditRecord
 
 BATCH = 10000
@@ -175,7 +169,7 @@ def _pending(s: Session, peer: str) -> int:
         OutboxEnvelope.status == "pending", OutboxEnvelope.recipient == peer)).scalar_one()
 
 
-def _collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: list, limit_batches: int) -> int:
+def collect(s: Session, ctx: NodeContext, peer: Peer, direction: str, where: list, limit_batches: int) -> int:
     """Queue the records after the cursor that satisfy `where`, and move the cursor past every record
     considered — matching or not — so a round never rescans what an earlier round already judged.
 
@@ -241,7 +235,7 @@ def collect_uploads(s: Session, ctx: NodeContext, limit_batches: int = 4) -> int
              (CreditRecord.via_node.is_(None)) | (CreditRecord.via_node != p.code)]
     if p.upload_categories:
         where.append(CreditRecord.category.in_(p.upload_categories))
-    return _collect(s, ctx, p, "up", where, limit_batches) + _collect_withdrawals(s, ctx, p, "up", where[1:])
+    return collect(s, ctx, p, "up", where, limit_batches) + _collect_withdrawals(s, ctx, p, "up", where[1:])
 
 
 def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 4) -> int:
@@ -263,7 +257,7 @@ def collect_downloads(s: Session, ctx: NodeContext, limit_batches: int = 4) -> i
                  (CreditRecord.via_node.is_(None)) | (CreditRecord.via_node != child.code),
                  (CreditRecord.origin_node.is_(None)) | (CreditRecord.origin_node != child.code),
                  entity.in_(in_region)]
-        queued += _collect(s, ctx, child, "down", where, limit_batches)
+        queued += collect(s, ctx, child, "down", where, limit_batches)
         queued += _collect_withdrawals(s, ctx, child, "down", where[1:])
     return queued
 
@@ -404,63 +398,6 @@ def accept_receipts(s: Session, receipts: list[Mapping[str, Any]]) -> int:
 # ── receiving ────────────────────────────────────────────────────────────────────────────────────────────
 
 @_gc_paused()
-def receive(s: Session, ctx: NodeContext, wire: bytes, via: str = "push") -> dict[str, Any]:
-    """Check, apply once and acknowledge an envelope. A refusal is recorded (committed by the caller) and
-    raised; an exact duplicate is acknowledged again without being applied."""
-    try:
-        opened = open_envelope(wire, ctx.code, ctx.identity, peer_keys(s),
-                               FILE_MAX_AGE if via == "file" else MAX_SKEW)
-    except EnvelopeRefused as exc:
-        header = _claimed(wire)
-        s.add(RefusedEnvelope(claimed_id=header.get("id"), claimed_sender=header.get("sender"), code=exc.code,
-                              message=exc.message, via=via, at=clock.now()))
-        audit.record(s, "network", "envelope.refused", f"envelope:{str(header.get('id'))[:150]}",
-                     sender=header.get("sender"), code=exc.code, via=via)
-        raise
-    h = opened.header
-    seen = s.execute(select(InboxEnvelope).where(InboxEnvelope.sender == h["sender"],
-                                                 InboxEnvelope.nonce == h["nonce"])).scalar_one_or_none()
-    if seen is not None:
-        if seen.id == h["id"] and seen.digest == opened.digest:
-            return {**seen.receipt, "duplicate": True}
-        exc = EnvelopeRefused("报文的随机数已被使用（重放）", code="ENVELOPE_REPLAYED")
-        s.add(RefusedEnvelope(claimed_id=h["id"], claimed_sender=h["sender"], code=exc.code, message=exc.message,
-                              via=via, at=clock.now()))
-        raise exc
-    if s.get(InboxEnvelope, h["id"]) is not None:
-        raise EnvelopeRefused("报文编号已被使用", code="ENVELOPE_REPLAYED")
-    result = apply(s, ctx, h["kind"], h["sender"], opened.payload, opened.packed)
-    receipt = make_receipt(ctx.identity, ctx.code, h, opened.digest, "applied", result)
-    s.add(InboxEnvelope(id=h["id"], sender=h["sender"], kind=h["kind"], nonce=h["nonce"], digest=opened.digest,
-                        received_at=clock.now(), via=via, items=int(h.get("items") or 0), result=result,
-                        receipt=receipt))
-    s.execute(update(Peer).where(Peer.code == h["sender"]).values(last_contact_at=clock.now()))
-    audit.record(s, h["sender"], "envelope.applied", f"envelope:{h['id']}", kind=h["kind"], via=via, **result)
-    return receipt
-
-
-def _claimed(wire: bytes) -> dict[str, Any]:
-    try:
-        return parse(wire)[0]
-    except EnvelopeRefused:
-        return {}
-
-
-def apply(s: Session, ctx: NodeContext, kind: str, sender: str, payload: Any, packed: bytes | None = None
-          ) -> dict[str, Any]:
-    """Apply an envelope's payload (`packed`: as it came, see `envelope.pack`)."""
-    if kind == "records":
-        applied = apply_records(s, sender, payload)
-        _pass_sender(s, sender, len(applied.stored))
-        _forward_up(s, ctx, sender, applied, payload, packed)
-        return applied.result
-    if kind == "ping":
-        return {"pong": True}
-    from xinyidai.network import exchange  # feedback, reconciliation, needs
-
-    return exchange.apply(s, ctx, kind, sender, payload)
-
-
 def _stored_date(v: str | None, pg: bool) -> str | date | None:
     """A wire date as the driver takes it: ISO text is SQLite's stored form (once checked)."""
     if not v:
@@ -578,7 +515,7 @@ def _held(s: Session, codes: list[str], categories: set[str], incoming: Mapping[
     return held, top
 
 
-def _forward_up(s: Session, ctx: NodeContext, sender: str, applied: Applied, received: Any = None,
+def forward_up(s: Session, ctx: NodeContext, sender: str, applied: Applied, received: Any = None,
                 packed: bytes | None = None) -> None:
     """Queue for the parent, in the transaction that stored them, the versions a neighbour just sent —
     rather than reading them back in the next collection round — when the upload cursor has judged every
@@ -601,7 +538,7 @@ def _forward_up(s: Session, ctx: NodeContext, sender: str, applied: Applied, rec
               packed=packed if payload == received else None)
 
 
-def _pass_sender(s: Session, sender: str, fresh: int) -> None:
+def pass_sender(s: Session, sender: str, fresh: int) -> None:
     """Move the sender's own cursor past the `fresh` versions it just sent: the collectors leave out what
     came via the peer they collect for, so scanning them again (every record, at a node whose records all
     come from its one child) would only judge them unwanted. Only on SQLite, where this transaction is the

@@ -1,4 +1,5 @@
-"""JSON API: deliveries (submit, status, report) and records (history, withdrawal, correction)."""
+"""JSON API: deliveries (submit, status, report), an entity's records (history, withdrawal, correction), and
+the overview's figures."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.api import may_view_entity
+from xinyidai.entities import service as entities_service
 from xinyidai.kit.pagination import PageRequest
+from xinyidai.kit.principal import Principal
 from xinyidai.records import service
+from xinyidai.records.schemas import CorrectIn, WithdrawIn
 from xinyidai.records.submit import submit_upload
 from xinyidai.web.deps import db_session, node, require
 
@@ -80,17 +81,8 @@ def issues_csv(delivery_id: int, request: Request, p: Principal = Depends(requir
 @router.get("/records/{record_id}/history", summary="一条记录的全部版本")
 def history(record_id: int, p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     versions = service.record_history(s, record_id)
-    may_view_entity(p, versions[0].entity_code)
+    entities_service.may_view_entity(p, versions[0].entity_code)
     return {"items": [service.record_dict(r) for r in versions]}
-
-
-class WithdrawIn(BaseModel):
-    reason: str = Field(..., min_length=2, max_length=2000, description="撤回原因")
-
-
-class CorrectIn(BaseModel):
-    changes: dict[str, str] = Field(..., description="字段代码 → 新值（文本，按清单校验）")
-    reason: str = Field(..., min_length=2, max_length=2000, description="更正原因")
 
 
 @router.post("/records/{record_id}/withdraw", summary="撤回一条记录（历史保留）")
@@ -105,3 +97,25 @@ def correct(record_id: int, body: CorrectIn, request: Request, p: Principal = De
     new = service.correct_record(s, node(request).catalog, record_id, body.changes, actor=p.username,
                                  reason=body.reason)
     return service.record_dict(new)
+
+
+@router.get("/stats/overview", tags=["统计"], summary="数据概览：主体、记录、交付批次的分布")
+def overview_api(request: Request, p: Principal = Depends(require()),
+                 s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return service.overview_stats(s, node(request).catalog)
+
+
+@router.get("/entities/{code}", tags=["市场主体"], summary="一个市场主体的登记信息与各类记录数")
+def get_one(code: str, p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    entities_service.may_view_entity(p, code)
+    e = entities_service.get_entity(s, code)
+    return {**entities_service.entity_dict(e), "record_counts": service.entity_category_counts(s, e.code)}
+
+
+@router.get("/entities/{code}/records", tags=["市场主体"], summary="一个市场主体的信用记录（可含历史版本）")
+def records(code: str, request: Request, category: str | None = None, history: bool = False,
+            p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    entities_service.may_view_entity(p, code)
+    e = entities_service.get_entity(s, code)
+    rows = service.entity_records(s, e.code, category, include_history=history)
+    return {"entity_code": e.code, "items": [service.record_dict(r) for r in rows]}

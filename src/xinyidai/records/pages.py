@@ -1,4 +1,5 @@
-"""Pages: deliveries and their reports (with live progress), the upload page, a record's history."""
+"""Pages: the overview, deliveries and their reports (with live progress), the upload page, one entity's
+records by category with version history, a record's history."""
 
 from __future__ import annotations
 
@@ -6,19 +7,46 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.api import may_view_entity
-from xinyidai.entities.people import name_of
-from xinyidai.kit.errors import DomainError
+from xinyidai.accounts.people import name_of
+from xinyidai.entities import service as entities_service
+from xinyidai.kit.errors import DomainError, NotFound
 from xinyidai.kit.pagination import PageRequest
+from xinyidai.kit.principal import Principal
 from xinyidai.records import service
 from xinyidai.records.api import READERS
 from xinyidai.records.models import DELIVERY_STATUSES
 from xinyidai.records.submit import submit_upload
-from xinyidai.web.app import render
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, p: Principal = Depends(require()),
+             s: Session = Depends(db_session, scope="function")) -> Response:
+    stats = service.overview_stats(s, node(request).catalog)
+    recent = service.list_deliveries(s, PageRequest(1, 8, "id", True)).items
+    return render(request, "records/overview.html", stats=stats, recent=recent)
+
+
+@router.get("/entities/{code}", response_class=HTMLResponse)
+def entity_page(code: str, request: Request, category: str | None = None, history: bool = False,
+                p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> Response:
+    entities_service.may_view_entity(p, code)
+    e = entities_service.get_entity(s, code)
+    counts = service.entity_category_counts(s, e.code)
+    catalog = node(request).catalog
+    if category is None:
+        category = next((c.code for c in catalog.categories if counts.get(c.code)), catalog.categories[0].code)
+    try:
+        cat = catalog.category(category)
+    except KeyError:
+        raise NotFound(f"信息清单中没有类别「{category}」", code="UNKNOWN_CATEGORY") from None
+    rows = service.entity_records(s, e.code, cat.code, include_history=history)
+    records = [service.record_dict(r) for r in rows]
+    return render(request, "records/entity.html", entity=e, info=entities_service.entity_dict(e), counts=counts,
+                  cat=cat, records=records, history=history)
 
 
 @router.get("/deliveries", response_class=HTMLResponse)
@@ -73,7 +101,7 @@ async def upload(request: Request, file: UploadFile = File(...), category: str =
 def record_history(record_id: int, request: Request, p: Principal = Depends(require()),
                    s: Session = Depends(db_session, scope="function")) -> Response:
     versions = service.record_history(s, record_id)
-    may_view_entity(p, versions[0].entity_code)
+    entities_service.may_view_entity(p, versions[0].entity_code)
     cat = node(request).catalog.category(versions[0].category)
     # `received` stays a datetime, so the page shows it in Beijing time as every other page does.
     shown = [{**service.record_dict(v), "received": v.received_at} for v in versions]

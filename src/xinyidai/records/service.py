@@ -12,11 +12,12 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.catalog.schema import Catalog
+from xinyidai.entities import service as entities_service
 from xinyidai.kit import audit, clock
 from xinyidai.kit.errors import Conflict, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
 from xinyidai.records.canonical import canonical_json, fingerprint, record_key
-from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue
+from xinyidai.records.models import DELIVERY_STATUSES, CreditRecord, Delivery, DeliveryIssue
 from xinyidai.records.validation import Bad, _make_converter, period_bounds
 
 DELIVERY_SORTABLE = {
@@ -236,3 +237,23 @@ def counts_by_provider(s: Session, limit: int = 20) -> list[tuple[str, int]]:
 
 def deliveries_by_status(s: Session) -> dict[str, int]:
     return dict(s.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+
+
+def overview_stats(s: Session, catalog: Catalog) -> dict[str, Any]:
+    """The node at a glance: entities by prefecture and kind, records by category and provider, deliveries
+    by state."""
+    by_region = entities_service.counts_by_region(s)
+    by_cat = counts_by_category(s)
+    by_status = deliveries_by_status(s)
+    return {
+        "entities": sum(n for _, _, n in by_region),
+        "records": sum(by_cat.values()),
+        "deliveries": sum(by_status.values()),
+        "by_region": [{"code": c, "name": name, "count": n} for c, name, n in by_region],
+        "by_category": [{"code": c.code, "name": c.name, "count": by_cat.get(c.code, 0)}
+                        for c in catalog.categories],
+        "by_provider": [{"name": p, "count": n} for p, n in counts_by_provider(s, 10)],
+        "by_kind": [{"name": k, "count": n} for k, n in entities_service.counts_by_kind(s)],
+        "deliveries_by_status": [{"status": k, "name": DELIVERY_STATUSES.get(k, k), "count": n}
+                                 for k, n in sorted(by_status.items())],
+    }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.datastructures import UploadFile
 
-from xinyidai.entities.accounts import Principal
+from xinyidai.kit.principal import Principal
 from xinyidai.records.loading import DuplicateDelivery, LoadOutcome, process_delivery, register_delivery
 from xinyidai.records.models import Delivery
 from xinyidai.records.uploads import save_upload

@@ -5,33 +5,33 @@ hot query routes, `caller(...)`, which makes the same checks in the worker threa
 (see `Caller`); an unauthenticated page request is redirected to the log-in page, an API request gets 401
 in the common error shape.
 
-An `/api/` request may instead authenticate with an institution's API key or signed headers (see
-`entities.request_auth`). Such requests skip the CSRF check — a browser cannot attach these headers to a
-cross-site request, and they carry no cookie authority — while cookie sessions keep it. A bank user's
-session, and every institution credential, is refused while the institution is suspended or revoked and
-counts against its per-minute rate limit.
+Who sent a request is the `Authenticator`'s answer, which the application factory puts on the node: the
+shell knows no accounts or credentials (those domains sit above it), only how to ask. An `/api/` request
+may authenticate with an institution's API key or signed headers instead of a session cookie. Such
+requests skip the CSRF check — a browser cannot attach these headers to a cross-site request, and they
+carry no cookie authority — while cookie sessions keep it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from xinyidai.catalog.schema import Catalog
 from xinyidai.config import Settings
-from xinyidai.entities import accounts, request_auth
-from xinyidai.entities.accounts import Principal
-from xinyidai.entities.request_auth import RateLimiter
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import DomainError, Forbidden, Unauthenticated
+from xinyidai.kit.principal import Principal
+
+if TYPE_CHECKING:
+    from xinyidai.catalog.schema import Catalog
 
 SESSION_COOKIE = "xyd_session"
 LOGIN_CSRF_COOKIE = "xyd_login_csrf"
@@ -46,6 +46,23 @@ class LoginRequired(DomainError):
     message = "请先登录"
 
 
+class Authenticator(Protocol):
+    """Who sent a request. Asked in a worker thread with the request's own session; sets what it learns on
+    `request.state` (principal, csrf_token for a cookie session, header_auth and auth_method)."""
+
+    def carries_credentials(self, headers: Mapping[str, str]) -> bool:
+        """The request names an institution's credential (API key or signature headers)."""
+        ...
+
+    def is_signed(self, headers: Mapping[str, str]) -> bool:
+        """The request carries a signature over its raw body."""
+        ...
+
+    def resolve(self, request: Request, s: Session, body: bytes | None, *, same_thread: bool) -> Principal | None:
+        """The acting principal, or None for an anonymous request; raises a DomainError on a refusal."""
+        ...
+
+
 @dataclass
 class Node:
     settings: Settings
@@ -53,7 +70,7 @@ class Node:
     catalog: Catalog
     templates: Any
     executor: Any
-    rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    authenticator: Authenticator
 
 
 def node(request: Request) -> Node:
@@ -94,13 +111,9 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 async def _signed_body(request: Request) -> bytes | None:
     """The raw body a signed API request's signature covers (read on the event loop, where it arrives)."""
-    if not (is_api(request) and request_auth.is_signed(request.headers)):
+    if not (is_api(request) and node(request).authenticator.is_signed(request.headers)):
         return None
     try:
         return await request.body()
@@ -114,47 +127,7 @@ async def _principal(request: Request, s: Session) -> Principal | None:
     body = await _signed_body(request)
     # The database work runs in a worker thread, never on the event loop: a query waiting for a lock there
     # would stall every request, including the ones whose commit would release that lock.
-    return await run_in_threadpool(_resolve_principal, request, s, body)
-
-
-def _resolve_principal(request: Request, s: Session, body: bytes | None, *, same_thread: bool = False
-                       ) -> Principal | None:
-    """The request's principal. An API credential's session is committed here when authenticating wrote,
-    and also when the route's work runs in another thread (not `Caller`): that gives the pooled connection
-    back while the request waits for that thread."""
-    limiter = node(request).rate_limiter
-    if is_api(request) and request_auth.carries_credentials(request.headers):
-        try:
-            auth = request_auth.authenticate(
-                s, headers=request.headers, method=request.method, path=request.url.path,
-                query=request.url.query, body=body, client=_client(request), limiter=limiter)
-        except DomainError:
-            s.commit()  # keep the refusal's audit entry
-            raise
-        if auth.wrote or not same_thread:
-            s.commit()  # keep what authentication wrote (nonce, last use) whatever becomes of the handler's work
-        principal = request.state.principal = auth.principal
-        request.state.header_auth = True
-        request.state.auth_method = "api_key" if request.headers.get(request_auth.H_API_KEY) else "signature"
-        return principal
-    token = request.cookies.get(SESSION_COOKIE)
-    found = accounts.resolve(s, token)
-    principal = None
-    if found is not None:
-        ls, user = found
-        principal = accounts.principal_of(user)
-        request.state.csrf_token = ls.csrf_token
-        request.state.auth_method = "session"
-        try:
-            request_auth.check_bank_user(s, principal, limiter, method=request.method, path=request.url.path,
-                                         client=_client(request))
-        except DomainError:
-            s.commit()
-            raise
-    if s.dirty or s.new or s.deleted:
-        s.commit()
-    request.state.principal = principal
-    return principal
+    return await run_in_threadpool(node(request).authenticator.resolve, request, s, body, same_thread=False)
 
 
 async def optional_principal(request: Request,
@@ -229,7 +202,7 @@ class Caller:
         s = node(request).db.sessions()
         try:
             p = request.state.principal if hasattr(request.state, "principal") else \
-                _resolve_principal(request, s, self.body, same_thread=True)
+                node(request).authenticator.resolve(request, s, self.body, same_thread=True)
             p = _admit(request, p, self.roles)
             if _needs_csrf(request):
                 check_csrf(request, self.form_token)
@@ -252,7 +225,7 @@ def caller(*roles: str) -> Callable[..., Any]:
         # What needs the event loop is read here, before the worker thread: the raw body a signature
         # covers and, for a cookie session posting a form, the form's CSRF token.
         body = await _signed_body(request)
-        header_auth = is_api(request) and request_auth.carries_credentials(request.headers)
+        header_auth = is_api(request) and node(request).authenticator.carries_credentials(request.headers)
         form_token = await _form_csrf_token(request) if request.method in UNSAFE and not header_auth else None
         return Caller(request, roles, body, form_token)
 

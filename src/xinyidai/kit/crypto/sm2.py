@@ -30,7 +30,7 @@ import secrets
 from functools import cache, lru_cache
 from typing import NamedTuple
 
-from xinyidai.kit.crypto import _der, sm3
+from xinyidai.kit.crypto import der, sm3
 from xinyidai.kit.crypto.errors import DecryptionFailed, InvalidKey
 
 # Recommended curve parameters, GB/T 32918.5 §3 (checked against OpenSSL's explicit parameters in tests).
@@ -327,8 +327,8 @@ class PublicKey:
     # DER / PEM (SubjectPublicKeyInfo)
 
     def to_der(self) -> bytes:
-        return _der.sequence(
-            _der.sequence(_der.oid(OID_EC_PUBLIC_KEY), _der.oid(OID_SM2)), _der.bit_string(self.to_bytes())
+        return der.sequence(
+            der.sequence(der.oid(OID_EC_PUBLIC_KEY), der.oid(OID_SM2)), der.bit_string(self.to_bytes())
         )
 
     def to_pem(self) -> str:
@@ -337,12 +337,12 @@ class PublicKey:
     @classmethod
     def from_der(cls, data: bytes) -> PublicKey:
         try:
-            parts = _der.items(_der.read_all(data, _der.SEQUENCE))
-            if len(parts) != 2 or parts[0][0] != _der.SEQUENCE or parts[1][0] != _der.BIT_STRING:
-                raise _der.DERError("not a SubjectPublicKeyInfo")
+            parts = der.items(der.read_all(data, der.SEQUENCE))
+            if len(parts) != 2 or parts[0][0] != der.SEQUENCE or parts[1][0] != der.BIT_STRING:
+                raise der.DERError("not a SubjectPublicKeyInfo")
             _check_algorithm(parts[0][1])
-            return cls.from_bytes(_der.parse_bit_string(parts[1][1]))
-        except _der.DERError:
+            return cls.from_bytes(der.parse_bit_string(parts[1][1]))
+        except der.DERError:
             raise InvalidKey("SM2 公钥 DER 编码无效") from None
 
     @classmethod
@@ -407,16 +407,16 @@ class PrivateKey:
 
     def _ec_private_key(self, *, with_params: bool) -> bytes:
         """SEC1 ECPrivateKey; PKCS#8 leaves the curve to its AlgorithmIdentifier, as OpenSSL does."""
-        params = _der.explicit(0, _der.oid(OID_SM2)) if with_params else b""
-        public = _der.explicit(1, _der.bit_string(self._public.to_bytes()))
-        return _der.sequence(_der.integer(1), _der.octet_string(self.to_bytes()), params, public)
+        params = der.explicit(0, der.oid(OID_SM2)) if with_params else b""
+        public = der.explicit(1, der.bit_string(self._public.to_bytes()))
+        return der.sequence(der.integer(1), der.octet_string(self.to_bytes()), params, public)
 
     def to_der(self) -> bytes:
         """PKCS#8 PrivateKeyInfo (unencrypted: the keystore encrypts the whole identity)."""
-        return _der.sequence(
-            _der.integer(0),
-            _der.sequence(_der.oid(OID_EC_PUBLIC_KEY), _der.oid(OID_SM2)),
-            _der.octet_string(self._ec_private_key(with_params=False)),
+        return der.sequence(
+            der.integer(0),
+            der.sequence(der.oid(OID_EC_PUBLIC_KEY), der.oid(OID_SM2)),
+            der.octet_string(self._ec_private_key(with_params=False)),
         )
 
     def to_pem(self) -> str:
@@ -429,29 +429,29 @@ class PrivateKey:
     def from_der(cls, data: bytes) -> PrivateKey:
         """PKCS#8 PrivateKeyInfo or a bare SEC1 ECPrivateKey."""
         try:
-            parts = _der.items(_der.read_all(data, _der.SEQUENCE))
-            if len(parts) == 3 and parts[1][0] == _der.SEQUENCE:  # PKCS#8
-                if parts[0][0] != _der.INTEGER or _der.parse_integer(parts[0][1]) != 0:
-                    raise _der.DERError("unsupported PKCS#8 version")
+            parts = der.items(der.read_all(data, der.SEQUENCE))
+            if len(parts) == 3 and parts[1][0] == der.SEQUENCE:  # PKCS#8
+                if parts[0][0] != der.INTEGER or der.parse_integer(parts[0][1]) != 0:
+                    raise der.DERError("unsupported PKCS#8 version")
                 _check_algorithm(parts[1][1])
-                if parts[2][0] != _der.OCTET_STRING:
-                    raise _der.DERError("bad PKCS#8")
+                if parts[2][0] != der.OCTET_STRING:
+                    raise der.DERError("bad PKCS#8")
                 return cls._from_sec1(parts[2][1])
             return cls._from_sec1(data)
-        except _der.DERError:
+        except der.DERError:
             raise InvalidKey("SM2 私钥 DER 编码无效") from None
 
     @classmethod
     def _from_sec1(cls, data: bytes) -> PrivateKey:
-        parts = _der.items(_der.read_all(data, _der.SEQUENCE))
-        if len(parts) < 2 or parts[0] != (_der.INTEGER, b"\x01") or parts[1][0] != _der.OCTET_STRING:
-            raise _der.DERError("not an ECPrivateKey")
+        parts = der.items(der.read_all(data, der.SEQUENCE))
+        if len(parts) < 2 or parts[0] != (der.INTEGER, b"\x01") or parts[1][0] != der.OCTET_STRING:
+            raise der.DERError("not an ECPrivateKey")
         key = cls.from_bytes(parts[1][1].rjust(32, b"\x00"))
         for tag, content in parts[2:]:
-            if tag == 0xA0 and _der.parse_oid(_der.read_all(content, _der.OID)) != OID_SM2:
+            if tag == 0xA0 and der.parse_oid(der.read_all(content, der.OID)) != OID_SM2:
                 raise InvalidKey("不是 SM2 曲线上的密钥")
             if tag == 0xA1:
-                stored = PublicKey.from_bytes(_der.parse_bit_string(_der.read_all(content, _der.BIT_STRING)))
+                stored = PublicKey.from_bytes(der.parse_bit_string(der.read_all(content, der.BIT_STRING)))
                 if stored != key.public_key:
                     raise InvalidKey("私钥文件中的公钥与私钥不匹配")
         return key
@@ -467,11 +467,11 @@ class PrivateKey:
 
 def _check_algorithm(content: bytes) -> None:
     """AlgorithmIdentifier: id-ecPublicKey (or OpenSSL 1.1's SM2 OID) with the SM2 named curve."""
-    parts = _der.items(content)
-    if not parts or parts[0][0] != _der.OID:
-        raise _der.DERError("bad AlgorithmIdentifier")
-    algorithm = _der.parse_oid(parts[0][1])
-    curve = _der.parse_oid(parts[1][1]) if len(parts) > 1 and parts[1][0] == _der.OID else None
+    parts = der.items(content)
+    if not parts or parts[0][0] != der.OID:
+        raise der.DERError("bad AlgorithmIdentifier")
+    algorithm = der.parse_oid(parts[0][1])
+    curve = der.parse_oid(parts[1][1]) if len(parts) > 1 and parts[1][0] == der.OID else None
     if algorithm not in (OID_EC_PUBLIC_KEY, OID_SM2) or (algorithm == OID_EC_PUBLIC_KEY and curve != OID_SM2):
         raise InvalidKey("不是 SM2 曲线（1.2.156.10197.1.301）上的密钥")
 
@@ -510,7 +510,7 @@ class Signature(NamedTuple):
     s: int
 
     def to_der(self) -> bytes:
-        return _der.sequence(_der.integer(self.r), _der.integer(self.s))
+        return der.sequence(der.integer(self.r), der.integer(self.s))
 
     def to_raw(self) -> bytes:
         """r‖s, 64 bytes."""
@@ -519,10 +519,10 @@ class Signature(NamedTuple):
     @classmethod
     def from_der(cls, data: bytes) -> Signature:
         """Strict DER: a second encoding of the same (r, s) is rejected, not accepted."""
-        parts = _der.items(_der.read_all(data, _der.SEQUENCE))
-        if len(parts) != 2 or parts[0][0] != _der.INTEGER or parts[1][0] != _der.INTEGER:
-            raise _der.DERError("not an SM2 signature")
-        return cls(_der.parse_integer(parts[0][1]), _der.parse_integer(parts[1][1]))
+        parts = der.items(der.read_all(data, der.SEQUENCE))
+        if len(parts) != 2 or parts[0][0] != der.INTEGER or parts[1][0] != der.INTEGER:
+            raise der.DERError("not an SM2 signature")
+        return cls(der.parse_integer(parts[0][1]), der.parse_integer(parts[1][1]))
 
     @classmethod
     def from_raw(cls, data: bytes) -> Signature:
@@ -642,24 +642,24 @@ def ciphertext_to_der(ciphertext: bytes) -> bytes:
     """C1‖C3‖C2 → GM/T 0009 SM2Cipher (SEQUENCE {x, y INTEGER, hash, ciphertext OCTET STRING}), as OpenSSL."""
     if len(ciphertext) <= _C1 + _C3 or ciphertext[0] != 4:
         raise ValueError("not a C1C3C2 SM2 ciphertext")
-    return _der.sequence(
-        _der.integer(int.from_bytes(ciphertext[1:33], "big")),
-        _der.integer(int.from_bytes(ciphertext[33:65], "big")),
-        _der.octet_string(ciphertext[_C1 : _C1 + _C3]),
-        _der.octet_string(ciphertext[_C1 + _C3 :]),
+    return der.sequence(
+        der.integer(int.from_bytes(ciphertext[1:33], "big")),
+        der.integer(int.from_bytes(ciphertext[33:65], "big")),
+        der.octet_string(ciphertext[_C1 : _C1 + _C3]),
+        der.octet_string(ciphertext[_C1 + _C3 :]),
     )
 
 
 def ciphertext_from_der(data: bytes) -> bytes:
     """GM/T 0009 SM2Cipher (OpenSSL's `pkeyutl -encrypt` output) → C1‖C3‖C2."""
     try:
-        parts = _der.items(_der.read_all(data, _der.SEQUENCE))
+        parts = der.items(der.read_all(data, der.SEQUENCE))
         tags = [tag for tag, _ in parts]
-        if tags != [_der.INTEGER, _der.INTEGER, _der.OCTET_STRING, _der.OCTET_STRING]:
-            raise _der.DERError("not an SM2Cipher")
-        x, y = _der.parse_integer(parts[0][1]), _der.parse_integer(parts[1][1])
+        if tags != [der.INTEGER, der.INTEGER, der.OCTET_STRING, der.OCTET_STRING]:
+            raise der.DERError("not an SM2Cipher")
+        x, y = der.parse_integer(parts[0][1]), der.parse_integer(parts[1][1])
         if x >= P or y >= P or len(parts[2][1]) != _C3:
-            raise _der.DERError("bad SM2Cipher fields")
-    except _der.DERError:
+            raise der.DERError("bad SM2Cipher fields")
+    except der.DERError:
         raise DecryptionFailed() from None
     return b"\x04" + _int32(x) + _int32(y) + parts[2][1] + parts[3][1]

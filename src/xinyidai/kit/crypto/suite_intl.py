@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from xinyidai.kit.crypto.base import Identity, PublicBundle, Suite
 from xinyidai.kit.crypto.errors import CryptoError, DecryptionFailed, InvalidKey
-from xinyidai.kit.crypto.suite import Identity, PublicBundle, Suite
 
 _VERSION = b"\x01"
 _LABEL = b"xinyidai/intl/seal_for/v1"
@@ -67,7 +67,7 @@ class IntlSuite(Suite):
             "sign": _pub_raw(sign.public_key()).hex(),
             "enc": _pub_raw(enc.public_key()).hex(),
         }
-        return Identity(self.name, sign, enc, bundle)
+        return Identity(self, sign, enc, bundle)
 
     def generate_identity(self) -> Identity:
         return self._identity(Ed25519PrivateKey.generate(), X25519PrivateKey.generate())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from xinyidai.kit.crypto import _der, sm2, sm3, sm4
+from xinyidai.kit.crypto import der, sm2, sm3, sm4
+from xinyidai.kit.crypto.base import Identity, PublicBundle, Suite
 from xinyidai.kit.crypto.errors import DecryptionFailed, InvalidKey
-from xinyidai.kit.crypto.suite import Identity, PublicBundle, Suite
 
 _VERSION = b"\x01"
 _WRAPPED = 65 + sm3.DIGEST_SIZE + sm4.KEY_SIZE  # C1 ‖ C3 ‖ C2 for a 16-byte key
@@ -24,7 +24,7 @@ class SMSuite(Suite):
 
     def _identity(self, sign: sm2.PrivateKey, enc: sm2.PrivateKey) -> Identity:
         bundle = {"suite": self.name, "sign": sign.public_key.to_hex(), "enc": enc.public_key.to_hex()}
-        return Identity(self.name, sign, enc, bundle)
+        return Identity(self, sign, enc, bundle)
 
     def generate_identity(self) -> Identity:
         return self._identity(sm2.PrivateKey.generate(), sm2.PrivateKey.generate())
@@ -65,7 +65,7 @@ class SMSuite(Suite):
         public = sm2.PublicKey.from_hex(sign_hex)
         try:
             sig = sm2.Signature.from_der(bytes(signature))
-        except (_der.DERError, TypeError, ValueError):
+        except (der.DERError, TypeError, ValueError):
             return False
         return sm2.verify(public, message, sig)
 

@@ -1,0 +1,152 @@
+"""The node's web application: JSON API (OpenAPI at /docs) and Chinese pages, one error shape for both.
+
+This is the top of the house: it assembles what the domains offer — their routers, their template filters,
+their background chores, the navigation over all their pages — and is imported by nothing but the entry
+points (`xinyidai serve` runs `asgi`, the tests call `create_app`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from xinyidai import __version__
+from xinyidai.access import api as access_api
+from xinyidai.access import runtime as access_runtime
+from xinyidai.access.pages import bank as access_bank_pages
+from xinyidai.access.pages import enterprise as access_enterprise_pages
+from xinyidai.access.pages import staff as access_staff_pages
+from xinyidai.accounts import pages as accounts_pages
+from xinyidai.audit import labels as audit_labels
+from xinyidai.audit import pages as audit_pages
+from xinyidai.catalog import api as catalog_api
+from xinyidai.catalog import pages as catalog_pages
+from xinyidai.catalog import values as catalog_values
+from xinyidai.catalog.schema import load_catalog
+from xinyidai.config import Settings, load_settings
+from xinyidai.credit import api as credit_api
+from xinyidai.credit import pages as credit_pages
+from xinyidai.credit import runtime as credit_runtime
+from xinyidai.entities import api as entities_api
+from xinyidai.entities import pages as entities_pages
+from xinyidai.institutions import api as institutions_api
+from xinyidai.institutions import pages as institutions_pages
+from xinyidai.institutions.authentication import RequestAuthenticator
+from xinyidai.institutions.request_auth import OPENAPI_DESCRIPTION
+from xinyidai.kit.db import Database
+from xinyidai.lists import api as lists_api
+from xinyidai.lists import pages as lists_pages
+from xinyidai.lists import runtime as lists_runtime
+from xinyidai.network import api as network_api
+from xinyidai.network import pages as network_pages
+from xinyidai.network.runtime import RelayWorker
+from xinyidai.records import api as records_api
+from xinyidai.records import pages as records_pages
+from xinyidai.records.loading import mark_interrupted
+from xinyidai.reports import api as reports_api
+from xinyidai.reports import pages as reports_pages
+from xinyidai.reports.render import TEMPLATE_FILTERS as REPORT_FILTERS
+from xinyidai.web import health
+from xinyidai.web.deps import Node
+from xinyidai.web.errors import install_handlers
+from xinyidai.web.headers import SecurityHeaders
+from xinyidai.web.templating import NavEntry, make_templates
+
+log = logging.getLogger(__name__)
+
+STATIC = resources.files("xinyidai.web") / "static"
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'")
+
+# Navigation by role: a link is shown only to roles its page admits (the route enforces it regardless).
+NAV: list[NavEntry] = [
+    ("/", "数据概览", {"operator", "regulator", "security", "bank", "enterprise"}),
+    ("/entities", "市场主体", {"operator", "regulator", "security"}),
+    ("/deliveries", "交付批次", {"operator", "regulator"}),
+    ("/upload", "数据报送", {"operator"}),
+    ("/catalog", "信息清单", {"operator", "regulator", "security", "bank", "enterprise"}),
+    ("/my", "我的信用信息", {"enterprise"}),
+    ("/credit", "信用评价", {"operator", "regulator", "security"}),
+    ("/whitelists", "白名单", {"operator", "regulator"}),
+    ("/institutions", "金融机构", {"operator", "regulator", "security"}),
+    ("/my/credit", "我的信用评价", {"enterprise"}),
+    ("/my/colleagues", "同事账户", {"enterprise"}),
+    ("/my/authorizations", "我的授权", {"enterprise"}),
+    ("/my/accesses", "谁查看了我的数据", {"enterprise"}),
+    ("/bank", "授权企业", {"bank"}),
+    ("/bank/whitelists", "白名单", {"bank"}),
+    ("/access/audit", "访问日志", {"operator", "security", "regulator"}),
+    ("/access/alerts", "异常告警", {"operator", "security", "regulator"}),
+    ("/audit", "审计日志", {"security", "operator"}),
+    ("/network", "节点网络", {"operator", "security", "regulator"}),
+]
+
+# Routes are matched in this order, router by router: the machine-facing hot paths — institutions'
+# queries and verifications, peers' envelopes and receipts — come right after the health check.
+ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities_api, entities_pages,
+           records_api, records_pages, institutions_api, institutions_pages, accounts_pages,
+           access_enterprise_pages, access_bank_pages, access_staff_pages, audit_pages, network_pages,
+           credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api)
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    db = db or Database(settings.resolved_database_url)
+    catalog = load_catalog(settings.catalog_path)
+    app = FastAPI(title="xinyidai 信易贷节点接口", version=__version__, docs_url=None, redoc_url=None,
+                  lifespan=_lifespan,
+                  description="融资信用服务平台节点的数据接口。所有错误均以统一格式返回："
+                              "`{\"error\": 代码, \"message\": 中文说明, \"detail\": …}`。\n"
+                              + OPENAPI_DESCRIPTION)
+    filters = {**catalog_values.template_filters(catalog), **audit_labels.template_filters(catalog),
+               **REPORT_FILTERS}
+    templates = make_templates(NAV, filters, {"item_text": catalog_values.item_text})
+    app.state.node = Node(settings=settings, db=db, catalog=catalog, templates=templates,
+                          executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="delivery"),
+                          authenticator=RequestAuthenticator())
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    install_handlers(app)
+    app.add_middleware(SecurityHeaders, csp=CSP)
+    for m in ROUTERS:
+        app.include_router(m.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="xinyidai 接口文档",
+                                   swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon.svg")
+
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    n: Node = app.state.node
+    stale = mark_interrupted(n.db)
+    if stale:
+        log.warning("marked %d interrupted deliveries as failed", stale)
+    chores = [asyncio.create_task(access_runtime.housekeeping(app)),
+              asyncio.create_task(credit_runtime.chores(app)),
+              asyncio.create_task(lists_runtime.chores(app))]
+    relay = RelayWorker(app, n.settings.network_interval_s)
+    relay.start()
+    yield
+    relay.stop()
+    for task in chores:
+        task.cancel()
+    n.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def asgi() -> FastAPI:
+    """The entry point for uvicorn (`xinyidai serve`): settings from the environment, one app per worker."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app(load_settings())

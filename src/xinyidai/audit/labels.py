@@ -1,0 +1,110 @@
+"""The audit log as people read it: a Chinese name for each action code and readable details (category names
+from the catalogue, lists joined with 、, mappings as 名称：值). The codes stay in the log; only the page
+translates them, and anything unknown is shown as stored rather than hidden."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xinyidai.access.log import ACTION_LABELS as ACCESS_ACTIONS
+from xinyidai.access.verification import OUTCOME_LABELS
+from xinyidai.catalog.schema import Catalog
+from xinyidai.catalog.values import category_name
+
+ACTION_LABELS: dict[str, str] = {
+    **ACCESS_ACTIONS,  # accesses, refusals, grants and revocations, named as the enterprise's log names them
+    "alert.raised": "产生异常告警", "alert.closed": "关闭异常告警",
+    "api.auth_refused": "接口认证被拒绝", "api.rate_limited": "接口调用超限",
+    "colleague.added": "添加同事账户", "colleague.enabled": "启用同事账户", "colleague.disabled": "停用同事账户",
+    "credential.issued": "签发接口凭证", "credential.registered": "登记接口凭证", "credential.rotated": "轮换接口凭证",
+    "credit.evaluation.start": "发起批量评价", "credit.indicators.load": "载入指标体系",
+    "credit.model.status": "变更模型状态", "credit.model.train": "训练评分卡模型",
+    "credit.outcomes.import": "导入贷款结果", "credit.report.public": "生成公开版信用报告",
+    "credit.report.pdf": "导出信用报告 PDF",
+    "delivery.received": "接收交付批次", "delivery.loaded": "加载交付批次", "delivery.rejected": "整批拒收",
+    "delivery.failed": "交付批次处理失败", "demo.built": "生成演示数据",
+    "envelope.exported": "发出同步报文", "envelope.applied": "应用同步报文", "envelope.refused": "拒收同步报文",
+    "envelope.refused_by_peer": "同步报文被对方拒收", "feedback.raised": "提出数据异议",
+    "institution.onboarded": "登记金融机构", "institution.user_added": "添加机构用户",
+    "keyprojects.imported": "导入重点项目清单",
+    "login.ok": "登录", "login.failed": "登录失败", "login.refused": "登录被拒绝", "logout": "退出登录",
+    "need.filed": "登记数据需求",
+    "peer.applied": "节点申请接入", "peer.approved": "批准节点接入", "peer.checked": "检查节点",
+    "peer.rejected": "驳回节点接入", "peer.rectifying": "要求节点整改", "peer.revoked": "撤销节点接入",
+    "peer.restored": "恢复节点接入", "peer.parent_registered": "登记上级节点",
+    "peer.legacy_linked": "关联旧节点", "peer.legacy_cut": "切断旧节点", "peer.legacy_cut_seen": "确认旧节点切断",
+    "receipt.accepted": "确认回执", "reconcile.resent": "对账补发",
+    "record.corrected": "更正记录", "record.withdrawn": "撤回记录",
+    "registration.started": "开始实名注册", "registration.completed": "完成实名注册",
+    "registration.code_wrong": "注册验证码错误", "registration.expired": "注册申请过期",
+    "registration.mismatch": "注册信息不符", "registration.refused": "注册被拒绝",
+    "registration.throttled": "注册请求过于频繁",
+    "session.refused": "会话被拒绝", "user.created": "创建用户", "user.enabled": "启用用户", "user.disabled": "停用用户",
+    "whitelist.generated": "生成白名单", "whitelist.received": "接收白名单", "whitelist.rules_saved": "保存白名单规则",
+    "whitelist.seen": "查看白名单", "whitelist.subscribed": "订阅白名单", "whitelist.unsubscribed": "取消订阅白名单",
+}
+
+FIELD_LABELS: dict[str, str] = {
+    "purpose": "用途", "authorizations": "依据授权", "categories": "信息类别", "category": "信息类别",
+    "rows": "行数", "export_id": "导出编号", "digest": "摘要", "pdf_digest": "PDF 摘要", "kind": "类型",
+    "code": "原因代码", "outcomes": "核验结果", "mode": "授权方式", "valid_until": "有效期至",
+    "max_uses": "最多使用次数", "reason": "原因", "as_of": "基准日", "scope": "范围", "report_no": "报告编号",
+    "status": "状态", "total": "总行数", "new": "新增", "changed": "变更", "unchanged": "未变", "rejected": "拒收",
+    "provider": "提供部门", "file": "文件", "seed": "随机种子", "entities": "主体数", "months": "月数",
+    "records": "记录数", "seconds": "耗时（秒）", "name": "名称", "parent_code": "上级机构",
+    "rate_per_minute": "每分钟限额", "role": "角色", "rule": "规则", "entries": "条目数", "lists": "名单",
+    "spec": "规则内容", "subscriber_kind": "订阅方类型", "subscriber": "订阅方", "list_kind": "名单类型",
+    "rule_code": "规则代码", "first": "首次", "username": "用户名", "entity_code": "统一社会信用代码",
+    "institution_code": "机构代码", "number": "编号", "version": "版本", "delivery_id": "交付批次",
+    "funnel": "逐条筛选后剩余", "delivered": "推送", "institutions": "机构", "peers": "节点", "schedule": "生成周期",
+    "description": "说明", "text_digest": "授权书摘要", "institution": "机构", "purpose_text": "用途说明",
+}
+SCOPES = {"all": "全部主体", "changed": "有变化的主体"}
+LONG = 120  # a value longer than this (a whole rule file) is cut; the log keeps it whole
+
+
+def action_label(code: str) -> str:
+    """The Chinese name of an audit action; an unknown one is shown as its code."""
+    return ACTION_LABELS.get(code, code)
+
+
+def _text(key: str, value: Any, category: Callable[[str], str]) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if key in ("categories", "category"):
+        if isinstance(value, dict):  # category → tier
+            return "、".join(f"{category(c)}（{t}）" for c, t in value.items())
+        if isinstance(value, list | tuple):
+            return "、".join(category(str(c)) for c in value)
+        return category(str(value))
+    if key == "outcomes" and isinstance(value, list | tuple):
+        return "、".join(OUTCOME_LABELS.get(str(o), str(o)) for o in value)
+    if key == "scope":
+        return SCOPES.get(str(value), str(value))
+    if key.endswith("digest") and isinstance(value, str) and len(value) > 16:
+        return value[:12] + "…"
+    if isinstance(value, dict):
+        return "；".join(f"{FIELD_LABELS.get(str(k), str(k))}：{_text(str(k), v, category)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return "、".join(_text(key, v, category) for v in value)
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    return str(value)
+
+
+def detail_lines(detail: dict[str, Any] | None, category: Callable[[str], str]) -> list[tuple[str, str]]:
+    """An event's detail as (名称, 值) pairs for people; `category` names a category code."""
+    out = []
+    for k, v in (detail or {}).items():
+        text = _text(str(k), v, category)
+        out.append((FIELD_LABELS.get(str(k), str(k)), text if len(text) <= LONG else text[:LONG] + "…"))
+    return out
+
+
+def template_filters(catalog: Catalog) -> dict[str, Callable[..., Any]]:
+    """The audit page's filters: an action's Chinese name, an event's details with category names."""
+    return {"audit_action": action_label,
+            "audit_detail": lambda d: detail_lines(d, lambda c: category_name(catalog, c))}

@@ -1,0 +1,93 @@
+"""`xinyidai demo`: the synthetic province on this node's database, or four real nodes on this machine."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+
+from xinyidai.config import Settings
+from xinyidai.console import settings
+
+
+def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测试可到 3,000,000）"),
+         seed: int = typer.Option(20220516, help="随机种子：同一种子得到同样的数据"),
+         months: int = typer.Option(24, help="按月数据的月数"),
+         reset: bool = typer.Option(False, "--reset", help="先清空数据库（仅限 SQLite 文件或显式确认）"),
+         yes: bool = typer.Option(False, "--yes", help="对 PostgreSQL 也执行清空"),
+         network: bool = typer.Option(False, "--network", help="启动四节点网络演示（国家、省、哈尔滨、齐齐哈尔）"),
+         city_entities: int = typer.Option(300, help="--network：每个城市节点的市场主体数量"),
+         base_port: int = typer.Option(8100, help="--network：四个节点依次使用的端口起点")) -> None:
+    """生成演示省份（合成的黑龙江省）：主体、17 类记录、有缺陷的交付批次和各角色演示账户。"""
+    if network:  # each node in var/network/<code>, its own database; stops all nodes on Ctrl-C
+        from xinyidai.demo import network as network_demo
+        network_demo.run(settings().var_dir, base_port, city_entities, seed)
+        return
+    from sqlalchemy.engine import make_url
+
+    from xinyidai.catalog.schema import load_catalog
+    from xinyidai.demo import build_demo
+    from xinyidai.kit import migrate
+    from xinyidai.kit.db import Database
+    from xinyidai.models import metadata
+    s = settings()
+    url = s.resolved_database_url
+    if reset:
+        u = make_url(url)
+        if u.drivername.startswith("sqlite") and u.database and u.database != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                Path(u.database + suffix).unlink(missing_ok=True)
+        elif yes:
+            db = Database(url)
+            metadata.drop_all(db.engine)
+            with db.engine.begin() as conn:
+                from sqlalchemy import text
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.dispose()
+        else:
+            typer.secho("清空非 SQLite 数据库需要同时给出 --yes", fg="red", err=True)
+            raise typer.Exit(2)
+        shutil.rmtree(s.var_dir / "demo-deliveries", ignore_errors=True)
+    db = Database(url)
+    migrate.upgrade(db.engine)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{stage}：{done:,} / {total:,}    ", end="", file=sys.stderr, flush=True)
+
+    summary = build_demo(db, load_catalog(s.catalog_path), entities=entities, seed=seed, months=months,
+                         defects_dir=s.var_dir / "demo-deliveries", progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    _print_demo(summary, s)
+    # A first evaluation run, loan applications and a first white list, so the credit pages have content.
+    from xinyidai.demo import credit as credit_demo
+    from xinyidai.kit import clock
+
+    c = credit_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code)
+    typer.echo(f"公共信用综合评价（第 {c.run_id} 批）：" + "，".join(f"{g} {n:,} 户" for g, n in sorted(c.grades.items())))
+    typer.echo(f"{c.applications:,} 户企业已授权银行查询（融资申请）；白名单 {c.whitelist}：{c.whitelist_entries:,} 户")
+
+
+def _print_demo(summary, s: Settings) -> None:  # noqa: ANN001 - a DemoSummary
+    from xinyidai.catalog.render import align_rows
+    from xinyidai.catalog.schema import load_catalog
+    from xinyidai.records.models import DELIVERY_STATUSES
+    cat = load_catalog(s.catalog_path)
+    total = sum(summary.records.values())
+    typer.secho(f"演示省份已生成：{summary.entities:,} 户市场主体，{total:,} 条信用记录，"
+                f"用时 {summary.elapsed_seconds:.1f} 秒（种子 {summary.seed}）", fg="green", bold=True)
+    rows = [[cat.category(code).name, f"{n:,}"] for code, n in summary.records.items()]
+    for line in align_rows(rows):
+        typer.echo("  " + line)
+    typer.echo("有缺陷的演示交付批次（在「交付批次」页面查看报告）：")
+    rows = [[f"#{d.id}", DELIVERY_STATUSES.get(d.status, d.status), d.filename,
+             f"{d.rows_total:,} 行，拒收 {d.rows_rejected:,}"]
+            for d in summary.deliveries if d.filename and not d.filename.startswith("初始加载")]
+    for line in align_rows(rows):
+        typer.echo("  " + line)
+    typer.echo(f"演示账户（密码均为 {summary.accounts[0].password}）：")
+    for line in align_rows([[a.username, a.display_name] for a in summary.accounts]):
+        typer.echo("  " + line)

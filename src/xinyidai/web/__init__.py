@@ -1,0 +1,1 @@
+"""The web shell every page uses: templating and formatting, request dependencies, errors, headers."""
