@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.credit.test_keyprojects import ROWS, UNIT_A, csv_bytes
-from tests.credit.whitelist_data import BANK, BANK2, CLEAN, OPERATOR, add_entity, evaluate, good
+from tests.lists.test_keyprojects import ROWS, UNIT_A, csv_bytes
+from tests.lists.whitelist_data import BANK, BANK2, CLEAN, OPERATOR, add_entity, evaluate, good
 from tests.web.conftest import PASSWORD
 from xinyidai.accounts.users import create_user
 from xinyidai.institutions import onboarding as institutions

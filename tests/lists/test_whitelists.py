@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import PG_URL
-from tests.credit.whitelist_data import (
+from tests.lists.whitelist_data import (
     BANK,
     BANK2,
     CLEAN,
