@@ -74,3 +74,21 @@ def test_audit_verify_names_the_first_tampered_entry(db, tmp_path) -> None:  # n
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE id = 2"))
     p = run(db, tmp_path, "audit", "verify")
     assert p.returncode == 1 and "第 2 条" in out(p)
+
+
+def test_audit_verify_lists_each_break_with_advice(db, tmp_path) -> None:  # noqa: ANN001
+    from tests.unit.audit_tampering import mallory_at_2, rewrite_chain
+    from xinyidai.kit.audit import AuditCheckpoint
+
+    run(db, tmp_path, "ingest", str(write_csv(tmp_path / "r.csv", REG_HEADER, registration_rows(codes(2)))),
+        "-p", "市场监管局", "-c", "registration")
+    p = run(db, tmp_path, "audit", "checkpoint")
+    assert p.returncode == 0 and "已签名第 1 个检查点" in out(p)
+    p = run(db, tmp_path, "audit", "verify")
+    assert p.returncode == 0 and "1 个签名检查点" in out(p) and "没有上级节点" in out(p)
+    with db.session() as s:  # rewritten by someone who can write the database, the checkpoint deleted
+        rewrite_chain(s, mallory_at_2)
+        s.query(AuditCheckpoint).delete()
+    p = run(db, tmp_path, "audit", "verify")
+    assert p.returncode == 1 and "审计链不完整" in out(p)
+    assert "[AUDIT_CHECKPOINT_MISSING]" in out(p) and "[AUDIT_WITNESS_MISMATCH]" in out(p) and "处理建议" in out(p)

@@ -24,6 +24,7 @@ from xinyidai.lists.models import (
 )
 from xinyidai.network.models import (
     BankNeed,
+    ChildCheckpoint,
     FeedbackNote,
     InboxEnvelope,
     OutboxEnvelope,
@@ -40,7 +41,7 @@ metadata = Base.metadata
 __all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "IndicatorSystem", "LoanOutcome",
            "ModelMonitor", "ScorecardModel", "WhiteList", "WhiteListDelivery", "WhiteListEntry",
            "WhiteListRuleSet", "WhiteListSubscription",
-           "BankNeed", "FeedbackNote", "InboxEnvelope", "OutboxEnvelope", "Peer", "Reconciliation",
+           "BankNeed", "ChildCheckpoint", "FeedbackNote", "InboxEnvelope", "OutboxEnvelope", "Peer", "Reconciliation",
            "RefusedEnvelope", "RelayCursor", "AccessAlert", "ApiCredential", "AuditCheckpoint", "AuditEvent", "AuditHead", "Authorization",
            "AuthorizationScope", "CreditRecord", "Delivery", "DeliveryIssue", "FinancialInstitution",
            "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",

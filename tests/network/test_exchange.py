@@ -346,3 +346,39 @@ def test_exchange_endpoints(api) -> None:  # noqa: ANN001
     r = sec.post("/api/v1/network/legacy/CN-230100/cut", json={})
     assert r.status_code == 404 and r.json()["error"] == "NOT_LEGACY"
     assert op.post("/api/v1/network/legacy/CN-230100/cut", json={}).status_code == 403
+
+
+def test_checkpoints_reach_the_parent_and_expose_a_rewrite(network: dict[str, Node]) -> None:
+    """The real wiring (the relay worker, the inbox, the parent's endpoint) of what test_checkpoints shows in
+    process: last in this module, as it leaves the city's audit chain rewritten."""
+    from tests.unit.audit_tampering import rewrite_chain
+    from xinyidai.kit import audit
+
+    city, province, national = network["city"], network["province"], network["national"]
+    out = city.cli("audit", "checkpoint")
+    assert "已签名第 1 个检查点" in out.stdout and "已排队向上级节点报送 1 个检查点" in out.stdout
+    wait_for(lambda: province.count("SELECT count(*) FROM child_checkpoints WHERE node='CN-230100'") == 1, 60)
+    assert "已与上级节点 CN-230000 保存的 1 个检查点核对" in city.cli("audit", "verify").stdout
+    assert "没有上级节点" in national.cli("audit", "verify").stdout
+    db = city.db()
+    try:
+        with db.session() as s:  # the city's operator rewrites the chain and signs it afresh with the node key
+            rewrite_chain(s, lambda ev: setattr(ev, "actor", "mallory"))
+            s.execute(text("DELETE FROM audit_checkpoints"))
+    finally:
+        db.dispose()
+    (city.root / "var" / "keys" / "checkpoints.jsonl").unlink()
+    city.cli("audit", "checkpoint")
+    assert "审计链完整" in city.cli("audit", "verify", "--offline").stdout
+    bad = city.cli("audit", "verify", check=False)
+    assert bad.returncode == 1 and "[AUDIT_WITNESS_MISMATCH] 链与上级节点 CN-230000 保存的第 1 个检查点" in bad.stderr
+    # The re-signed head goes up with the next checkpoint, and the province refuses it and records the conflict.
+    db = city.db()
+    try:
+        with db.session() as s:
+            audit.record(s, "operator", "test.later", "t:later")
+    finally:
+        db.dispose()
+    assert "已排队向上级节点报送 1 个检查点" in city.cli("audit", "checkpoint").stdout
+    wait_for(lambda: province.count("SELECT count(*) FROM audit_events WHERE action='checkpoint.conflict'") == 1, 60)
+    assert province.count("SELECT count(*) FROM child_checkpoints WHERE node='CN-230100'") == 1

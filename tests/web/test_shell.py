@@ -206,3 +206,18 @@ def test_audit_log_reads_in_chinese(login) -> None:  # noqa: ANN001
     shown = re.sub(r"<[^>]+>", "", page.text.split("<tbody>")[1].split("</tbody>")[0])
     assert "login.ok" not in shown and "=" not in shown  # no raw codes, no key=value dumps
     assert '<td title="operator">测试operator</td>' in page.text  # who acted, by name
+
+
+def test_audit_page_verifies_and_lists_each_break_with_advice(login, db) -> None:  # noqa: ANN001
+    from sqlalchemy import delete, func, select
+
+    from xinyidai.kit.audit import AuditEvent
+
+    security = login("security")
+    page = security.get("/audit", params={"verify": "true"})
+    assert page.status_code == 200 and "审计链完整" in page.text and "没有上级节点" in page.text
+    with db.session() as s:  # the newest entry deleted behind the platform's back
+        s.execute(delete(AuditEvent).where(AuditEvent.id == s.execute(select(func.max(AuditEvent.id))).scalar_one()))
+    page = security.get("/audit", params={"verify": "true"})
+    assert "审计链不完整：发现 1 处问题" in page.text
+    assert "AUDIT_HEAD_MISMATCH" in page.text and "最新的记录被删除" in page.text and "处理建议：" in page.text

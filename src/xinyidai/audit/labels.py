@@ -14,7 +14,7 @@ from xinyidai.catalog.values import category_name
 
 ACTION_LABELS: dict[str, str] = {
     **ACCESS_ACTIONS,  # accesses, refusals, grants and revocations, named as the enterprise's log names them
-    "alert.raised": "产生异常告警", "alert.closed": "关闭异常告警",
+    "alert.raised": "产生异常告警", "alert.closed": "关闭异常告警", "checkpoint.conflict": "下级节点审计检查点冲突",
     "api.auth_refused": "接口认证被拒绝", "api.rate_limited": "接口调用超限",
     "colleague.added": "添加同事账户", "colleague.enabled": "启用同事账户", "colleague.disabled": "停用同事账户",
     "credential.issued": "签发接口凭证", "credential.registered": "登记接口凭证", "credential.rotated": "轮换接口凭证",

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from xinyidai.accounts.people import names_of
 from xinyidai.kit import audit
-from xinyidai.kit.node_key import verify_signature
 from xinyidai.kit.pagination import PageRequest, paginate
 from xinyidai.kit.principal import Principal
-from xinyidai.web.deps import db_session, require
+from xinyidai.network.checkpoints import verify_node
+from xinyidai.web.deps import db_session, node, require
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -26,6 +26,6 @@ def audit_page(request: Request, page: int = 1, action: str = "", verify: bool =
     if action:
         stmt = stmt.where(audit.AuditEvent.action.like(f"{action.replace('%', '')[:40]}%"))
     result = paginate(s, stmt, PageRequest(page, 50, "id", True), {"id": audit.AuditEvent.id}, "id")
-    chain = audit.verify_chain(s, verify_signature) if verify else None
+    chain = verify_node(s, node(request).settings) if verify else None
     return render(request, "audit/log.html", page=result, action=action, chain=chain,
                   people=names_of(s, {e.actor for e in result.items}))

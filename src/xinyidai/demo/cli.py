@@ -50,6 +50,8 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
             typer.secho("清空非 SQLite 数据库需要同时给出 --yes", fg="red", err=True)
             raise typer.Exit(2)
         shutil.rmtree(s.var_dir / "demo-deliveries", ignore_errors=True)
+        from xinyidai.kit.node_key import archive_journal
+        archive_journal(s.var_dir)  # a new chain: the old one's checkpoint heads are kept aside, not expected of it
     db = Database(url)
     migrate.upgrade(db.engine)
 

@@ -1,25 +1,147 @@
 """The node's own key as the rest of the code needs it: a `Signer` for audit checkpoints and verification
-receipts, and a verifier of signatures made by any suite's key.
+receipts, a verifier of signatures made by any suite's key, and the `Anchors` the audit chain is verified
+against.
 
 The identity is loaded once per process from the encrypted key file under the var directory (created on
 first start); the private key never leaves the `Identity` object.
+
+Beside the key file, two append-only files in `var/keys/` hold what audit verification trusts because the
+database cannot change it (see `kit.audit`):
+
+* `published.jsonl` — every public key this node has signed with, oldest first, one JSON object a line
+  (`key_id`, `suite`, `public`, `published_at`). A key is added the first time a process loads it, which is
+  when it is created (and, for a node set up before this file existed, its first start since). Checkpoints
+  signed by any of them verify; one signed by a key only the database knows does not.
+* `checkpoints.jsonl` — the head of every checkpoint this node made, appended once its transaction has
+  committed. Someone who can write the database but not this directory can neither delete those checkpoints
+  nor rewrite what they cover unnoticed. `archive_journal` sets it aside when a chain is deliberately started
+  afresh (`xinyidai demo --reset`).
+
+Both are public data (no secret in them), kept with the key because they share its trust: back them up with
+it, and out of database dumps.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from xinyidai.kit.audit import Signer
+from xinyidai.kit import clock
+from xinyidai.kit.audit import Anchors, SignedHead, Signer, Witness
 from xinyidai.kit.crypto.keystore import load_or_create_identity
 from xinyidai.kit.crypto.suite import Identity, get_suite
 
+PUBLISHED_FILE = "published.jsonl"
+JOURNAL_FILE = "checkpoints.jsonl"
+JOURNAL_SOURCE = "本节点的检查点记录（var/keys/checkpoints.jsonl）"
 
-def signer_for(identity: Identity) -> Signer:
+
+def _keys_dir(var_dir: Path) -> Path:
+    return Path(var_dir) / "keys"
+
+
+def _append_line(path: Path, doc: Mapping[str, Any]) -> None:
+    """One JSON line, in a single write to a file opened for appending: concurrent writers never interleave."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+    line = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _lines(path: Path) -> list[tuple[int, Any]]:
+    """(line number, parsed JSON or None when it is not JSON) of each non-empty line; none if no file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    out: list[tuple[int, Any]] = []
+    for no, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                out.append((no, json.loads(line)))
+            except ValueError:
+                out.append((no, None))
+    return out
+
+
+# ── published keys ──────────────────────────────────────────────────────────────────────────────────────
+
+def published_keys(var_dir: Path) -> dict[str, dict[str, str]]:
+    """Key id → public bundle of every key this node has published. A line whose key id is not that of its
+    bundle, or that cannot be read, is left out: it could only make a forgery verify."""
+    keys: dict[str, dict[str, str]] = {}
+    for _, doc in _lines(_keys_dir(var_dir) / PUBLISHED_FILE):
+        try:
+            public = dict(doc["public"])
+            if get_suite(doc["suite"]).key_id(public) == doc["key_id"] and public.get("suite") == doc["suite"]:
+                keys[doc["key_id"]] = public
+        except Exception:  # noqa: BLE001 - a damaged line publishes nothing
+            continue
+    return keys
+
+
+def publish_key(var_dir: Path, identity: Identity) -> bool:
+    """Add this identity's public key to `published.jsonl` unless it is there; whether it was added."""
+    if identity.key_id in published_keys(var_dir):
+        return False
+    _append_line(_keys_dir(var_dir) / PUBLISHED_FILE, {
+        "key_id": identity.key_id, "suite": identity.suite, "public": identity.public_bundle(),
+        "published_at": clock.now().isoformat()})
+    return True
+
+
+# ── the checkpoint journal ──────────────────────────────────────────────────────────────────────────────
+
+def journal_writer(var_dir: Path) -> Callable[[dict[str, Any]], None]:
+    path = _keys_dir(var_dir) / JOURNAL_FILE
+    return lambda doc: _append_line(path, doc)
+
+
+def read_journal(var_dir: Path) -> tuple[list[SignedHead], list[str]]:
+    """The heads in the journal, and a note for each line that cannot be read (a crash mid-write leaves one)."""
+    heads: list[SignedHead] = []
+    problems: list[str] = []
+    for no, doc in _lines(_keys_dir(var_dir) / JOURNAL_FILE):
+        try:
+            heads.append(SignedHead.from_doc(doc))
+        except (ValueError, TypeError):
+            problems.append(f"{JOURNAL_SOURCE}第 {no} 行无法读取，已略过")
+    return heads, problems
+
+
+def archive_journal(var_dir: Path) -> Path | None:
+    """Set the journal aside (renamed with the time) when the chain is deliberately started afresh, so its
+    heads are kept but no longer expected of the new chain. Where it went, or None when there was none."""
+    path = _keys_dir(var_dir) / JOURNAL_FILE
+    if not path.exists():
+        return None
+    target = path.with_name(f"checkpoints-{clock.now():%Y%m%d%H%M%S%f}.jsonl")
+    path.rename(target)
+    return target
+
+
+# ── signing and verifying ───────────────────────────────────────────────────────────────────────────────
+
+def signer_for(identity: Identity, var_dir: Path | None = None) -> Signer:
+    """A signer by `identity`; with `var_dir`, its key is published there first and the checkpoints it signs
+    are journaled there."""
     suite = get_suite(identity.suite)
+    journal = None
+    if var_dir is not None:
+        publish_key(var_dir, identity)
+        journal = journal_writer(var_dir)
     return Signer(suite=identity.suite, key_id=identity.key_id, public_key=dict(identity.public_bundle()),
-                  sign=lambda message: suite.sign(identity, message))
+                  sign=lambda message: suite.sign(identity, message), journal=journal)
 
 
 _cache: dict[tuple[str, str], Identity] = {}
@@ -27,16 +149,19 @@ _lock = threading.Lock()
 
 
 def node_identity(var_dir: Path, suite_name: str) -> Identity:
-    """This node's identity, unsealed once per process (scrypt costs ~0.5 s and 128 MiB)."""
+    """This node's identity, unsealed once per process (scrypt costs ~0.5 s and 128 MiB); its public key is
+    published in the var directory on first load."""
     key = (str(Path(var_dir).resolve()), suite_name)
     with _lock:
         if key not in _cache:
-            _cache[key] = load_or_create_identity(var_dir, suite_name)
+            identity = load_or_create_identity(var_dir, suite_name)
+            publish_key(var_dir, identity)
+            _cache[key] = identity
         return _cache[key]
 
 
 def node_signer(var_dir: Path, suite_name: str) -> Signer:
-    return signer_for(node_identity(var_dir, suite_name))
+    return signer_for(node_identity(var_dir, suite_name), var_dir)
 
 
 def verify_signature(suite_name: str, public_bundle: Mapping[str, str], message: bytes, signature: bytes) -> bool:
@@ -45,3 +170,16 @@ def verify_signature(suite_name: str, public_bundle: Mapping[str, str], message:
         return get_suite(suite_name).verify(public_bundle, message, signature)
     except Exception:  # noqa: BLE001 - a verifier answers yes or no
         return False
+
+
+def anchors_for(var_dir: Path) -> Anchors:
+    """What the var directory holds for verifying the audit chain: published keys and the journal."""
+    heads, problems = read_journal(var_dir)
+    return Anchors(keys=published_keys(var_dir), verify=verify_signature,
+                   witnesses=(Witness(JOURNAL_SOURCE, heads),) if heads else (), notes=tuple(problems))
+
+
+def node_anchors(var_dir: Path, suite_name: str) -> Anchors:
+    """`anchors_for` this node, its current key published first (a node set up before keys were published)."""
+    node_identity(var_dir, suite_name)
+    return anchors_for(var_dir)

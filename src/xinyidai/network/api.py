@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from xinyidai.kit.errors import DomainError
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
-from xinyidai.network import exchange, peers, relay, runtime
+from xinyidai.network import checkpoints, exchange, peers, relay, runtime
 from xinyidai.network import inbox as envelopes_in
 from xinyidai.network.models import OUTBOX_STATUSES, InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope
 from xinyidai.network.schemas import CutIn, Decision, FeedbackIn, NeedIn, ReconcileIn
@@ -217,3 +217,12 @@ def cut_legacy(code: str, body: CutIn, p: Principal = Depends(require("security"
     from xinyidai.network import peers
 
     return peers.peer_dict(exchange.cut_legacy_path(s, p, code, body.reason, force=body.force))
+
+
+@router.get("/checkpoints", summary="下级节点取回本节点为它保存的审计检查点（请求须由下级节点签名）")
+def held_checkpoints(request: Request, after: int = Query(0, ge=0)) -> dict[str, Any]:
+    n = node(request)
+    with n.db.session() as s:
+        peer = checkpoints.authenticate_child(s, request.headers, after)
+        heads, more = checkpoints.held_heads(s, peer.code, after)
+        return {"holder": n.settings.node_code, "node": peer.code, "heads": heads, "more": more}

@@ -1,6 +1,6 @@
 """Receiving an envelope from a neighbouring node: open and check it once (signature, freshness, replay),
 apply it by its kind — credit records through the relay, feedback, reconciliation and needs through the
-exchange, and kinds that layers above the network register there (white lists …) — and acknowledge it
+exchange, audit checkpoint heads through `checkpoints`, and kinds that layers above the network register there (white lists …) — and acknowledge it
 with a signed receipt. Used by every mode: push (the node API), pull and file."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.kit import audit, clock
-from xinyidai.network import exchange, relay
+from xinyidai.network import checkpoints, exchange, relay
 from xinyidai.network.envelope import (
     FILE_MAX_AGE,
     MAX_SKEW,
@@ -75,4 +75,6 @@ def apply(s: Session, ctx: relay.NodeContext, kind: str, sender: str, payload: A
         return applied.result
     if kind == "ping":
         return {"pong": True}
+    if kind == checkpoints.KIND:
+        return checkpoints.apply_checkpoints(s, ctx, sender, payload)
     return exchange.apply(s, ctx, kind, sender, payload)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from xinyidai.kit.audit import SignedHead
 from xinyidai.kit.db import Base, UTCDateTime
 from xinyidai.kit.types import BigId
 
@@ -167,3 +168,29 @@ class RelayCursor(Base):
     peer: Mapped[str] = mapped_column(String(20), primary_key=True)
     direction: Mapped[str] = mapped_column(String(8), primary_key=True)  # up / down
     last_id: Mapped[int] = mapped_column(BigId, nullable=False, default=0)
+
+
+class ChildCheckpoint(Base):
+    """A child's audit checkpoint head as this node received it: kept once, never changed."""
+
+    __tablename__ = "child_checkpoints"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(20), nullable=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    prev_event_id: Mapped[int | None] = mapped_column(BigId)
+    last_event_id: Mapped[int] = mapped_column(BigId, nullable=False)
+    head_digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    events: Mapped[int] = mapped_column(BigId, nullable=False)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    suite: Mapped[str] = mapped_column(String(10), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    signature: Mapped[str] = mapped_column(Text, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (Index("ux_child_checkpoints_seq", "node", "seq", unique=True),
+                      Index("ux_child_checkpoints_event", "node", "last_event_id", unique=True))
+
+    def head(self) -> SignedHead:
+        return SignedHead(self.seq, self.prev_event_id, self.last_event_id, self.head_digest, self.events,
+                          self.signed_at, self.suite, self.key_id, self.signature)

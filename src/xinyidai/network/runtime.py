@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import Engine
 
 from xinyidai.kit.node_key import node_identity
-from xinyidai.network import exchange, relay
+from xinyidai.network import checkpoints, exchange, relay
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ def collect_once(app: Any, client: httpx.Client, watch: ChangeWatch | None = Non
             # A withdrawal too recent to pass yet (see horizon.settled_moment) must be collected by a later
             # round, though nothing more may be committed by then: the watch is not marked meanwhile.
             waiting = watch is not None and watch.tells and relay.withdrawals_unsettled(s)
+        with n.db.session() as s:
+            done["checkpoints_forwarded"] = checkpoints.forward(s, ctx)
     # legacy link, needs, hourly 对账
     done.update(exchange.periodic(n.db, ctx, time.monotonic(), collect=collect))
     if watch is not None and not waiting:
