@@ -35,6 +35,7 @@ serve: setup
 
 # The whole suite on SQLite; again on PostgreSQL when XINYIDAI_TEST_POSTGRES_URL names a database.
 test: setup
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -n 2 --dist loadscope tests
 	@if [ -n "$$XINYIDAI_TEST_POSTGRES_URL" ]; then \
 	  echo "== the suite again on PostgreSQL"; \
@@ -50,6 +51,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 # Re-lock after changing dependencies in pyproject.toml (needs network to PyPI).
 lock:
