@@ -39,7 +39,7 @@ FINAL = ["CLOSED", "DECLINED", "REJECTED", "WITHDRAWN", "EXPIRED", "CANCELLED"]
 # (source, action) → target, and who may take each action.
 SPEC: dict[tuple[str, str], str] = {
     (START, "submit"): "SUBMITTED",
-    (START, "pick_offer"): "ACCEPTED",
+    (START, "pick_quote"): "ACCEPTED",
     ("SUBMITTED", "accept"): "ACCEPTED",
     ("SUBMITTED", "decline"): "DECLINED",
     ("ACCEPTED", "request_auth"): "AUTH_REQUESTED",
@@ -59,7 +59,7 @@ SPEC: dict[tuple[str, str], str] = {
     **{(s, "cancel"): "CANCELLED" for s in PRE_GRANT},
 }
 WHO: dict[str, set[ActorKind]] = {
-    "submit": {ENT}, "pick_offer": {ENT}, "accept": {BANK}, "decline": {BANK}, "request_auth": {BANK},
+    "submit": {ENT}, "pick_quote": {ENT}, "accept": {BANK}, "decline": {BANK}, "request_auth": {BANK},
     "confirm_auth": {ENT}, "offer": {BANK}, "accept_offer": {ENT}, "decline_offer": {ENT}, "grant": {BANK},
     "disburse": {BANK}, "close": {BANK, SYS}, "reject": {BANK}, "withdraw": {ENT}, "expire": {SYS},
     "cancel": {OPR},

@@ -275,8 +275,8 @@ APPLICATION = Flow("application", "申请", (
     # Applying to a product: the enterprise confirms the drafted 贷前审查 grant in the same step, so the bank
     # never holds an application it may not examine.
     _move("submit", "提交申请", [START], SUBMITTED, _ENT),
-    # Picking a bank's offer on a financing need: the bank already chose to quote, so it starts accepted.
-    _move("pick_offer", "选定报价并申请", [START], ACCEPTED, _ENT),
+    # Picking a bank's quote (报价) on a financing need: the bank already chose to quote, so it starts accepted.
+    _move("pick_quote", "选定报价并申请", [START], ACCEPTED, _ENT),
     _move("accept", "受理", [SUBMITTED], ACCEPTED, _BANK),
     _move("decline", "不予受理", [SUBMITTED], DECLINED, _BANK),
     _move("request_auth", "要求补充授权", [ACCEPTED], AUTH_REQUESTED, _BANK),
