@@ -169,7 +169,7 @@ class ApplicationMachine(RuleBasedStateMachine):
             assert self.state in ("GRANTED", "DISBURSED", "CLOSED")
 
 
-ApplicationMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+ApplicationMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=30, deadline=None)
 TestApplicationMachine = ApplicationMachine.TestCase
 
 
