@@ -22,6 +22,25 @@ from xinyidai.lists.models import (
     WhiteListRuleSet,
     WhiteListSubscription,
 )
+from xinyidai.market.models import (
+    Alert,
+    AlertSubscription,
+    Application,
+    ApplicationEvent,
+    CaseEvent,
+    Cursor,
+    DefaultCase,
+    Demand,
+    FeedbackFile,
+    FeedbackIssue,
+    Loan,
+    LoanChange,
+    Product,
+    ProductVersion,
+    Quote,
+    Reminder,
+    StatusReport,
+)
 from xinyidai.network.models import (
     BankNeed,
     ChildCheckpoint,
@@ -45,4 +64,6 @@ __all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "In
            "RefusedEnvelope", "RelayCursor", "AccessAlert", "ApiCredential", "AuditCheckpoint", "AuditEvent", "AuditHead", "Authorization",
            "AuthorizationScope", "CreditRecord", "Delivery", "DeliveryIssue", "FinancialInstitution",
            "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",
-           "metadata"]
+           "Alert", "AlertSubscription", "Application", "ApplicationEvent", "CaseEvent", "Cursor", "DefaultCase",
+           "Demand", "FeedbackFile", "FeedbackIssue", "Loan", "LoanChange", "Product", "ProductVersion", "Quote",
+           "Reminder", "StatusReport", "metadata"]

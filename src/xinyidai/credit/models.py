@@ -109,6 +109,8 @@ class LoanOutcome(Base):
     observed_on: Mapped[date] = mapped_column(Date, nullable=False)
     defaulted: Mapped[bool] = mapped_column(Boolean, nullable=False)  # 90+ days past due within the window
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # csv: imported from a bank's file; market: a loan of the platform's market with its repayment reports.
+    source: Mapped[str] = mapped_column(String(10), nullable=False, default="csv", server_default="csv")
 
     __table_args__ = (UniqueConstraint("institution_code", "loan_ref", name="uq_credit_outcomes_loan"),)
 
