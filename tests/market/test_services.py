@@ -32,7 +32,7 @@ from xinyidai.kit.errors import DomainError
 from xinyidai.kit.notify import FileNotifier
 from xinyidai.market import alerts, applications, cases, demands, flows, loans, products
 from xinyidai.market.applications import Actor
-from xinyidai.market.models import Alert, Application, DefaultCase, Loan, ProductVersion, Reminder
+from xinyidai.market.models import Alert, Application, DefaultCase, Loan, ProductVersion
 from xinyidai.records.canonical import canonical_json, fingerprint, record_key
 from xinyidai.records.models import CreditRecord
 
