@@ -42,9 +42,12 @@ from xinyidai.institutions import pages as institutions_pages
 from xinyidai.institutions.authentication import RequestAuthenticator
 from xinyidai.institutions.request_auth import OPENAPI_DESCRIPTION
 from xinyidai.kit.db import Database
+from xinyidai.kit.notify import make_notifier
 from xinyidai.lists import api as lists_api
 from xinyidai.lists import pages as lists_pages
 from xinyidai.lists import runtime as lists_runtime
+from xinyidai.market import cases as market_cases
+from xinyidai.market import runtime as market_runtime
 from xinyidai.network import api as network_api
 from xinyidai.network import pages as network_pages
 from xinyidai.network.runtime import RelayWorker
@@ -112,6 +115,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.node = Node(settings=settings, db=db, catalog=catalog, templates=templates,
                           executor=ThreadPoolExecutor(max_workers=2, thread_name_prefix="delivery"),
                           authenticator=RequestAuthenticator())
+    market_cases.NOTIFIER["node"] = make_notifier(settings.notifier, settings.var_dir)  # 催告 by SMS
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     install_handlers(app)
     app.add_middleware(SecurityHeaders, csp=CSP)
@@ -136,7 +140,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.warning("marked %d interrupted deliveries as failed", stale)
     chores = [asyncio.create_task(access_runtime.housekeeping(app)),
               asyncio.create_task(credit_runtime.chores(app)),
-              asyncio.create_task(lists_runtime.chores(app))]
+              asyncio.create_task(lists_runtime.chores(app)),
+              asyncio.create_task(market_runtime.chores(app))]
     relay = RelayWorker(app, n.settings.network_interval_s)
     relay.start()
     yield

@@ -34,7 +34,6 @@ from xinyidai.market.models import (
     FeedbackFile,
     FeedbackIssue,
     Loan,
-    LoanChange,
     Product,
     ProductVersion,
     Quote,
@@ -65,5 +64,5 @@ __all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "In
            "AuthorizationScope", "CreditRecord", "Delivery", "DeliveryIssue", "FinancialInstitution",
            "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",
            "Alert", "AlertSubscription", "Application", "ApplicationEvent", "CaseEvent", "Cursor", "DefaultCase",
-           "Demand", "FeedbackFile", "FeedbackIssue", "Loan", "LoanChange", "Product", "ProductVersion", "Quote",
+           "Demand", "FeedbackFile", "FeedbackIssue", "Loan", "Product", "ProductVersion", "Quote",
            "Reminder", "StatusReport", "metadata"]

@@ -76,7 +76,9 @@ FALSE = {"0", "否", "正常", "false", "n", "no"}
 def import_outcomes(s: Session, data: bytes, actor: str) -> dict[str, int]:
     """Load loan outcomes from CSV (UTF-8 or GB18030; Chinese or English headers). Every row is checked
     first; one bad row rejects the file with its row number and nothing is stored. A loan already known
-    (same institution and loan number) is updated, so a file delivered twice changes nothing."""
+    (same institution and loan number) is updated, so a file delivered twice changes nothing — unless the
+    market labelled it from the platform's repayment reports (source 'market'), which a file does not
+    overrule (counted as unchanged)."""
     for enc in ("utf-8-sig", "gb18030"):
         try:
             text_ = data.decode(enc)
@@ -106,6 +108,8 @@ def import_outcomes(s: Session, data: bytes, actor: str) -> dict[str, int]:
     for r in rows:
         old = s.execute(select(LoanOutcome).where(LoanOutcome.institution_code == r["institution_code"],
                                                   LoanOutcome.loan_ref == r["loan_ref"])).scalar_one_or_none()
+        if old is not None and old.source != "csv":
+            continue  # labelled from the platform's own repayment reports, which a file does not overrule
         if old is None:
             s.add(LoanOutcome(**r, created_at=now))
             new += 1

@@ -12,11 +12,14 @@ from one version:
   snapshot, or with the feature unknown, is left out: a clean record must be shown, not assumed);
 * its industry (the entity's GB/T 4754 code, else the snapshot's) in `industries`; its region code
   starting with one of `regions` when any are given;
-* financing need (`financing_need: true`). Until the market domain (demands, applications) exists, an
-  entity is taken to need finance when it holds a live authorization (`access.models.Authorization`,
-  status active, valid_from <= now < valid_until) of any institution: it has let a lender look at its
-  data, i.e. it is applying. Checked at generation time — an authorization's status is a current state,
-  not a dated fact.
+* financing need (`financing_need: true`): the entity holds a live authorization (`access.models.
+  Authorization`, status active, valid_from <= now < valid_until) of any institution — it has let a lender
+  look at its data, i.e. it is applying — or a layer above names it through a registered need signal
+  (`NEED_SIGNALS`: the market's open financing needs and applications in progress). Checked at generation
+  time: these are current states, not dated facts;
+* no registered exclusion signal names it (`EXCLUDE_SIGNALS`: the market's open or non-performing default
+  cases). Registration keeps the layering: this module knows no market; the market registers its signals
+  the way network envelope kinds register their appliers.
 
 One streamed query does the work (window function for the latest evaluation, joins to entities, snapshots
 and a grouped count of live authorizations); the cheap tests run first and a snapshot's JSON is decoded only
@@ -39,7 +42,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib import resources
@@ -47,7 +50,7 @@ from typing import Any
 
 import orjson
 import yaml
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Select, and_, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.access.models import Authorization
@@ -342,6 +345,28 @@ def rule_code_of(wl: WhiteList) -> str | None:
     return series_of(wl.number)[len(f"WL-{wl.origin_node}-"):] or None
 
 
+@dataclass(frozen=True)
+class Signal:
+    """What a layer above tells a list about entities now: `entities(now)` selects their codes; `label` is
+    how an entry's reason (or the funnel) reads it."""
+
+    code: str
+    label: str
+    entities: Callable[[datetime], Select]
+
+
+NEED_SIGNALS: dict[str, Signal] = {}
+EXCLUDE_SIGNALS: dict[str, Signal] = {}
+
+
+def _signalled(s: Session, signals: Mapping[str, Signal], now: datetime) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for sig in signals.values():
+        for code in s.execute(sig.entities(now)).scalars():
+            out.setdefault(code, []).append(sig.label)
+    return out
+
+
 @dataclass
 class Funnel:
     """How many entities passed each test, in order — shown with the list so an empty one explains itself."""
@@ -395,10 +420,14 @@ def select_entries(s: Session, spec: RuleSpec, as_of: date) -> tuple[list[dict[s
     if not funnel.evaluated:
         raise Conflict("尚无信用评价结果，请先运行批量评价", code="NO_EVALUATIONS")
     grades = set(spec.grades)
+    now = clock.now()
+    needs = _signalled(s, NEED_SIGNALS, now) if spec.financing_need else {}
+    excluded = _signalled(s, EXCLUDE_SIGNALS, now)
     out: list[dict[str, Any]] = []
     grade_reason_tail = f"，不低于 {spec.min_grade}"
-    clean_reason = "、".join(CLEAN_PHRASES.get(f) or f"{BY_CODE[f].label}为 0" for f in spec.exclude)
-    for r in _candidates(s, spec, as_of, clock.now()):
+    clean_reason = "、".join([*(CLEAN_PHRASES.get(f) or f"{BY_CODE[f].label}为 0" for f in spec.exclude),
+                              *(f"无{sig.label}" for sig in EXCLUDE_SIGNALS.values())])
+    for r in _candidates(s, spec, as_of, now):
         funnel.fresh += 1
         if r.grade not in grades:
             continue
@@ -415,7 +444,8 @@ def select_entries(s: Session, spec: RuleSpec, as_of: date) -> tuple[list[dict[s
             continue
         funnel.industry += 1
         institutions = int(r.institutions or 0)
-        if spec.financing_need and not institutions:
+        need = needs.get(r.entity_code, [])
+        if spec.financing_need and not institutions and not need:
             continue
         funnel.financing += 1
         if spec.exclude:
@@ -424,6 +454,8 @@ def select_entries(s: Session, spec: RuleSpec, as_of: date) -> tuple[list[dict[s
             feats = feats if feats is not None else orjson.loads(r.data)
             if any(feats.get(f) != 0 for f in spec.exclude):
                 continue
+        if r.entity_code in excluded:
+            continue
         funnel.clean += 1
         reasons = [f"公共信用综合评价 {r.grade}（{_score(r.score)}分）{grade_reason_tail}"]
         if clean_reason:
@@ -433,7 +465,8 @@ def select_entries(s: Session, spec: RuleSpec, as_of: date) -> tuple[list[dict[s
             place = " ".join(x for x in (r.region_code, region_name(r.region_code)) if x)
             reasons.append(f"注册地 {place} 属于名单地区")
         if spec.financing_need:
-            reasons.append(f"已授权 {institutions} 家金融机构查询，存在融资需求")
+            said = [f"已授权 {institutions} 家金融机构查询"] if institutions else []
+            reasons.append("、".join([*said, *need]) + "，存在融资需求")
         out.append({"entity_code": r.entity_code, "entity_name": r.name, "grade": r.grade,
                     "score": None if r.score is None else round(float(r.score), 2), "reasons": reasons,
                     "detail": {"evaluated_on": r.as_of.isoformat(), "industry": division,

@@ -8,7 +8,7 @@ disagreement is kept (`first_on_platform`) and shown beside the declaration."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import exists, select, update
@@ -23,7 +23,6 @@ from xinyidai.market.models import (
     RISK_CLASSES,
     Application,
     Loan,
-    LoanChange,
     Product,
     ProductVersion,
     StatusReport,
@@ -32,10 +31,8 @@ from xinyidai.market.money import wan
 
 
 def _changed(s: Session, loan: Loan) -> None:
-    """Every change of a local loan is appended here, in its transaction: the relay's cursor reads it."""
-    loan.updated_at = clock.now()
-    s.flush()
-    s.add(LoanChange(loan_id=loan.id, at=loan.updated_at))
+    """Every change of a loan is marked for the parent node, in its transaction (see `envelopes`)."""
+    loan.updated_at, loan.dirty = clock.now(), 1
 
 
 def create(s: Session, *, app: Application, product: Product, version: ProductVersion, entity: MarketEntity,
@@ -191,3 +188,67 @@ def loan_dict(loan: Loan, *, with_risk: bool) -> dict[str, Any]:
                    outstanding=None if loan.outstanding_fen is None else loan.outstanding_fen / 100,
                    last_report_on=loan.last_report_on.isoformat() if loan.last_report_on else None)
     return out
+
+
+# ── outcomes for the scorecards ─────────────────────────────────────────────────────────────────────────
+
+OUTCOME_WINDOW_DAYS = 365
+NPL_DPD = 90
+
+
+def sync_outcomes(s: Session, chunk: int = 5000) -> dict[str, int]:
+    """Label the platform's own disbursed loans for the scorecards (credit_outcomes, source 'market'): 90+
+    days past due within a year of the first drawdown is a default, observed on that report's date; a year
+    of reports without it (or the loan closed) is not. A label imported from a bank's file for the same loan
+    is replaced: the platform's repayment reports are the better source. One grouped query per chunk."""
+    from sqlalchemy import case, func
+
+    from xinyidai.credit.models import LoanOutcome
+
+    counts = {"new": 0, "updated": 0, "unchanged": 0}
+    last_id = 0
+    now = clock.now()
+    while True:
+        rows = s.execute(
+            select(Loan.id, Loan.institution_code, Loan.loan_ref, Loan.entity_code, Loan.first_disbursed_on,
+                   Loan.status, Loan.last_report_on, Application.submitted_at, Loan.granted_on,
+                   func.min(case((StatusReport.dpd >= NPL_DPD, StatusReport.as_of))).label("npl_on"))
+            .outerjoin(StatusReport, StatusReport.loan_id == Loan.id)
+            .outerjoin(Application, Application.id == Loan.application_id)
+            .where(Loan.id > last_id, Loan.application_id.is_not(None), Loan.first_disbursed_on.is_not(None))
+            .group_by(Loan.id, Loan.institution_code, Loan.loan_ref, Loan.entity_code, Loan.first_disbursed_on,
+                      Loan.status, Loan.last_report_on, Application.submitted_at, Loan.granted_on)
+            .order_by(Loan.id).limit(chunk)).all()
+        if not rows:
+            return counts
+        last_id = rows[-1].id
+        labels = {}
+        for r in rows:
+            end = r.first_disbursed_on + timedelta(days=OUTCOME_WINDOW_DAYS)
+            if r.npl_on is not None and r.npl_on <= end:
+                label = (True, r.npl_on)
+            elif (r.last_report_on is not None and r.last_report_on >= end) or r.status == "CLOSED":
+                label = (False, min(end, r.last_report_on or end))
+            else:
+                continue  # not yet observed long enough
+            applied = r.submitted_at.astimezone(clock.CHINA_TZ).date() if r.submitted_at else r.granted_on
+            labels[(r.institution_code, r.loan_ref)] = dict(entity_code=r.entity_code, applied_on=applied,
+                                                           observed_on=label[1], defaulted=label[0])
+        if not labels:
+            continue
+        held = {(o.institution_code, o.loan_ref): o for o in s.execute(select(LoanOutcome).where(
+            LoanOutcome.institution_code.in_({k[0] for k in labels}),
+            LoanOutcome.loan_ref.in_({k[1] for k in labels}))).scalars()}
+        for (inst, ref), values in labels.items():
+            old = held.get((inst, ref))
+            if old is None:
+                s.add(LoanOutcome(institution_code=inst, loan_ref=ref, created_at=now, source="market", **values))
+                counts["new"] += 1
+            elif old.source != "market" or any(getattr(old, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(old, k, v)
+                old.source = "market"
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+        s.flush()

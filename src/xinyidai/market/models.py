@@ -95,6 +95,9 @@ class ProductVersion(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suspended_by: Mapped[str | None] = mapped_column(String(10))  # bank / operator: who may resume
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 1 while a public state of this version (published, suspended, withdrawn, superseded) has not yet been
+    # queued for the parent node; cleared by the collector only if the state is still the one it sent.
+    dirty: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0, index=True)
 
     __table_args__ = (
         UniqueConstraint("product_id", "version", name="uq_market_product_versions"),
@@ -269,6 +272,9 @@ class Loan(Base):
     last_report_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # 1 while this revision has not yet been queued for the parent node (cleared only if the revision is
+    # still the one sent, so a change made meanwhile travels too).
+    dirty: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=1, index=True)
 
     __table_args__ = (
         UniqueConstraint("institution_code", "loan_ref", name="uq_market_loans_ref"),
@@ -281,16 +287,6 @@ class Loan(Base):
         CheckConstraint("disbursed_fen >= 0 AND disbursed_fen <= granted_fen", name="ck_market_loans_disbursed"),
         CheckConstraint("is_credit IN (0, 1) AND first_loan IN (0, 1)", name="ck_market_loans_flags"),
     )
-
-
-class LoanChange(Base):
-    """Appended with every insert or change of a local loan: what the relay sends up next (its cursor)."""
-
-    __tablename__ = "market_loan_changes"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    loan_id: Mapped[int] = mapped_column(BigId, nullable=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class StatusReport(Base):

@@ -35,7 +35,9 @@ from xinyidai.market.flows import ActorKind
 from xinyidai.market.models import PRODUCT_KINDS, SECTORS, Product, ProductVersion
 from xinyidai.market.money import fen, wan
 
-MAX_AUTH_DAYS = 90  # a 贷前审查 authorization drafted by an application lasts at most this long
+MAX_AUTH_DAYS = 90
+# The states of a version the parent node is told of; drafts and versions under review stay here.
+TRAVELLING = (flows.PUBLISHED, flows.SUSPENDED, flows.WITHDRAWN, flows.SUPERSEDED)  # a 贷前审查 authorization drafted by an application lasts at most this long
 ELIGIBILITY_KEYS = {"min_grade", "min_years", "no_serious_dishonesty"}
 SORTABLE = {"name": ProductVersion.name, "kind": ProductVersion.kind, "published_at": ProductVersion.published_at,
             "amount_max": ProductVersion.amount_max_fen, "rate_min": ProductVersion.rate_min_bp}
@@ -333,7 +335,7 @@ def act(s: Session, p: Principal, number: str, version: int, action: str, note: 
                 ProductVersion.product_id == product.id, ProductVersion.id != v.id,
                 ProductVersion.state.in_((flows.PUBLISHED, flows.SUSPENDED)))).scalars():
             old.state = flows.PRODUCT.check(old.state, "supersede", ActorKind.SYSTEM)
-            old.last_action, old.ended_at = "supersede", now
+            old.last_action, old.ended_at, old.dirty = "supersede", now, 1
         v.published_at = now
         product.live_version_id = v.id
     if action == "submit":
@@ -345,6 +347,7 @@ def act(s: Session, p: Principal, number: str, version: int, action: str, note: 
     if action == "withdraw":
         v.ended_at = now
     v.state, v.last_action = new_state, action
+    v.dirty = int(new_state in TRAVELLING)
     if v.id == product.live_version_id or action == "publish" or product.live_version_id is None:
         product.status = new_state
     product.updated_at = now

@@ -103,12 +103,6 @@ def upgrade() -> None:
     with op.batch_alter_table('market_feedback_files', schema=None) as batch_op:
         batch_op.create_index('ix_market_feedback_files_digest', ['institution_code', 'kind', 'file_digest'], unique=False)
 
-    op.create_table('market_loan_changes',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('loan_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('at', xinyidai.kit.db.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_market_loan_changes'))
-    )
     op.create_table('market_loans',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('loan_no', sa.String(length=60).with_variant(sa.String(length=60, collation='C'), 'postgresql'), nullable=False),
@@ -148,6 +142,7 @@ def upgrade() -> None:
     sa.Column('last_report_on', sa.Date(), nullable=True),
     sa.Column('created_at', xinyidai.kit.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', xinyidai.kit.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('dirty', sa.SmallInteger(), nullable=False),
     sa.CheckConstraint('disbursed_fen >= 0 AND disbursed_fen <= granted_fen', name=op.f('ck_market_loans_ck_market_loans_disbursed')),
     sa.CheckConstraint('granted_fen > 0', name=op.f('ck_market_loans_ck_market_loans_granted')),
     sa.CheckConstraint('is_credit IN (0, 1) AND first_loan IN (0, 1)', name=op.f('ck_market_loans_ck_market_loans_flags')),
@@ -156,6 +151,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('loan_no', name=op.f('uq_market_loans_loan_no'))
     )
     with op.batch_alter_table('market_loans', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_market_loans_dirty'), ['dirty'], unique=False)
         batch_op.create_index('ix_market_loans_entity', ['entity_code', 'granted_on'], unique=False)
         batch_op.create_index('ix_market_loans_figures', ['city_code', 'bank_code', 'product_kind', 'sector_mask', 'granted_month', 'is_credit', 'first_loan', 'granted_fen', 'credit_fen', 'first_fen', 'disbursed_fen'], unique=False)
         batch_op.create_index('ix_market_loans_institution', ['institution_code', 'granted_on'], unique=False)
@@ -247,6 +243,7 @@ def upgrade() -> None:
     sa.Column('published_at', xinyidai.kit.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('suspended_by', sa.String(length=10), nullable=True),
     sa.Column('ended_at', xinyidai.kit.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('dirty', sa.SmallInteger(), nullable=False),
     sa.CheckConstraint('amount_min_fen > 0 AND amount_min_fen <= amount_max_fen', name=op.f('ck_market_product_versions_ck_mpv_amount')),
     sa.CheckConstraint('rate_min_bp > 0 AND rate_min_bp <= rate_max_bp', name=op.f('ck_market_product_versions_ck_mpv_rate')),
     sa.CheckConstraint('term_min_months > 0 AND term_min_months <= term_max_months', name=op.f('ck_market_product_versions_ck_mpv_term')),
@@ -255,6 +252,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('product_id', 'version', name='uq_market_product_versions')
     )
     with op.batch_alter_table('market_product_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_market_product_versions_dirty'), ['dirty'], unique=False)
         batch_op.create_index(batch_op.f('ix_market_product_versions_state'), ['state'], unique=False)
 
     op.create_table('market_status_reports',
@@ -419,6 +417,7 @@ def downgrade() -> None:
     op.drop_table('market_status_reports')
     with op.batch_alter_table('market_product_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_market_product_versions_state'))
+        batch_op.drop_index(batch_op.f('ix_market_product_versions_dirty'))
 
     op.drop_table('market_product_versions')
     with op.batch_alter_table('market_feedback_issues', schema=None) as batch_op:
@@ -439,9 +438,9 @@ def downgrade() -> None:
         batch_op.drop_index('ix_market_loans_institution')
         batch_op.drop_index('ix_market_loans_figures')
         batch_op.drop_index('ix_market_loans_entity')
+        batch_op.drop_index(batch_op.f('ix_market_loans_dirty'))
 
     op.drop_table('market_loans')
-    op.drop_table('market_loan_changes')
     with op.batch_alter_table('market_feedback_files', schema=None) as batch_op:
         batch_op.drop_index('ix_market_feedback_files_digest')
 

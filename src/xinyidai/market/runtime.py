@@ -1,0 +1,49 @@
+"""The market's chores while the server runs, every minute: the service-level clock of applications
+(breaches flagged, expiries), needs past their date, post-loan alerts from the records that arrived, and
+products and loans queued for the parent node; once a day, loan outcomes for the scorecards."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from xinyidai.kit import clock
+from xinyidai.market import alerts, applications, demands, envelopes, loans, signals  # noqa: F401 - signals register
+
+log = logging.getLogger(__name__)
+
+
+def chores_once(app: Any, state: dict[str, Any]) -> dict[str, Any]:
+    from xinyidai.network.runtime import context
+
+    n = app.state.node
+    done: dict[str, Any] = {}
+    with n.db.write_lock, n.db.session() as s:
+        done["sla"] = applications.sla_scan(s, n.catalog)
+        done["demands_expired"] = demands.expire_due(s)
+    with n.db.write_lock, n.db.session() as s:
+        done["alerts"] = alerts.scan(s)
+    try:
+        ctx = context(app)
+    except Exception:  # noqa: BLE001 - a node without its key yet keeps its loans until it has one
+        ctx = None
+    if ctx is not None:
+        with n.db.write_lock, n.db.session() as s:
+            done["queued"] = envelopes.collect(s, ctx)
+    today = clock.today()
+    if state.get("outcomes_on") != today:
+        state["outcomes_on"] = today
+        with n.db.write_lock, n.db.session() as s:
+            done["outcomes"] = loans.sync_outcomes(s)
+    return done
+
+
+async def chores(app: Any, every_seconds: int = 60) -> None:
+    state: dict[str, Any] = {}
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await asyncio.to_thread(chores_once, app, state)
+        except Exception:  # noqa: BLE001 - a failed round is logged and tried again next minute
+            log.exception("market chores failed")
