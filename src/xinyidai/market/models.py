@@ -97,7 +97,7 @@ class ProductVersion(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # 1 while a public state of this version (published, suspended, withdrawn, superseded) has not yet been
     # queued for the parent node; cleared by the collector only if the state is still the one it sent.
-    dirty: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0, index=True)
+    dirty: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0, server_default="0", index=True)
 
     __table_args__ = (
         UniqueConstraint("product_id", "version", name="uq_market_product_versions"),
@@ -274,7 +274,7 @@ class Loan(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # 1 while this revision has not yet been queued for the parent node (cleared only if the revision is
     # still the one sent, so a change made meanwhile travels too).
-    dirty: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=1, index=True)
+    dirty: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=1, server_default="1", index=True)
 
     __table_args__ = (
         UniqueConstraint("institution_code", "loan_ref", name="uq_market_loans_ref"),
