@@ -71,6 +71,11 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
     c = credit_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code)
     typer.echo(f"公共信用综合评价（第 {c.run_id} 批）：" + "，".join(f"{g} {n:,} 户" for g, n in sorted(c.grades.items())))
     typer.echo(f"{c.applications:,} 户企业已授权银行查询（融资申请）；白名单 {c.whitelist}：{c.whitelist_entries:,} 户")
+    from xinyidai.demo import market as market_demo
+
+    m = market_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code, seed)
+    typer.echo(f"融资服务：{m.products} 个金融产品，{m.applications:,} 笔融资申请，{m.loans:,} 笔授信"
+               f"（累计 {m.granted_fen / 1_000_000:,.2f} 万元），{m.overdue} 笔逾期进入违约响应")
 
 
 def _print_demo(summary, s: Settings) -> None:  # noqa: ANN001 - a DemoSummary

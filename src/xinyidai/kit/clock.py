@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -24,6 +25,19 @@ def set_clock(fn: Callable[[], datetime] | None) -> None:
     """Replace the clock (tests); None restores the system clock."""
     global _now
     _now = fn or (lambda: datetime.now(UTC))
+
+
+@contextmanager
+def frozen_at(moment: datetime) -> Iterator[None]:
+    """Within the block, the node's clock reads `moment` (the demo makes a year of history with today's
+    services); the clock before it is restored after."""
+    global _now
+    before = _now
+    _now = lambda: moment  # noqa: E731
+    try:
+        yield
+    finally:
+        _now = before
 
 
 def months_before(d: date, n: int) -> list[str]:
