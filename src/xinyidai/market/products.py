@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyidai.access.models import MODES
@@ -33,7 +33,7 @@ from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.market import flows
 from xinyidai.market.flows import ActorKind
 from xinyidai.market.models import PRODUCT_KINDS, SECTORS, Product, ProductVersion
-from xinyidai.market.money import fen, wan
+from xinyidai.market.money import bp, fen, wan
 
 MAX_AUTH_DAYS = 90
 # The states of a version the parent node is told of; drafts and versions under review stay here.
@@ -90,8 +90,6 @@ def _int(raw: Any, field: str) -> int:
 
 
 def _rate(raw: Any, field: str) -> int:
-    from xinyidai.market.money import bp
-
     try:
         return bp(raw, field)
     except InvalidInput as exc:
@@ -373,8 +371,7 @@ def readable(p: Principal) -> Select:
 
 
 def search(s: Session, p: Principal, req: PageRequest, *, kind: str | None = None, sector: str | None = None,
-           region: str | None = None, amount: int | None = None, state: str | None = None, own: bool = False,
-           q: str = "") -> Page:
+           amount: int | None = None, state: str | None = None, own: bool = False, q: str = "") -> Page:
     stmt = readable(p)
     if kind:
         stmt = stmt.where(ProductVersion.kind == kind)
@@ -388,8 +385,6 @@ def search(s: Session, p: Principal, req: PageRequest, *, kind: str | None = Non
         stmt = stmt.where(Product.institution_code == p.org_code)
     if q.strip():
         stmt = stmt.where(ProductVersion.name.contains(q.strip()[:50], autoescape=True))
-    if region:  # JSON lists differ by engine; the catalogue is small, so the region test runs on the page's rows
-        pass
     return paginate(s, stmt, req, SORTABLE, "published_at")
 
 
@@ -510,8 +505,3 @@ def version_dict(v: ProductVersion, product: Product, institution_name: str = ""
                               "days": v.auth_days},
             "published_at": v.published_at.isoformat() if v.published_at else None,
             "review_note": v.review_note}
-
-
-def pending_for(s: Session, product_id: int) -> Any:
-    return s.execute(select(ProductVersion).where(and_(ProductVersion.product_id == product_id,
-                                                       ProductVersion.state == flows.REVIEW))).scalars().first()
