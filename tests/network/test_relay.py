@@ -115,3 +115,33 @@ def test_a_withdrawal_travels_up(network: dict[str, Node]) -> None:
     wait_for(lambda: national.count(q, e=HARBIN[7], k=key) == 1, 60)
     assert national.count("SELECT count(*) FROM credit_records WHERE entity_code = :e AND record_key = :k "
                           "AND status = 'current' AND category = 'tax'", e=HARBIN[7], k=key) == 0
+
+
+def test_a_city_loan_travels_up_once_and_its_default_data_stays(network: dict[str, Node]) -> None:
+    """The market's loans ride the relay's own rounds (a collector it runs): the city's loan reaches the
+    province and the national platform, each holding it once; its days past due never leave the city."""
+    from datetime import date
+
+    from xinyidai.kit import clock
+    from xinyidai.market.models import Loan
+
+    city, province, national = network["city"], network["province"], network["national"]
+    db = city.db()
+    try:
+        with db.session() as s:
+            now = clock.now()
+            s.add(Loan(loan_no="DK-CN-230100-20261115-RELAY00001", origin_node="CN-230100", revision=1,
+                       institution_code="91230100MA1XYZ0001", bank_code="91230100MA1XYZ0001", loan_ref="HRB-RELAY-1",
+                       entity_code=HARBIN[0], city_code="230100", industry_code="C34",
+                       product_number="CP-CN-230100-20261101-AAAA", product_kind="纯信用", sector_mask=1,
+                       guarantee_type="信用", is_credit=1, first_declared=1, first_on_platform=1, first_loan=1,
+                       granted_fen=30_000_000, credit_fen=30_000_000, first_fen=30_000_000, disbursed_fen=30_000_000,
+                       granted_on=date(2026, 11, 15), granted_month=202611, rate_bp=385, term_months=12,
+                       policy_tags=[], status="DISBURSED", dpd=40, risk_class="次级", created_at=now, updated_at=now))
+    finally:
+        db.dispose()
+    loan = "SELECT count(*) FROM market_loans WHERE loan_no='DK-CN-230100-20261115-RELAY00001'"
+    wait_for(lambda: national.count(loan) == 1, 60)
+    assert province.count(loan) == 1
+    assert national.count(loan + " AND dpd = 0 AND risk_class IS NULL AND origin_node = 'CN-230100'") == 1
+    assert city.count("SELECT count(*) FROM market_loans WHERE dirty = 1") == 0

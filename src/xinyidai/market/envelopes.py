@@ -11,7 +11,8 @@ So a provincial node counts its cities' financing and the national node counts e
   two numbers (the same institution and bank loan number) is kept once and the second is refused by name.
 - What is marked `dirty` (by the service that changed it, or by the applier here for a child's rows) is
   queued for the parent and the legacy link by `collect`, which clears the mark only if the row is still
-  what it sent (a change made meanwhile travels in the next round).
+  what it sent (a change made meanwhile travels in the next round). The relay worker runs it in every
+  round, with the records (registered in `network.runtime.COLLECTORS`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from xinyidai.market.models import (
     Product,
     ProductVersion,
 )
-from xinyidai.network import exchange, relay
+from xinyidai.network import exchange, relay, runtime
 from xinyidai.network.exchange import ExchangeRefused
 from xinyidai.network.models import Peer
 
@@ -249,5 +250,11 @@ def institution_names(s: Session, codes: set[str]) -> dict[str, str]:
                           .where(FinancialInstitution.code.in_(codes))).all()) if codes else {}
 
 
+def collect_count(s: Session, ctx: relay.NodeContext) -> int:
+    """The relay round's collector: products and loans queued (see `collect`)."""
+    return sum(collect(s, ctx).values())
+
+
 exchange.APPLIERS[PRODUCTS] = apply_products
 exchange.APPLIERS[LOANS] = apply_loans
+runtime.COLLECTORS["market_queued"] = collect_count

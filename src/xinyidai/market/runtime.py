@@ -1,6 +1,7 @@
 """The market's chores while the server runs, every minute: the service-level clock of applications
-(breaches flagged, expiries), needs past their date, post-loan alerts from the records that arrived, and
-products and loans queued for the parent node; once a day, loan outcomes for the scorecards."""
+(breaches flagged, expiries), needs past their date, post-loan alerts from the records that arrived; once a
+day, loan outcomes for the scorecards. (Products and loans go to the parent node with the relay's own
+rounds: `envelopes` registers its collector there.)"""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ import logging
 from typing import Any
 
 from xinyidai.kit import clock
-from xinyidai.market import alerts, applications, demands, envelopes, loans, signals  # noqa: F401 - signals register
+from xinyidai.market import alerts, applications, demands, envelopes, loans, signals  # noqa: F401 - they register their envelope kinds, collector, list signals
 
 log = logging.getLogger(__name__)
 
 
 def chores_once(app: Any, state: dict[str, Any]) -> dict[str, Any]:
-    from xinyidai.network.runtime import context
-
     n = app.state.node
     done: dict[str, Any] = {}
     with n.db.write_lock, n.db.session() as s:
@@ -24,13 +23,6 @@ def chores_once(app: Any, state: dict[str, Any]) -> dict[str, Any]:
         done["demands_expired"] = demands.expire_due(s)
     with n.db.write_lock, n.db.session() as s:
         done["alerts"] = alerts.scan(s)
-    try:
-        ctx = context(app)
-    except Exception:  # noqa: BLE001 - a node without its key yet keeps its loans until it has one
-        ctx = None
-    if ctx is not None:
-        with n.db.write_lock, n.db.session() as s:
-            done["queued"] = envelopes.collect(s, ctx)
     today = clock.today()
     if state.get("outcomes_on") != today:
         state["outcomes_on"] = today

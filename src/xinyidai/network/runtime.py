@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from xinyidai.kit.node_key import node_identity
 from xinyidai.network import checkpoints, exchange, relay
@@ -62,6 +63,11 @@ class ChangeWatch:
             self._conn.close()
 
 
+# Collectors of what layers above the network send to neighbours in their own envelope kinds, run in each
+# relay round: name → (session, context) → how many items it queued. The market registers its own.
+COLLECTORS: dict[str, Callable[[Session, relay.NodeContext], int]] = {}
+
+
 def collect_once(app: Any, client: httpx.Client, watch: ChangeWatch | None = None) -> dict[str, int]:
     """One round of what a node owes and is owed, except pushing: records to queue for the neighbours, the
     periodic chores, and the parent's envelopes in pull mode. Returns what it did (for logs).
@@ -84,6 +90,9 @@ def collect_once(app: Any, client: httpx.Client, watch: ChangeWatch | None = Non
             waiting = watch is not None and watch.tells and relay.withdrawals_unsettled(s)
         with n.db.session() as s:
             done["checkpoints_forwarded"] = checkpoints.forward(s, ctx)
+        for name, collector in COLLECTORS.items():  # what layers above send up (the market's loans …)
+            with n.db.session() as s:
+                done[name] = collector(s, ctx)
     # legacy link, needs, hourly 对账
     done.update(exchange.periodic(n.db, ctx, time.monotonic(), collect=collect))
     if watch is not None and not waiting:
