@@ -169,14 +169,16 @@ def test_broken_files_are_rejected_and_store_untouched(db, catalog, registered, 
     assert snapshot(db) == before
 
 
-def test_truncated_file_loses_nothing(db, catalog, registered, tmp_path) -> None:
+def test_truncated_file_is_refused_whole(db, catalog, registered, tmp_path) -> None:
     path = write_csv(tmp_path / "full.csv", TAX_HEADER, tax_rows(registered, ["2026-10"]))
     data = path.read_bytes()
     cut = tmp_path / "cut.csv"
     cut.write_bytes(data[: len(data) - 25])  # ends in the middle of the last row
+    before = snapshot(db)
     d, out = load(db, catalog, cut, "tax")
-    assert d.status == "partial" and d.rows_rejected == 1 and d.rows_new == 19
-    assert out.issues[-1].row_no == 21
+    assert (d.status, d.error_code) == ("rejected", "FILE_TRUNCATED")
+    assert d.message.startswith("第 21 行") and "截断" in d.message
+    assert snapshot(db) == before
 
 
 def test_huge_field_is_refused(db, catalog, registered, tmp_path) -> None:

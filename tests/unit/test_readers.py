@@ -148,12 +148,19 @@ def test_csv_trailing_empty_header_columns_ignored(tmp_path: Path) -> None:
 
 
 def test_csv_truncated_last_row_without_newline(tmp_path: Path) -> None:
+    # A short row in the middle is just short; a short last row without a line break is where the file was
+    # cut, and a cut file is refused whole (README: a truncated file is rejected with the row where it broke).
     path = write(tmp_path, "a.csv", "a,b,c\n1,2\n4,5,6\n7,8")
-    _, rows = read_all(path)
-    assert [(r.row_no, r.problem_code) for r in rows] == [(2, "COLUMN_COUNT"), (3, None), (4, "COLUMN_COUNT")]
-    assert "截断" not in (rows[0].problem or "")  # a short row in the middle is just short
-    assert "截断" in (rows[2].problem or "")
-    assert rows[2].values == ["7", "8", None]
+    with open_delivery(path) as reader:
+        rows = reader.rows()
+        first = next(rows)
+        assert (first.row_no, first.problem_code) == (2, "COLUMN_COUNT")
+        assert "截断" not in (first.problem or "")
+        with pytest.raises(FileRejected) as info:
+            list(rows)
+    exc = info.value
+    assert (exc.code, exc.row_no) == ("FILE_TRUNCATED", 4)
+    assert exc.message.startswith("第 4 行") and "截断" in exc.message
 
 
 def test_csv_complete_last_row_without_newline_is_fine(tmp_path: Path) -> None:
@@ -569,3 +576,24 @@ def test_xlsx_truncated(tmp_path: Path) -> None:
 
 def test_xlsx_name_but_not_a_workbook(tmp_path: Path) -> None:
     assert rejected(write(tmp_path, "a.xlsx", "a,b\n1,2\n")).code == "XLSX_INVALID"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Damaged text files (security review, issue 23): cut short
+
+
+def test_jsonl_cut_mid_object_is_refused_whole(tmp_path: Path) -> None:
+    lines = [f'{{"a": "{i}", "b": "哈尔滨测试{i}有限公司"}}' for i in range(136)]
+    path = write(tmp_path, "a.jsonl", "\n".join(lines)[:-20])
+    with open_delivery(path) as reader, pytest.raises(FileRejected) as info:
+        list(reader.rows())
+    exc = info.value
+    assert (exc.code, exc.row_no) == ("FILE_TRUNCATED", 136)
+    assert exc.message.startswith("第 136 行") and "截断" in exc.message
+
+
+def test_csv_cut_inside_a_character_is_called_truncated(tmp_path: Path) -> None:
+    data = "名称,代码\n哈尔滨,1\n齐齐哈尔,2\n".encode()
+    exc = rejected(write(tmp_path, "a.csv", data[:-4]))  # the last character of 齐齐哈尔 loses a byte
+    assert (exc.code, exc.row_no) == ("FILE_TRUNCATED", 3)
+    assert "截断" in exc.message and "混用" not in exc.message

@@ -18,6 +18,11 @@ Problems that make the whole file unreadable raise `FileRejected` (with a specif
 where it happened); problems confined to one row come back as a `Row` with `problem`/`problem_code` set,
 and the caller rejects that row.
 
+A file cut short is refused whole (FILE_TRUNCATED), not read up to the cut: a last CSV record with too few
+columns, a last JSON line that does not parse, or a last character missing its final bytes, when the file
+does not end with a line break. (A cut that happens to fall at the end of a field cannot be told apart from a
+file without a final line break.)
+
 Memory: CSV and JSON Lines are read through `io.TextIOWrapper` in chunks; a physical line longer than a
 bound derived from `max_field_bytes` is refused without being held in memory. XLSX uses openpyxl's
 read-only (streaming) mode; openpyxl keeps the workbook's shared-strings table in memory.
@@ -49,6 +54,8 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls, and password-protected .xlsx
 _GB18030_BOM = b"\x84\x31\x95\x33"
 _DELIMITERS = (",", "\t", ";", "|")
+# How a decoder says the input ended inside a character.
+_CUT_CHARACTER = {"unexpected end of data", "incomplete multibyte sequence", "truncated data"}
 _QUOTED = re.compile(r'"[^"]*"')
 
 # Marks undecodable bytes when looking for the row an encoding error is in. A lone surrogate never comes out
@@ -294,7 +301,9 @@ def _decodes_as_utf8(f: BinaryIO, errors: str) -> tuple[int, int] | None:
                 good += len(text) - len(text.encode("ascii", "ignore")) - n_bad
             if final or remaining == 0:
                 return good, bad
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if exc.reason in _CUT_CHARACTER and final:
+            return good, bad  # UTF-8 all through, cut inside its last character: the reader says so
         return None
 
 
@@ -325,6 +334,14 @@ def _encoding_message(encoding: str, row_no: int | None) -> str:
 
 class _LineTooLong(Exception):
     pass
+
+
+def _cut_message(row_no: int | None) -> str:
+    where = f"第 {_n(row_no)} 行" if row_no else "文件末尾"
+    return (
+        f"{where}：文件在一个字符的中间结束（最后一个字符不完整），文件在此处被截断。整个文件未接收，"
+        "请重新导出完整的文件后报送。"
+    )
 
 
 class _LineGuard(io.BufferedIOBase):
@@ -444,6 +461,8 @@ class _CsvReader(_TextFile, Reader):
     def _translate(self, exc: BaseException, row_no: int) -> FileRejected:
         if isinstance(exc, UnicodeDecodeError):
             found = self._locate_bad_bytes()
+            if exc.reason in _CUT_CHARACTER and self._unterminated:
+                return FileRejected(_cut_message(found or row_no), code="FILE_TRUNCATED", row_no=found or row_no)
             return FileRejected(
                 _encoding_message(self.encoding or "", found or row_no),
                 code="FILE_ENCODING",
@@ -553,21 +572,26 @@ class _CsvReader(_TextFile, Reader):
 
 def odd_record(rn: int, vals: list[str | None], ncols: int, last_unterminated: bool = False) -> Row | None:
     """A record (values already stripped) whose width is not the header's: None when it is blank, the
-    row trimmed when only empty columns stick out, else a COLUMN_COUNT problem — with a hint when it is the
-    short last line of a file that does not end with a line break. Shared with the vectorised reader."""
+    row trimmed when only empty columns stick out, else a COLUMN_COUNT problem. The short last line of a file
+    that does not end with a line break is where the file was cut: FileRejected (FILE_TRUNCATED), as nothing
+    of a cut file is taken. Shared with the vectorised reader."""
     if not any(vals):
         return None
     n = len(vals)
     if n > ncols and not any(vals[ncols:]):
         return _row(rn, vals[:ncols])  # trailing empty columns
+    if n < ncols and last_unterminated:
+        raise FileRejected(
+            f"第 {_n(rn)} 行只有 {n} 列（表头有 {ncols} 列），且是文件的最后一行、没有换行结尾：文件在此行中途被"
+            "截断。整个文件未接收，请重新导出完整的文件后报送。",
+            code="FILE_TRUNCATED",
+            row_no=rn,
+        )
     problem = f"第 {_n(rn)} 行有 {n} 列，表头有 {ncols} 列"
     if n < ncols:
         vals.extend([None] * (ncols - n))
     else:
         del vals[ncols:]
-    if n < ncols and last_unterminated:
-        problem += "（文件最后一行不完整，没有换行结尾，文件可能被截断）"
-        return _row(rn, vals, problem + "。请检查后重新报送。", "COLUMN_COUNT")
     return _row(rn, vals, problem, "COLUMN_COUNT")
 
 
@@ -709,8 +733,10 @@ class _JsonlReader(_TextFile, Reader):
     def _next_line(self) -> tuple[int, str | None]:
         try:
             return next(self._lines)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
             row_no = self._locate_bad_bytes()
+            if exc.reason in _CUT_CHARACTER and self._unterminated:
+                raise FileRejected(_cut_message(row_no), code="FILE_TRUNCATED", row_no=row_no) from None
             raise FileRejected(
                 _encoding_message(self.encoding or "", row_no),
                 code="FILE_ENCODING",
@@ -850,6 +876,13 @@ class _JsonlReader(_TextFile, Reader):
                 try:
                     obj = loads(text)
                 except ValueError as exc:
+                    if text[-1] not in "\r\n":  # the last line, and the file ends inside it: cut short
+                        raise FileRejected(
+                            _json_error(line_no, exc) + "，且是文件的最后一行、没有换行结尾：文件在此行中途被截断。"
+                            "整个文件未接收，请重新导出完整的文件后报送。",
+                            code="FILE_TRUNCATED",
+                            row_no=line_no,
+                        ) from None
                     yield _row(line_no, [None] * width, _json_error(line_no, exc), "JSON_INVALID")
                     continue
                 if type(obj) is not _Pairs:
