@@ -71,3 +71,16 @@ def test_jsonl_cut_mid_object_is_refused_whole(db, catalog, tmp_path) -> None:  
     assert (d.status, d.error_code) == ("rejected", "FILE_TRUNCATED")
     assert d.message.startswith("第 136 行") and "截断" in d.message
     assert count(db, "SELECT count(*) FROM entities") == 0
+
+
+# ---- a NUL byte ------------------------------------------------------------------------------------------
+
+def test_nul_byte_is_refused_with_its_row_and_column(db, catalog, tmp_path) -> None:  # noqa: ANN001
+    data = _registration_file(tmp_path).read_bytes()
+    at = data.index("哈尔滨测试99有限公司".encode())  # row 101, well past the first 8 KB
+    (tmp_path / "nul.csv").write_bytes(data[:at] + b"\x00" + data[at:])
+    d, _ = load(db, catalog, tmp_path / "nul.csv", "registration")
+    assert (d.status, d.error_code) == ("rejected", "NUL_BYTE")
+    assert d.message.startswith("第 101 行第 2 列（「主体名称」）")
+    assert "UTF-16" not in d.message
+    assert count(db, "SELECT count(*) FROM entities") == 0

@@ -579,7 +579,7 @@ def test_xlsx_name_but_not_a_workbook(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Damaged text files (security review, issue 23): cut short
+# Damaged text files (security review, issue 23): cut short, NUL bytes
 
 
 def test_jsonl_cut_mid_object_is_refused_whole(tmp_path: Path) -> None:
@@ -597,3 +597,31 @@ def test_csv_cut_inside_a_character_is_called_truncated(tmp_path: Path) -> None:
     exc = rejected(write(tmp_path, "a.csv", data[:-4]))  # the last character of 齐齐哈尔 loses a byte
     assert (exc.code, exc.row_no) == ("FILE_TRUNCATED", 3)
     assert "截断" in exc.message and "混用" not in exc.message
+
+
+def test_csv_nul_byte_names_row_and_column_and_does_not_guess_utf16(tmp_path: Path) -> None:
+    body = "".join(f"9123010000000{i:05d},哈尔滨测试{i}有限公司\n" for i in range(2, 500))
+    data = ("统一社会信用代码,主体名称\n" + body).encode()
+    at = data.index("哈尔滨测试300有限公司".encode())  # row 300, past the first 8 KB
+    data = data[:at] + b"\x00" + data[at:]
+    exc = rejected(write(tmp_path, "a.csv", data))
+    assert (exc.code, exc.row_no) == ("NUL_BYTE", 300)
+    assert exc.message.startswith("第 300 行") and "第 2 列" in exc.message and "主体名称" in exc.message
+    assert "UTF-16" not in exc.message
+    early = rejected(write(tmp_path, "b.csv", b"a,b\n1,\x002\n"))  # inside the first 8 KB
+    assert (early.code, early.row_no) == ("NUL_BYTE", 2)
+    assert "第 2 列" in early.message and "UTF-16" not in early.message
+
+
+def test_jsonl_nul_byte_names_the_line(tmp_path: Path) -> None:
+    exc = rejected(write(tmp_path, "a.jsonl", b'{"a": "1"}\n{"a": "\x00"}\n'))
+    assert (exc.code, exc.row_no) == ("NUL_BYTE", 2)
+    assert "UTF-16" not in exc.message
+
+
+def test_utf16_without_bom_is_named_as_such(tmp_path: Path) -> None:
+    exc = rejected(write(tmp_path, "a.csv", "名称,代码\n哈尔滨,1\n齐齐哈尔,2\n", "utf-16-le"))
+    assert exc.code == "UNSUPPORTED_FORMAT"
+    assert "UTF-16" in exc.message
+    # with its BOM it is read as before
+    assert read_all(write(tmp_path, "b.csv", "名称,代码\n哈尔滨,1\n", "utf-16"))[1][0].values == ["哈尔滨", "1"]

@@ -21,7 +21,7 @@ and the caller rejects that row.
 A file cut short is refused whole (FILE_TRUNCATED), not read up to the cut: a last CSV record with too few
 columns, a last JSON line that does not parse, or a last character missing its final bytes, when the file
 does not end with a line break. (A cut that happens to fall at the end of a field cannot be told apart from a
-file without a final line break.)
+file without a final line break.) A NUL byte in a text file is refused with the row and column it is in.
 
 Memory: CSV and JSON Lines are read through `io.TextIOWrapper` in chunks; a physical line longer than a
 bound derived from `max_field_bytes` is refused without being held in memory. XLSX uses openpyxl's
@@ -54,6 +54,10 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls, and password-protected .xlsx
 _GB18030_BOM = b"\x84\x31\x95\x33"
 _DELIMITERS = (",", "\t", ";", "|")
+# Encodings in which a 0x00 byte can only be a NUL character: checked on the bytes, as they stream past.
+_BYTE_ENCODINGS = {"utf-8", "utf-8-sig", "gb18030"}
+# Control bytes that no text file holds (all but tab, line feed, vertical tab, form feed and carriage return).
+_BINARY_CONTROLS = bytes([*range(1, 9), *range(14, 32)])
 # How a decoder says the input ended inside a character.
 _CUT_CHARACTER = {"unexpected end of data", "incomplete multibyte sequence", "truncated data"}
 _QUOTED = re.compile(r'"[^"]*"')
@@ -266,11 +270,20 @@ def _detect_encoding(f: BinaryIO) -> str:
     if head.startswith(_GB18030_BOM):
         return "gb18030"
     if b"\x00" in head:
-        raise FileRejected(
-            "文件含有二进制内容，不是可读取的文本文件（也可能是没有 BOM 的 UTF-16 编码）。请另存为 "
-            "CSV（UTF-8）、JSON Lines 或 Excel 工作簿（.xlsx）后重新报送。",
-            code="UNSUPPORTED_FORMAT",
-        )
+        utf16 = _utf16_without_bom(head)
+        if utf16:
+            raise FileRejected(
+                f"文件是没有 BOM（字节顺序标记）的 {utf16} 编码文本，无法可靠地识别。请在原程序中另存为 "
+                "CSV（UTF-8）后重新报送。",
+                code="UNSUPPORTED_FORMAT",
+            )
+        if len(head) - len(head.translate(None, _BINARY_CONTROLS)) >= max(2, len(head) // 200):
+            raise FileRejected(
+                "文件含有二进制内容，不是可读取的文本文件。请另存为 CSV（UTF-8）、JSON Lines 或 Excel 工作簿"
+                "（.xlsx）后重新报送。",
+                code="UNSUPPORTED_FORMAT",
+            )
+        # Text with a stray NUL: read on, and the reader refuses it naming the row and column it is in.
     if _decodes_as_utf8(f, "strict") is not None:
         return "utf-8"
     good, bad = _decodes_as_utf8(f, "replace") or (0, 0)
@@ -280,6 +293,22 @@ def _detect_encoding(f: BinaryIO) -> str:
         # it at the bad row instead.
         return "utf-8"
     return "gb18030"
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """"UTF-16LE"/"UTF-16BE" when the sample looks like UTF-16 text without a BOM: zero bytes on one side of
+    the byte pairs only (the high bytes of ASCII characters), and it decodes to printable text that way."""
+    pairs = len(head) // 2
+    if pairs < 2:
+        return None
+    even, odd = head[0 : pairs * 2 : 2].count(0), head[1 : pairs * 2 : 2].count(0)
+    for name, zeros, other in (("UTF-16LE", odd, even), ("UTF-16BE", even, odd)):
+        if zeros >= max(2, pairs // 10) and other * 20 <= zeros:
+            text = head[: pairs * 2].decode(name.lower(), "replace")
+            odd_chars = sum(1 for c in text if not (c.isprintable() or c in "\t\r\n"))
+            if odd_chars <= 1 + len(text) // 100:
+                return name
+    return None
 
 
 def _decodes_as_utf8(f: BinaryIO, errors: str) -> tuple[int, int] | None:
@@ -336,6 +365,20 @@ class _LineTooLong(Exception):
     pass
 
 
+class _NulByte(Exception):
+    pass
+
+
+def _nul_message(row_no: int | None, column: int | None, headers: list[str], detail: str = "") -> str:
+    where = f"第 {_n(row_no)} 行" if row_no else "文件中"
+    if column is not None:
+        where += f"第 {column + 1} 列" + (f"（「{headers[column]}」）" if column < len(headers) else "")
+    return (
+        f"{where}{detail}含有空字符（NUL，字节 0x00）。文本文件中不应出现空字符：文件可能已损坏，或是导出程序留下的"
+        "填充字节。整个文件未接收，请检查该处后重新报送。"
+    )
+
+
 def _cut_message(row_no: int | None) -> str:
     where = f"第 {_n(row_no)} 行" if row_no else "文件末尾"
     return (
@@ -350,16 +393,19 @@ class _LineGuard(io.BufferedIOBase):
     whole chunks with C-level `rfind`, so it costs nothing per line; a line can exceed the limit by at most
     two chunks before it is caught."""
 
-    def __init__(self, raw: BinaryIO, limit: int) -> None:
+    def __init__(self, raw: BinaryIO, limit: int, nul: bool = False) -> None:
         super().__init__()
         self._raw = raw
         self.limit = limit
         self._run = 0
+        self._nul = nul  # refuse a 0x00 byte (in an encoding where it can only be a NUL character)
 
     def readable(self) -> bool:
         return True
 
     def _check(self, data: bytes) -> bytes:
+        if self._nul and b"\x00" in data:
+            raise _NulByte()
         nl = max(data.rfind(b"\n"), data.rfind(b"\r"))
         if nl < 0:
             self._run += len(data)
@@ -399,11 +445,25 @@ class _TextFile:
             tail = f.read()
         self._unterminated = not tail.endswith(_newline_tails(self.encoding, head))
 
-    def _text(self, limit: int, errors: str = "strict") -> io.TextIOWrapper:
+    def _text(self, limit: int, errors: str = "strict", nul: bool = True) -> io.TextIOWrapper:
         raw = self._path.open("rb")
-        t = io.TextIOWrapper(_LineGuard(raw, limit), encoding=self.encoding, errors=errors, newline="")
+        guard = _LineGuard(raw, limit, nul=nul and self.encoding in _BYTE_ENCODINGS)
+        t = io.TextIOWrapper(guard, encoding=self.encoding, errors=errors, newline="")
         t._CHUNK_SIZE = _CHUNK  # type: ignore[attr-defined]
         return t
+
+    def _refuse_decoded_nul(self) -> None:
+        """UTF-16 and UTF-32 hold 0x00 bytes in every ASCII character: look for a NUL character in the text
+        instead, in one pass before reading (such files are rare, and small)."""
+        if self.encoding in _BYTE_ENCODINGS:
+            return
+        t = self._text(1 << 62, errors="replace", nul=False)
+        try:
+            while piece := t.read(_CHUNK):
+                if "\x00" in piece:
+                    raise _NulByte()
+        finally:
+            t.close()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -421,6 +481,10 @@ class _CsvReader(_TextFile, Reader):
         self._prev_limit: int | None = csv.field_size_limit(max_field_bytes)
         self._t = self._text(max_field_bytes + _LINE_SLACK)
         try:
+            try:
+                self._refuse_decoded_nul()
+            except _NulByte as exc:
+                raise self._translate(exc, 1) from None
             self._read_header()
         except BaseException:
             self.close()
@@ -448,7 +512,7 @@ class _CsvReader(_TextFile, Reader):
             self._dialect = _dialect_for(line)
             self.delimiter = self._dialect["delimiter"]
             header = next(csv.reader(chain((line,), t), **self._dialect))
-        except (csv.Error, UnicodeDecodeError, _LineTooLong) as exc:
+        except (csv.Error, UnicodeDecodeError, _LineTooLong, _NulByte) as exc:
             raise self._translate(exc, rn) from None
         names = [h.strip() for h in header]
         if names:
@@ -468,6 +532,9 @@ class _CsvReader(_TextFile, Reader):
                 code="FILE_ENCODING",
                 row_no=found or row_no,
             )
+        if isinstance(exc, _NulByte):
+            row, column, header = self._locate("\x00") or (row_no, None, [])
+            return FileRejected(_nul_message(row, column, header), code="NUL_BYTE", row_no=row)
         if isinstance(exc, _LineTooLong):
             return FileRejected(
                 f"第 {_n(row_no)} 行有字段超过 {_size(self._max_field)} 上限（该行超过 "
@@ -500,7 +567,14 @@ class _CsvReader(_TextFile, Reader):
     def _locate_bad_bytes(self) -> int | None:
         """Second pass, marking undecodable bytes instead of failing, to find the record they are in
         (the text layer decodes ahead in chunks, so the failure itself can surface a few rows early)."""
-        t = self._text(1 << 62, errors=_MARK_HANDLER)
+        found = self._locate(_MARK)
+        return found[0] if found else None
+
+    def _locate(self, mark: str) -> tuple[int, int, list[str]] | None:
+        """The record (row number) and field (index) where `mark` first occurs, and the header's names when it
+        is below the header, in a second pass that marks undecodable bytes instead of failing and lets NUL
+        bytes through."""
+        t = self._text(1 << 62, errors=_MARK_HANDLER, nul=False)
         try:
             dialect = getattr(self, "_dialect", None)
             source: Iterator[str] = t
@@ -515,9 +589,12 @@ class _CsvReader(_TextFile, Reader):
                         break
                 dialect = _dialect_for(line)
                 source = chain(leading, t)
+            header: list[str] | None = None
             for rn, rec in enumerate(csv.reader(source, **dialect), 1):
-                if _MARK in "".join(rec):
-                    return rn
+                if mark in "".join(rec):
+                    return rn, next(i for i, v in enumerate(rec) if mark in v), header or []
+                if header is None and any(v.strip() for v in rec):
+                    header = [v.strip().lstrip("\ufeff") for v in rec]
         except (csv.Error, _LineTooLong):
             return None
         finally:
@@ -564,7 +641,7 @@ class _CsvReader(_TextFile, Reader):
                         yield row
                 else:
                     return
-        except (csv.Error, UnicodeDecodeError, _LineTooLong) as exc:
+        except (csv.Error, UnicodeDecodeError, _LineTooLong, _NulByte) as exc:
             raise self._translate(exc, rn + 1) from None
         finally:
             self.close()
@@ -696,6 +773,10 @@ class _JsonlReader(_TextFile, Reader):
         self._open_detect(path)
         self._t = self._text(1 << 62)
         try:
+            try:
+                self._refuse_decoded_nul()
+            except _NulByte:
+                raise self._nul_rejected() from None
             self._lines = self._physical_lines(self._t)
             self._read_first()
         except BaseException:
@@ -742,6 +823,19 @@ class _JsonlReader(_TextFile, Reader):
                 code="FILE_ENCODING",
                 row_no=row_no,
             ) from None
+        except _NulByte:
+            raise self._nul_rejected() from None
+
+    def _nul_rejected(self) -> FileRejected:
+        t = self._text(1 << 62, errors=_MARK_HANDLER, nul=False)
+        try:
+            for line_no, text in self._physical_lines(t):
+                if text is not None and "\x00" in text:
+                    at = f"第 {text.index(chr(0)) + 1:,} 个字符处"
+                    return FileRejected(_nul_message(line_no, None, [], at), code="NUL_BYTE", row_no=line_no)
+        finally:
+            t.close()
+        return FileRejected(_nul_message(None, None, []), code="NUL_BYTE")
 
     def _read_first(self) -> None:
         while True:
@@ -802,7 +896,7 @@ class _JsonlReader(_TextFile, Reader):
         self._first = (line_no, obj)
 
     def _locate_bad_bytes(self) -> int | None:
-        t = self._text(1 << 62, errors=_MARK_HANDLER)
+        t = self._text(1 << 62, errors=_MARK_HANDLER, nul=False)
         try:
             for line_no, text in self._physical_lines(t):
                 if text is not None and _MARK in text:
