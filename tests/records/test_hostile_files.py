@@ -84,3 +84,32 @@ def test_nul_byte_is_refused_with_its_row_and_column(db, catalog, tmp_path) -> N
     assert d.message.startswith("第 101 行第 2 列（「主体名称」）")
     assert "UTF-16" not in d.message
     assert count(db, "SELECT count(*) FROM entities") == 0
+
+
+# ---- formula injection in the name column ------------------------------------------------------------
+
+@pytest.mark.parametrize("name,path_taken", [
+    ("=1+2", "vectorised"), ("@SUM(A1:A9)", "vectorised"), ("-2+3", "vectorised"),
+    ('=HYPERLINK("http://x.example/","点此查看")', "general reader"),  # quoted: not a plain file
+])
+def test_formula_in_the_name_column_is_refused(db, catalog, tmp_path, name, path_taken) -> None:  # noqa: ANN001
+    ents = codes(10)
+    rows = registration_rows(ents)
+    rows[3][1] = name
+    path = write_csv(tmp_path / "登记.csv", REG_HEADER, rows)
+    assert (b'"' in path.read_bytes()) == (path_taken == "general reader")
+    d, out = load(db, catalog, path, "registration", threshold=0.5)
+    assert (d.status, d.rows_new, d.rows_rejected) == ("partial", 9, 1)
+    assert [(i.row_no, i.field, i.code) for i in out.issues] == [(5, "主体名称", "FORMULA_INJECTION")]
+    assert count(db, f"SELECT count(*) FROM entities WHERE code = '{ents[3]}'") == 0  # noqa: S608 - a test's code
+
+
+def test_formula_in_the_name_column_of_json_lines_is_refused(db, catalog, tmp_path) -> None:  # noqa: ANN001
+    rows = registration_rows(codes(4))
+    rows[2][1] = "+cmd|' /C calc'!A0"
+    path = tmp_path / "登记.jsonl"
+    path.write_text("".join(json.dumps(dict(zip(REG_HEADER, map(str, r), strict=True)), ensure_ascii=False) + "\n"
+                            for r in rows), encoding="utf-8")
+    d, out = load(db, catalog, path, "registration", threshold=0.5)
+    assert (d.status, d.rows_new) == ("partial", 3)
+    assert [(i.row_no, i.field, i.code) for i in out.issues] == [(3, "主体名称", "FORMULA_INJECTION")]

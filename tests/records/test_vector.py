@@ -31,6 +31,7 @@ def cells_for(item) -> st.SearchStrategy:  # noqa: ANN001
     return st.sampled_from([v for v in pool if v is None or ("," not in v and '"' not in v and "\n" not in v)])
 
 
+NAMES = ["某公司", "", " 某\\公司 ", "=HYPERLINK(1)", "@某公司", "-某公司", "名" * 201]  # the name follows the text rules
 TAIL = ("tax", "1", "current", "某\\税务局", "7", "2026-11-28T08:00:00+00:00")
 
 
@@ -93,7 +94,7 @@ def test_plain_csv_fast_path_equals_general_path(catalog, tmp_path, code) -> Non
     items = [i for i in cat.items if i.max_length <= 5000]
     headers = ["统一社会信用代码", "主体名称"] + [i.name for i in items]
     line = st.one_of(
-        st.tuples(st.sampled_from([c for c in CELLS["uscc"] if c]), st.sampled_from(["某公司", "", " 某\\公司 "]),
+        st.tuples(st.sampled_from([c for c in CELLS["uscc"] if c]), st.sampled_from(NAMES),
                   *[cells_for(i) for i in items]).map(lambda r: ",".join("" if v is None else v for v in r)),
         st.sampled_from(["", "   ", ",,,", "x,y", ",".join(["a"] * (len(headers) + 2)),
                          ",".join(["91230100MA1B2C3D4X"] + [""] * (len(headers) + 1))]),

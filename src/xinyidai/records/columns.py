@@ -18,7 +18,7 @@ import orjson
 
 from xinyidai.catalog.schema import Item
 from xinyidai.records.canonical import _SM3, record_key
-from xinyidai.records.validation import FORMULA_PREFIXES, Bad, Issue, shown
+from xinyidai.records.validation import FORMULA_PREFIXES, NAME_ITEM, Bad, Issue, shown
 
 if TYPE_CHECKING:
     from xinyidai.records.validation import RowValidator
@@ -87,6 +87,7 @@ class ColumnChecker:
         self.period_code = validator.period_item.code if validator.period_item else None
         subject = Item(code="uscc", name="统一社会信用代码", type="uscc", required=True)
         self.subject_fast = _fast_path(subject, validator.subject_conv)
+        self.name_fast = _fast_path(NAME_ITEM, validator.name_conv)
 
     def stage_batch(self, rows: list, extra_items: list[str], issues: list[Issue], max_issues: int
                     ) -> tuple[list[tuple], int]:
@@ -125,6 +126,16 @@ class ColumnChecker:
                     except Bad as b:
                         problems.setdefault(i, []).append(Issue(good[i].row_no, "统一社会信用代码", shown(raw),
                                                                 b.code, b.message))
+        if v.name_idx is not None:  # the name is text like any item's (not content, so not kept from here)
+            col, header = cols[v.name_idx], v.name_header
+            checked = self.name_fast(col)
+            if SLOW in checked:
+                for i in [i for i, x in enumerate(checked) if x is SLOW]:
+                    try:
+                        v.name_conv(col[i])
+                    except Bad as b:
+                        problems.setdefault(i, []).append(Issue(good[i].row_no, header, shown(col[i]), b.code,
+                                                                b.message))
         values: list[tuple[str, list]] = []
         for idx, code, header, required, conv, fast in self.columns:
             col = cols[idx]

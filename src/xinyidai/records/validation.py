@@ -26,6 +26,9 @@ from xinyidai.kit import clock
 # again (CSV/formula injection, OWASP). Numbers like -5 are converted before this check applies.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MAX_VALUE_SHOWN = 60
+# The subject's name column is no item of any category, but it is text like the items, and it is stored (the
+# register's entity names): the same rules apply, the length being the register's column.
+NAME_ITEM = Item(code=SUBJECT_NAME, name="主体名称", type="string", max_length=200)
 
 
 class Bad(Exception):
@@ -335,6 +338,8 @@ class RowValidator:
             for i in category.items if i.code in cols
         ]
         self.subject_conv = _uscc_converter()
+        self.name_conv = _make_converter(NAME_ITEM, today)
+        self.name_header = headers[self.name_idx] if self.name_idx is not None else NAME_ITEM.name
         self.period_item = category.item(category.period) if category.period else None
         self._bounds: dict[Any, tuple[str | None, str | None]] = {}
         self._columns: Any = None
@@ -361,6 +366,12 @@ class RowValidator:
                     entity_code = self.subject_conv(raw)
                 except Bad as b:
                     issues.append(Issue(row_no, "统一社会信用代码", shown(raw), b.code, b.message))
+        name = values[self.name_idx] if self.name_idx is not None else None
+        if name is not None:
+            try:
+                self.name_conv(name)
+            except Bad as b:
+                issues.append(Issue(row_no, self.name_header, shown(name), b.code, b.message))
         content: dict[str, Any] = {}
         for idx, code, header, required, conv in self.checks:
             raw = values[idx]
@@ -375,7 +386,6 @@ class RowValidator:
         if issues:
             return None, issues
         start, end = self.bounds(content.get(self.period_item.code)) if self.period_item else (None, None)
-        name = values[self.name_idx] if self.name_idx is not None else None
         return ValidRow(row_no, entity_code, name, content, start, end), issues
 
     def stage_batch(self, rows: list, extra_items: list[str], issues: list[Issue], max_issues: int

@@ -39,7 +39,7 @@ from xinyidai.records.canonical import _SM3, KEY_SEPARATOR
 from xinyidai.records.checking import Batch, Facts, as_copy_text, as_direct, checked_batch
 from xinyidai.records.columns import ColumnChecker
 from xinyidai.records.readers import Reader, _row, odd_record
-from xinyidai.records.validation import Bad, Issue, RowValidator
+from xinyidai.records.validation import NAME_ITEM, Bad, Issue, RowValidator
 
 # Every character Python's str.strip() removes. Spelled out: scanning every code point costs each checking
 # process a noticeable part of a second at start-up. Polars' default set (Unicode White_Space) lacks only the
@@ -322,7 +322,7 @@ class VectorChecker:
         texts = set(self.key_items) | set(self.entity_items) | {self.period_code}
         df = df.with_columns(entity.alias("entity_code"), *[c.frag.alias(f"f_{c.code}") for c in columns],
                              *[c.text.alias(f"t_{c.code}") for c in columns if c.code in texts])
-        ok_all = pl.all_horizontal([subject_ok] + [c.ok for c in columns])
+        ok_all = pl.all_horizontal([subject_ok, self._name_ok()] + [c.ok for c in columns])
         parts = [pl.when(pl.col(f"f_{k}").is_not_null()).then(pl.lit(f'"{k}":') + pl.col(f"f_{k}"))
                  for k in sorted(by_code)]
         content = pl.lit("{") + pl.concat_str(parts, separator=",", ignore_nulls=True) + pl.lit("}")
@@ -344,6 +344,14 @@ class VectorChecker:
         good = good.insert_column(4 + len(named), pl.Series("fingerprint", fingerprints, dtype=pl.String))
         slow_rows = [_as_row(r, self.ncols) for r in slow.iter_rows()] if slow.height else []
         return good, slow_rows
+
+    def _name_ok(self) -> pl.Expr:
+        """The subject's name passes the string checks (length, formula prefix) outright, or its row goes to the
+        converters, which state the problem."""
+        if self.v.name_idx is None:
+            return pl.lit(True)
+        raw = pl.col(f"c{self.v.name_idx}")
+        return raw.is_null() | ((raw.str.len_chars() <= NAME_ITEM.max_length) & ~raw.str.contains(_STRING_SLOW))
 
     def _period(self, df: pl.DataFrame, by_code: dict[str, _Column]) -> list[pl.Expr]:
         if self.period_code is None or self.period_code not in by_code:
