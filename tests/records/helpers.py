@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import struct
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
@@ -52,3 +55,105 @@ def snapshot(db: Database) -> str:
 def count(db: Database, sql: str) -> int:
     with db.engine.connect() as conn:
         return conn.execute(text(sql)).scalar_one()
+
+
+# ---- hand-made workbooks: decompression bombs and other hostile XLSX files --------------------------------
+
+SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '{sst}</Types>'),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="xl/workbook.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"/>'
+        '</Relationships>'),
+    "xl/workbook.xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        f'<workbook xmlns="{SHEET_NS}" '
+        'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<sheets><sheet name="数据" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="worksheets/sheet1.xml" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet"/>'
+        '{sst}</Relationships>'),
+}
+_SST_TYPE = ('<Override PartName="/xl/sharedStrings.xml" '
+             'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>')
+_SST_REL = ('<Relationship Id="rId2" Target="sharedStrings.xml" '
+            'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/>')
+XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+
+
+@dataclass
+class Repeated:
+    """A part's bytes as `head`, `unit` × `times`, `tail`: deflated without compressing every copy."""
+
+    head: bytes
+    unit: bytes = b""
+    times: int = 0
+    tail: bytes = b""
+
+    def deflated(self) -> tuple[bytes, int, int]:
+        """(raw deflate stream, CRC-32, inflated size). A full flush resets the compressor's history, so every
+        copy of the unit compresses to the same bytes: compress it once and repeat the result. A few hundred
+        kilobytes on disk can so stand for a gigabyte inflated, made in well under a second."""
+        per_block = max(1, (1 << 20) // max(len(self.unit), 1))  # units in a block of about 1 MB
+        blocks, rest = divmod(self.times, per_block)
+        block, last = self.unit * per_block, self.head + self.unit * rest + self.tail
+        co = zlib.compressobj(9, zlib.DEFLATED, -15)
+        packed = co.compress(block) + co.flush(zlib.Z_FULL_FLUSH) if blocks else b""
+        head = co.compress(self.head) + co.flush(zlib.Z_FULL_FLUSH)
+        tail = co.compress(self.unit * rest + self.tail) + co.flush()
+        crc = zlib.crc32(self.head)
+        for _ in range(blocks):
+            crc = zlib.crc32(block, crc)
+        crc = zlib.crc32(last[len(self.head):], crc)
+        return head + packed * blocks + tail, crc, len(self.head) + len(self.unit) * self.times + len(self.tail)
+
+
+def write_xlsx_parts(path: Path, sheet: Repeated | bytes, shared_strings: Repeated | bytes | None = None,
+                     declared: dict[str, int] | None = None) -> Path:
+    """A minimal workbook (one worksheet 数据, optional shared strings) written byte by byte, so a test can
+    build what no spreadsheet program writes. `declared` overrides a part's inflated size in the zip
+    directory (a lie, as a hostile file may tell)."""
+    sst = shared_strings is not None
+    parts: dict[str, Repeated | bytes] = {
+        name: text.format(sst=(_SST_TYPE if name.startswith("[") else _SST_REL) if sst else "").encode()
+        for name, text in _XLSX_PARTS.items()}
+    parts["xl/worksheets/sheet1.xml"] = sheet
+    if shared_strings is not None:
+        parts["xl/sharedStrings.xml"] = shared_strings
+    local, central = bytearray(), bytearray()
+    for name, part in parts.items():
+        data, crc, size = (part if isinstance(part, Repeated) else Repeated(part)).deflated()
+        size = (declared or {}).get(name, size)
+        raw = name.encode()
+        offset = len(local)
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(raw), 0)
+        local += raw + data
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(data), size,
+                               len(raw), 0, 0, 0, 0, 0, offset) + raw
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(parts), len(parts), len(central), len(local), 0)
+    path.write_bytes(bytes(local + central + end))
+    return path
+
+
+def inline_row(row_no: int, values: list[str]) -> bytes:
+    cells = "".join(f'<c t="inlineStr"><is><t>{v}</t></is></c>' for v in values)
+    return f'<row r="{row_no}">{cells}</row>'.encode()
+
+
+def sheet_xml(rows: bytes) -> bytes:
+    return f'{XML_HEAD}<worksheet xmlns="{SHEET_NS}"><sheetData>'.encode() + rows + b"</sheetData></worksheet>"

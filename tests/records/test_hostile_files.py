@@ -4,17 +4,24 @@ whole with the row where they broke and nothing stored."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
+from openpyxl import Workbook
 
 from tests.records.helpers import (
     REG_HEADER,
+    TAX_HEADER,
+    Repeated,
     codes,
     count,
+    inline_row,
     registration_rows,
+    sheet_xml,
     snapshot,
     write_csv,
+    write_xlsx_parts,
 )
 from xinyidai.records import checking
 from xinyidai.records.loading import ingest_file
@@ -113,3 +120,62 @@ def test_formula_in_the_name_column_of_json_lines_is_refused(db, catalog, tmp_pa
     d, out = load(db, catalog, path, "registration", threshold=0.5)
     assert (d.status, d.rows_new) == ("partial", 3)
     assert [(i.row_no, i.field, i.code) for i in out.issues] == [(3, "主体名称", "FORMULA_INJECTION")]
+
+
+# ---- workbooks: the decompression bomb, and one cut or damaged ---------------------------------------
+
+CELL = b'<c t="inlineStr"><is><t>x</t></is></c>'
+SHEET_END = b"</sheetData></worksheet>"
+
+
+def test_xlsx_bomb_is_refused_whole_in_seconds(db, catalog, tmp_path) -> None:  # noqa: ANN001
+    # About 2 MB on disk; its second row holds twenty million cells (760 MB of XML).
+    start = sheet_xml(inline_row(1, TAX_HEADER))[: -len(SHEET_END)]
+    path = write_xlsx_parts(tmp_path / "纳税.xlsx",
+                            Repeated(start + b'<row r="2">', CELL * 25_000, 800, b"</row>" + SHEET_END))
+    before = snapshot(db)
+    started = time.perf_counter()
+    d, _ = load(db, catalog, path, "tax")
+    assert time.perf_counter() - started < 30  # in fact well under a second
+    assert (d.status, d.error_code) == ("rejected", "TOO_MANY_COLUMNS")
+    assert d.message.startswith("第 2 行") and "120 列" in d.message  # the catalogue's widest category, and room
+    assert snapshot(db) == before
+
+
+def test_xlsx_value_beyond_the_catalogue_width_is_refused(db, catalog, tmp_path) -> None:  # noqa: ANN001
+    ents = codes(3)
+    rows = b"".join(inline_row(i + 2, r) for i, r in enumerate(
+        [[str(v) for v in row] for row in registration_rows(ents)]))
+    far = (b'<row r="5"><c r="A5" t="inlineStr"><is><t>x</t></is></c>'
+           b'<c r="GR5" t="inlineStr"><is><t>x</t></is></c></row>')
+    d, _ = load(db, catalog, write_xlsx_parts(tmp_path / "登记.xlsx", sheet_xml(inline_row(1, REG_HEADER) + rows + far)),
+                "registration")
+    assert (d.status, d.error_code) == ("rejected", "TOO_MANY_COLUMNS")
+    assert d.message.startswith("第 5 行") and "GR 列" in d.message
+    assert count(db, "SELECT count(*) FROM entities") == 0
+
+
+def _registration_workbook(path: Path, n: int) -> Path:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("登记")
+    ws.append(REG_HEADER)
+    for row in registration_rows(codes(n)):
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
+def test_xlsx_cut_or_damaged_is_refused_whole(db, catalog, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(checking, "BATCH_ROWS", 50)  # rows are staged batch by batch before the damage shows
+    data = _registration_workbook(tmp_path / "full.xlsx", 3000).read_bytes()
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    damaged = bytearray(data)
+    damaged[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64  # the zip directory at the end is intact
+    (tmp_path / "damaged.xlsx").write_bytes(bytes(damaged))
+    for name in ("cut.xlsx", "damaged.xlsx"):
+        d, _ = load(db, catalog, tmp_path / name, "registration")
+        assert (d.status, d.error_code) == ("rejected", "XLSX_INVALID"), name
+        assert d.rows_new == 0
+    assert "行附近" in d.message  # the damaged one: found part-way, at a row
+    assert count(db, "SELECT count(*) FROM entities") == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import time
 import tracemalloc
 from datetime import date, datetime
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from xinyidai.records.readers import SAMPLE_BYTES, FileRejected, Row, open_delivery
+from tests.records.helpers import XML_HEAD, Repeated, inline_row, sheet_xml, write_xlsx_parts
+from xinyidai.records.readers import SAMPLE_BYTES, FileRejected, Row, XlsxLimits, open_delivery
 
 # --------------------------------------------------------------------------------------------------------
 # helpers
@@ -625,3 +627,123 @@ def test_utf16_without_bom_is_named_as_such(tmp_path: Path) -> None:
     assert "UTF-16" in exc.message
     # with its BOM it is read as before
     assert read_all(write(tmp_path, "b.csv", "名称,代码\n哈尔滨,1\n", "utf-16"))[1][0].values == ["哈尔滨", "1"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Hostile workbooks (security review, issue 23): decompression bombs, and what no spreadsheet program writes
+
+HEADER = inline_row(1, ["统一社会信用代码", "主体名称"])
+CELL = b'<c t="inlineStr"><is><t>x</t></is></c>'
+SHEET_END = b"</sheetData></worksheet>"
+
+
+def sheet_around(middle: Repeated) -> Repeated:
+    """A worksheet with the header row, then `middle` (its head, repeated unit and tail)."""
+    start = sheet_xml(HEADER)[: -len(SHEET_END)]
+    return Repeated(start + middle.head, middle.unit, middle.times, middle.tail + SHEET_END)
+
+
+def test_xlsx_bomb_is_refused_quickly_with_bounded_memory(tmp_path: Path) -> None:
+    # The workbook of the review: about 2 MB on disk, one row of twenty million inline cells (760 MB of XML).
+    # Read whole, it grew the process to 11 GB.
+    path = write_xlsx_parts(tmp_path / "bomb.xlsx",
+                            sheet_around(Repeated(b'<row r="2">', CELL * 25_000, 800, b"</row>")))
+    assert path.stat().st_size < 3_000_000
+    gc.collect()
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        exc = rejected(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < 30  # refused within the first few hundred cells: well under a second
+    assert peak < 64_000_000  # a few MB in fact
+    assert (exc.code, exc.row_no) == ("TOO_MANY_COLUMNS", 2)
+    assert exc.message.startswith("第 2 行")
+
+
+def test_xlsx_row_of_nested_markup_is_refused(tmp_path: Path) -> None:
+    # One cell, a million rich-text runs: few cells, but the row's XML tree would still be huge.
+    runs = Repeated(b'<row r="2"><c t="inlineStr"><is>', b"<r><t>x</t></r>", 1_000_000, b"</is></c></row>")
+    exc = rejected(write_xlsx_parts(tmp_path / "a.xlsx", sheet_around(runs)))
+    assert (exc.code, exc.row_no) == ("XLSX_ROW_TOO_LARGE", 2)
+
+
+def test_xlsx_part_declared_over_the_limit_is_refused_before_inflating(tmp_path: Path) -> None:
+    path = write_xlsx_parts(tmp_path / "a.xlsx", sheet_xml(HEADER),
+                            declared={"xl/worksheets/sheet1.xml": 3 << 30})
+    exc = rejected(path)
+    assert exc.code == "XLSX_TOO_LARGE"
+    assert "xl/worksheets/sheet1.xml" in exc.message
+
+
+def test_xlsx_inflated_bytes_are_counted_while_reading(tmp_path: Path) -> None:
+    # Each part within its own limit, and its size told truthfully; the total is found only by counting.
+    row = b'<row><c t="inlineStr"><is><t>91230100XY00004C8M</t></is></c><c t="inlineStr"><is><t>x</t></is></c></row>'
+    path = write_xlsx_parts(tmp_path / "a.xlsx", sheet_around(Repeated(b"", row, 200_000)))
+    limits = XlsxLimits(total_bytes=1_000_000)
+    with open_delivery(path, xlsx_limits=limits) as reader:
+        seen = 0
+        with pytest.raises(FileRejected) as info:
+            for _ in reader.rows():
+                seen += 1
+    exc = info.value
+    assert exc.code == "XLSX_TOO_LARGE"
+    assert exc.row_no is not None and seen < exc.row_no < 200_000
+    assert exc.message.startswith(f"第 {exc.row_no:,} 行附近")
+
+
+def test_xlsx_shared_strings_bomb_is_refused(tmp_path: Path) -> None:
+    # openpyxl keeps the table in memory: its size is told (340 MB here, refused before inflating) and its tags
+    # are counted as they come (the same table, told to be smaller, with the tag limit lowered to keep it quick).
+    sst = Repeated(f'{XML_HEAD}<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'.encode(),
+                   b"<si><t>x</t></si>", 20_000_000, b"</sst>")
+    path = write_xlsx_parts(tmp_path / "a.xlsx", sheet_xml(HEADER), shared_strings=sst)
+    exc = rejected(path)
+    assert exc.code == "XLSX_TOO_LARGE" and "xl/sharedStrings.xml" in exc.message
+    sst.times = 1_000_000
+    path = write_xlsx_parts(tmp_path / "b.xlsx", sheet_xml(HEADER), shared_strings=sst)
+    started = time.perf_counter()
+    exc = rejected(path, xlsx_limits=XlsxLimits(strings_tags=400_000))
+    assert exc.code == "XLSX_TOO_LARGE" and "标记" in exc.message
+    assert time.perf_counter() - started < 30
+
+
+def test_xlsx_data_beyond_the_column_limit_is_refused(tmp_path: Path) -> None:
+    far = (b'<row r="3"><c r="A3" t="inlineStr"><is><t>1</t></is></c>'
+           b'<c r="AX3" t="inlineStr"><is><t>x</t></is></c></row>')
+    exc = rejected(write_xlsx_parts(tmp_path / "a.xlsx", sheet_xml(HEADER + inline_row(2, ["1", "2"]) + far)),
+                   max_columns=40)
+    assert (exc.code, exc.row_no) == ("TOO_MANY_COLUMNS", 3)
+    assert "AX" in exc.message
+    # An empty (formatted) cell out there is harmless: spreadsheet programs write them.
+    styled = b'<row r="3"><c r="A3" t="inlineStr"><is><t>1</t></is></c><c r="AX3" s="1"/></row>'
+    _, rows = read_all(write_xlsx_parts(tmp_path / "b.xlsx", sheet_xml(HEADER + styled)), max_columns=40)
+    assert [(r.row_no, r.values) for r in rows] == [(3, ["1", None])]
+
+
+def test_header_wider_than_the_column_limit_is_refused(tmp_path: Path) -> None:
+    exc = rejected(write(tmp_path, "a.csv", ",".join(f"列{i}" for i in range(50)) + "\n"), max_columns=40)
+    assert (exc.code, exc.row_no) == ("TOO_MANY_COLUMNS", 1)
+
+
+def test_xlsx_with_a_document_type_declaration_is_refused(tmp_path: Path) -> None:
+    # Entities declared in a DTD expand inside the parser, past every count made on the bytes.
+    dtd = (f'{XML_HEAD}<!DOCTYPE worksheet [<!ENTITY x "<c t=\'inlineStr\'><is><t>x</t></is></c>">]>'
+           f'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+           f'<row r="1">&x;&x;</row></sheetData></worksheet>').encode()
+    exc = rejected(write_xlsx_parts(tmp_path / "a.xlsx", dtd))
+    assert exc.code == "XLSX_INVALID"
+    assert "DTD" in exc.message
+
+
+def test_xlsx_damaged_in_the_middle_is_refused_with_the_row(tmp_path: Path) -> None:
+    good = write_xlsx(tmp_path / "good.xlsx", {"S": [["a", "b"]] + [[f"v{i}", i] for i in range(20_000)]})
+    data = bytearray(good.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = b"\xff" * 64  # the zip directory at the end is intact
+    with open_delivery(write(tmp_path, "bad.xlsx", bytes(data))) as reader, pytest.raises(FileRejected) as info:
+        list(reader.rows())
+    assert info.value.code == "XLSX_INVALID"
+    assert info.value.row_no is not None and info.value.row_no > 2

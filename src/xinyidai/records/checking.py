@@ -35,6 +35,14 @@ CHUNK_BYTES_PER_ROW = 160  # plain CSV is read in chunks of about BATCH_ROWS row
 MAX_STORED_ISSUES = 100_000  # the report lists at most this many row problems; counts stay exact
 WORKER_MIN_BYTES = 8 * 1024 * 1024
 WORKERS = 2  # checking processes for a large file; the loading process itself writes to the database
+EXTRA_COLUMNS = 100  # columns a file may carry beside its category's (序号, 备注 …: ignored with a warning)
+
+
+def column_limit(catalog: Catalog) -> int:
+    """The widest row a delivery may have: the widest category with its two subject columns, and room for
+    columns the loader ignores. Anything wider is no delivery for this catalogue, and reading it only costs
+    memory (a row of an XLSX file can hold millions of cells in a few kilobytes of zip)."""
+    return max((len(c.items) for c in catalog.categories), default=0) + 2 + EXTRA_COLUMNS
 
 
 @dataclass
@@ -136,7 +144,7 @@ def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[Batch]:
     file) rows come from the general reader and go through the column checker."""
     from xinyidai.records import vector  # Polars: imported by the processes that check, not by the loader
 
-    with open_delivery(job.path, job.filename, sheet=job.sheet) as reader:
+    with open_delivery(job.path, job.filename, sheet=job.sheet, max_columns=column_limit(job.catalog)) as reader:
         validator = RowValidator(job.catalog.category(job.category), reader.headers)
         start_row, first_batch = 0, 0
         if vector.plain_eligible(reader):
@@ -170,7 +178,7 @@ def _fast_chunk(job: CheckJob, fast: vector.VectorChecker, chunk: vector.Chunk) 
     except vector.SlowVerdict:
         pass
     # Undecodable bytes or a giant field: the general reader states the problem exactly (and where).
-    with open_delivery(job.path, job.filename, sheet=job.sheet) as again:
+    with open_delivery(job.path, job.filename, sheet=job.sheet, max_columns=column_limit(job.catalog)) as again:
         for _ in again.rows():
             pass
     try:

@@ -45,6 +45,7 @@ from xinyidai.records.checking import (
     Batch,
     CheckJob,
     checked_batches,
+    column_limit,
     earliest,
     latest,
     worker_stage_files,
@@ -395,7 +396,7 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
         threshold, actor, provider = d.threshold, d.submitted_by, d.provider
     outcome = LoadOutcome(delivery_id, "processing")
     try:
-        reader = open_delivery(path, d.filename, sheet=sheet)
+        reader = open_delivery(path, d.filename, sheet=sheet, max_columns=column_limit(catalog))
     except FileRejected as exc:
         return _finish_rejected(db, outcome, exc.code, exc.message, actor)
     conn = db.engine.connect()

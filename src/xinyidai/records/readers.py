@@ -24,8 +24,10 @@ does not end with a line break. (A cut that happens to fall at the end of a fiel
 file without a final line break.) A NUL byte in a text file is refused with the row and column it is in.
 
 Memory: CSV and JSON Lines are read through `io.TextIOWrapper` in chunks; a physical line longer than a
-bound derived from `max_field_bytes` is refused without being held in memory. XLSX uses openpyxl's
-read-only (streaming) mode; openpyxl keeps the workbook's shared-strings table in memory.
+bound derived from `max_field_bytes` is refused without being held in memory. XLSX is a zip of XML parts
+that can inflate a thousandfold: every part is read through a guard that bounds what it inflates to (see
+`XlsxLimits`), and the worksheet is parsed row by row, each row bounded before it is complete, and dropped
+once read. openpyxl parses the cells and keeps the workbook's shared-strings table in memory.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import csv
 import io
 import json
 import re
+import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -45,7 +49,8 @@ from typing import Any, BinaryIO
 
 from xinyidai.kit.errors import InvalidInput
 
-__all__ = ["FileRejected", "FileWarning", "Reader", "Row", "odd_record", "open_delivery"]
+__all__ = ["MAX_COLUMNS", "FileRejected", "FileWarning", "Reader", "Row", "XlsxLimits", "odd_record",
+           "open_delivery"]
 
 SAMPLE_BYTES = 1 << 20  # encoding detection looks at the first 1 MiB
 _CHUNK = 1 << 16  # text decoding chunk
@@ -54,6 +59,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls, and password-protected .xlsx
 _GB18030_BOM = b"\x84\x31\x95\x33"
 _DELIMITERS = (",", "\t", ";", "|")
+MAX_COLUMNS = 256  # columns a row may have when the caller names no limit (loading passes the catalogue's)
 # Encodings in which a 0x00 byte can only be a NUL character: checked on the bytes, as they stream past.
 _BYTE_ENCODINGS = {"utf-8", "utf-8-sig", "gb18030"}
 # Control bytes that no text file holds (all but tab, line feed, vertical tab, form feed and carriage return).
@@ -162,10 +168,16 @@ def open_delivery(
     *,
     max_field_bytes: int = 1_000_000,
     sheet: str | None = None,
+    max_columns: int = MAX_COLUMNS,
+    xlsx_limits: XlsxLimits | None = None,
 ) -> Reader:
     """Open a delivery file. The format comes from the extension of `filename` (the name it was uploaded
     under) or else of `path`, and failing that from the first bytes. `sheet` picks an XLSX worksheet by
     name (the first worksheet otherwise). Raises FileRejected if the file cannot be read at all.
+
+    `max_columns` bounds the header's width and, in a workbook, the cells of a row and the column of any
+    value (a row of an XLSX file can hold millions of cells in a few kilobytes of zip); `xlsx_limits` bounds
+    what a workbook's parts may inflate to.
 
     `max_field_bytes` bounds one CSV field and one JSON line. It is applied to decoded characters (it is the
     csv module's `field_size_limit`, which is process-wide: a CSV reader sets it and restores it on close),
@@ -201,11 +213,11 @@ def open_delivery(
 
     reader: Reader
     if fmt == "xlsx":
-        reader = _XlsxReader(path, sheet)
+        reader = _XlsxReader(path, sheet, max_columns, xlsx_limits or XlsxLimits())
     elif fmt == "jsonl":
-        reader = _JsonlReader(path, max_field_bytes)
+        reader = _JsonlReader(path, max_field_bytes, max_columns)
     else:
-        reader = _CsvReader(path, max_field_bytes)
+        reader = _CsvReader(path, max_field_bytes, max_columns)
     reader.warnings[:0] = warnings
     return reader
 
@@ -473,9 +485,10 @@ class _TextFile:
 class _CsvReader(_TextFile, Reader):
     format = "csv"
 
-    def __init__(self, path: Path, max_field_bytes: int) -> None:
+    def __init__(self, path: Path, max_field_bytes: int, max_columns: int = MAX_COLUMNS) -> None:
         Reader.__init__(self)
         self._max_field = self.max_field = max_field_bytes
+        self._max_columns = max_columns
         self._open_detect(path)
         # The csv module's field limit is process-wide: set it for this reader, restore it on close.
         self._prev_limit: int | None = csv.field_size_limit(max_field_bytes)
@@ -518,7 +531,7 @@ class _CsvReader(_TextFile, Reader):
         if names:
             names[0] = names[0].lstrip("\ufeff").strip()
         self._header_row = self.header_row = rn
-        self.headers = _check_headers(names, rn)
+        self.headers = _check_headers(names, rn, self._max_columns)
         # A line may hold every column at its maximum size; beyond that some field must be too large.
         self._t.buffer.limit = self._max_field * max(len(names), 1) + _LINE_SLACK
 
@@ -681,13 +694,20 @@ def _dialect_for(line: str) -> dict[str, Any]:
     return {"delimiter": delimiter, "strict": True, "skipinitialspace": True}
 
 
-def _check_headers(names: list[str], row_no: int) -> list[str]:
+def _check_headers(names: list[str], row_no: int, max_columns: int = MAX_COLUMNS) -> list[str]:
     while names and not names[-1]:
         names.pop()  # trailing empty header cells (a spreadsheet's unused columns)
     if not names:
         raise FileRejected(
             f"第 {_n(row_no)} 行（表头）为空，文件第一行应为列名。请补充表头后重新报送。",
             code="NO_HEADER",
+            row_no=row_no,
+        )
+    if len(names) > max_columns:
+        raise FileRejected(
+            f"第 {_n(row_no)} 行（表头）有 {_n(len(names))} 列，超过 {max_columns} 列的上限（信息清单中最宽的类别"
+            "加上可忽略的附加列）。请删除多余的列后重新报送。",
+            code="TOO_MANY_COLUMNS",
             row_no=row_no,
         )
     blank = [i + 1 for i, h in enumerate(names) if not h]
@@ -767,9 +787,10 @@ def _kind(value: Any) -> str:
 class _JsonlReader(_TextFile, Reader):
     format = "jsonl"
 
-    def __init__(self, path: Path, max_field_bytes: int) -> None:
+    def __init__(self, path: Path, max_field_bytes: int, max_columns: int = MAX_COLUMNS) -> None:
         Reader.__init__(self)
         self._limit = max(max_field_bytes, 16)
+        self._max_columns = max_columns
         self._open_detect(path)
         self._t = self._text(1 << 62)
         try:
@@ -885,7 +906,7 @@ class _JsonlReader(_TextFile, Reader):
                 code="NO_HEADER",
                 row_no=line_no,
             )
-        self.headers = _check_headers(names, line_no)
+        self.headers = _check_headers(names, line_no, self._max_columns)
         if len(self.headers) != len(names):  # a trailing "" key
             raise FileRejected(
                 f"第 {_n(line_no)} 行（表头）有空字段名。请检查后重新报送。",
@@ -1040,16 +1061,180 @@ def _cell(v: Any) -> Any:
 _XLSX_INVALID = (
     "文件不是有效的 XLSX 工作簿，可能已损坏或被截断。请在 Excel 中重新打开并另存为 .xlsx 后重新报送。"
 )
+_XLSX_MAX_ROWS = 1_048_576  # Excel's own limit: no workbook a spreadsheet program writes has more
+_SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_ROW_TAG = f"{{{_SHEET_NS}}}row"
+_CELL_TAG = f"{{{_SHEET_NS}}}c"
+_DOCTYPE = b"<!DOCTYPE"
+_XML_ENCODING = re.compile(rb"\A(?:\xef\xbb\xbf)?<\?xml[^>]*?\sencoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_XML_ENCODINGS = {b"utf-8", b"utf8", b"us-ascii", b"ascii"}
+
+
+@dataclass(frozen=True)
+class XlsxLimits:
+    """What a workbook may inflate to. An XLSX file is a zip of XML parts, and a zip of a few megabytes can
+    inflate to gigabytes (a decompression bomb): these bounds are checked before a part is inflated (its
+    declared size), while it is (bytes and tags counted as they come: a declared size can lie) and while a
+    worksheet row is parsed (before the row is complete). Workbooks that spreadsheet programs write stay far
+    inside them. Whatever a file holds, memory stays under about a gigabyte, most of it the shared strings
+    (which openpyxl keeps as a table, with an element per string); a worksheet costs a few MB."""
+
+    sheet_bytes: int = 2 << 30  # the worksheet: streamed, so this bounds the time spent, not the memory
+    strings_bytes: int = 256 << 20  # the shared strings, which openpyxl keeps in memory as a table
+    strings_tags: int = 8_000_000
+    part_bytes: int = 32 << 20  # any other part openpyxl reads (workbook, styles, relationships): parsed whole
+    part_tags: int = 1_000_000
+    total_bytes: int = 4 << 30  # everything inflated from one file
+    row_bytes: int = 64 << 20  # one row's XML
+    row_tags: int = 32  # elements one row may hold per column allowed (a cell takes 2 to 4; rich text more)
+    text_bytes: int = 16 << 20  # one run of bytes without markup: one text, or one tag with its attributes
+    entries: int = 10_000  # parts in the zip's directory (zipfile builds an object for each before reading)
+
+
+def _too_large(message: str) -> FileRejected:
+    return FileRejected(
+        message + "文件可能是恶意构造的压缩炸弹，或内容远超正常报送的规模。整个文件未接收；如确为正常数据，请拆分后"
+        "或另存为 CSV（UTF-8）重新报送。",
+        code="XLSX_TOO_LARGE",
+    )
+
+
+def _zip_entries(f: BinaryIO) -> int | None:
+    """How many parts the zip directory lists, from its end record (zip64 too); None without one (zipfile
+    then says the file is no zip)."""
+    size = f.seek(0, io.SEEK_END)
+    f.seek(max(0, size - 22 - 0xFFFF))
+    tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    entries = int.from_bytes(tail[at + 10 : at + 12], "little")
+    locator = at - 20
+    if entries == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
+        f.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+        record = f.read(56)
+        if record[:4] == b"PK\x06\x06":
+            entries = int.from_bytes(record[32:40], "little")
+    return entries
+
+
+class _Part:
+    """One part of a workbook, inflated in pieces of at most 64 KB, each counted and checked before the XML
+    parser sees it: the part's and the file's inflated bytes, runs of text, tags (for a part that openpyxl
+    keeps in memory), and what no spreadsheet program writes and the byte counts could not see past: a
+    document type declaration (its entities expand inside the parser), or an encoding other than UTF-8."""
+
+    def __init__(self, raw: Any, name: str, archive: _Archive, max_bytes: int, max_tags: int | None) -> None:
+        self._raw = raw
+        self.name = name
+        self._archive = archive
+        self._max_bytes = max_bytes
+        self._max_tags = max_tags
+        self.inflated = 0
+        self._tags = 0
+        self._run = 0  # bytes since the last "<"
+        self._seam = b""  # the end of the previous piece, for a marker cut in two
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
+        data = self._raw.read(min(size, _CHUNK))
+        if data:
+            self._check(data)
+        return data
+
+    def _check(self, data: bytes) -> None:
+        limits = self._archive.limits
+        if not self.inflated:
+            declared = _XML_ENCODING.match(data)
+            if declared and declared.group(1).lower() not in _XML_ENCODINGS:
+                raise FileRejected(f"工作簿的部件 {self.name} 使用 {declared.group(1).decode()} 编码，"
+                                   "电子表格程序只写 UTF-8，无法安全读取。" + _XLSX_INVALID, code="XLSX_INVALID")
+        n = len(data)
+        self.inflated += n
+        self._archive.inflated += n
+        if self.inflated > self._max_bytes:
+            raise _too_large(f"工作簿的部件 {self.name} 解压后超过 {_size(self._max_bytes)}。")
+        if self._archive.inflated > limits.total_bytes:
+            raise _too_large(f"工作簿解压后的内容超过 {_size(limits.total_bytes)}。")
+        if b"\x00" in data:  # UTF-16 or UTF-32 XML, or no XML at all
+            raise FileRejected(f"工作簿的部件 {self.name} 不是 UTF-8 编码的 XML。" + _XLSX_INVALID, code="XLSX_INVALID")
+        if _DOCTYPE in data or _DOCTYPE in self._seam + data[:16]:
+            raise FileRejected(f"工作簿的部件 {self.name} 含有文档类型声明（DTD），电子表格程序不会写入，出于安全原因"
+                               "不予读取。" + _XLSX_INVALID, code="XLSX_INVALID")
+        self._seam = data[-16:]
+        lt = data.rfind(b"<")
+        self._run = self._run + n if lt < 0 else n - lt - 1
+        if self._run > limits.text_bytes:
+            raise _too_large(f"工作簿的部件 {self.name} 中有一段超过 {_size(limits.text_bytes)} 的文字或标记。")
+        if self._max_tags is not None:
+            self._tags += data.count(b"<")
+            if self._tags > self._max_tags:
+                raise _too_large(f"工作簿的部件 {self.name} 含有超过 {_n(self._max_tags)} 个标记。")
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> _Part:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Archive(zipfile.ZipFile):
+    """A workbook's zip as openpyxl reads it: every part goes through a `_Part`, with the bounds for what
+    openpyxl keeps — a part it reads whole (`read`: workbook, styles, relationships), or one it streams while
+    the workbook loads (the shared strings). The worksheet is opened with `sheet`."""
+
+    def __init__(self, file: BinaryIO, limits: XlsxLimits) -> None:
+        super().__init__(file)
+        self.limits = limits
+        self.inflated = 0  # over all parts
+        self._whole = False
+
+    def read(self, name: Any, pwd: bytes | None = None) -> bytes:
+        self._whole = True
+        try:
+            return super().read(name, pwd)
+        finally:
+            self._whole = False
+
+    def open(self, name: Any, mode: str = "r", pwd: bytes | None = None, *, force_zip64: bool = False) -> Any:
+        if mode != "r":
+            raise ValueError("a delivered workbook is only read")
+        lim = self.limits
+        if self._whole:
+            return self._part(name, pwd, lim.part_bytes, lim.part_tags)
+        return self._part(name, pwd, lim.strings_bytes, lim.strings_tags)
+
+    def sheet(self, name: str) -> _Part:
+        return self._part(name, None, self.limits.sheet_bytes, None)
+
+    def _part(self, name: Any, pwd: bytes | None, max_bytes: int, max_tags: int | None) -> _Part:
+        info = name if isinstance(name, zipfile.ZipInfo) else self.getinfo(name)
+        if info.file_size > max_bytes:  # refused before inflating anything
+            raise _too_large(f"工作簿的部件 {info.filename} 声明解压后为 {_size(info.file_size)}，超过 "
+                             f"{_size(max_bytes)} 的上限。")
+        return _Part(super().open(info, "r", pwd), info.filename, self, max_bytes, max_tags)
 
 
 class _XlsxReader(Reader):
+    """A workbook read with openpyxl's parsers, but not its read-only worksheets: those scan a sheet whole at
+    load when it lacks a <dimension>, keep an element per row until the end, and build a whole row before
+    anything can look at it. Here every part goes through `_Archive`, and the rows come from `_sheet_rows`."""
+
     format = "xlsx"
     encoding = None
 
-    def __init__(self, path: Path, sheet: str | None) -> None:
+    def __init__(self, path: Path, sheet: str | None, max_columns: int = MAX_COLUMNS,
+                 limits: XlsxLimits | None = None) -> None:
         Reader.__init__(self)
+        self._max_columns = max_columns
+        self._limits = limits or XlsxLimits()
         self._f = path.open("rb")
-        self._wb: Any = None
+        self._archive: _Archive | None = None
+        self._row_no = 0  # the row being read, for messages
         try:
             self._open(sheet)
         except BaseException:
@@ -1057,61 +1242,76 @@ class _XlsxReader(Reader):
             raise
 
     def close(self) -> None:
-        if self._wb is not None:
+        if self._archive is not None:
             with contextlib.suppress(Exception):  # closing a broken archive must not mask the real error
-                self._wb.close()
-            self._wb = None
+                self._archive.close()
+            self._archive = None
         self._f.close()
 
-    def _open(self, sheet: str | None) -> None:
-        from openpyxl import load_workbook
+    def _load(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """Load the workbook's shared strings, styles and list of sheets (not the sheets): the names of all
+        sheets, and (name, part) of each worksheet."""
+        from openpyxl.reader.excel import ExcelReader
+        from openpyxl.styles.stylesheet import apply_stylesheet
+        from openpyxl.worksheet._reader import WorkSheetParser
 
+        entries = _zip_entries(self._f)
+        if entries is not None and entries > self._limits.entries:
+            raise _too_large(f"工作簿含有 {_n(entries)} 个部件，超过 {_n(self._limits.entries)} 个的上限。")
+        self._f.seek(0)
+        book = ExcelReader(self._f, read_only=True, keep_links=False)
+        book.archive = self._archive = _Archive(self._f, self._limits)  # every part openpyxl reads, guarded
+        book.valid_files = book.archive.namelist()
+        book.read_manifest()
+        book.read_strings()
+        book.read_workbook()
+        apply_stylesheet(book.archive, book.wb)
+        wb = book.wb
+        # openpyxl's cell parser: shared strings, numbers, dates by their number format, formulas.
+        self._cells = WorkSheetParser(None, book.shared_strings, data_only=False, epoch=wb.epoch,
+                                      date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+        found = [(s.name, rel) for s, rel in book.parser.find_sheets() if rel.target in book.valid_files]
+        return [n for n, _ in found], [(n, rel.target) for n, rel in found if "chartsheet" not in rel.Type]
+
+    def _open(self, sheet: str | None) -> None:
         try:
-            self._wb = wb = load_workbook(self._f, read_only=True, data_only=False, keep_links=False)
-            worksheets = wb.worksheets
-            names = list(wb.sheetnames)
+            names, worksheets = self._load()
+        except (FileRejected, MemoryError):
+            raise
         except Exception:  # zipfile, XML, openpyxl: all mean the same to the user
             raise FileRejected(_XLSX_INVALID, code="XLSX_INVALID") from None
         if not worksheets:
             raise FileRejected("工作簿中没有工作表。请检查后重新报送。", code="XLSX_INVALID")
-        ws = worksheets[0]
+        title, part = worksheets[0]
         if sheet is not None:
-            chosen = [w for w in worksheets if w.title == sheet]
+            chosen = [w for w in worksheets if w[0] == sheet]
             if chosen:
-                ws = chosen[0]
+                title, part = chosen[0]
             else:
                 self.warnings.append(
                     FileWarning(
                         "SHEET_NOT_FOUND",
-                        f"工作簿中没有名为「{sheet}」的工作表，已读取第一个工作表「{ws.title}」。",
+                        f"工作簿中没有名为「{sheet}」的工作表，已读取第一个工作表「{title}」。",
                     )
                 )
-        self.sheet = ws.title
+        self.sheet = title
         if len(names) > 1:
-            others = "、".join(n for n in names if n != ws.title)
-            which = "第一个工作表" if ws is worksheets[0] else "工作表"
+            others = "、".join(n for n in names if n != title)
+            which = "第一个工作表" if title == worksheets[0][0] else "工作表"
             self.warnings.append(
                 FileWarning(
                     "EXTRA_SHEETS",
-                    f"工作簿含 {len(names)} 个工作表，仅读取{which}「{ws.title}」，已忽略：{others}",
+                    f"工作簿含 {len(names)} 个工作表，仅读取{which}「{title}」，已忽略：{others}",
                 )
             )
-        try:
-            ws.reset_dimensions()  # the stored dimension is often wrong; read what is there
-            self._it = enumerate(ws.iter_rows(values_only=True), 1)
-            for row_no, raw in self._it:
-                vals = [_cell(v) for v in raw]
-                if any(vals):
-                    rn = row_no
-                    break
-            else:
-                raise FileRejected(
-                    "工作表「" + ws.title + "」没有内容。请检查后重新报送。", code="FILE_EMPTY"
-                )
-        except FileRejected:
-            raise
-        except Exception:
-            raise FileRejected(_XLSX_INVALID, code="XLSX_INVALID") from None
+        self._it = self._guarded(self._sheet_rows(part))
+        for row_no, raw in self._it:
+            vals = [_cell(v) for v in raw]
+            if any(vals):
+                rn = row_no
+                break
+        else:
+            raise FileRejected("工作表「" + title + "」没有内容。请检查后重新报送。", code="FILE_EMPTY")
         formulas = [i for i, v in enumerate(vals, 1) if v is _FORMULA]
         if formulas:
             raise FileRejected(
@@ -1121,14 +1321,128 @@ class _XlsxReader(Reader):
                 row_no=rn,
             )
         self._header_row = rn
-        self.headers = _check_headers([v or "" for v in vals], rn)
+        self.headers = _check_headers([v or "" for v in vals], rn, self._max_columns)
+
+    def _guarded(self, rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+        """The rows, with any failure of the parser but ours (FileRejected) said as a broken workbook at the
+        row where it happened."""
+        try:
+            yield from rows
+        except (FileRejected, MemoryError):
+            raise
+        except Exception:
+            rn = self._row_no + 1
+            raise FileRejected(f"第 {_n(rn)} 行附近：" + _XLSX_INVALID, code="XLSX_INVALID", row_no=rn) from None
+
+    def _sheet_rows(self, part: str) -> Iterator[tuple[int, list[Any]]]:
+        """(row number, cell values) for each row of the worksheet, one row parsed at a time. Every element is
+        dropped once read, and a row's cells, elements and bytes are counted as they arrive, so a hostile row
+        is refused long before it is built."""
+        assert self._archive is not None
+        limits, max_cells = self._limits, self._max_columns
+        max_tags = limits.row_tags * max_cells
+        max_pieces = limits.row_bytes // _CHUNK + 1
+        pull = ET.XMLPullParser(events=("start", "end"))
+        open_elements: list[Any] = []
+        cells = tags = pieces = 0  # in the row (or other element of the third level) being read
+        with self._archive.sheet(part) as stream:
+            while True:
+                try:
+                    data = stream.read(_CHUNK)
+                except FileRejected as exc:
+                    raise self._at_row(exc) from None
+                if not data:
+                    break
+                pull.feed(data)
+                pieces += 1
+                for event, el in pull.read_events():
+                    if event == "start":
+                        open_elements.append(el)
+                        depth = len(open_elements)
+                        if depth == 3:  # worksheet > sheetData > row
+                            cells = tags = pieces = 0
+                            if el.tag == _ROW_TAG:
+                                self._next_row(el)
+                        elif depth > 3:
+                            tags += 1
+                            if depth == 4 and el.tag == _CELL_TAG:
+                                cells += 1
+                                if cells > max_cells:
+                                    raise self._too_wide(f"有超过 {max_cells} 个单元格")
+                            if tags > max_tags:
+                                raise self._row_too_large(f"含有超过 {_n(max_tags)} 个 XML 元素")
+                        continue
+                    depth = len(open_elements)
+                    open_elements.pop()
+                    if depth > 3:
+                        continue  # part of the row being read
+                    if depth == 3 and el.tag == _ROW_TAG:
+                        yield self._row_no, self._row_values(el)
+                    el.clear()
+                    if open_elements:
+                        open_elements[-1].remove(el)
+                if len(open_elements) >= 3 and pieces > max_pieces:
+                    raise self._row_too_large(f"超过 {_size(limits.row_bytes)}")
+            pull.close()
+
+    def _next_row(self, el: Any) -> None:
+        r = el.get("r")
+        row_no = self._row_no + 1 if r is None else int(r) if r.isdigit() else -1
+        if not self._row_no < row_no <= _XLSX_MAX_ROWS:
+            where = f"第 {_n(self._row_no)} 行之后" if self._row_no else "工作表开头"
+            raise FileRejected(f"{where}的行号「{r}」无效（行号须递增且不超过 {_n(_XLSX_MAX_ROWS)}），"
+                               "工作表已损坏。" + _XLSX_INVALID, code="XLSX_INVALID", row_no=self._row_no or None)
+        self._row_no = row_no
+
+    def _row_values(self, el: Any) -> list[Any]:
+        """The row's values by column (openpyxl parses the cells). A value beyond the column limit refuses the
+        file; an empty (formatted) cell there is ignored, as spreadsheet programs write them."""
+        parser = self._cells
+        _, cells = parser.parse_row(el)
+        # Kept per row by openpyxl for writing a workbook again; not needed here, and they would grow.
+        parser.row_dimensions.clear()
+        parser.shared_formulae.clear()  # a cell sharing a formula still reads as "=": a formula all the same
+        values: list[Any] = []
+        for cell in cells:
+            column, value = cell["column"], cell["value"]
+            if column > self._max_columns:
+                if value is not None and value != "":
+                    from openpyxl.utils import get_column_letter
+
+                    raise self._too_wide(f"的 {get_column_letter(column)} 列（第 {_n(column)} 列）有数据")
+                continue
+            if column > len(values):
+                values.extend([None] * (column - len(values)))
+            values[column - 1] = value
+        return values
+
+    def _too_wide(self, what: str) -> FileRejected:
+        return FileRejected(
+            f"第 {_n(self._row_no)} 行{what}，超出 {self._max_columns} 列的上限（信息清单中最宽的类别加上可忽略的"
+            "附加列）。文件可能是恶意构造的，或含有不属于报送内容的数据。整个文件未接收，请删除多余的列后重新报送。",
+            code="TOO_MANY_COLUMNS",
+            row_no=self._row_no,
+        )
+
+    def _row_too_large(self, what: str) -> FileRejected:
+        return FileRejected(
+            f"第 {_n(self._row_no)} 行的内容{what}，远超正常的一行数据。文件可能是恶意构造的（如压缩炸弹）。"
+            "整个文件未接收，请检查该行后重新报送。",
+            code="XLSX_ROW_TOO_LARGE",
+            row_no=self._row_no,
+        )
+
+    def _at_row(self, exc: FileRejected) -> FileRejected:
+        """A part's guard refused the worksheet: say which row it had reached."""
+        if not self._row_no:
+            return exc
+        return FileRejected(f"第 {_n(self._row_no)} 行附近：{exc.message}", code=exc.code, row_no=self._row_no)
 
     def _rows(self) -> Iterator[Row]:
         from openpyxl.utils import get_column_letter
 
         headers = self.headers
         ncols = len(headers)
-        rn = self._header_row
         try:
             for rn, raw in self._it:
                 if not raw:
@@ -1170,13 +1484,5 @@ class _XlsxReader(Reader):
                     yield _row(rn, vals, "；".join(m for _, m in problems), problems[0][0], formula_field)
                 else:
                     yield _row(rn, vals)
-        except FileRejected:
-            raise
-        except Exception:
-            raise FileRejected(
-                f"第 {_n(rn + 1)} 行附近：" + _XLSX_INVALID,
-                code="XLSX_INVALID",
-                row_no=rn + 1,
-            ) from None
         finally:
             self.close()
