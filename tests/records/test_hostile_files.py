@@ -1,10 +1,13 @@
 """Hostile and damaged deliveries, end to end on a real database (security review, issue 23): they are refused
-whole with the row where they broke and nothing stored."""
+whole with the row where they broke and nothing stored; a loading job that dies marks its delivery failed and
+says so in the log."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,12 +26,18 @@ from tests.records.helpers import (
     write_csv,
     write_xlsx_parts,
 )
-from xinyidai.records import checking
-from xinyidai.records.loading import ingest_file
+from xinyidai.records import checking, loading, runtime
+from xinyidai.records.loading import ingest_file, register_delivery
+from xinyidai.records.models import Delivery
 
 
 def load(db, catalog, path: Path, category: str, **kw):  # noqa: ANN001, ANN201
     return ingest_file(db, catalog, path, provider="测试部门", category=category, submitted_by="tester", **kw)
+
+
+def delivery(db, delivery_id: int) -> Delivery:  # noqa: ANN001
+    with db.session() as s:
+        return s.get(Delivery, delivery_id)
 
 
 # ---- a file cut short is refused whole, on every reading path ------------------------------------------
@@ -179,3 +188,56 @@ def test_xlsx_cut_or_damaged_is_refused_whole(db, catalog, tmp_path, monkeypatch
         assert d.rows_new == 0
     assert "行附近" in d.message  # the damaged one: found part-way, at a row
     assert count(db, "SELECT count(*) FROM entities") == 0
+
+
+# ---- (b) a loading job that dies marks its delivery failed, and says so ------------------------------------
+
+class Killed(BaseException):
+    """Ends a job as no Exception handler would (as KeyboardInterrupt or SystemExit do)."""
+
+
+def _start(db, catalog, path: Path, tmp_path: Path):  # noqa: ANN001, ANN202
+    d = register_delivery(db, catalog, path, provider="测试部门", category="registration", submitted_by="tester")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = runtime.start_delivery(pool, db, catalog, d.id, path)
+        job.exception(timeout=60)  # waits; the failure is in the job, as in the server
+    return d.id, job
+
+
+def test_a_job_whose_file_is_gone_fails_its_delivery_and_logs(db, catalog, tmp_path, caplog) -> None:  # noqa: ANN001
+    path = _registration_file(tmp_path)
+    d = register_delivery(db, catalog, path, provider="测试部门", category="registration", submitted_by="tester")
+    path.unlink()  # say, the var directory was cleaned between upload and loading
+    with caplog.at_level(logging.ERROR), ThreadPoolExecutor(max_workers=1) as pool:
+        job = runtime.start_delivery(pool, db, catalog, d.id, path)
+        assert isinstance(job.exception(timeout=60), FileNotFoundError)
+    failed = delivery(db, d.id)
+    assert (failed.status, failed.error_code) == ("failed", "INTERNAL_ERROR")
+    assert "文件" in failed.message and "未写入" in failed.message
+    assert any(f"delivery {d.id}" in r.getMessage() and r.exc_info for r in caplog.records)
+    assert d.id not in runtime.held()
+
+
+@pytest.mark.parametrize("step,error", [("opening", MemoryError), ("classified", MemoryError),
+                                        ("opening", Killed), ("inserted", Killed)])
+def test_a_job_that_dies_fails_its_delivery_and_logs(db, catalog, tmp_path, caplog,  # noqa: ANN001
+                                                     step, error) -> None:  # noqa: ANN001
+    def die(at: str) -> None:
+        if at == step:
+            raise error()
+
+    before = snapshot(db)
+    loading.fault_hook = die
+    try:
+        with caplog.at_level(logging.ERROR):
+            delivery_id, job = _start(db, catalog, _registration_file(tmp_path), tmp_path)
+    finally:
+        loading.fault_hook = None
+    assert isinstance(job.exception(), error)
+    failed = delivery(db, delivery_id)
+    assert (failed.status, failed.error_code) == ("failed", "INTERNAL_ERROR")
+    if error is MemoryError:
+        assert "内存不足" in failed.message
+    assert any(f"delivery {delivery_id}" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+    assert snapshot(db) == before
+    assert delivery_id not in runtime.held()

@@ -20,6 +20,7 @@ the staging table and discards the staging table with its connection; PostgreSQL
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -396,9 +397,14 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
         threshold, actor, provider = d.threshold, d.submitted_by, d.provider
     outcome = LoadOutcome(delivery_id, "processing")
     try:
+        _fault("opening")
         reader = open_delivery(path, d.filename, sheet=sheet, max_columns=column_limit(catalog))
     except FileRejected as exc:
         return _finish_rejected(db, outcome, exc.code, exc.message, actor)
+    except BaseException as exc:  # a file gone, memory exhausted …: the delivery must not stay 'processing'
+        log.exception("delivery %s failed", delivery_id)
+        _finish_failed(db, outcome, exc, actor)
+        raise
     conn = db.engine.connect()
     stage: _Stage | None = None
     scratch: str | None = None  # SQLite: the checking workers' staging files
@@ -463,9 +469,10 @@ def process_delivery(db: Database, catalog: Catalog, delivery_id: int, path: Pat
     except FileRejected as exc:
         conn.rollback()
         return _finish_rejected(db, outcome, exc.code, exc.message, actor)
-    except Exception as exc:
-        conn.rollback()
+    except BaseException as exc:  # any way out but the above, MemoryError included, fails the delivery
         log.exception("delivery %s failed", delivery_id)
+        with contextlib.suppress(Exception):  # a broken connection must not keep the delivery 'processing'
+            conn.rollback()
         _finish_failed(db, outcome, exc, actor)
         raise
     finally:
@@ -711,17 +718,47 @@ def _finish_rejected(db: Database, outcome: LoadOutcome, code: str, message: str
     return outcome
 
 
-def _finish_failed(db: Database, outcome: LoadOutcome, exc: Exception, actor: str) -> None:
+def _finish_failed(db: Database, outcome: LoadOutcome, exc: BaseException, actor: str) -> None:
     try:
         with db.session() as s:
             s.execute(update(Delivery).where(Delivery.id == outcome.delivery_id).values(
-                status="failed", phase="done", error_code="INTERNAL_ERROR",
-                message="处理过程中发生内部错误，本批数据未写入，已有数据未受影响。请联系平台运维人员。",
+                status="failed", phase="done", error_code="INTERNAL_ERROR", message=failure_message(exc),
                 finished_at=clock.now()))
             audit.record(s, actor, "delivery.failed", f"delivery:{outcome.delivery_id}", error=type(exc).__name__)
     except Exception:  # noqa: BLE001
         log.exception("could not mark delivery %s failed", outcome.delivery_id)
     outcome.status = "failed"
+
+
+def failure_message(exc: BaseException) -> str:
+    """Why a delivery failed, for the people who submitted it: the kind of failure, never its details."""
+    if isinstance(exc, MemoryError):
+        reason = "服务器内存不足"
+    elif isinstance(exc, OSError):
+        reason = "读写文件或连接数据库出错"
+    else:
+        reason = "程序内部错误"
+    return f"处理过程中发生内部错误（{reason}），本批数据未写入，已有数据未受影响。请联系平台运维人员。"
+
+
+def fail_delivery(db: Database, delivery_id: int, exc: BaseException) -> bool:
+    """Mark a delivery failed if it is still 'processing' (its job died before it could say so itself);
+    True when it was."""
+    return bool(_fail_processing(db, Delivery.id == delivery_id, "INTERNAL_ERROR", failure_message(exc),
+                                 error=type(exc).__name__))
+
+
+def _fail_processing(db: Database, where: Any, code: str, message: str, **detail: Any) -> list[int]:
+    """Mark the deliveries still 'processing' that `where` selects failed, with an audit entry each; their
+    ids. The status is checked in the same statement, so a delivery finished meanwhile stays as it is."""
+    now = clock.now()
+    with db.session() as s:
+        ids = list(s.execute(update(Delivery).where(Delivery.status == "processing", where)
+                             .values(status="failed", phase="done", error_code=code, message=message, finished_at=now)
+                             .returning(Delivery.id)).scalars())
+        for did in ids:
+            audit.record(s, "system", "delivery.failed", f"delivery:{did}", code=code, **detail)
+    return ids
 
 
 def ingest_file(db: Database, catalog: Catalog, path: Path, *, provider: str, category: str,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import Future
-from pathlib import Path
 
 from starlette.datastructures import UploadFile
 
 from xinyidai.kit.principal import Principal
-from xinyidai.records.loading import DuplicateDelivery, LoadOutcome, process_delivery, register_delivery
+from xinyidai.records.loading import DuplicateDelivery, LoadOutcome, register_delivery
 from xinyidai.records.models import Delivery
+from xinyidai.records.runtime import start_delivery
 from xinyidai.records.uploads import save_upload
 from xinyidai.web.deps import Node
 
@@ -30,9 +30,5 @@ async def submit_upload(n: Node, p: Principal, upload: UploadFile, *, category: 
         raise
     kept = path.with_name(f"delivery-{d.id}{path.suffix}")
     path.rename(kept)
-    job = n.executor.submit(_run, n, d.id, kept)
+    job = start_delivery(n.executor, n.db, n.catalog, d.id, kept)
     return d, job
-
-
-def _run(n: Node, delivery_id: int, path: Path) -> LoadOutcome:
-    return process_delivery(n.db, n.catalog, delivery_id, path)
