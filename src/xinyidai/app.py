@@ -54,6 +54,7 @@ from xinyidai.network.runtime import RelayWorker
 from xinyidai.records import api as records_api
 from xinyidai.records import pages as records_pages
 from xinyidai.records.loading import mark_interrupted
+from xinyidai.records.runtime import watch_deliveries
 from xinyidai.reports import api as reports_api
 from xinyidai.reports import pages as reports_pages
 from xinyidai.reports.render import TEMPLATE_FILTERS as REPORT_FILTERS
@@ -139,6 +140,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if stale:
         log.warning("marked %d interrupted deliveries as failed", stale)
     chores = [asyncio.create_task(access_runtime.housekeeping(app)),
+              asyncio.create_task(watch_deliveries(app)),
               asyncio.create_task(credit_runtime.chores(app)),
               asyncio.create_task(lists_runtime.chores(app)),
               asyncio.create_task(market_runtime.chores(app))]

@@ -37,6 +37,7 @@ class Settings:
     # A delivery whose share of rejected rows exceeds this is rejected whole (nothing of it is stored).
     reject_threshold: float = 0.2
     max_upload_mb: int = 512
+    delivery_stall_minutes: int = 30  # a delivery 'processing' without progress this long is marked failed
     # Where one-time codes go: "file" (var/notifications.log, the default) or "console" (the log).
     notifier: str = "file"
     # The node network: the address other nodes reach this one at, and how it talks to its parent.

@@ -1,17 +1,20 @@
 """Hostile and damaged deliveries, end to end on a real database (security review, issue 23): they are refused
 whole with the row where they broke and nothing stored; a loading job that dies marks its delivery failed and
-says so in the log."""
+says so in the log; a delivery left 'processing' is found while the server runs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
+from sqlalchemy import select, update
 
 from tests.records.helpers import (
     REG_HEADER,
@@ -26,8 +29,10 @@ from tests.records.helpers import (
     write_csv,
     write_xlsx_parts,
 )
+from xinyidai.kit import clock
+from xinyidai.kit.audit import AuditEvent
 from xinyidai.records import checking, loading, runtime
-from xinyidai.records.loading import ingest_file, register_delivery
+from xinyidai.records.loading import StallWatch, ingest_file, register_delivery
 from xinyidai.records.models import Delivery
 
 
@@ -241,3 +246,69 @@ def test_a_job_that_dies_fails_its_delivery_and_logs(db, catalog, tmp_path, capl
     assert any(f"delivery {delivery_id}" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
     assert snapshot(db) == before
     assert delivery_id not in runtime.held()
+
+
+# ---- (c) a delivery stuck in 'processing' is found while the server runs ----------------------------------
+
+def _registered(db, catalog, tmp_path: Path, name: str) -> int:  # noqa: ANN001
+    path = write_csv(tmp_path / name, REG_HEADER, registration_rows(codes(2, start=len(name))))
+    return register_delivery(db, catalog, path, provider=name, category="registration", submitted_by="tester").id
+
+
+def test_stall_watch_fails_only_what_makes_no_progress(db, catalog, tmp_path, fixed_clock) -> None:  # noqa: ANN001
+    dead = _registered(db, catalog, tmp_path, "dead.csv")
+    busy = _registered(db, catalog, tmp_path, "busy-in-another-process.csv")
+    mine = _registered(db, catalog, tmp_path, "held.csv")
+    watch = StallWatch(timedelta(minutes=10))
+    now = fixed_clock
+
+    def at(minutes: int) -> None:
+        clock.set_clock(lambda: now + timedelta(minutes=minutes))
+
+    assert watch.sweep(db, held={mine}) == []  # first sight: nothing is known of their progress yet
+    at(6)
+    with db.session() as s:  # the job in another process reports a batch
+        s.execute(update(Delivery).where(Delivery.id == busy).values(rows_processed=20_000))
+    assert watch.sweep(db, held={mine}) == []
+    at(11)
+    assert watch.sweep(db, held={mine}) == [dead]
+    d = delivery(db, dead)
+    assert (d.status, d.error_code) == ("failed", "STALLED") and "10 分钟没有进展" in d.message
+    assert (delivery(db, busy).status, delivery(db, mine).status) == ("processing", "processing")
+    at(17)
+    assert watch.sweep(db, held={mine}) == [busy]  # 11 minutes since its last batch
+    at(120)
+    assert watch.sweep(db, held={mine}) == []  # held by a job of this process: never touched
+    with db.session() as s:
+        failed = s.execute(select(AuditEvent.actor, AuditEvent.target).where(AuditEvent.action == "delivery.failed"))
+        assert sorted(failed) == [("system", f"delivery:{dead}"), ("system", f"delivery:{busy}")]
+
+
+def test_the_chore_marks_a_stalled_delivery_while_the_server_runs(db, catalog, tmp_path) -> None:  # noqa: ANN001
+    from xinyidai.config import load_settings
+    from xinyidai.web.app import create_app
+
+    app = create_app(load_settings(env={}, var_dir=tmp_path / "var", database_url=db.url), db)
+    dead = _registered(db, catalog, tmp_path, "dead.csv")
+
+    async def run() -> None:
+        chore = asyncio.create_task(runtime.watch_deliveries(app, every_seconds=0.01, quiet_for=timedelta(0)))
+        try:
+            for _ in range(1000):
+                await asyncio.sleep(0.01)
+                if delivery(db, dead).status != "processing":
+                    return
+        finally:
+            chore.cancel()
+
+    asyncio.run(run())
+    assert (delivery(db, dead).status, delivery(db, dead).error_code) == ("failed", "STALLED")
+
+
+def test_the_stall_time_is_a_setting(db, tmp_path) -> None:  # noqa: ANN001
+    from xinyidai.config import load_settings
+    from xinyidai.web.app import create_app
+
+    settings = load_settings(env={"XINYIDAI_DELIVERY_STALL_MINUTES": "45"}, var_dir=tmp_path / "var",
+                             database_url=db.url)
+    assert runtime.stalled_after(create_app(settings, db)) == timedelta(minutes=45)

@@ -26,13 +26,13 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, bindparam, select, text, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -725,7 +725,7 @@ def _finish_failed(db: Database, outcome: LoadOutcome, exc: BaseException, actor
                 status="failed", phase="done", error_code="INTERNAL_ERROR", message=failure_message(exc),
                 finished_at=clock.now()))
             audit.record(s, actor, "delivery.failed", f"delivery:{outcome.delivery_id}", error=type(exc).__name__)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - logged; the stalled-delivery watch finds it later (see StallWatch)
         log.exception("could not mark delivery %s failed", outcome.delivery_id)
     outcome.status = "failed"
 
@@ -777,15 +777,61 @@ def ingest_file(db: Database, catalog: Catalog, path: Path, *, provider: str, ca
 
 def mark_interrupted(db: Database, older_than: datetime | None = None) -> int:
     """Deliveries left 'processing' by a stopped process are marked failed at start-up (nothing of them
-    was committed: phase 2 is one transaction)."""
-    with db.session() as s:
-        q = update(Delivery).where(Delivery.status == "processing")
-        if older_than is not None:
-            q = q.where(Delivery.received_at < older_than)
-        res = s.execute(q.values(status="failed", phase="done", error_code="INTERRUPTED",
-                                 message="处理被中断（服务重启），本批数据未写入，请重新报送", finished_at=clock.now()))
-        return res.rowcount or 0
+    was committed: phase 2 is one transaction). While the server runs, `StallWatch` finds them."""
+    where = Delivery.received_at < older_than if older_than is not None else true()
+    return len(_fail_processing(db, where, "INTERRUPTED", "处理被中断（服务重启），本批数据未写入，请重新报送"))
 
 
-__all__ = ["DuplicateDelivery", "LoadOutcome", "ingest_file", "mark_interrupted", "process_delivery",
-           "register_delivery", "sanitize_filename"]
+STALLED_AFTER = timedelta(minutes=30)
+
+
+class StallWatch:
+    """Finds deliveries left 'processing' by a job that died without saying so (its process killed, or the
+    failure itself failing to be recorded) and marks them failed. A job reports its progress as it goes: the
+    rows checked after each batch, and the phase (reading, writing). A delivery whose progress has not changed
+    for `quiet_for`, from one sweep to the next, is taken for dead, except:
+
+    * the deliveries this process holds (queued or running in its executor, see records.runtime): a live job
+      in this process fails its delivery itself, whatever ends it;
+    * a delivery in the single transaction that stores it (phase 2, possibly long) in another process: that
+      transaction holds the delivery's row (PostgreSQL) or the database (SQLite), so the update here waits for
+      it and then finds the delivery finished. The update also requires the progress seen, so a job that moves
+      on meanwhile is left alone."""
+
+    def __init__(self, quiet_for: timedelta = STALLED_AFTER) -> None:
+        self.quiet_for = quiet_for
+        self._seen: dict[int, tuple[tuple[int, str | None], datetime]] = {}  # id → (progress, unchanged since)
+
+    def sweep(self, db: Database, held: Collection[int] = ()) -> list[int]:
+        """One look: the ids of the deliveries it marked failed."""
+        now = clock.now()
+        with db.session() as s:
+            found = s.execute(select(Delivery.id, Delivery.rows_processed, Delivery.phase)
+                              .where(Delivery.status == "processing")).all()
+        seen: dict[int, tuple[tuple[int, str | None], datetime]] = {}
+        quiet: list[tuple[int, tuple[int, str | None]]] = []
+        for did, processed, phase in found:
+            if did in held:
+                continue
+            progress = (processed, phase)
+            before = self._seen.get(did)
+            since = before[1] if before is not None and before[0] == progress else now
+            seen[did] = (progress, since)
+            if now - since >= self.quiet_for:
+                quiet.append((did, progress))
+        self._seen = seen
+        minutes = max(1, round(self.quiet_for.total_seconds() / 60))
+        message = f"处理已中断（超过 {minutes} 分钟没有进展），本批数据未写入，已有数据未受影响，请重新报送"
+        stalled: list[int] = []
+        for did, (processed, phase) in quiet:
+            unchanged = (Delivery.id == did) & (Delivery.rows_processed == processed) & (Delivery.phase == phase)
+            if _fail_processing(db, unchanged, "STALLED", message, rows_processed=processed, phase=phase):
+                log.warning("delivery %s made no progress for %s (%s rows, phase %s): marked failed", did,
+                            self.quiet_for, processed, phase)
+                stalled.append(did)
+                self._seen.pop(did, None)
+        return stalled
+
+
+__all__ = ["STALLED_AFTER", "DuplicateDelivery", "LoadOutcome", "StallWatch", "fail_delivery", "failure_message",
+           "ingest_file", "mark_interrupted", "process_delivery", "register_delivery", "sanitize_filename"]
