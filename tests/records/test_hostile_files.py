@@ -285,8 +285,8 @@ def test_stall_watch_fails_only_what_makes_no_progress(db, catalog, tmp_path, fi
 
 
 def test_the_chore_marks_a_stalled_delivery_while_the_server_runs(db, catalog, tmp_path) -> None:  # noqa: ANN001
+    from xinyidai.app import create_app
     from xinyidai.config import load_settings
-    from xinyidai.web.app import create_app
 
     app = create_app(load_settings(env={}, var_dir=tmp_path / "var", database_url=db.url), db)
     dead = _registered(db, catalog, tmp_path, "dead.csv")
@@ -306,8 +306,8 @@ def test_the_chore_marks_a_stalled_delivery_while_the_server_runs(db, catalog, t
 
 
 def test_the_stall_time_is_a_setting(db, tmp_path) -> None:  # noqa: ANN001
+    from xinyidai.app import create_app
     from xinyidai.config import load_settings
-    from xinyidai.web.app import create_app
 
     settings = load_settings(env={"XINYIDAI_DELIVERY_STALL_MINUTES": "45"}, var_dir=tmp_path / "var",
                              database_url=db.url)
