@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from xinyidai.entities.codes import make_uscc
 from xinyidai.records.canonical import canonical_json, fingerprint, record_key
+from xinyidai.records.columns import ColumnChecker
 from xinyidai.records.readers import Row
 from xinyidai.records.validation import RowValidator
 
@@ -62,7 +63,7 @@ def test_batch_equals_row_by_row(catalog, code) -> None:  # noqa: ANN001
         rows = [Row(n + 2, [None if v == "" else v for v in r]) for n, r in enumerate(raw_rows)]
         want_staged, want_issues, want_rejected = reference(RowValidator(cat, headers), rows)
         got_issues: list = []
-        got_staged, got_rejected = RowValidator(cat, headers).stage_batch(rows, [], got_issues, 10_000)
+        got_staged, got_rejected = ColumnChecker(RowValidator(cat, headers)).stage_batch(rows, [], got_issues, 10_000)
         assert got_rejected == want_rejected
         assert got_staged == want_staged
         assert [(i.row_no, i.field, i.code, i.message) for i in got_issues] == want_issues

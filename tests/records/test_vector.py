@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.records.test_columns import CELLS
-from xinyidai.records import checking, vector
+from xinyidai.records import batches, vector
 from xinyidai.records.checking import CheckJob, _check
 from xinyidai.records.readers import FileRejected
 
@@ -56,7 +56,7 @@ def run(path: Path, category: str, fast: bool, wire: str = "tuples", tail: tuple
                 codes.update(facts.codes)
                 spans.append((facts.first, facts.last))
             if wire == "copy" and not isinstance(staged, bytes):
-                staged = checking.as_copy_text(staged)
+                staged = batches.as_copy_text(staged)
             staged_all.extend(staged.decode().splitlines() if isinstance(staged, bytes) else staged)
     finally:
         vector.plain_eligible = eligible  # type: ignore[assignment]

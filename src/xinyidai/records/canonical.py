@@ -13,7 +13,7 @@ import orjson
 
 from xinyidai.kit.digest import sm3_stream
 
-_SM3 = sm3_stream()  # copying a prepared hash object skips OpenSSL's per-call algorithm lookup
+SM3_PREPARED = sm3_stream()  # copying a prepared hash object skips OpenSSL's per-call algorithm lookup
 
 KEY_SEPARATOR = "|"
 
@@ -26,7 +26,7 @@ def canonical_json(content: Mapping[str, Any]) -> str:
 
 def fingerprint(content_json: str) -> str:
     """SM3 of the canonical JSON (orjson: shortest round-trip floats, keys sorted, UTF-8 unescaped)."""
-    h = _SM3.copy()
+    h = SM3_PREPARED.copy()
     h.update(content_json.encode("utf-8"))
     return h.hexdigest()
 

@@ -20,11 +20,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from xinyidai.catalog.schema import Catalog
-from xinyidai.records.readers import _LINE_SLACK as LINE_SLACK
-from xinyidai.records.readers import FileRejected, open_delivery
+from xinyidai.records.batches import Batch, Facts, as_copy_text, checked_batch
+from xinyidai.records.columns import ColumnChecker
+from xinyidai.records.readers import LINE_SLACK, FileRejected, open_delivery
 from xinyidai.records.validation import Issue, RowValidator
 
 if TYPE_CHECKING:
@@ -72,60 +73,6 @@ class CheckJob:
     record_tail: tuple[str, ...] | None = None
 
 
-def as_direct(rows: list[tuple], tail: tuple[str, ...] | None) -> list[tuple]:
-    """Staging tuples (see records.columns) in the direct shape, when the job asks for it."""
-    if tail is None:
-        return rows
-    return [r[:2] + r[3:] + tail for r in rows]
-
-
-def checked_batch(size: int, staged: list[tuple], rejected: int, tail: tuple[str, ...] | None) -> Batch:
-    """A batch checked row by row: its staging tuples, in the direct shape with their facts when the job
-    loads directly (`CheckJob.record_tail`)."""
-    if tail is None:
-        return Batch(size, staged, rejected)
-    direct = as_direct(staged, tail)
-    return Batch(size, direct, rejected, Facts.of(direct))
-
-
-class Facts(NamedTuple):
-    """What direct loading must know of a batch before it stores it: the entities it names (each must be
-    registered) and the span of the periods it covers (for the delivery's record)."""
-
-    codes: list[str]
-    first: str | None
-    last: str | None
-
-    @classmethod
-    def of(cls, rows: list[tuple]) -> Facts:
-        """Of direct-shape tuples: entity code, …, period start, period end at 1, 5 and 6."""
-        return cls(list({r[1] for r in rows}), min((r[5] for r in rows if r[5]), default=None),
-                   max((r[6] for r in rows if r[6]), default=None))
-
-    def join(self, other: Facts) -> Facts:
-        return Facts(list(set(self.codes) | set(other.codes)), earliest(self.first, other.first),
-                     latest(self.last, other.last))
-
-
-def earliest(a: str | None, b: str | None) -> str | None:
-    """The earlier of two ISO dates, either of which may be unknown."""
-    return b if a is None else a if b is None else min(a, b)
-
-
-def latest(a: str | None, b: str | None) -> str | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-class Batch(NamedTuple):
-    """One checked batch: its rows, the staged rows (tuples, or COPY text), how many it rejected, and its
-    facts when the job loads directly (`CheckJob.record_tail`)."""
-
-    size: int
-    staged: list[tuple] | bytes
-    rejected: int
-    facts: Facts | None = None
-
-
 def _batches(rows: Iterator, n: int) -> Iterator[list]:
     batch: list = []
     for r in rows:
@@ -146,6 +93,7 @@ def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[Batch]:
 
     with open_delivery(job.path, job.filename, sheet=job.sheet, max_columns=column_limit(job.catalog)) as reader:
         validator = RowValidator(job.catalog.category(job.category), reader.headers)
+        by_rows = ColumnChecker(validator)
         start_row, first_batch = 0, 0
         if vector.plain_eligible(reader):
             fast = vector.VectorChecker(validator, reader.delimiter, reader.encoding or "", reader.max_field,
@@ -166,7 +114,7 @@ def _check(job: CheckJob, part: int = 0, parts: int = 1) -> Iterator[Batch]:
         for i, batch in enumerate(_batches(rows, job.batch_rows), first_batch):
             if i % parts != part:
                 continue
-            staged, bad = validator.stage_batch(batch, job.entity_items, job.issues, MAX_STORED_ISSUES)
+            staged, bad = by_rows.stage_batch(batch, job.entity_items, job.issues, MAX_STORED_ISSUES)
             yield checked_batch(len(batch), staged, bad, job.record_tail)
 
 
@@ -246,21 +194,6 @@ class _ScratchStage:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def _copy_value(v: Any) -> str:
-    if v is None:
-        return "\\N"
-    if not isinstance(v, str):
-        return str(v)
-    if "\\" in v or "\t" in v or "\n" in v or "\r" in v:  # rare: escape only when needed (it is the slow part)
-        return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return v
-
-
-def as_copy_text(rows: list[tuple]) -> bytes:
-    """Rows in PostgreSQL's COPY text format: tab-separated, \\N for NULL, backslash escapes."""
-    return "".join("\t".join(map(_copy_value, r)) + "\n" for r in rows).encode("utf-8")
 
 
 class CheckFailed(RuntimeError):

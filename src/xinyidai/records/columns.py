@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from xinyidai.catalog.schema import Item
-from xinyidai.records.canonical import _SM3, record_key
+from xinyidai.records.canonical import SM3_PREPARED, record_key
 from xinyidai.records.validation import FORMULA_PREFIXES, NAME_ITEM, Bad, Issue, shown
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class ColumnChecker:
 
         staged: list[tuple] = []
         append = staged.append
-        dumps, sort_keys, h0 = orjson.dumps, orjson.OPT_SORT_KEYS, _SM3
+        dumps, sort_keys, h0 = orjson.dumps, orjson.OPT_SORT_KEYS, SM3_PREPARED
         single_key, key_items, period_code = self.single_key, self.key_items, self.period_code
         bounds = v.bounds
         names = cols[v.name_idx] if v.name_idx is not None else (None,) * n

@@ -41,14 +41,12 @@ from xinyidai.kit import audit, clock
 from xinyidai.kit.db import Database, UTCDateTime
 from xinyidai.kit.digest import sm3_stream
 from xinyidai.kit.errors import InvalidInput, NotFound
+from xinyidai.records.batches import Batch, earliest, latest
 from xinyidai.records.checking import (
     MAX_STORED_ISSUES,
-    Batch,
     CheckJob,
     checked_batches,
     column_limit,
-    earliest,
-    latest,
     worker_stage_files,
 )
 from xinyidai.records.models import Delivery, DeliveryIssue

@@ -54,7 +54,7 @@ __all__ = ["MAX_COLUMNS", "FileRejected", "FileWarning", "Reader", "Row", "XlsxL
 
 SAMPLE_BYTES = 1 << 20  # encoding detection looks at the first 1 MiB
 _CHUNK = 1 << 16  # text decoding chunk
-_LINE_SLACK = 1 << 16
+LINE_SLACK = 1 << 16
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # old .xls, and password-protected .xlsx
 _GB18030_BOM = b"\x84\x31\x95\x33"
@@ -241,7 +241,7 @@ def _size(n: int) -> str:
 _new = object.__new__
 
 
-def _row(row_no: int, values: list[str | None], problem: str | None = None, code: str | None = None,
+def make_row(row_no: int, values: list[str | None], problem: str | None = None, code: str | None = None,
          field: str | None = None) -> Row:
     row = _new(Row)
     d = row.__dict__
@@ -492,7 +492,7 @@ class _CsvReader(_TextFile, Reader):
         self._open_detect(path)
         # The csv module's field limit is process-wide: set it for this reader, restore it on close.
         self._prev_limit: int | None = csv.field_size_limit(max_field_bytes)
-        self._t = self._text(max_field_bytes + _LINE_SLACK)
+        self._t = self._text(max_field_bytes + LINE_SLACK)
         try:
             try:
                 self._refuse_decoded_nul()
@@ -533,7 +533,7 @@ class _CsvReader(_TextFile, Reader):
         self._header_row = self.header_row = rn
         self.headers = _check_headers(names, rn, self._max_columns)
         # A line may hold every column at its maximum size; beyond that some field must be too large.
-        self._t.buffer.limit = self._max_field * max(len(names), 1) + _LINE_SLACK
+        self._t.buffer.limit = self._max_field * max(len(names), 1) + LINE_SLACK
 
     def _translate(self, exc: BaseException, row_no: int) -> FileRejected:
         if isinstance(exc, UnicodeDecodeError):
@@ -669,7 +669,7 @@ def odd_record(rn: int, vals: list[str | None], ncols: int, last_unterminated: b
         return None
     n = len(vals)
     if n > ncols and not any(vals[ncols:]):
-        return _row(rn, vals[:ncols])  # trailing empty columns
+        return make_row(rn, vals[:ncols])  # trailing empty columns
     if n < ncols and last_unterminated:
         raise FileRejected(
             f"第 {_n(rn)} 行只有 {n} 列（表头有 {ncols} 列），且是文件的最后一行、没有换行结尾：文件在此行中途被"
@@ -682,7 +682,7 @@ def odd_record(rn: int, vals: list[str | None], ncols: int, last_unterminated: b
         vals.extend([None] * (ncols - n))
     else:
         del vals[ncols:]
-    return _row(rn, vals, problem, "COLUMN_COUNT")
+    return make_row(rn, vals, problem, "COLUMN_COUNT")
 
 
 def _dialect_for(line: str) -> dict[str, Any]:
@@ -964,8 +964,8 @@ class _JsonlReader(_TextFile, Reader):
         if len(obj) > 1 and len({k.strip() for k, _ in obj}) != len(obj):
             problems.append(("DUPLICATE_KEY", f"第 {_n(line_no)} 行有重复的字段名"))
         if problems:
-            return _row(line_no, vals, "；".join(m for _, m in problems), problems[0][0])
-        return _row(line_no, vals)
+            return make_row(line_no, vals, "；".join(m for _, m in problems), problems[0][0])
+        return make_row(line_no, vals)
 
     def _rows(self) -> Iterator[Row]:
         width = len(self.headers)
@@ -979,7 +979,7 @@ class _JsonlReader(_TextFile, Reader):
                 except StopIteration:
                     return
                 if text is None:
-                    yield _row(
+                    yield make_row(
                         line_no,
                         [None] * width,
                         f"第 {_n(line_no)} 行超过 {_size(self._limit)} 上限，未读取",
@@ -998,10 +998,10 @@ class _JsonlReader(_TextFile, Reader):
                             code="FILE_TRUNCATED",
                             row_no=line_no,
                         ) from None
-                    yield _row(line_no, [None] * width, _json_error(line_no, exc), "JSON_INVALID")
+                    yield make_row(line_no, [None] * width, _json_error(line_no, exc), "JSON_INVALID")
                     continue
                 if type(obj) is not _Pairs:
-                    yield _row(
+                    yield make_row(
                         line_no,
                         [None] * width,
                         f"第 {_n(line_no)} 行是 JSON {_kind(obj)}，不是 JSON 对象",
@@ -1481,8 +1481,8 @@ class _XlsxReader(Reader):
                         )
                     del vals[ncols:]
                 if problems:
-                    yield _row(rn, vals, "；".join(m for _, m in problems), problems[0][0], formula_field)
+                    yield make_row(rn, vals, "；".join(m for _, m in problems), problems[0][0], formula_field)
                 else:
-                    yield _row(rn, vals)
+                    yield make_row(rn, vals)
         finally:
             self.close()

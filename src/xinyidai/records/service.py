@@ -18,7 +18,7 @@ from xinyidai.kit.errors import Conflict, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
 from xinyidai.records.canonical import canonical_json, fingerprint, record_key
 from xinyidai.records.models import DELIVERY_STATUSES, CreditRecord, Delivery, DeliveryIssue
-from xinyidai.records.validation import Bad, _make_converter, period_bounds
+from xinyidai.records.validation import Bad, make_converter, period_bounds
 
 DELIVERY_SORTABLE = {
     "id": Delivery.id, "received_at": Delivery.received_at, "provider": Delivery.provider,
@@ -197,7 +197,7 @@ def correct_record(s: Session, catalog: Catalog, record_id: int, changes: dict[s
             content.pop(code, None)
             continue
         try:
-            content[code] = _make_converter(item)(raw)
+            content[code] = make_converter(item)(raw)
         except Bad as b:
             problems.append({"field": item.name, "code": b.code, "message": b.message})
     if problems:

@@ -128,7 +128,7 @@ def _parse_date(raw: str) -> date:
     raise Bad("BAD_DATE", f"日期「{shown(raw)}」格式不正确，应为 YYYY-MM-DD，例如 2024-06-30")
 
 
-def _make_converter(item: Item, today: date | None = None) -> Callable[[str], Any]:  # noqa: C901
+def make_converter(item: Item, today: date | None = None) -> Callable[[str], Any]:  # noqa: C901
     """One converter per item type. `today` is fixed when a delivery starts, not read per value."""
     t = item.type
     lo, hi = item.min, item.max
@@ -334,15 +334,14 @@ class RowValidator:
         self.name_idx = cols.get(SUBJECT_NAME)
         self.ncols = len(headers)
         self.checks: list[tuple[int, str, str, bool, Callable[[str], Any]]] = [
-            (cols[i.code], i.code, headers[cols[i.code]], i.required, _make_converter(i, today))
+            (cols[i.code], i.code, headers[cols[i.code]], i.required, make_converter(i, today))
             for i in category.items if i.code in cols
         ]
         self.subject_conv = _uscc_converter()
-        self.name_conv = _make_converter(NAME_ITEM, today)
+        self.name_conv = make_converter(NAME_ITEM, today)
         self.name_header = headers[self.name_idx] if self.name_idx is not None else NAME_ITEM.name
         self.period_item = category.item(category.period) if category.period else None
         self._bounds: dict[Any, tuple[str | None, str | None]] = {}
-        self._columns: Any = None
 
     def bounds(self, value: Any) -> tuple[str | None, str | None]:
         """The period as ISO dates (text binds faster than date objects, and both engines accept it)."""
@@ -387,14 +386,3 @@ class RowValidator:
             return None, issues
         start, end = self.bounds(content.get(self.period_item.code)) if self.period_item else (None, None)
         return ValidRow(row_no, entity_code, name, content, start, end), issues
-
-    def stage_batch(self, rows: list, extra_items: list[str], issues: list[Issue], max_issues: int
-                    ) -> tuple[list[tuple], int]:
-        """Validate a batch and build its staging tuples (see records.columns): returns (tuples, rejected
-        rows); problems go to `issues` until it holds `max_issues`. Each tuple: row_no, entity code, name,
-        record key, canonical JSON, SM3 fingerprint, period start, period end (ISO), then the
-        `extra_items` values as text (registration's entity columns)."""
-        if self._columns is None:
-            from xinyidai.records.columns import ColumnChecker
-            self._columns = ColumnChecker(self)
-        return self._columns.stage_batch(rows, extra_items, issues, max_issues)

@@ -35,10 +35,10 @@ from typing import Any
 import orjson
 import polars as pl
 
-from xinyidai.records.canonical import _SM3, KEY_SEPARATOR
-from xinyidai.records.checking import Batch, Facts, as_copy_text, as_direct, checked_batch
+from xinyidai.records.batches import Batch, Facts, as_copy_text, as_direct, checked_batch
+from xinyidai.records.canonical import KEY_SEPARATOR, SM3_PREPARED
 from xinyidai.records.columns import ColumnChecker
-from xinyidai.records.readers import Reader, _row, odd_record
+from xinyidai.records.readers import Reader, make_row, odd_record
 from xinyidai.records.validation import NAME_ITEM, Bad, Issue, RowValidator
 
 # Every character Python's str.strip() removes. Spelled out: scanning every code point costs each checking
@@ -257,7 +257,7 @@ class VectorChecker:
         for i, line in enumerate(lines):
             vals = [v.strip() or None for v in line.split(self.delimiter)]
             if len(vals) == self.ncols:
-                row = _row(chunk.first_row + i, vals) if any(vals) else None
+                row = make_row(chunk.first_row + i, vals) if any(vals) else None
             else:
                 row = odd_record(chunk.first_row + i, vals, self.ncols, truncated and i == len(lines) - 1)
             if row is not None:
@@ -311,7 +311,7 @@ class VectorChecker:
 
     def _stage_frame(self, df: pl.DataFrame) -> tuple[pl.DataFrame | None, list]:
         """The staging rows of every row the vectorised checks accept (columns as `loading._STAGE_COLS`, then
-        the entity columns; or in the direct shape, see `checking.as_direct`), and the other rows as Rows for
+        the entity columns; or in the direct shape, see `batches.as_direct`), and the other rows as Rows for
         the converters."""
         if df.height == 0:
             return None, []
@@ -404,7 +404,7 @@ def encode(good: pl.DataFrame | None, more: list[tuple], wire: str) -> list[tupl
 def _fingerprints(contents: list[bytes]) -> list[str]:
     """SM3 of each canonical JSON text, as UTF-8 bytes: the one per-row step left in Python (SM3 itself
     costs a few microseconds a row)."""
-    h0 = _SM3
+    h0 = SM3_PREPARED
     out = []
     append = out.append
     for c in contents:
@@ -415,7 +415,7 @@ def _fingerprints(contents: list[bytes]) -> list[str]:
 
 
 def _as_row(values: tuple, ncols: int) -> Any:
-    return _row(values[ncols], list(values[:ncols]))
+    return make_row(values[ncols], list(values[:ncols]))
 
 
 def _copy_text(df: pl.DataFrame) -> bytes:
