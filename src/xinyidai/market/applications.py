@@ -199,6 +199,11 @@ def submit(s: Session, catalog: Catalog, p: Principal, *, product_number: str, a
     """Apply to a product: checks the fit, confirms the drafted authorization and creates the application
     in one transaction, so a bank never holds an application it may not examine."""
     entity = _entity_of(s, p)
+    if request_id:  # the same form sent twice (a double-click): the application the first one made
+        done = s.execute(select(ApplicationEvent.application_id).where(
+            ApplicationEvent.actor_org == entity.code, ApplicationEvent.request_id == request_id)).scalar()
+        if done is not None:
+            return s.get(Application, done)
     v = products.published_version(s, product_number)
     product = s.get(products.Product, v.product_id)
     amount_fen, term, purpose = _terms(amount, term_months, purpose)
