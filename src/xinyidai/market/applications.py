@@ -449,7 +449,12 @@ def _grant(s: Session, app: Application, body: dict[str, Any], acted_at: datetim
     if not 1 <= len(loan_ref) <= 64:
         raise InvalidInput("请填写银行的贷款编号（1–64 个字符）", code="LOAN_REF_REQUIRED")
     rate = bp(body.get("rate"), "授信年利率") if body.get("rate") not in (None, "") else app.offer_rate_bp
-    term = int(body.get("term_months") or app.offer_term_months or app.term_months)
+    try:
+        term = int(body.get("term_months") or app.offer_term_months or app.term_months)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"授信期限“{body.get('term_months')}”须为整数（月）", code="GRANT_TERMS_INVALID") from None
+    if not 1 <= term <= MAX_TERM:
+        raise InvalidInput(f"授信期限须在 1–{MAX_TERM} 个月之间", code="GRANT_TERMS_INVALID")
     first = body.get("first_loan")
     if first not in (True, False, "是", "否", "1", "0", 1, 0):
         raise InvalidInput("请声明是否为该企业的首笔贷款（首贷）", code="FIRST_LOAN_REQUIRED")
