@@ -145,15 +145,15 @@ def get(s: Session, p: Principal, number: str) -> DefaultCase:
 
 
 def act(s: Session, p: Principal, number: str, action: str, body: dict[str, Any]) -> DefaultCase:
-    """A person's move: the city office reminds, escalates (with the 约谈 record) or closes; the bank cures,
-    restructures or classifies; the enterprise explains (说明情况) or sends a repayment plan."""
+    """A person's move: the city office reminds, escalates or records the 约谈 it held (with its record), or
+    closes; the bank cures, restructures or classifies; the enterprise explains (说明情况) or sends a plan."""
     from xinyidai.market.products import actor_kind
 
     case = get(s, p, number)
     kind = actor_kind(p)
     note = (body.get("note") or "").strip()[:4000]
     payload: dict[str, Any] = {"note": note or None}
-    if action == "escalate":
+    if action in ("escalate", "interview"):
         interview = {k: (body.get(k) or "").strip()[:500] for k in ("held_on", "place", "attendees", "agreed")}
         if not (interview["held_on"] and interview["attendees"] and (interview["agreed"] or note)):
             raise InvalidInput("升级督办须记录约谈时间、参加人和约谈内容", code="INTERVIEW_NOTE_REQUIRED")

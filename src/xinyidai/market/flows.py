@@ -316,6 +316,9 @@ DEFAULT_CASE = Flow("default_case", "违约案件", (
     _move("remind", "催告", [REPORTED, REMINDED], REMINDED, _SYS, _OPR),
     _move("respond", "企业说明情况", [REMINDED, ESCALATED], None, _ENT),
     _move("escalate", "升级督办（约谈）", [REPORTED, REMINDED], ESCALATED, _SYS, _OPR, min_dpd=ESCALATE_DPD),
+    # The system escalates by itself when a report reaches 30 days, before anyone met: the city office
+    # records its 约谈 on the escalated case afterwards (the state stays).
+    _move("interview", "记录约谈", [ESCALATED], None, _OPR),
     _move("cure", "还款纠正", CASE_OPEN, CURED, _SYS, _BANK),
     _move("restructure", "重组", CASE_OPEN, RESTRUCTURED, _BANK),
     # Every non-performing case went through escalation: the city's office has always been involved.
