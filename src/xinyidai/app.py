@@ -48,6 +48,9 @@ from xinyidai.lists import pages as lists_pages
 from xinyidai.lists import runtime as lists_runtime
 from xinyidai.market import cases as market_cases
 from xinyidai.market import runtime as market_runtime
+from xinyidai.market.pages import bank as market_bank_pages
+from xinyidai.market.pages import enterprise as market_enterprise_pages
+from xinyidai.market.pages import staff as market_staff_pages
 from xinyidai.network import api as network_api
 from xinyidai.network import pages as network_pages
 from xinyidai.network.runtime import RelayWorker
@@ -86,8 +89,15 @@ NAV: list[NavEntry] = [
     ("/my/colleagues", "同事账户", {"enterprise"}),
     ("/my/authorizations", "我的授权", {"enterprise"}),
     ("/my/accesses", "谁查看了我的数据", {"enterprise"}),
+    ("/market", "融资产品", {"enterprise"}),
+    ("/my/financing", "我的融资", {"enterprise"}),
     ("/bank", "授权企业", {"bank"}),
     ("/bank/whitelists", "白名单", {"bank"}),
+    ("/bank/products", "产品管理", {"bank"}),
+    ("/bank/applications", "申请队列", {"bank"}),
+    ("/bank/demands", "融资需求", {"bank"}),
+    ("/bank/alerts", "贷后预警", {"bank"}),
+    ("/market/staff", "融资服务", {"operator", "regulator"}),
     ("/access/audit", "访问日志", {"operator", "security", "regulator"}),
     ("/access/alerts", "异常告警", {"operator", "security", "regulator"}),
     ("/audit", "审计日志", {"security", "operator"}),
@@ -99,7 +109,8 @@ NAV: list[NavEntry] = [
 ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities_api, entities_pages,
            records_api, records_pages, institutions_api, institutions_pages, accounts_pages,
            access_enterprise_pages, access_bank_pages, access_staff_pages, audit_pages, network_pages,
-           credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api)
+           credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
+           market_bank_pages, market_staff_pages)
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
