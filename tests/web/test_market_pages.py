@@ -176,6 +176,11 @@ def test_the_bank_works_an_application_to_a_loan_and_an_overdue_report_reaches_t
             ApplicationEvent.action == "accept")).scalar_one() == 1
     # Accepting again from another tab (a new form) is no error either: the page says it is done.
     assert _bank_act(bank, number, "accept", rid="another-tab").headers["location"].endswith("done=already")
+    # A page kept from before (the back button) sends its used request id with another move: the person
+    # is told to reload, not that a request id was reused.
+    stale = _bank_act(bank, number, "offer", {"amount": "40", "rate": "4.2"}, rid=rid)
+    assert stale.status_code == 409 and _alert_of(stale.text) == \
+        "REQUEST_ID_REUSED 该页面上的表单已经提交过，请刷新页面，按申请的最新状态办理"
 
     refused = _bank_act(bank, number, "offer", {"amount": "400", "rate": "4.2", "term_months": "12"})
     assert refused.status_code == 422 and "OFFER_TERMS_INVALID" in _alert_of(refused.text)

@@ -144,8 +144,15 @@ def last_day(v: datetime | None) -> str:
 
 # ── rendering ───────────────────────────────────────────────────────────────────────────────────────────
 
+# A message that speaks of what a program sent is right for the API, not for a person at a page; on pages
+# these codes read as what the person should do (the code, and what was logged, stay as they were).
+PAGE_MESSAGES = {"REQUEST_ID_REUSED": "该页面上的表单已经提交过，请刷新页面，按申请的最新状态办理"}
+
+
 def page(request: Request, template: str, *, error: DomainError | None = None, **ctx: Any) -> Response:
     """A market page: a refusal re-renders with its Chinese message and its HTTP status; never cached."""
+    if error is not None and error.code in PAGE_MESSAGES:
+        error.message = PAGE_MESSAGES[error.code]
     return no_store(render(request, template, status_code=error.status if error else 200, error=error, wan=wan,
                            percent=percent, day=day, last_day=last_day, wan_value=wan_value, step_label=step_label,
                            **ctx))
