@@ -499,3 +499,38 @@ def test_paging_and_sorting_of_the_queue(world, login) -> None:  # noqa: ANN001
     r = bank.get("/bank/applications", params={"sort": "amount", "desc": "false", "size": 5, "breached": "true"})
     assert r.status_code == 200 and "共 0 条" in r.text and "没有符合条件的申请" in r.text
     assert 'href="?breached=true&sort=amount&desc=true"' in r.text  # the header flips the order
+
+
+def test_the_first_loan_declaration_the_platform_contradicts_is_shown_without_naming_the_other_bank(
+        world, login) -> None:  # noqa: ANN001
+    from tests.market.conftest import ENTERPRISE, NODE, OTHER_BANK, publish, terms
+    from xinyidai.market import applications
+    from xinyidai.market.applications import Actor
+
+    with world.db.session() as s:  # an earlier loan of the same enterprise, at another bank
+        number = publish(s, world.catalog, terms(name="哈行快贷"), bank=OTHER_BANK)
+        pv = applications.preview(s, world.catalog, ENTERPRISE, number, "200000", 12, "周转")
+        app = applications.submit(s, world.catalog, ENTERPRISE, product_number=number, amount="200000",
+                                  term_months=12, purpose="周转", grant_digest=pv["grant_digest"], node_code=NODE)
+        other = Actor.of(OTHER_BANK, "api")
+        applications.decide(s, world.catalog, other, app.number, "accept")
+        applications.decide(s, world.catalog, other, app.number, "offer", {"amount": "200000", "rate": "5"})
+        applications.decide(s, world.catalog, Actor.of(ENTERPRISE, "api"), app.number, "accept_offer")
+        applications.decide(s, world.catalog, other, app.number, "grant", {"amount": "200000", "guarantee_type": "保证",
+                                                                           "loan_ref": "HEB-1", "first_loan": True},
+                            node_code=NODE)
+    ent, bank, op = login("enterprise"), login("bank"), login("operator")
+    mine, _ = _apply(ent, world.product)
+    _bank_act(bank, mine, "accept")
+    _bank_act(bank, mine, "offer", {"amount": "40", "rate": "4.2", "term_months": "12"})
+    page = ent.get(f"/my/financing/applications/{mine}").text
+    _post(ent, f"/my/financing/applications/{mine}/act",
+          {"action": "accept_offer", "request_id": _hidden(page.split('id="offer"', 1)[1], "request_id")})
+    assert _bank_act(bank, mine, "grant", {"amount": "40", "guarantee_type": "信用", "loan_ref": "HRB-9",
+                                           "first_loan": "是"}).status_code == 303
+    seen = bank.get(f"/bank/applications/{mine}").text
+    check = seen.split('id="first-loan-check"', 1)[1].split("</div>", 1)[0]
+    assert "此前已有 1 笔贷款" in check and "其他机构一笔（2026-11-15 授信）" in check
+    assert "哈尔滨银行" not in check and "20.00 万元" not in check  # another bank's loan: that it exists, not whose
+    staff = op.get(f"/market/staff/applications/{mine}").text.split('id="first-loan-check"', 1)[1].split("</div>", 1)[0]
+    assert "哈尔滨银行股份有限公司道里支行 20.00 万元" in staff  # the platform's staff see it whole
