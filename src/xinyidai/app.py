@@ -41,6 +41,7 @@ from xinyidai.institutions import api as institutions_api
 from xinyidai.institutions import pages as institutions_pages
 from xinyidai.institutions.authentication import RequestAuthenticator
 from xinyidai.institutions.request_auth import OPENAPI_DESCRIPTION
+from xinyidai.kit import throttle
 from xinyidai.kit.db import Database
 from xinyidai.kit.notify import make_notifier
 from xinyidai.lists import api as lists_api
@@ -154,13 +155,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
               asyncio.create_task(watch_deliveries(app)),
               asyncio.create_task(credit_runtime.chores(app)),
               asyncio.create_task(lists_runtime.chores(app)),
-              asyncio.create_task(market_runtime.chores(app))]
+              asyncio.create_task(market_runtime.chores(app)),
+              asyncio.create_task(throttle.flush_periodically(app.state, n.db))]
     relay = RelayWorker(app, n.settings.network_interval_s)
     relay.start()
     yield
     relay.stop()
     for task in chores:
         task.cancel()
+    throttle.guards(app.state).flush(n.db, everything=True)  # refusals counted but not yet summed up
     n.executor.shutdown(wait=False, cancel_futures=True)
 
 
