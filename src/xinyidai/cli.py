@@ -66,8 +66,11 @@ def serve(host: str = typer.Option("127.0.0.1", help="监听地址"), port: int 
     typer.echo(f"{s.node_name}（{s.node_code}，{s.node_role}）")
     typer.echo(f"数据库：{display_url(s.resolved_database_url)}")
     typer.echo(f"访问地址：http://{host}:{port}/    接口文档：http://{host}:{port}/docs")
+    # Behind the reverse proxy the README recommends, a request's address is the proxy's: trust its
+    # X-Forwarded-For (from FORWARDED_ALLOW_IPS, by default this host only), or every client would share
+    # one per-client throttle (kit.throttle).
     uvicorn.run("xinyidai.app:asgi", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=False, server_header=False)
+                log_level="info", proxy_headers=True, server_header=False)
 
 
 
