@@ -4,13 +4,14 @@ file notifier as an applicant would read it from their phone."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.entities.helpers import ENTITY_CODE, ENTITY_NAME, LEGAL_REP, LEGAL_REP_ID, add_entity
 from xinyidai.accounts import colleagues, registration
@@ -149,6 +150,34 @@ def test_wrong_code_counts_and_five_end_the_application(entity_db: Database, not
         reg = s.get(RealNameRegistration, reg_id)
         assert (reg.status, reg.attempts) == ("expired", 5)
         assert s.execute(select(User).where(User.username == "zhangsan")).first() is None
+
+
+def test_parallel_wrong_codes_get_no_more_checks_than_the_limit(entity_db: Database,
+                                                              notifier: FileNotifier) -> None:
+    """Eight wrong codes at once, each in its own thread and transaction: five are checked and end the
+    application; the others are refused unchecked, and the right code no longer works."""
+    reg_id = _apply(entity_db, notifier)
+    code = _last_code(notifier)
+    wrong = f"{(int(code) + 1) % 10 ** 6:06d}"
+    gate = threading.Barrier(8)
+    codes: list[str] = []
+
+    def attempt() -> None:
+        gate.wait()
+        codes.append(_refused(entity_db, registration.confirm, SECRET, reg_id, wrong))
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(codes) == 8 and set(codes) <= {"CODE_INVALID", "CODE_ATTEMPTS_EXCEEDED", "REGISTRATION_NOT_FOUND"}
+    with entity_db.session() as s:
+        checked = s.execute(select(func.count()).select_from(AuditEvent)
+                            .where(AuditEvent.action == "registration.code_wrong")).scalar_one()
+        reg = s.get(RealNameRegistration, reg_id)
+        assert (checked, reg.attempts, reg.status) == (registration.MAX_ATTEMPTS, registration.MAX_ATTEMPTS, "expired")
+    assert _refused(entity_db, registration.confirm, SECRET, reg_id, code) == "REGISTRATION_NOT_FOUND"
 
 
 def test_expired_code(entity_db: Database, notifier: FileNotifier, fixed_clock) -> None:  # noqa: ANN001

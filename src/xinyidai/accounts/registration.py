@@ -9,9 +9,10 @@ ten minutes (at most five tries) creates the account: role `enterprise`, `org_co
 
 Against probing the register: a wrong name, ID, representative or unknown code all get one and the same
 message (the audit entry records which field failed), and an entity sees at most `MAX_MISMATCHES` failed
-applications an hour. Nothing identifying is kept in clear: the ID number only as its SM3 digest, the
-code only as an HMAC-SM3 keyed with the node's secret (a copy of the database does not yield codes), the
-password as argon2id from the start.
+applications an hour. Wrong codes are counted before the code is compared, in one conditional UPDATE:
+however many tries run at once, at most `MAX_ATTEMPTS` codes are compared. Nothing identifying is kept in
+clear: the ID number only as its SM3 digest, the code only as an HMAC-SM3 keyed with the node's secret (a
+copy of the database does not yield codes), the password as argon2id from the start.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
@@ -149,22 +150,26 @@ def start(s: Session, notifier: Notifier, secret: str, *, entity_code: str, enti
 def confirm(s: Session, secret: str, registration_id: int, code: str, client: str | None = None) -> User:
     """Check the one-time code and create the administrator account. Wrong codes count (the caller commits
     on failure); the fifth wrong code, or the tenth minute, ends the application."""
-    reg = s.get(RealNameRegistration, registration_id)
+    now = clock.now()
+    attempt = _claim_attempt(s, registration_id, now)
+    reg = s.get(RealNameRegistration, registration_id, populate_existing=True)
     if reg is None or reg.status != "pending":
         raise NotFound("注册申请不存在或已失效，请重新填写申请", code="REGISTRATION_NOT_FOUND")
     actor = f"applicant:{reg.username}"
     target = f"registration:{reg.id}"
-    now = clock.now()
-    if reg.code_expires_at <= now:
+    if attempt is None and reg.code_expires_at <= now:
         reg.status = "expired"
         audit.record(s, actor, "registration.expired", target, entity_code=reg.entity_code, client=client)
         raise InvalidInput("验证码已过期，请重新申请", code="CODE_EXPIRED")
+    if attempt is None:  # the other tries, running at the same time, used up the last ones
+        audit.record(s, actor, "registration.refused", target, entity_code=reg.entity_code,
+                     reason="no tries left", client=client)
+        raise InvalidInput("验证码错误次数过多，本次申请已失效，请重新申请", code="CODE_ATTEMPTS_EXCEEDED")
     given = re.sub(r"\s", "", code or "")
     if not hmac.compare_digest(_code_hash(secret, reg.entity_code, reg.username, given), reg.code_hash):
-        reg.attempts += 1
-        left = MAX_ATTEMPTS - reg.attempts
+        left = MAX_ATTEMPTS - attempt
         audit.record(s, actor, "registration.code_wrong", target, entity_code=reg.entity_code,
-                     attempts=reg.attempts, client=client)
+                     attempts=attempt, client=client)
         if left <= 0:
             reg.status = "expired"
             raise InvalidInput("验证码错误次数过多，本次申请已失效，请重新申请", code="CODE_ATTEMPTS_EXCEEDED")
@@ -188,3 +193,14 @@ def confirm(s: Session, secret: str, registration_id: int, code: str, client: st
                  registration_id=reg.id)
     audit.record(s, reg.username, "registration.completed", target, entity_code=reg.entity_code, client=client)
     return user
+
+
+def _claim_attempt(s: Session, registration_id: int, now: datetime) -> int | None:
+    """Count one try at the code before it is compared: the try's number, or None when the application is
+    not pending, has expired or has no tries left. One conditional UPDATE, so that tries made at the same
+    time cannot all see a count below the limit (it holds the row until the caller commits)."""
+    r = RealNameRegistration
+    return s.execute(update(r).where(r.id == registration_id, r.status == "pending", r.attempts < MAX_ATTEMPTS,
+                                     r.code_expires_at > now)
+                     .values(attempts=r.attempts + 1).returning(r.attempts)
+                     .execution_options(synchronize_session=False)).scalar_one_or_none()
