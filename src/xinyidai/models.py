@@ -1,7 +1,7 @@
 """Every table of the node, imported in one place so metadata (and Alembic) sees them all."""
 
 from xinyidai.access.models import AccessAlert, Authorization, AuthorizationScope, VerificationRequest
-from xinyidai.accounts.models import LoginSession, RealNameRegistration, User
+from xinyidai.accounts.models import LoginFailure, LoginSession, RealNameRegistration, User
 from xinyidai.credit.models import (
     Evaluation,
     EvaluationRun,
@@ -62,7 +62,7 @@ __all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "In
            "BankNeed", "ChildCheckpoint", "FeedbackNote", "InboxEnvelope", "OutboxEnvelope", "Peer", "Reconciliation",
            "RefusedEnvelope", "RelayCursor", "AccessAlert", "ApiCredential", "AuditCheckpoint", "AuditEvent", "AuditHead", "Authorization",
            "AuthorizationScope", "CreditRecord", "Delivery", "DeliveryIssue", "FinancialInstitution",
-           "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",
+           "LoginFailure", "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",
            "Alert", "AlertSubscription", "Application", "ApplicationEvent", "CaseEvent", "Cursor", "DefaultCase",
            "Demand", "FeedbackFile", "FeedbackIssue", "Loan", "Product", "ProductVersion", "Quote",
            "Reminder", "StatusReport", "metadata"]

@@ -6,10 +6,12 @@ import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.records.helpers import REG_HEADER, TAX_HEADER, codes, registration_rows, tax_rows, write_csv
 from tests.web.conftest import ENTERPRISE_CODE, csrf_of
 from xinyidai.kit import clock
+from xinyidai.kit.audit import AuditEvent
 
 
 def test_pages_require_login_and_redirect_back(app) -> None:  # noqa: ANN001
@@ -21,16 +23,51 @@ def test_pages_require_login_and_redirect_back(app) -> None:  # noqa: ANN001
     assert set(api.json()) == {"error", "message", "detail"}
 
 
-def test_wrong_password_then_lockout(app) -> None:  # noqa: ANN001
-    c = TestClient(app)
-    for _ in range(5):
-        page = c.get("/login")
-        r = c.post("/login", data={"username": "operator", "password": "nope", "csrf_token": csrf_of(page.text)})
-        assert r.status_code == 401 and "用户名或密码不正确" in r.text
+STRANGER = ("198.51.100.7", 50000)
+OWNER = ("203.0.113.9", 50000)
+
+
+def _try_login(c: TestClient, username: str, password: str = "nope") -> tuple[int, str]:
+    """A log-in through the form: the status and the notice the page shows (the redirect's target if none)."""
     page = c.get("/login")
-    r = c.post("/login", data={"username": "operator", "password": "correct-horse-9",
-                                "csrf_token": csrf_of(page.text)})
-    assert r.status_code == 401 and "已锁定" in r.text
+    r = c.post("/login", data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
+               follow_redirects=False)
+    notice = re.search(r'<div class="notice bad" role="alert">(.*?)</div>', r.text)
+    return r.status_code, notice.group(1) if notice else r.headers.get("location", "")
+
+
+def test_refusals_look_alike_and_a_stranger_cannot_lock_the_owner_out(app, db) -> None:  # noqa: ANN001
+    """Unknown user, wrong password and a locked account get one answer; the lock holds for the client that
+    earned it, not for the account's owner elsewhere; the audit log keeps the real reasons."""
+    stranger = TestClient(app, client=STRANGER)
+    unknown = _try_login(stranger, "no-such-user")
+    wrong = [_try_login(stranger, "operator") for _ in range(5)]
+    locked = _try_login(stranger, "operator", "correct-horse-9")
+    assert unknown[0] == 401 and "用户名或密码不正确" in unknown[1]
+    assert set(wrong) == {unknown} and locked == unknown
+    assert _try_login(TestClient(app, client=OWNER), "operator", "correct-horse-9") == (303, "/")
+    with db.session() as s:
+        reasons = [(e.action, e.detail["reason"]) for e in s.execute(
+            select(AuditEvent).where(AuditEvent.action.in_(("login.failed", "login.refused")))
+            .order_by(AuditEvent.id)).scalars()]
+    assert reasons == [("login.failed", "unknown")] + [("login.failed", "password")] * 5 + \
+        [("login.refused", "locked")]
+
+
+def test_one_client_is_throttled_across_usernames(app, db) -> None:  # noqa: ANN001
+    """Spraying one password over many usernames from one address: after 20 failures in 15 minutes that
+    address gets 429 without any check (its refusals summed up in the audit log), while others log in as
+    usual."""
+    stranger = TestClient(app, client=STRANGER)
+    for i in range(20):
+        assert _try_login(stranger, f"guess{i}")[0] == 401
+    status, notice = _try_login(stranger, "operator", "correct-horse-9")
+    assert status == 429 and "登录失败次数过多" in notice
+    assert [_try_login(stranger, "operator", "correct-horse-9")[0] for _ in range(3)] == [429] * 3
+    assert _try_login(TestClient(app, client=OWNER), "operator", "correct-horse-9") == (303, "/")
+    with db.session() as s:
+        throttled = s.execute(select(AuditEvent).where(AuditEvent.action == "login.refused")).scalars().all()
+    assert [e.detail["reason"] for e in throttled] == ["throttled"]  # the next three are only counted
 
 
 def test_login_form_needs_its_csrf_token(app) -> None:  # noqa: ANN001

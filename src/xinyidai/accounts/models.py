@@ -1,4 +1,5 @@
-"""Tables: users and their log-in sessions, real-name registrations of enterprises' administrators."""
+"""Tables: users, their log-in sessions and failed log-ins, real-name registrations of enterprises'
+administrators."""
 
 from __future__ import annotations
 
@@ -26,8 +27,6 @@ class User(Base):
     # colleagues, or an institution's admin.
     org_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -43,6 +42,18 @@ class LoginSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     client: Mapped[str | None] = mapped_column(String(200))
+
+
+class LoginFailure(Base):
+    """Failed log-ins of one username, as typed (known or not), from one client address, counted from the
+    first of them (`since`) for fifteen minutes; see `users` for why the lock is per address."""
+
+    __tablename__ = "login_failures"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed: Mapped[int] = mapped_column(Integer, nullable=False)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
 
 
 class RealNameRegistration(Base):

@@ -25,6 +25,7 @@ from xinyidai.kit.crypto import sm3
 from xinyidai.kit.errors import DomainError, Forbidden, InvalidInput
 from xinyidai.kit.notify import make_notifier
 from xinyidai.kit.principal import Principal
+from xinyidai.kit.throttle import guards
 from xinyidai.web.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, db_session, node, require
 from xinyidai.web.templating import render
 
@@ -32,6 +33,10 @@ router = APIRouter(include_in_schema=False)
 
 FORM_CSRF_COOKIE = "xyd_form_csrf"
 REGISTRATION_COOKIE = "xyd_registration"
+
+
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 # ── log-in ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -63,12 +68,13 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
     n = node(request)
     try:
         token, ls, _user = users.authenticate(s, username, password, n.settings.session_ttl_minutes,
-                                                 request.headers.get("user-agent"))
+                                              request.headers.get("user-agent"), address=_client(request),
+                                              guard=guards(request.app.state).get("login", users.login_guard))
     except DomainError as exc:
-        s.commit()  # keep the failed-attempt count and its audit entry
+        s.commit()  # keep the refusal's audit entry
         fresh = secrets.token_urlsafe(24)
-        resp = render(request, "accounts/login.html", status_code=401, login_csrf=fresh, next=_safe_next(next),
-                      error=exc.message, username=username)
+        resp = render(request, "accounts/login.html", status_code=exc.status, login_csrf=fresh,
+                      next=_safe_next(next), error=exc.message, username=username)
         resp.set_cookie(LOGIN_CSRF_COOKIE, fresh, httponly=True, samesite="strict", max_age=1800)
         return resp
     resp = RedirectResponse(_safe_next(next), status_code=303)
@@ -88,10 +94,6 @@ def logout(request: Request, _p: Principal = Depends(require()), s: Session = De
 
 
 # ── real-name registration ─────────────────────────────────────────────────────────────────────────────
-
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
 
 def _secret(request: Request) -> str:
     return node(request).settings.ensure_secret_key()

@@ -1,29 +1,67 @@
 """Users of the platform, their passwords (argon2id) and log-in sessions.
 
 Session tokens live only in the user's cookie; the database keeps their SHA-256, so a copy of the database
-does not let anyone log in. Five wrong passwords lock an account for fifteen minutes.
+does not let anyone log in.
+
+**One answer to every failed log-in.** An unknown username, a wrong password and a locked one all get
+用户名或密码不正确 (401 `BAD_CREDENTIALS`), the same text that states the lock rule; an unknown username
+spends the time a password check takes. Only the audit log says which it was (`login.failed` with reason
+`unknown`, `inactive` or `password`; `login.refused` with `locked`), with the client's address.
+
+**Locks are per username and client address, not per account.** Five failures from one address stop that
+address trying that username until fifteen minutes after the first of them (`LoginFailure`). A stranger
+can lock out only himself: the owner, from another address, logs in as before. An account-wide lock would
+let anyone with a few addresses lock anyone out at will (an IPv6 /48 holds 65,536 /64s), so there is
+none; guessing from many addresses is bounded per address — five tries per username, and at most twenty
+failed log-ins per address in fifteen minutes over all usernames (`login_guard`, `kit.throttle`), past
+which the address gets 429 with nothing checked, an answer about the address that says nothing of any
+account — and every attempt shows in the audit log (the throttled ones summed up). The lock is keyed by
+the username as typed, existing or not, so that it says nothing about which usernames exist either.
+
+**Counting is atomic.** Each attempt first claims a failure in one statement — an upsert whose condition
+is the limit and which returns a row only when the claim is granted — committed at once, so that no lock
+is held while argon2 runs; a success then clears the count. However many attempts run at once, in however
+many processes, at most five passwords are compared; the others are refused without a check.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
-from datetime import timedelta
+import threading
+import time
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from xinyidai.accounts.models import LoginSession, User
+from xinyidai.accounts.models import LoginFailure, LoginSession, User
 from xinyidai.kit import audit, clock
-from xinyidai.kit.errors import Conflict, InvalidInput, Unauthenticated
+from xinyidai.kit.db import UTCDateTime
+from xinyidai.kit.errors import Conflict, InvalidInput, TooManyRequests, Unauthenticated
 from xinyidai.kit.principal import USER_ROLES, Principal
+from xinyidai.kit.throttle import Refusal, RefusalGuard, client_key
 
 _hasher = PasswordHasher()
-MAX_FAILED = 5
-LOCK_MINUTES = 15
+MAX_FAILED = 5  # per username and client address …
+LOCK = timedelta(minutes=15)  # … counted from the first failure, and refused until this long after it
+CLIENT_MAX_FAILED = 20  # failed log-ins per client address in CLIENT_WINDOW, over all usernames
+CLIENT_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 10
+FAILED = (f"用户名或密码不正确。同一用户名连续输错 {MAX_FAILED} 次后，"
+          f"需等待 {int(LOCK.total_seconds() // 60)} 分钟才能再次登录")
+PURGE_EVERY = 60.0  # seconds between purges of expired failure counts, per process
+_purged = [float("-inf")]
+_purge_lock = threading.Lock()
+
+
+def login_guard() -> RefusalGuard:
+    """The per-client throttle of failed log-ins (one per application, see `kit.throttle.guards`)."""
+    return RefusalGuard(limit=CLIENT_MAX_FAILED, seconds=CLIENT_WINDOW.total_seconds(), digest_seconds=300)
 
 
 def principal_of(u: User) -> Principal:
@@ -53,41 +91,83 @@ def create_user(s: Session, *, username: str, display_name: str, role: str, pass
     return u
 
 
-def authenticate(s: Session, username: str, password: str, ttl_minutes: int,
-                 client: str | None = None) -> tuple[str, LoginSession, User]:
-    """Check the password and open a session; returns the raw token for the cookie."""
+def authenticate(s: Session, username: str, password: str, ttl_minutes: int, client: str | None = None, *,
+                 address: str | None = None, guard: RefusalGuard | None = None) -> tuple[str, LoginSession, User]:
+    """Check the password and open a session; returns the raw token for the cookie. `client` is the user
+    agent the session keeps; `address` the client's address that failures are counted by; `guard` the
+    application's per-client throttle. Commits the attempt's claim itself (see the module docstring); the
+    caller commits a refusal's audit entry."""
+    name = username.strip()[:64]
+    where = client_key(address)
+    if guard is not None:
+        wait = guard.clients.acquire(where)
+        if wait:
+            guard.record(s, Refusal((where, "throttled"), name or "?", "login.refused", f"client:{where}",
+                                    {"reason": "throttled", "client": where}, {"username": name},
+                                    variant=("usernames", name)))
+            raise TooManyRequests(f"登录失败次数过多，请 {math.ceil(wait / 60)} 分钟后再试", code="LOGIN_THROTTLED",
+                                  detail={"retry_after": wait})
+    opened = _check(s, name, password, ttl_minutes, client, where)
+    if guard is not None:
+        guard.clients.release(where)  # only failures count against the address
+    return opened
+
+
+def _check(s: Session, name: str, password: str, ttl_minutes: int, agent: str | None,
+           where: str) -> tuple[str, LoginSession, User]:
     now = clock.now()
-    u = s.execute(select(User).where(User.username == username.strip())).scalar_one_or_none()
-    failure = Unauthenticated("用户名或密码不正确", code="BAD_CREDENTIALS")
+    granted = _claim(s, name, where, now)
+    u = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
+    s.commit()  # the claim counts from now on, in every process, and no lock is held while argon2 runs
+    actor, target = name or "?", f"user:{name}"
+    if not granted:
+        audit.record(s, actor, "login.refused", target, reason="locked", client=where)
+        raise Unauthenticated(FAILED, code="BAD_CREDENTIALS")
     if u is None or not u.active:
         _hasher.hash(password)  # spend the same time, so timing does not reveal which usernames exist
-        audit.record(s, username[:64] or "?", "login.failed", f"user:{username[:64]}", reason="unknown")
-        raise failure
-    if u.locked_until and u.locked_until > now:
-        audit.record(s, u.username, "login.refused", f"user:{u.username}", reason="locked")
-        raise Unauthenticated(f"连续输错密码次数过多，账户已锁定至 {u.locked_until.astimezone(clock.CHINA_TZ):%H:%M}",
-                              code="ACCOUNT_LOCKED")
+        audit.record(s, actor, "login.failed", target, reason="unknown" if u is None else "inactive", client=where)
+        raise Unauthenticated(FAILED, code="BAD_CREDENTIALS")
     try:
         _hasher.verify(u.password_hash, password)
     except (VerificationError, InvalidHashError):
-        u.failed_logins += 1
-        if u.failed_logins >= MAX_FAILED:
-            u.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            u.failed_logins = 0
-        audit.record(s, u.username, "login.failed", f"user:{u.username}", reason="password")
-        raise failure from None
+        audit.record(s, actor, "login.failed", target, reason="password", client=where)
+        raise Unauthenticated(FAILED, code="BAD_CREDENTIALS") from None
+    s.execute(delete(LoginFailure).where(LoginFailure.username == name, LoginFailure.client == where))
+    _purge_failures(s, now)
     if _hasher.check_needs_rehash(u.password_hash):
         u.password_hash = _hasher.hash(password)
-    u.failed_logins = 0
-    u.locked_until = None
     u.last_login_at = now
     token = secrets.token_urlsafe(32)
     ls = LoginSession(token_hash=_token_hash(token), user_id=u.id, csrf_token=secrets.token_urlsafe(24),
                       created_at=now, expires_at=now + timedelta(minutes=ttl_minutes), last_seen_at=now,
-                      client=(client or "")[:200])
+                      client=(agent or "")[:200])
     s.add(ls)
-    audit.record(s, u.username, "login.ok", f"user:{u.username}")
+    audit.record(s, u.username, "login.ok", target, client=where)
     return token, ls, u
+
+
+def _claim(s: Session, name: str, where: str, now: datetime) -> bool:
+    """Count one failure of `name` from `where` before its password is checked, unless MAX_FAILED are
+    already counted in the current window: one upsert whose update is conditional and returns the row only
+    when it counted, so concurrent claims cannot all see a count below the limit."""
+    t = LoginFailure.__table__
+    stale = t.c.since <= now - LOCK  # the window of the counted failures has passed: start a new one
+    insert = (postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert)(t)
+    stmt = insert.values(username=name, client=where, failed=1, since=now).on_conflict_do_update(
+        index_elements=[t.c.username, t.c.client],
+        set_={"failed": case((stale, 1), else_=t.c.failed + 1),
+              "since": case((stale, literal(now, UTCDateTime())), else_=t.c.since)},
+        where=or_(stale, t.c.failed < MAX_FAILED)).returning(t.c.failed)
+    return s.execute(stmt).first() is not None
+
+
+def _purge_failures(s: Session, now: datetime) -> None:
+    """Forget counts whose window has passed, at most once a minute per process."""
+    with _purge_lock:
+        if time.monotonic() - _purged[0] < PURGE_EVERY:
+            return
+        _purged[0] = time.monotonic()
+    s.execute(delete(LoginFailure).where(LoginFailure.since <= now - LOCK))
 
 
 def resolve(s: Session, token: str | None) -> tuple[LoginSession, User] | None:
