@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.entities.helpers import ENTITY_CODE, ENTITY_NAME, LEGAL_REP, LEGAL_REP_ID, add_entity
+from tests.web.conftest import csrf_of
 from xinyidai.accounts import colleagues, registration
 from xinyidai.accounts import users as accounts
 from xinyidai.accounts.models import RealNameRegistration, User
 from xinyidai.accounts.users import principal_of
+from xinyidai.app import create_app
+from xinyidai.config import load_settings
 from xinyidai.entities.codes import make_id_number, make_uscc
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
@@ -134,6 +138,27 @@ def test_probing_is_throttled(entity_db: Database, notifier: FileNotifier) -> No
                            person_name=LEGAL_REP, id_number=LEGAL_REP_ID, phone="13804510000", username="prober",
                            password=PASSWORD)
     assert (info.value.code, info.value.status) == ("REGISTRATION_THROTTLED", 429)
+
+
+def _register_form(c: TestClient, **changes: str) -> tuple[int, str]:
+    page = c.get("/register")
+    data = {"csrf_token": csrf_of(page.text), "entity_code": ENTITY_CODE, "entity_name": ENTITY_NAME,
+            "person_name": LEGAL_REP, "id_number": LEGAL_REP_ID, "phone": "13804510000", "username": "fa-ren",
+            "password": PASSWORD, "password2": PASSWORD, **changes}
+    r = c.post("/register", data=data, follow_redirects=False)
+    return r.status_code, r.text
+
+
+def test_one_client_is_throttled_across_entities(entity_db: Database, tmp_path: Path) -> None:
+    """Probing the register from one address, one entity at a time (each under the per-entity limit): after
+    ten refused applications in an hour that address gets 429 unchecked; another address is served."""
+    app = create_app(load_settings(env={}, var_dir=tmp_path / "var", database_url=entity_db.url), entity_db)
+    prober = TestClient(app, client=("198.51.100.7", 50000))
+    for i in range(10):
+        assert _register_form(prober, entity_code=make_uscc("230103", 1000 + i))[0] == 422
+    status, text = _register_form(prober)
+    assert status == 429 and "失败次数过多" in text
+    assert _register_form(TestClient(app, client=("203.0.113.9", 50000)))[0] == 303
 
 
 def test_wrong_code_counts_and_five_end_the_application(entity_db: Database, notifier: FileNotifier) -> None:

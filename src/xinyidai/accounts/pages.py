@@ -25,7 +25,7 @@ from xinyidai.kit.crypto import sm3
 from xinyidai.kit.errors import DomainError, Forbidden, InvalidInput
 from xinyidai.kit.notify import make_notifier
 from xinyidai.kit.principal import Principal
-from xinyidai.kit.throttle import guards
+from xinyidai.kit.throttle import RefusalGuard, guards
 from xinyidai.web.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, db_session, node, require
 from xinyidai.web.templating import render
 
@@ -95,6 +95,10 @@ def logout(request: Request, _p: Principal = Depends(require()), s: Session = De
 
 # ── real-name registration ─────────────────────────────────────────────────────────────────────────────
 
+def _registration_guard(request: Request) -> RefusalGuard:
+    return guards(request.app.state).get("registration", registration.registration_guard)
+
+
 def _secret(request: Request) -> str:
     return node(request).settings.ensure_secret_key()
 
@@ -149,7 +153,7 @@ def register(request: Request, entity_code: str = Form(""), entity_name: str = F
         reg = registration.start(s, make_notifier(n.settings.notifier, n.settings.var_dir), _secret(request),
                                  entity_code=entity_code, entity_name=entity_name, person_name=person_name,
                                  id_number=id_number, phone=phone, username=username, password=password,
-                                 client=_client(request))
+                                 client=_client(request), guard=_registration_guard(request))
     except DomainError as exc:
         # Returned, not raised: the session commits, so the refusal's audit entry (and the count of
         # failed applications that throttles probing) is kept.
@@ -187,10 +191,11 @@ def confirm(request: Request, code: str = Form(""), csrf_token: str = Form(""),
     if reg_id is None:
         return RedirectResponse("/register", status_code=303)
     try:
-        user = registration.confirm(s, _secret(request), reg_id, code, client=_client(request))
+        user = registration.confirm(s, _secret(request), reg_id, code, client=_client(request),
+                                    guard=_registration_guard(request))
     except DomainError as exc:  # returned so that the counted attempt commits
         return _confirm_page(request, s, reg_id, status_code=exc.status, error=exc.message,
-                             restart=exc.code != "CODE_INVALID")
+                             restart=exc.code not in ("CODE_INVALID", "REGISTRATION_THROTTLED"))
     entity = s.get(MarketEntity, user.org_code)
     resp = render(request, "accounts/done.html", username=user.username,
                   entity_name=entity.name if entity else user.org_code)

@@ -8,11 +8,15 @@ ten minutes (at most five tries) creates the account: role `enterprise`, `org_co
 `org_admin` — the entity's one administrator, who may then add colleagues (`colleagues`).
 
 Against probing the register: a wrong name, ID, representative or unknown code all get one and the same
-message (the audit entry records which field failed), and an entity sees at most `MAX_MISMATCHES` failed
-applications an hour. Wrong codes are counted before the code is compared, in one conditional UPDATE:
-however many tries run at once, at most `MAX_ATTEMPTS` codes are compared. Nothing identifying is kept in
-clear: the ID number only as its SM3 digest, the code only as an HMAC-SM3 keyed with the node's secret (a
-copy of the database does not yield codes), the password as argon2id from the start.
+message (the audit entry records which field failed), an entity sees at most `MAX_MISMATCHES` failed
+applications an hour, and one client address at most `CLIENT_MAX_FAILED` failed tries (refused
+applications and wrong codes, over all entities) an hour, past which it gets 429 with nothing checked
+(`registration_guard`, `kit.throttle`; a try is counted before it is checked and given back if it
+passes, so parallel tries cannot slip past the count). Wrong codes are counted before the code is
+compared, in one conditional UPDATE: however many tries run at once, at most `MAX_ATTEMPTS` codes are
+compared. Nothing identifying is kept in clear: the ID number only as its SM3 digest, the code only as an
+HMAC-SM3 keyed with the node's secret (a copy of the database does not yield codes), the password as
+argon2id from the start.
 """
 
 from __future__ import annotations
@@ -36,16 +40,44 @@ from xinyidai.kit.crypto import sm3
 from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from xinyidai.kit.notify import Notifier
+from xinyidai.kit.throttle import Refusal, RefusalGuard, client_key
 
 CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 MAX_MISMATCHES = 5  # failed applications per entity per hour
+CLIENT_MAX_FAILED = 10  # refused applications and wrong codes per client address per hour
 CLOSED_STATUSES = ("注销", "吊销", "撤销")
 MISMATCH = "所填信息与市场主体登记信息不一致，请核对统一社会信用代码、名称、法定代表人姓名及其身份证号码"
 
 _PHONE = re.compile(r"^1[3-9][0-9]{9}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 _hasher = PasswordHasher()
+
+
+def registration_guard() -> RefusalGuard:
+    """The per-client throttle of failed registrations (one per application, see `kit.throttle.guards`)."""
+    return RefusalGuard(limit=CLIENT_MAX_FAILED, seconds=3600, digest_seconds=300)
+
+
+def _throttle(s: Session, guard: RefusalGuard | None, client: str | None, actor: str) -> None:
+    """Count a try against the client before anything is checked, or refuse it when the client has failed
+    too often this hour (that refusal's audit entry is aggregated, see `kit.throttle`). A try that does not
+    fail is given back (`_passed`)."""
+    if guard is None:
+        return
+    where = client_key(client)
+    wait = guard.clients.acquire(where)
+    if not wait:
+        return
+    guard.record(s, Refusal((where, "throttled"), actor, "registration.throttled", f"client:{where}",
+                            {"reason": "client", "client": where}))
+    raise TooManyRequests(f"本机核验失败次数过多，请 {wait // 60 + 1} 分钟后再试", code="REGISTRATION_THROTTLED",
+                          detail={"retry_after": wait})
+
+
+def _passed(guard: RefusalGuard | None, client: str | None) -> None:
+    if guard is not None:
+        guard.clients.release(client_key(client))
 
 
 def _norm_name(v: str) -> str:
@@ -83,7 +115,7 @@ def _check_account_fields(s: Session, username: str, password: str) -> str:
 
 def start(s: Session, notifier: Notifier, secret: str, *, entity_code: str, entity_name: str, person_name: str,
           id_number: str, phone: str, username: str, password: str,
-          client: str | None = None) -> RealNameRegistration:
+          client: str | None = None, guard: RefusalGuard | None = None) -> RealNameRegistration:
     """Check the application against the register and send the one-time code.
 
     Refusals raise typed errors after writing their audit entry: the caller commits before answering, so
@@ -97,6 +129,7 @@ def start(s: Session, notifier: Notifier, secret: str, *, entity_code: str, enti
     if not _PHONE.match(phone):
         raise InvalidInput("请填写 11 位中国大陆手机号码", code="BAD_PHONE")
     username = _check_account_fields(s, username, password)
+    _throttle(s, guard, client, f"applicant:{username}")
 
     now = clock.now()
     recent = s.execute(select(func.count()).select_from(AuditEvent).where(
@@ -124,6 +157,7 @@ def start(s: Session, notifier: Notifier, secret: str, *, entity_code: str, enti
                      failed=failed, phone=mask_phone(phone), client=client)
         raise InvalidInput(MISMATCH, code="REGISTRATION_MISMATCH")
     assert entity is not None
+    _passed(guard, client)  # the details match the register
     if has_admin(s, code):
         audit.record(s, f"applicant:{username}", "registration.refused", f"entity:{code}", entity_code=code,
                      reason="entity already has an administrator", client=client)
@@ -147,9 +181,11 @@ def start(s: Session, notifier: Notifier, secret: str, *, entity_code: str, enti
     return reg
 
 
-def confirm(s: Session, secret: str, registration_id: int, code: str, client: str | None = None) -> User:
+def confirm(s: Session, secret: str, registration_id: int, code: str, client: str | None = None,
+            guard: RefusalGuard | None = None) -> User:
     """Check the one-time code and create the administrator account. Wrong codes count (the caller commits
     on failure); the fifth wrong code, or the tenth minute, ends the application."""
+    _throttle(s, guard, client, "applicant")  # before the claim: a throttled client spends no one's tries
     now = clock.now()
     attempt = _claim_attempt(s, registration_id, now)
     reg = s.get(RealNameRegistration, registration_id, populate_existing=True)
@@ -174,6 +210,7 @@ def confirm(s: Session, secret: str, registration_id: int, code: str, client: st
             reg.status = "expired"
             raise InvalidInput("验证码错误次数过多，本次申请已失效，请重新申请", code="CODE_ATTEMPTS_EXCEEDED")
         raise InvalidInput(f"验证码不正确，还可尝试 {left} 次", code="CODE_INVALID", detail={"attempts_left": left})
+    _passed(guard, client)  # the right code
     if has_admin(s, reg.entity_code):  # someone else finished first
         reg.status = "expired"
         audit.record(s, actor, "registration.refused", target, entity_code=reg.entity_code,
