@@ -4,6 +4,7 @@ entries, replay and clock-skew protection, the per-institution rate limit."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from xinyidai.kit.crypto import sm2, sm3
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import Forbidden
 from xinyidai.kit.principal import Principal
+from xinyidai.kit.throttle import guards
 from xinyidai.web.deps import Caller, caller, require
 
 ME = "/api/v1/institutions/me"
@@ -134,9 +136,12 @@ def test_api_key_refusals_each_have_a_code_and_an_audit_entry(client: TestClient
     r = client.get(ME, headers={"X-Api-Key": expiring})
     assert (r.status_code, r.json()["error"]) == (401, "CREDENTIAL_EXPIRED")
 
-    codes = [d["code"] for d in _refusals(db)]
-    assert codes == ["API_KEY_INVALID"] * 3 + ["CREDENTIAL_SUSPENDED", "INSTITUTION_SUSPENDED",
-                                               "CREDENTIAL_REVOKED", "CREDENTIAL_EXPIRED"]
+    # the real key's wrong secret and the first unknown key are recorded; the second unknown key within the
+    # minute is only counted (see test_invented_keys_are_recorded_once_and_summed_up)
+    codes = [(d["code"], d.get("reason")) for d in _refusals(db)]
+    assert codes == [("API_KEY_INVALID", "secret mismatch"), ("API_KEY_INVALID", "unknown key"),
+                     ("CREDENTIAL_SUSPENDED", None), ("INSTITUTION_SUSPENDED", None), ("CREDENTIAL_REVOKED", None),
+                     ("CREDENTIAL_EXPIRED", None)]
     with db.session() as s:
         for ev in s.execute(select(AuditEvent)).scalars():
             assert secret not in json.dumps(ev.detail) and "A" * 20 not in json.dumps(ev.detail)
@@ -263,3 +268,42 @@ def test_rate_limit_per_institution(client: TestClient, db: Database, fixed_cloc
     with db.session() as s:
         assert s.execute(select(func.count()).select_from(AuditEvent)
                          .where(AuditEvent.action == "api.rate_limited")).scalar_one() == 1
+
+
+def _invented_key() -> str:
+    return f"xyd_{secrets.token_hex(8)}.{secrets.token_urlsafe(32)}"
+
+
+def test_invented_keys_are_recorded_once_and_summed_up(client: TestClient, db: Database, fixed_clock) -> None:  # noqa: ANN001
+    """400 requests with invented keys from one address write two entries, not 400: the first refusal of
+    each kind is recorded, the rest counted; past 100 refusals a minute the address gets 429 unchecked. When
+    the minute is over, one summary per kind accounts for every request."""
+    for _ in range(400):
+        r = client.get(ME, headers={"X-Api-Key": _invented_key()})
+        assert r.status_code in (401, 429)
+    assert [d["code"] for d in _refusals(db)] == ["API_KEY_INVALID", "AUTH_THROTTLED"]
+    assert (r.status_code, r.json()["error"]) == (429, "AUTH_THROTTLED")
+
+    clock.set_clock(lambda: fixed_clock + timedelta(seconds=61))
+    assert client.get(ME, headers={"X-Api-Key": _invented_key()}).status_code == 401  # the next one is recorded
+    guards(client.app.state).flush(db)  # as the server does every few seconds
+    refusals = _refusals(db)
+    summaries = [d for d in refusals if "repeated" in d]
+    assert sorted((d["code"], d["repeated"]) for d in summaries) == [("API_KEY_INVALID", 99), ("AUTH_THROTTLED", 299)]
+    assert sum(d.get("repeated", 1) for d in refusals) == 401
+    invalid = next(d for d in summaries if d["code"] == "API_KEY_INVALID")
+    assert invalid["client"] == "testclient" and invalid["claimed_keys"] == 99
+
+
+def test_a_real_credentials_refusals_stay_individual(client: TestClient, db: Database) -> None:
+    """Refusals of a real credential are the security officer's business: each is recorded (up to ten a
+    minute per credential, code and address), with its path, even while invented keys are being summed up."""
+    token = _issue(db)
+    with db.session() as s:
+        svc.change_credential_status(s, OPERATOR, BANK_CODE, token[4:20], "suspend", "排查")
+    for i in range(6):
+        client.get(ME, headers={"X-Api-Key": _invented_key()})
+        assert client.get(f"{ME}?n={i}", headers={"X-Api-Key": token}).json()["error"] == "CREDENTIAL_SUSPENDED"
+    suspended = [d for d in _refusals(db) if d["code"] == "CREDENTIAL_SUSPENDED"]
+    assert len(suspended) == 6 and all(d["path"] == ME for d in suspended)
+    assert [d["code"] for d in _refusals(db)].count("API_KEY_INVALID") == 1

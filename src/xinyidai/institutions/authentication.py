@@ -1,7 +1,8 @@
 """Who sent a request, as the web shell asks it (`web.deps.Authenticator`): on `/api/` an institution's API
 key or signed headers (see `request_auth`), otherwise the user's session cookie. A bank user's session, and
 every institution credential, is refused while the institution is suspended or revoked and counts against
-its per-minute rate limit.
+its per-minute rate limit. Refused credentials count against the client's address and are summed up in the
+audit log by the application's refusal guard (`request_auth.refusal_guard`).
 
 It lives here because it needs both the institutions' credentials and the users' sessions (accounts, below
 this domain); the application factory hands one instance to the shell."""
@@ -18,6 +19,7 @@ from xinyidai.institutions import request_auth
 from xinyidai.institutions.request_auth import RateLimiter
 from xinyidai.kit.errors import DomainError
 from xinyidai.kit.principal import Principal
+from xinyidai.kit.throttle import guards
 from xinyidai.web.deps import SESSION_COOKIE, is_api
 
 
@@ -40,7 +42,8 @@ class RequestAuthenticator:
             try:
                 auth = request_auth.authenticate(
                     s, headers=request.headers, method=request.method, path=request.url.path,
-                    query=request.url.query, body=body, client=client, limiter=self.limiter)
+                    query=request.url.query, body=body, client=client, limiter=self.limiter,
+                    guard=guards(request.app.state).get("api", request_auth.refusal_guard))
             except DomainError:
                 s.commit()  # keep the refusal's audit entry
                 raise

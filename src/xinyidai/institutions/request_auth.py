@@ -40,6 +40,17 @@ the node's clock (401 `REQUEST_EXPIRED`), the signature verifies (401 `SIGNATURE
 was not seen before (401 `REQUEST_REPLAYED`). Then the institution's rate limit applies (429
 `RATE_LIMITED`).
 
+Refusals must not flood the audit chain, where each entry takes the write lock (`refusal_guard`,
+`kit.throttle`). One that names no real credential — an unknown or malformed key — is recorded once per
+client address, code and reason a minute; the others in that minute are counted and written as one
+summary (`repeated`, first and last time, `claimed_keys`: how many distinct key ids were tried). A real
+credential's refusals (secret mismatch, revoked, suspended, expired, bad timestamp, signature or nonce)
+are the security officer's business: each is recorded, up to ten a minute per credential, code and
+address, then summed up the same way. And an address refused 100 times in a minute gets 429
+`AUTH_THROTTLED` for every credentialed request, with nothing looked up, until a minute has passed
+without that many — a client sharing the address with a broken or hostile one is held up with it, and the
+summaries name the address.
+
 Nonces are kept in `request_nonces` for twice the window plus a minute — a request older than that fails
 the timestamp check anyway — and older rows are purged at most once a minute by whichever request comes.
 The nonce is written in the request's own transaction: a request that fails and rolls back leaves no nonce,
@@ -74,11 +85,14 @@ from xinyidai.kit.crypto import sm3
 from xinyidai.kit.errors import DomainError, Forbidden, TooManyRequests, Unauthenticated
 from xinyidai.kit.prepared import Prepared, PreparedRow
 from xinyidai.kit.principal import Principal
+from xinyidai.kit.throttle import Refusal, RefusalGuard, client_key
 
 VERSION = "XYD-SIG-V1"
 WINDOW_SECONDS = 300
 NONCE_KEEP = timedelta(seconds=2 * WINDOW_SECONDS + 60)
 PURGE_EVERY = 60.0
+REFUSALS_PER_MINUTE = 100  # per client address, past which it is throttled
+INDIVIDUALLY = 10  # a real credential's refusals recorded one by one per minute, code and address
 
 H_API_KEY = "x-api-key"
 H_KEY_ID = "x-xyd-key-id"
@@ -177,12 +191,31 @@ def is_signed(headers: Mapping[str, str]) -> bool:
     return not headers.get(H_API_KEY) and bool(headers.get(H_KEY_ID) or headers.get(H_SIGNATURE))
 
 
+def refusal_guard() -> RefusalGuard:
+    """The per-client throttle and digest of refusals (one per application, see `kit.throttle.guards`)."""
+    return RefusalGuard(limit=REFUSALS_PER_MINUTE, seconds=60, digest_seconds=60)
+
+
 def _refuse(s: Session, exc: DomainError, *, key_id: str | None, method: str, path: str, client: str | None,
-            institution_code: str | None = None, **why: object) -> DomainError:
-    """Audit a refusal (in the caller's session: the caller commits it) and return the error to raise."""
-    audit.record(s, f"key:{key_id}" if key_id else "anonymous", "api.auth_refused",
-                 f"credential:{key_id}" if key_id else "api", institution_code=institution_code,
-                 code=exc.code, method=method, path=path[:200], client=(client or "")[:100], **why)
+            guard: RefusalGuard | None = None, institution_code: str | None = None, reason: str | None = None,
+            claimed_key_id: str | None = None, **why: object) -> DomainError:
+    """Audit a refusal (in the caller's session: the caller commits it) and return the error to raise.
+    `key_id` names a real credential; without it the refusal is anonymous. With a `guard`, the refusal
+    counts against the client's address and repeated ones are summed up (see the module docstring)."""
+    common = {"code": exc.code, "client": (client or "")[:100], **({"reason": reason} if reason else {})}
+    specific = {"method": method, "path": path[:200], **why,
+                **({"claimed_key_id": claimed_key_id} if claimed_key_id is not None else {})}
+    anonymous = key_id is None
+    refusal = Refusal(key=(client_key(client), exc.code, (reason or "") if anonymous else key_id),
+                      actor="anonymous" if anonymous else f"key:{key_id}", action="api.auth_refused",
+                      target="api" if anonymous else f"credential:{key_id}", common=common, specific=specific,
+                      institution_code=institution_code, individually=1 if anonymous else INDIVIDUALLY,
+                      variant=("claimed_keys", claimed_key_id) if anonymous and claimed_key_id is not None else None)
+    if guard is None:
+        refusal.record(s)
+    else:
+        guard.clients.add(client_key(client))
+        guard.record(s, refusal)
     return exc
 
 
@@ -226,12 +259,17 @@ class Authenticated:
 
 
 def authenticate(s: Session, *, headers: Mapping[str, str], method: str, path: str, query: str,
-                 body: bytes | None,
-                 client: str | None = None, limiter: RateLimiter | None = None) -> Authenticated:
+                 body: bytes | None, client: str | None = None, limiter: RateLimiter | None = None,
+                 guard: RefusalGuard | None = None) -> Authenticated:
     """The institution's principal for a header-authenticated request, or a typed error (already audited;
     the caller must commit the session before raising it on, or the audit entry is lost). `body` is None
-    when the server could not keep the raw body (a parsed form): a signed request is then refused."""
-    ctx = {"method": method, "path": path, "client": client}
+    when the server could not keep the raw body (a parsed form): a signed request is then refused. `guard`
+    is the application's refusal guard (`refusal_guard`)."""
+    ctx = {"method": method, "path": path, "client": client, "guard": guard}
+    wait = guard.clients.wait(client_key(client)) if guard is not None else 0
+    if wait:
+        raise _refuse(s, TooManyRequests(f"本地址接口认证失败次数过多，请 {wait} 秒后再试", code="AUTH_THROTTLED",
+                                         detail={"retry_after": wait}), key_id=None, reason="throttled", **ctx)
     api_key = headers.get(H_API_KEY)
     if api_key:
         parts = split_token(api_key)
@@ -252,7 +290,7 @@ def authenticate(s: Session, *, headers: Mapping[str, str], method: str, path: s
     if touched:
         s.connection().execute(_TOUCH, {"k": cred.key_id, "at": now})  # at most one write a minute per credential for this
     principal = Principal(0, f"key:{cred.key_id}", f"{inst.name}（接口凭证 {cred.key_id}）", "bank", inst.code)
-    enforce_rate(s, inst, limiter, actor=principal.username, **ctx)
+    enforce_rate(s, inst, limiter, actor=principal.username, method=method, path=path, client=client)
     if signed and limiter is not None and limiter.due_for_purge():
         s.execute(delete(RequestNonce).where(RequestNonce.seen_at < now - NONCE_KEEP))
     return Authenticated(principal, wrote=signed or touched)
