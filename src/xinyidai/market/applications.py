@@ -275,11 +275,20 @@ def _acted_at(body: dict[str, Any], app: Application, last: ApplicationEvent | N
         when = when.replace(tzinfo=clock.CHINA_TZ)
     if when > now + timedelta(minutes=5):
         raise InvalidInput(f"办理时间 {when.astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M} 晚于当前时间", code="DATE_IN_FUTURE")
+    if last is not None and when < last.acted_at and _day_only(raw) \
+            and when.astimezone(clock.CHINA_TZ).date() == last.acted_at.astimezone(clock.CHINA_TZ).date():
+        when = last.acted_at  # a day without a time: some time that day, not before the step it follows
     if last is not None and when < last.acted_at:
         raise InvalidInput(f"办理时间 {when.astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M} 早于上一步"
                            f"“{flows.APPLICATION.move(last.action).label}”的时间 "
                            f"{last.acted_at.astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M}", code="DATE_OUT_OF_ORDER")
     return when
+
+
+def _day_only(raw: Any) -> bool:
+    if isinstance(raw, datetime):
+        return False
+    return isinstance(raw, date) or len(str(raw).strip()) == 10
 
 
 def decide(s: Session, catalog: Catalog, actor: Actor, number: str, action: str, body: dict[str, Any] | None = None,

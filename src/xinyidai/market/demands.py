@@ -108,6 +108,8 @@ def quote(s: Session, p: Principal, number: str, *, product_number: str, amount:
         done = s.execute(select(Quote).where(Quote.institution_code == p.org_code,
                                              Quote.request_id == request_id)).scalar_one_or_none()
         if done is not None:
+            if not _same_quote(s, done, number, product_number, amount, rate, term_months, valid_until, note):
+                raise Conflict(f"请求编号 {request_id} 已用于内容不同的另一报价", code="REQUEST_ID_REUSED")
             return done
     d = get(s, p, number)
     flows.DEMAND.check(d.state, "quote", ActorKind.BANK, last_action=d.last_action)
@@ -144,6 +146,20 @@ def quote(s: Session, p: Principal, number: str, *, product_number: str, amount:
     audit.record(s, p.username, "market.demand.quoted", f"demand:{d.number}", entity_code=d.entity_code,
                  institution_code=p.org_code, quote=q.number, amount_fen=amount_fen)
     return q
+
+
+def _same_quote(s: Session, q: Quote, number: str, product_number: str, amount: Any, rate: Any, term_months: Any,
+                valid_until: Any, note: str) -> bool:
+    """Whether a repeated request asks for the quote it already made (same need, product and terms)."""
+    v = s.get(ProductVersion, q.product_version_id)
+    try:
+        asked = (number, product_number, fen(amount, "报价金额"), bp(rate, "报价年利率"), int(term_months),
+                 _end_of(date.fromisoformat(str(valid_until))), (note or "").strip()[:2000])
+    except (InvalidInput, TypeError, ValueError):
+        return False
+    made = (s.get(Demand, q.demand_id).number, s.get(Product, v.product_id).number, q.amount_fen, q.rate_bp,
+            q.term_months, q.valid_until, q.note)
+    return asked == made
 
 
 def pick_preview(s: Session, catalog: Catalog, p: Principal, number: str, quote_number: str) -> dict[str, Any]:

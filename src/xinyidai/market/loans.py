@@ -143,16 +143,17 @@ def report_status(s: Session, loan: Loan, *, as_of: date, outstanding_fen: int, 
                            code="BALANCE_ABOVE_DISBURSED")
     if risk_class is not None and risk_class not in RISK_CLASSES:
         raise InvalidInput(f"五级分类须为 {'、'.join(RISK_CLASSES)} 之一", code="BAD_RISK_CLASS")
-    if loan.last_report_on is not None and as_of < loan.last_report_on:
-        raise InvalidInput(f"统计日期 {as_of} 早于该贷款最近一次报告的日期 {loan.last_report_on}",
-                           code="DATE_OUT_OF_ORDER")
     values = dict(outstanding_fen=outstanding_fen, overdue_principal_fen=overdue_principal_fen,
                   overdue_interest_fen=overdue_interest_fen, interest_paid_fen=interest_paid_fen, dpd=dpd,
                   risk_class=risk_class)
     rep = s.execute(select(StatusReport).where(StatusReport.loan_id == loan.id, StatusReport.as_of == as_of)
                     ).scalar_one_or_none()
+    # Before the date order: a cumulative export repeats older months exactly, and that is no error.
     if rep is not None and all(getattr(rep, k) == v for k, v in values.items()):
         return rep, False
+    if loan.last_report_on is not None and as_of < loan.last_report_on:
+        raise InvalidInput(f"统计日期 {as_of} 早于该贷款最近一次报告的日期 {loan.last_report_on}",
+                           code="DATE_OUT_OF_ORDER")
     now = clock.now()
     if rep is None:
         rep = StatusReport(loan_id=loan.id, as_of=as_of, source=source, reported_by=reported_by,

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, String, cast, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from xinyidai.access.models import MODES
@@ -126,6 +126,16 @@ def _prefix(region: str) -> str:
     if region.endswith("00"):
         return region[:4]
     return region
+
+
+def _serves_region(region_code: str) -> Any:
+    """SQL for "the version's regions cover `region_code`": they list it, its prefecture or its province. The
+    JSON list is matched as text (a quoted code), which reads the same on SQLite and PostgreSQL."""
+    code = region_code.strip()
+    if not (len(code) == 6 and code.isdigit()):
+        return false()
+    covering = {code, code[:4] + "00", code[:2] + "0000"}
+    return or_(*(cast(ProductVersion.regions, String).contains(f'"{c}"') for c in sorted(covering)))
 
 
 def covers(regions: list[str], region_code: str | None) -> bool:
@@ -371,7 +381,8 @@ def readable(p: Principal) -> Select:
 
 
 def search(s: Session, p: Principal, req: PageRequest, *, kind: str | None = None, sector: str | None = None,
-           amount: int | None = None, state: str | None = None, own: bool = False, q: str = "") -> Page:
+           region: str | None = None, amount: int | None = None, state: str | None = None, own: bool = False,
+           q: str = "") -> Page:
     stmt = readable(p)
     if kind:
         stmt = stmt.where(ProductVersion.kind == kind)
@@ -385,6 +396,8 @@ def search(s: Session, p: Principal, req: PageRequest, *, kind: str | None = Non
         stmt = stmt.where(Product.institution_code == p.org_code)
     if q.strip():
         stmt = stmt.where(ProductVersion.name.contains(q.strip()[:50], autoescape=True))
+    if region:
+        stmt = stmt.where(_serves_region(region))
     return paginate(s, stmt, req, SORTABLE, "published_at")
 
 
