@@ -98,3 +98,19 @@ def test_the_product_list_filters_by_region(market: Market) -> None:
         assert numbers("230102") == {market.product, province}  # a Harbin district: Harbin's and the province's
         assert numbers("230602") == {daqing, province}
         assert products.search(s, ENTERPRISE, PageRequest(size=50), region="230602").total == 2
+
+
+def test_a_decision_request_id_is_not_replayed_on_another_application(market: Market) -> None:
+    """The digest covers the action and body only: accepting B under the id that accepted A must not
+    answer with A (B would stay unanswered while the bank believes it accepted)."""
+    from tests.market.conftest import ENTERPRISE_B
+
+    with market.db.session() as s:
+        a = _apply(s, market)
+        pv = applications.preview(s, market.catalog, ENTERPRISE_B, market.product, "500000", 12, "采购原材料")
+        b = applications.submit(s, market.catalog, ENTERPRISE_B, product_number=market.product, amount="500000",
+                                term_months=12, purpose="采购原材料", grant_digest=pv["grant_digest"], node_code=NODE)
+        applications.decide(s, market.catalog, Actor.of(BANK, "api"), a.number, "accept", request_id="r-1")
+        with pytest.raises(DomainError) as info:
+            applications.decide(s, market.catalog, Actor.of(BANK, "api"), b.number, "accept", request_id="r-1")
+        assert info.value.code == "REQUEST_ID_REUSED" and b.state == "SUBMITTED"

@@ -250,17 +250,19 @@ def request_digest(action: str, body: dict[str, Any]) -> str:
                                 default=str))
 
 
-def _replayed(s: Session, actor: Actor, request_id: str | None, digest: str) -> Application | None:
-    """The application a repeated request id already moved (same body), or REQUEST_ID_REUSED."""
+def replayed(s: Session, actor: Actor, request_id: str | None, digest: str, app: Application) -> bool:
+    """Whether `request_id` already moved `app` with this body (a repeat: answer, do nothing again); the same
+    id used for another body or another application is REQUEST_ID_REUSED."""
     if not request_id:
-        return None
+        return False
     e = s.execute(select(ApplicationEvent).where(ApplicationEvent.actor_org == actor.org,
                                                  ApplicationEvent.request_id == request_id)).scalar_one_or_none()
     if e is None:
-        return None
-    if e.request_digest != digest:
-        raise Conflict(f"请求编号 {request_id} 已用于内容不同的另一请求", code="REQUEST_ID_REUSED")
-    return s.get(Application, e.application_id)
+        return False
+    if e.request_digest != digest or e.application_id != app.id:
+        raise Conflict(f"请求编号 {request_id} 已用于内容不同的另一请求", code="REQUEST_ID_REUSED",
+                       detail={"request_id": request_id})
+    return True
 
 
 def _acted_at(body: dict[str, Any], app: Application, last: ApplicationEvent | None, now: datetime) -> datetime:
@@ -303,9 +305,8 @@ def decide(s: Session, catalog: Catalog, actor: Actor, number: str, action: str,
         app = s.execute(select(Application).where(Application.number == number)).scalar_one_or_none()
         if app is None:
             raise NotFound(f"未找到申请 {number}", code="APPLICATION_NOT_FOUND")
-    again = _replayed(s, actor, request_id, digest)
-    if again is not None:
-        return again
+    if replayed(s, actor, request_id, digest, app):
+        return app
     old = app.state
     new = flows.APPLICATION.check(old, action, actor.kind, last_action=app.last_action)
     last = s.execute(select(ApplicationEvent).where(ApplicationEvent.application_id == app.id)
