@@ -451,3 +451,23 @@ class FeedbackIssue(Base):
     value: Mapped[str | None] = mapped_column(Text)
     code: Mapped[str] = mapped_column(String(40), nullable=False)
     message: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class ApiRequest(Base):
+    """A write to the market API under a request id (`X-Request-Id`) and the answer it got: the same id with
+    the same body is answered again from here, another body is refused. The id is the caller's own: an
+    institution's (all its users and credentials), an enterprise's, or a staff user's (`owner`)."""
+
+    __tablename__ = "market_api_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)  # SM3 of the operation and its body
+    operation: Mapped[str] = mapped_column(String(255), nullable=False)  # "POST /api/v1/market/…"
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (UniqueConstraint("owner", "request_id", name="uq_market_api_requests_request"),)
