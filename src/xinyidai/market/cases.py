@@ -8,6 +8,8 @@ the same flow table. Default data never reaches the public tier, another bank or
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -29,6 +31,17 @@ from xinyidai.market.money import wan
 SORTABLE = {"opened_at": DefaultCase.opened_at, "latest_dpd": DefaultCase.latest_dpd, "state": DefaultCase.state}
 # Set by the application factory and the CLI (the node's notifier); None: reminders go to the portal only.
 NOTIFIER: dict[str, Notifier] = {}
+QUIET = "market.quiet"  # a session flag: moves are being tried and may all be undone, so send no SMS
+
+
+@contextmanager
+def quiet(s: Session) -> Iterator[None]:
+    """Within: reminders are recorded but not texted (a bank's file is tried row by row, then undone)."""
+    s.info[QUIET] = True
+    try:
+        yield
+    finally:
+        s.info.pop(QUIET, None)
 
 
 def _mask(phone: str) -> str:
@@ -67,7 +80,7 @@ def _remind(s: Session, case: DefaultCase, step: str, loan: Loan) -> None:
     phone = s.execute(select(RealNameRegistration.phone).where(
         RealNameRegistration.entity_code == case.entity_code, RealNameRegistration.status == "completed")
         .order_by(RealNameRegistration.id.desc()).limit(1)).scalar()
-    notifier = NOTIFIER.get("node")
+    notifier = None if s.info.get(QUIET) else NOTIFIER.get("node")
     delivered = bool(phone and notifier)
     if delivered:
         notifier.send(phone, message, kind="market.default")  # type: ignore[union-attr]
