@@ -47,6 +47,7 @@ from xinyidai.kit.notify import make_notifier
 from xinyidai.lists import api as lists_api
 from xinyidai.lists import pages as lists_pages
 from xinyidai.lists import runtime as lists_runtime
+from xinyidai.market import api as market_api
 from xinyidai.market import cases as market_cases
 from xinyidai.market import runtime as market_runtime
 from xinyidai.market.pages import bank as market_bank_pages
@@ -111,7 +112,7 @@ ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities
            records_api, records_pages, institutions_api, institutions_pages, accounts_pages,
            access_enterprise_pages, access_bank_pages, access_staff_pages, audit_pages, network_pages,
            credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
-           market_bank_pages, market_staff_pages)
+           market_bank_pages, market_staff_pages, market_api)
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:

@@ -231,6 +231,8 @@ def _when(text: str) -> str:
         raise ValueError(text)
     y, mo, d, h, mi, sec = m.groups()
     day = date(int(y), int(mo), int(d))
+    if not 2000 <= day.year <= 2099:
+        raise ValueError(text)
     if h is None:
         return day.isoformat()
     if not (int(h) < 24 and int(mi) < 60 and int(sec or 0) < 60):
