@@ -52,6 +52,7 @@ from xinyidai.market import cases as market_cases
 from xinyidai.market import runtime as market_runtime
 from xinyidai.market.pages import bank as market_bank_pages
 from xinyidai.market.pages import enterprise as market_enterprise_pages
+from xinyidai.market.pages import feedback as market_feedback_pages
 from xinyidai.market.pages import staff as market_staff_pages
 from xinyidai.network import api as network_api
 from xinyidai.network import pages as network_pages
@@ -112,7 +113,7 @@ ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities
            records_api, records_pages, institutions_api, institutions_pages, accounts_pages,
            access_enterprise_pages, access_bank_pages, access_staff_pages, audit_pages, network_pages,
            credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
-           market_bank_pages, market_staff_pages, market_api)
+           market_bank_pages, market_staff_pages, market_api, market_feedback_pages)
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
