@@ -181,7 +181,7 @@ def test_the_product_list_filters_and_says_why_a_product_fits(api: Api) -> None:
     assert all(c["ok"] for c in listed["items"][0]["fit"])
     assert ok(api.enterprise.get(f"{M}/products", params={"region": "230602"}))["total"] == 0  # Daqing
     assert ok(api.enterprise.get(f"{M}/products", params={"amount": "5000000"}))["total"] == 0
-    refused(api.enterprise.get(f"{M}/products", params={"amount": "-1"}), 422, "NEGATIVE_AMOUNT")
+    refused(api.enterprise.get(f"{M}/products", params={"amount": "-1"}), 422, "INVALID_INPUT")
     assert ok(api.bank.get(f"{M}/products"))["items"][0]["fit"] is None
     assert ok(api.regulator.get(f"{M}/products"))["total"] == 1
 
@@ -443,6 +443,9 @@ def test_the_openapi_document_declares_the_error_shape_and_request_ids(api: Api)
     for status in ("401", "403", "404", "409", "422"):
         assert decisions["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
     assert any(prm["name"] == "X-Request-Id" and prm["in"] == "header" for prm in decisions["parameters"])
+    writes = {f"{method.upper()} {path}": set(op["responses"]) for path, ops in spec["paths"].items()
+              if path.startswith(M) for method, op in ops.items() if method in ("post", "put", "delete")}
+    assert len(writes) >= 15 and {w for w, codes in writes.items() if not {"409", "422"} <= codes} == set()
     upload = spec["paths"][f"{M}/feedback"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
     assert set(spec["components"]["schemas"]["ErrorOut"]["required"]) == {"error", "message"}

@@ -207,7 +207,8 @@ def _report_out(r: StatusReport) -> dict[str, Any]:
 def list_products(kind: str | None = Query(None, max_length=12, description="担保方式（产品类别）"),
                   sector: str | None = Query(None, max_length=10, description="领域标签"),
                   region: str | None = Query(None, max_length=6, description="企业注册地行政区划代码：只列服务该地的产品"),
-                  amount: str | None = Query(None, max_length=20, description="融资金额（元）：只列额度覆盖该金额的产品"),
+                  amount: str | None = Query(None, pattern=r"^\d{1,13}(\.\d{1,2})?$",
+                                             description="融资金额（元）：只列额度覆盖该金额的产品"),
                   state: str | None = Query(None, max_length=12, description="版本状态（金融机构查看本机构产品时）"),
                   own: bool = Query(False, description="金融机构：只列本机构的产品"),
                   q: str = Query("", max_length=50, description="产品名称关键词"),
@@ -329,7 +330,7 @@ def publish_demand(request: Request, body: DemandIn, request_id: str | None = RE
 
 
 @router.post("/demands/{number}/close", summary="关闭融资需求（企业或平台）", response_model=DemandOut,
-             responses=errors(404, 409))
+             responses=errors(404, 409, 422))
 def close_demand(request: Request, number: str, request_id: str | None = REQUEST_ID_H,
                  p: Principal = Depends(require("enterprise", "operator")),
                  s: Session = Depends(db_session, scope="function")) -> JSONResponse:
@@ -572,7 +573,7 @@ def _subscription_out(sub: AlertSubscription) -> dict[str, Any]:
 
 
 @router.post("/alert-subscriptions", status_code=201, summary="订阅企业的贷后预警（须持有有效的贷后管理授权）",
-             response_model=SubscriptionOut, responses=errors(422))
+             response_model=SubscriptionOut, responses=errors(409, 422))
 def subscribe(request: Request, body: SubscriptionIn, request_id: str | None = REQUEST_ID_H,
               p: Principal = Depends(require("bank")), s: Session = Depends(db_session, scope="function")
               ) -> JSONResponse:
@@ -582,7 +583,7 @@ def subscribe(request: Request, body: SubscriptionIn, request_id: str | None = R
 
 
 @router.delete("/alert-subscriptions/{entity_code}", summary="取消对企业的贷后预警订阅", response_model=CancelledOut,
-               responses=errors(422))
+               responses=errors(409, 422))
 def unsubscribe(request: Request, entity_code: str, request_id: str | None = REQUEST_ID_H,
                 p: Principal = Depends(require("bank")), s: Session = Depends(db_session, scope="function")
                 ) -> JSONResponse:
@@ -608,7 +609,8 @@ def alert_feed(unread: bool = Query(False, description="只列未读的"), page:
     return out
 
 
-@router.post("/alerts/{alert_id}/read", summary="标记预警为已读", response_model=AlertOut, responses=errors(404, 422))
+@router.post("/alerts/{alert_id}/read", summary="标记预警为已读", response_model=AlertOut,
+             responses=errors(404, 409, 422))
 def mark_alert_read(request: Request, alert_id: int = Path(ge=1, le=MAX_ID), request_id: str | None = REQUEST_ID_H,
                     p: Principal = Depends(require("bank")), s: Session = Depends(db_session, scope="function")
                     ) -> JSONResponse:
@@ -687,7 +689,7 @@ def list_feedback(kind: Literal["decisions", "status"] | None = Query(None), pag
 
 
 @router.get("/feedback/{file_id}", summary="一个反馈文件及其逐行问题清单", response_model=FeedbackFileOut,
-            responses=errors(404))
+            responses=errors(404, 422))
 def get_feedback(file_id: int = Path(ge=1, le=MAX_ID), p: Principal = Depends(require("bank")),
                  s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     f = feedback.get(s, p, file_id)
