@@ -100,6 +100,7 @@ NAV: list[NavEntry] = [
     ("/bank/applications", "申请队列", {"bank"}),
     ("/bank/demands", "融资需求", {"bank"}),
     ("/bank/alerts", "贷后预警", {"bank"}),
+    ("/bank/feedback", "反馈文件", {"bank"}),
     ("/market/staff", "融资服务", {"operator", "regulator"}),
     ("/access/audit", "访问日志", {"operator", "security", "regulator"}),
     ("/access/alerts", "异常告警", {"operator", "security", "regulator"}),
