@@ -181,9 +181,11 @@ class DefaultCaseMachine(RuleBasedStateMachine):
         self.state = START
         self.trail: list[str] = []
         self.max_dpd = 0
+        self.dpd = 0  # the latest report's figure: what a person acting on the case sees (cases.act)
 
     @rule(dpd=st.integers(0, 200))
     def report(self, dpd: int) -> None:
+        self.dpd = dpd
         if self.state in (F.CURED, F.RESTRUCTURED, F.NPL, F.CLOSED):
             return  # an outcome waits for a person; a new overdue report would open a new case
         for action in system_moves(self.state, dpd):
@@ -195,12 +197,11 @@ class DefaultCaseMachine(RuleBasedStateMachine):
         if dpd >= F.NPL_DPD and self.trail and self.trail[-1] != F.CURED:
             assert self.state == F.NPL
 
-    @rule(action=st.sampled_from([m.action for m in DEFAULT_CASE.moves]), actor=st.sampled_from(list(ActorKind)),
-          dpd=st.integers(0, 200))
-    def someone_acts(self, action: str, actor: ActorKind, dpd: int) -> None:
+    @rule(action=st.sampled_from([m.action for m in DEFAULT_CASE.moves]), actor=st.sampled_from(list(ActorKind)))
+    def someone_acts(self, action: str, actor: ActorKind) -> None:
         before = self.state
         try:
-            self.state = DEFAULT_CASE.check(before, action, actor, dpd=dpd)
+            self.state = DEFAULT_CASE.check(before, action, actor, dpd=self.dpd)
         except FlowError as exc:
             assert exc.code in CODES and self.state == before
             return
