@@ -202,3 +202,17 @@ def test_audit_chain_intact_and_tampering_found(db, catalog, world: World) -> No
     with db.session() as s:
         report = audit.verify_chain(s)
         assert not report.intact and report.first_broken == target.id
+
+
+@pytest.mark.parametrize(("purpose", "mode", "message"), [
+    ("核验", "汇总查询", "“核验”用途须与“核验比对”方式配合使用"),
+    ("贷前审查", "核验比对", "“核验比对”方式只能用于“核验”用途，贷前审查请选择汇总查询或原始明细"),
+])
+def test_a_mode_that_does_not_fit_the_purpose_says_which(db, catalog, world: World, purpose: str, mode: str,
+                                                          message: str) -> None:  # noqa: ANN001
+    """Issue 23, item 11: BAD_MODE names the case at hand; a query purpose with 核验比对 used to be told about
+    the 核验 purpose instead."""
+    with db.session() as s, pytest.raises(DomainError) as e:
+        authorizations.preview(s, catalog, world.enterprise,
+                               GrantRequest(BANK_A, purpose, mode, ["tax"], clock.now().date() + timedelta(days=10)))
+    assert (e.value.code, e.value.message) == ("BAD_MODE", message)

@@ -111,7 +111,8 @@ def test_preview_digest_must_match(world, login) -> None:  # noqa: ANN001
     back = ent.post("/my/authorizations/new", data=data)  # 返回修改: the form, filled in as it was
     assert back.status_code == 200 and 'value="tax" checked' in back.text
     bad = ent.post("/my/authorizations/preview", data={**data, "mode": "核验比对"})
-    assert bad.status_code == 422 and "“核验”用途须与“核验比对”方式配合使用" in bad.text and "新建授权" in bad.text
+    assert bad.status_code == 422 and "“核验比对”方式只能用于“核验”用途，贷前审查请选择汇总查询或原始明细" in bad.text
+    assert "新建授权" in bad.text
     assert "（BAD_MODE）" not in bad.text  # the reason in words; the code is for programs
     none = ent.post("/my/authorizations/preview", data={**data, "categories": []})
     assert "请至少选择一类信息" in none.text and "NO_CATEGORY）" not in none.text

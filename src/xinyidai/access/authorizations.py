@@ -115,8 +115,10 @@ def _check_request(s: Session, catalog: Catalog, entity_code: str, req: GrantReq
         raise InvalidInput(f"授权用途须为 {'、'.join(PURPOSES)} 之一", code="BAD_PURPOSE")
     if req.mode not in MODES:
         raise InvalidInput(f"授权方式须为 {'、'.join(MODES)} 之一", code="BAD_MODE")
-    if (req.purpose == "核验") != (req.mode == "核验比对"):
+    if req.purpose == "核验" and req.mode != "核验比对":
         raise InvalidInput("“核验”用途须与“核验比对”方式配合使用", code="BAD_MODE")
+    if req.mode == "核验比对" and req.purpose != "核验":
+        raise InvalidInput(f"“核验比对”方式只能用于“核验”用途，{req.purpose}请选择汇总查询或原始明细", code="BAD_MODE")
     if not req.categories:
         raise InvalidInput("请至少选择一类信息", code="NO_CATEGORY")
     for code in req.categories:
