@@ -4,6 +4,8 @@ between two databases)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -220,6 +222,20 @@ def test_versions_and_diff(db: Database, population: dict[str, str]) -> None:
         assert [x.number for x in page.items] == [second.number, first.number]
         csv = wls.csv_text(s, second)
         assert csv.startswith("\ufeff序号,统一社会信用代码,企业名称") and newcomer in csv and "入选理由" in csv
+
+
+def test_csv_keeps_formulas_inert_after_a_tab_or_carriage_return(db: Database, population: dict[str, str]) -> None:
+    """Issue 23, item 11: spreadsheets skip a leading tab or carriage return before reading a formula, so a
+    name that begins with one is written after an apostrophe, like one beginning with = + - @."""
+    with db.session() as s:
+        tab = good(s, 21, '\t=HYPERLINK("http://x","点击")有限公司')
+        cr = good(s, 22, "\r@SUM(1)有限公司")
+        s.flush()
+        wl = wls.generate(s, rules(s), TODAY, OPERATOR, "CN-230000")
+        rows = {r[1]: r for r in csv.reader(io.StringIO(wls.csv_text(s, wl).lstrip("\ufeff")))}
+    assert rows[tab][2] == "'\t=HYPERLINK(\"http://x\",\"点击\")有限公司"
+    assert rows[cr][2] == "'\r@SUM(1)有限公司"
+    assert rows[population["good"]][2] == "哈尔滨好粮食品有限公司"
 
 
 # ── schedule ────────────────────────────────────────────────────────────────────────────────────────────

@@ -42,6 +42,7 @@ from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import Forbidden, InvalidInput, NotFound
 from xinyidai.kit.prepared import Prepared, PreparedRow
 from xinyidai.kit.principal import Principal
+from xinyidai.kit.spreadsheet import csv_cell
 from xinyidai.records.models import CreditRecord
 
 QUERY_MODES = ("汇总查询", "原始明细")
@@ -385,7 +386,7 @@ def export_csv(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entit
     for n, r in enumerate(data["rows"], 1):
         mark = hmac.new(secret.encode(), f"{export_id}|{n}".encode(), "sha256").hexdigest()[:12]
         w.writerow([data["entity_code"], r["period_start"] or "", r["period_end"] or "",
-                    *[_safe_cell(r["fields"].get(i.code, "")) for i in items], mark])
+                    *[csv_cell(r["fields"].get(i.code)) for i in items], mark])
     text = buf.getvalue()
     # Named like every other access (purpose, authorizations, category → tier): the enterprise must see under
     # what an export was made, not only that one was.
@@ -395,11 +396,6 @@ def export_csv(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entit
                  categories={cat.code: data["tier"]}, export_id=export_id, category=category,
                  rows=len(data["rows"]), digest=sm3_hex(text.encode("utf-8")))
     return export_id, text
-
-
-def _safe_cell(v: Any) -> str:
-    t = "" if v is None else str(v)
-    return "'" + t if t[:1] in ("=", "+", "-", "@", "\t", "\r") else t
 
 
 def log_refusal(s: Session, actor: Actor, entity_code: str, kind: str, err: Exception, purpose: str = "") -> None:

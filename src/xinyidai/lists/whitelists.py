@@ -66,6 +66,7 @@ from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
 from xinyidai.kit.principal import Principal
+from xinyidai.kit.spreadsheet import csv_cell
 from xinyidai.lists.models import (
     WhiteList,
     WhiteListDelivery,
@@ -915,12 +916,6 @@ def entry_dict(e: WhiteListEntry) -> dict[str, Any]:
 
 # ── CSV ─────────────────────────────────────────────────────────────────────────────────────────────────
 
-def _cell(v: Any) -> str:
-    """Text a spreadsheet will not run: a leading = + - @ would make Excel read a formula."""
-    t = "" if v is None else str(v)
-    return "'" + t if t[:1] in ("=", "+", "-", "@") else t
-
-
 PROJECT_FIELDS = (("name", "项目名称"), ("number", "项目编号"), ("region", "所在地区"),
                   ("total_investment", "总投资（万元）"), ("annual_investment", "年度计划投资（万元）"),
                   ("financing_need", "融资需求（万元）"), ("type", "项目类型"), ("period", "建设年限"))
@@ -936,15 +931,15 @@ def csv_text(s: Session, wl: WhiteList) -> str:
         w.writerow(["统一社会信用代码", "建设单位", *(label for _, label in PROJECT_FIELDS)])
         for e in rows:
             for p in (e.detail or {}).get("projects") or []:
-                w.writerow([_cell(e.entity_code), _cell(e.entity_name),
-                            *(_cell(p.get(k)) for k, _ in PROJECT_FIELDS)])
+                w.writerow([csv_cell(e.entity_code), csv_cell(e.entity_name),
+                            *(csv_cell(p.get(k)) for k, _ in PROJECT_FIELDS)])
     else:
         w.writerow(["序号", "统一社会信用代码", "企业名称", "信用等级", "评价得分", "评价基准日", "行业", "地区", "入选理由"])
         for i, e in enumerate(rows, 1):
             d = e.detail or {}
-            w.writerow([i, _cell(e.entity_code), _cell(e.entity_name), _cell(e.grade), _score(e.score),
-                        d.get("evaluated_on", ""), _cell(d.get("industry")), _cell(d.get("region")),
-                        _cell("；".join(e.reasons or []))])
+            w.writerow([i, csv_cell(e.entity_code), csv_cell(e.entity_name), csv_cell(e.grade), _score(e.score),
+                        csv_cell(d.get("evaluated_on")), csv_cell(d.get("industry")), csv_cell(d.get("region")),
+                        csv_cell("；".join(e.reasons or []))])
     return "\ufeff" + buf.getvalue()
 
 
