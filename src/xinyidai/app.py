@@ -79,7 +79,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 
 # Navigation by role: a link is shown only to roles its page admits (the route enforces it regardless).
 NAV: list[NavEntry] = [
-    ("/", "数据概览", {"operator", "regulator", "security", "bank", "enterprise"}),
+    ("/", "数据概览", {"operator", "regulator", "security"}),
     ("/entities", "市场主体", {"operator", "regulator", "security"}),
     ("/deliveries", "交付批次", {"operator", "regulator"}),
     ("/upload", "数据报送", {"operator"}),

@@ -87,3 +87,25 @@ def test_the_information_list_names_types_in_chinese(app, login) -> None:  # noq
     assert {"统一社会信用代码", "枚举", "文本", "数值", "日期", "身份证号码", "行政区划代码", "行业代码"} == types
     assert {c[4] for c in cells} == {"是", "否"} and {c[6] for c in cells} == {"是", "否"}  # never blank
     assert "不小于 0" in html  # registered capital's range in words, not "0 ~ "
+
+
+@pytest.mark.parametrize(("user", "home"), [("bank", "/bank"), ("enterprise", "/my")])
+def test_banks_and_enterprises_go_to_their_own_home_not_the_provinces_statistics(
+        app, login, user: str, home: str) -> None:  # noqa: ANN001
+    """Issue 23, item 11: the province-wide operations statistics are for the platform's staff; a bank's or an
+    enterprise's user opening / is sent to their own home, and the statistics API refuses them."""
+    c = login(user)
+    r = c.get("/", follow_redirects=False)
+    assert (r.status_code, r.headers.get("location")) == (303, home)
+    api = c.get("/api/v1/stats/overview")
+    assert (api.status_code, api.json()["error"]) == (403, "ROLE_FORBIDDEN")
+    menu = c.get("/bank" if user == "bank" else "/my/authorizations").text.split("</nav>", 1)[0]
+    assert "<nav>" in menu and not re.search(r'<a href="/"[^>]*>数据概览</a>', menu)  # nor does the menu
+
+
+@pytest.mark.parametrize("user", ["operator", "regulator", "security"])
+def test_staff_see_the_overview(app, login, user: str) -> None:  # noqa: ANN001
+    c = login(user)
+    page = c.get("/", follow_redirects=False)
+    assert page.status_code == 200 and "数据概览" in page.text
+    assert c.get("/api/v1/stats/overview").status_code == 200

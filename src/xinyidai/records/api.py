@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from xinyidai.entities import service as entities_service
 from xinyidai.kit.pagination import PageRequest
-from xinyidai.kit.principal import Principal
+from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.records import service
 from xinyidai.records.schemas import CorrectIn, WithdrawIn
 from xinyidai.records.submit import submit_upload
@@ -99,8 +99,8 @@ def correct(record_id: int, body: CorrectIn, request: Request, p: Principal = De
     return service.record_dict(new)
 
 
-@router.get("/stats/overview", tags=["统计"], summary="数据概览：主体、记录、交付批次的分布")
-def overview_api(request: Request, p: Principal = Depends(require()),
+@router.get("/stats/overview", tags=["统计"], summary="数据概览：主体、记录、交付批次的分布（平台工作人员）")
+def overview_api(request: Request, p: Principal = Depends(require(*STAFF)),
                  s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return service.overview_stats(s, node(request).catalog)
 

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from xinyidai.accounts.people import name_of
 from xinyidai.entities import service as entities_service
-from xinyidai.kit.errors import DomainError, NotFound
+from xinyidai.kit.errors import DomainError, Forbidden, NotFound
 from xinyidai.kit.pagination import PageRequest
-from xinyidai.kit.principal import Principal
+from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.records import service
 from xinyidai.records.api import READERS
 from xinyidai.records.models import DELIVERY_STATUSES
@@ -22,9 +22,19 @@ from xinyidai.web.templating import render
 router = APIRouter(include_in_schema=False)
 
 
+# Where a user who is not the platform's staff starts: their own work, not the province's statistics.
+HOMES = {"bank": "/bank", "enterprise": "/my"}
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, p: Principal = Depends(require()),
              s: Session = Depends(db_session, scope="function")) -> Response:
+    """The province-wide operations statistics, for the platform's staff; a bank's or an enterprise's user is
+    sent to their own home (every log-in lands here first)."""
+    if p.role in HOMES:
+        return RedirectResponse(HOMES[p.role], status_code=303)
+    if p.role not in STAFF:
+        raise Forbidden(f"当前角色（{p.role_label}）无权访问此功能", code="ROLE_FORBIDDEN")
     stats = service.overview_stats(s, node(request).catalog)
     recent = service.list_deliveries(s, PageRequest(1, 8, "id", True)).items
     return render(request, "records/overview.html", stats=stats, recent=recent)
