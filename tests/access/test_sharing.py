@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from xinyidai.access import authorizations, log, sharing
 from xinyidai.access.authorizations import GrantRequest
+from xinyidai.access.models import Authorization
 from xinyidai.access.policy import default_policy
 from xinyidai.kit import audit, clock
 from xinyidai.kit.audit import AuditEvent
@@ -205,6 +206,85 @@ def test_audit_chain_intact_and_tampering_found(db, catalog, world: World) -> No
     with db.session() as s:
         report = audit.verify_chain(s)
         assert not report.intact and report.first_broken == target.id
+
+
+def uses_of(db, *numbers: str) -> list[int]:  # noqa: ANN001
+    with db.session() as s:
+        return [s.execute(select(Authorization.uses).where(Authorization.number == n)).scalar_one() for n in numbers]
+
+
+def entries(db, action: str) -> list[AuditEvent]:  # noqa: ANN001
+    with db.session() as s:
+        return list(s.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).scalars())
+
+
+def test_public_views_spend_nothing_and_say_so(db, catalog, world: World) -> None:  # noqa: ANN001
+    """Issue 23, item 7: a bank with an authorization for 纳税/社保/水费 reads 行政处罚 (public), its detail and
+    its export: no use of the enterprise's authorization is spent, and the access log says 公开信息."""
+    number = grant(db, catalog, world, mode="原始明细", categories=("tax", "social_insurance", "water"), max_uses=5)
+    detail = ask(db, catalog, world.bank_a, "detail", "penalty")
+    assert detail["tier"] == "公开" and detail["served_under"] == [] and detail["rows"]
+    ask(db, catalog, world.bank_a, "export_csv", "penalty", purpose="贷前审查", secret="k")
+    assert uses_of(db, number) == [0]
+    for action, label in (("access.detail", "查看公开信息"), ("access.export", "导出公开信息")):
+        ev = entries(db, action)[0]
+        assert ev.detail["basis"] == "公开信息" and ev.detail["authorizations"] == []
+        shown = log.access_dict(ev, {}, {})
+        assert (shown["basis"], shown["action_label"]) == ("公开信息", label)
+    # Under the authorization it names what it spent, and spends it.
+    tax = ask(db, catalog, world.bank_a, "detail", "tax")
+    assert tax["served_under"] == [number] and uses_of(db, number) == [1]
+    ev = entries(db, "access.detail")[-1]
+    assert ev.detail["authorizations"] == [number] and "basis" not in ev.detail
+    assert log.access_dict(ev, {}, {})["action_label"] == "查看原始明细"
+
+
+def test_a_profile_spends_exactly_the_authorizations_it_names(db, catalog, world: World) -> None:  # noqa: ANN001
+    """An authorization spends a use only when the answer is served under it: not one that covers only a
+    public category in summary form (the public tier shows more), nor a summary one for a category a
+    detail authorization already serves."""
+    public_only = grant(db, catalog, world, mode="汇总查询", categories=("penalty",), max_uses=5)
+    tax_summary = grant(db, catalog, world, mode="汇总查询", categories=("tax",), max_uses=5)
+    tax_detail = grant(db, catalog, world, mode="原始明细", categories=("tax",), max_uses=5)
+    social = grant(db, catalog, world, mode="汇总查询", categories=("social_insurance",), max_uses=5)
+    out = ask(db, catalog, world.bank_a)
+    assert {a["authorization"] for a in out["served_under"]} == {tax_detail, social}
+    assert out["categories"]["tax"]["authorizations"] == [tax_detail]
+    assert uses_of(db, public_only, tax_summary, tax_detail, social) == [0, 0, 1, 1]
+    [ev] = entries(db, "access.profile")
+    assert ev.detail["authorizations"] == sorted([tax_detail, social]) and "basis" not in ev.detail
+
+
+def test_a_public_profile_under_an_authorization_for_public_categories_spends_nothing(
+        db, catalog, world: World) -> None:  # noqa: ANN001
+    number = grant(db, catalog, world, mode="汇总查询", categories=("penalty", "judicial"), max_uses=1)
+    for _ in range(3):  # a use limit of one, and still served: the public tier costs nothing
+        out = ask(db, catalog, world.bank_a)
+        assert out["served_under"] == [] and "penalty" in out["categories"]
+    assert uses_of(db, number) == [0]
+    assert all(ev.detail["basis"] == "公开信息" for ev in entries(db, "access.profile"))
+    named = ask(db, catalog, world.bank_a, number=number)  # named, it still adds nothing to the public tier
+    assert named["served_under"] == [] and uses_of(db, number) == [0]
+
+
+def test_an_authorization_revoked_while_serving_is_neither_spent_nor_named(db, catalog, world: World) -> None:  # noqa: ANN001
+    """Between reading the live authorizations and spending them one is revoked (here by the same unit of
+    work, as a commit on another connection would be seen on PostgreSQL): the use is not taken from it,
+    and the request is served under the others only."""
+    tax = grant(db, catalog, world, mode="汇总查询", categories=("tax",), max_uses=5)
+    social = grant(db, catalog, world, mode="汇总查询", categories=("social_insurance",), max_uses=5)
+    actor = sharing.actor_of(world.bank_a)
+
+    def serving_while_revoking(scopes: sharing.Scopes) -> set[str]:
+        s.execute(update(Authorization).where(Authorization.number == tax).values(status="revoked"))
+        return {g[0] for grants in scopes.values() for g in grants}
+
+    with db.session() as s:
+        basis = sharing.spend_serving(s, actor, ENTITY, "贷前审查", sharing.QUERY_MODES, None, True,
+                                      serving_while_revoking)
+        assert {a[1] for a in basis.live} == {tax, social}
+        assert [a[1] for a in basis.auths] == [social] and set(basis.scopes) == {"social_insurance"}
+    assert uses_of(db, tax, social) == [0, 1]
 
 
 @pytest.mark.parametrize(("purpose", "mode", "message"), [

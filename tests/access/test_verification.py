@@ -165,3 +165,15 @@ def test_probing_an_amount_is_limited_and_flagged(db, catalog, world: World) -> 
     with db.session() as s:
         alert = s.execute(select(AccessAlert)).scalar_one()
         assert alert.rule == "probing" and alert.entity_code == ENTITY
+
+
+def test_only_the_authorizations_covering_the_claims_are_spent(db, catalog, world: World) -> None:  # noqa: ANN001
+    """A claim about 纳税 spends the verification authorization that covers 纳税, not another that covers
+    only 社会保险; the receipt and the log name the one it spent."""
+    tax = grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("tax",), max_uses=5)
+    social = grant(db, catalog, world, mode="核验比对", purpose="核验", categories=("social_insurance",), max_uses=5)
+    out = run(db, catalog, world, CLAIMS[:1], "v-cover")
+    assert out["receipt"]["statement"]["authorizations"] == [tax]
+    with db.session() as s:
+        uses = dict(s.execute(select(Authorization.number, Authorization.uses)).all())
+    assert (uses[tax], uses[social]) == (1, 0)

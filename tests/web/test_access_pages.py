@@ -277,3 +277,24 @@ def test_bank_lookup_of_no_entity_says_so(world, login, code: str, status: int, 
     r = login("bank").get(f"/bank/entities/{code}")
     assert r.status_code == status and message in r.text
     assert "该企业尚未向本机构授权" not in r.text and "本机构获得的授权" not in r.text
+
+
+def _uses(db, number: str) -> int:  # noqa: ANN001
+    with db.session() as s:
+        return s.execute(select(Authorization.uses).where(Authorization.number == number)).scalar_one()
+
+
+def test_public_views_say_public_information(world, login, db) -> None:  # noqa: ANN001
+    """Issue 23, item 7: reading 行政处罚 (public) under an authorization for 纳税/社会保险/水费 spends none of its
+    uses, and the enterprise and the staff read it as 公开信息, not as 查看原始明细 under no authorization."""
+    ent = login("enterprise")
+    number = _grant(ent, mode="原始明细", categories=("tax", "social_insurance", "water"))
+    bank = login("bank")
+    assert bank.get(f"/bank/entities/{ENTITY}/records/penalty").status_code == 200
+    assert _uses(db, number) == 0
+    row = re.search(r"<tr[^>]*><td class=\"nw\">[^<]*</td><td class=\"nw\">查看公开信息</td>.*?</tr>",
+                    ent.get("/my/accesses").text, re.S)
+    assert row and "公开信息" in row.group(0).split("查看公开信息", 1)[1] and "查看原始明细" not in row.group(0)
+    staff = login("security").get(f"/access/audit?entity={ENTITY}").text.split("<tbody>", 1)[1]
+    assert "查看公开信息" in staff and "查看原始明细" not in staff
+    assert re.search(r"查看公开信息</td>.*?<td class=\"small\">\s*<span class=\"muted\">公开信息</span>", staff, re.S)

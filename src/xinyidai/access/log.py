@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from xinyidai.access import sharing
 from xinyidai.accounts.people import names_of
 from xinyidai.entities.models import MarketEntity
 from xinyidai.institutions.models import FinancialInstitution
@@ -28,6 +29,10 @@ ACTION_LABELS = {
     "authorization.revoked": "撤销授权",
 }
 RESULT_LABELS = {"access.refused": "已拒绝"}
+# An access that read the public tier only (served under no authorization) is named as such: it is not the
+# enterprise's authorized detail, and it spent none of its uses.
+PUBLIC_LABELS = {"access.detail": "查看公开信息", "access.export": "导出公开信息"}
+SERVED_ACTIONS = ("access.profile", "access.detail", "access.export", "access.report")
 # Why an access was refused, for people: the one place a refusal's code becomes words on a page. The JSON API
 # keeps the code (programs branch on it) and carries this reason beside it.
 REFUSAL_REASONS = {
@@ -110,17 +115,30 @@ def _authorizations(ev: AuditEvent, d: dict[str, Any]) -> list[str]:
     return []
 
 
+def _public(ev: AuditEvent, d: dict[str, Any], authorizations: list[str]) -> bool:
+    """Served under no authorization, the public tier only: said so by the entry, or (entries logged before
+    they said it) every category it names served as 公开."""
+    if ev.action not in SERVED_ACTIONS or authorizations:
+        return False
+    tiers = d.get("categories")
+    return d.get("basis") == sharing.PUBLIC_BASIS or (
+        isinstance(tiers, dict) and bool(tiers) and all(t == "公开" for t in tiers.values()))
+
+
 def access_dict(ev: AuditEvent, names: dict[str, str], users: dict[str, str]) -> dict[str, Any]:
     d = ev.detail or {}
     refused = ev.action == "access.refused"
     categories = d.get("categories")
     if categories is None and d.get("category"):  # exports logged before they named their tier
         categories = [d["category"]]
+    auths = _authorizations(ev, d)
+    public = _public(ev, d, auths)
+    label = (PUBLIC_LABELS if public else ACTION_LABELS).get(ev.action) or ACTION_LABELS.get(ev.action, ev.action)
     return {
-        "id": ev.id, "at": ev.at.isoformat(), "action": ev.action, "action_label": ACTION_LABELS.get(ev.action, ev.action),
+        "id": ev.id, "at": ev.at.isoformat(), "action": ev.action, "action_label": label,
         "institution_code": ev.institution_code, "institution_name": names.get(ev.institution_code or "", ""),
         "user": ev.actor, "user_name": users.get(ev.actor, ev.actor), "purpose": d.get("purpose"),
-        "authorizations": _authorizations(ev, d), "categories": categories,
+        "authorizations": auths, "basis": sharing.PUBLIC_BASIS if public else None, "categories": categories,
         "result": "已拒绝" if refused else "成功", "code": d.get("code"),
         "reason": refusal_reason(d.get("code")) if refused else None, "request_id": ev.request_id,
     }

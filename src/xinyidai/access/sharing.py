@@ -1,14 +1,18 @@
 """What an institution can see of an entity: the public tier, authorized summaries, original detail.
 
-Authorization lives in the query. Each function takes the acting institution and runs one statement that
+Authorization lives in the query. Each function takes the acting institution and runs statements that
 can return only what that institution may see right now:
-  1. an UPDATE … RETURNING consumes one use of every live authorization that fits the request (the
-     institution's own, for this entity and purpose, in a mode that allows the request, inside its window,
-     with uses left, the institution active); it is atomic, so two concurrent requests cannot both take the
-     last use;
-  2. a SELECT of current records whose category is public (and the institution active) or covered by a
-     scope of one of those authorizations, still revoked/expired-checked in the same statement.
-There is no "check, then fetch": a revocation committed before the request is seen by both statements.
+  1. a SELECT of the live authorizations that fit the request (the institution's own, for this entity and
+     purpose, in a mode that allows the request, inside its window, with uses left, the institution
+     active) and their scopes, from which the request's plan is made;
+  2. an UPDATE … RETURNING that spends one use of each authorization the answer is served under — only
+     those: a public category costs the enterprise nothing, and an authorization whose categories the
+     answer does not need is not touched — re-checking every condition, so two concurrent requests cannot
+     both take the last use, and one revoked meanwhile is not spent (the plan is then remade from what was);
+  3. a SELECT of current records whose category is public (and the institution active) or covered by a
+     scope of one of the spent authorizations, still revoked/expired-checked in the same statement.
+There is no "check, then fetch": a revocation committed before the request is seen by the statements that
+spend and read.
 
 Every response is shaped by the policy (policy.py) for the tier each category is served under, names the
 authorizations and purpose it was served under, and leaves an access entry in the audit chain in the same
@@ -22,6 +26,7 @@ import hmac
 import io
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -48,6 +53,7 @@ from xinyidai.records.models import CreditRecord
 QUERY_MODES = ("汇总查询", "原始明细")
 DETAIL_MODES = ("原始明细",)
 MAX_DETAIL_ROWS = 2000
+PUBLIC_BASIS = "公开信息"  # what an access served under no authorization read, as its log entry says
 
 
 @dataclass(frozen=True)
@@ -97,11 +103,17 @@ _LIVE = [Authorization.institution_code == _B("inst"), Authorization.entity_code
          exists().where(FinancialInstitution.code == _B("inst"), FinancialInstitution.status == "active"),
          or_(Authorization.number == _B("p_number"),
              and_(_B("p_number", type_=String).is_(None), Authorization.purpose == _B("p_purpose")))]
-_PEEK = Prepared(select(Authorization.id, Authorization.number, Authorization.mode).where(*_LIVE))
+_USES_LEFT = or_(Authorization.max_uses.is_(None), Authorization.uses < Authorization.max_uses)
+_AUTH_COLUMNS = (Authorization.id, Authorization.number, Authorization.mode)
+# The live authorizations with their scopes in one statement (every authorization has at least one scope).
+_WITH_SCOPES = select(*_AUTH_COLUMNS, AuthorizationScope.category, AuthorizationScope.items).join(
+    AuthorizationScope, AuthorizationScope.authorization_id == Authorization.id)
+_PEEK = Prepared(_WITH_SCOPES.where(*_LIVE))
+_USABLE = Prepared(_WITH_SCOPES.where(*_LIVE, _USES_LEFT))
 _TAKE = Prepared(update(Authorization)
-                 .where(*_LIVE, or_(Authorization.max_uses.is_(None), Authorization.uses < Authorization.max_uses))
+                 .where(Authorization.id.in_(_B("ids", expanding=True)), *_LIVE, _USES_LEFT)
                  .values(uses=Authorization.uses + 1, last_used_at=_B("p_now"))
-                 .returning(Authorization.id, Authorization.number, Authorization.mode))
+                 .returning(*_AUTH_COLUMNS))
 _COVERED = exists().where(
     AuthorizationScope.category == CreditRecord.category, AuthorizationScope.authorization_id == Authorization.id,
     Authorization.id.in_(_B("auth_ids", expanding=True)), Authorization.institution_code == _B("inst"),
@@ -120,21 +132,48 @@ _READABLE = (select(*CreditRecord.__table__.c).where(
 _READABLE_FACTS = Prepared(_READABLE.with_only_columns(
     CreditRecord.id, CreditRecord.category, CreditRecord.period_start, CreditRecord.period_end, CreditRecord.content))
 _READABLE_ALL = Prepared(_READABLE)
-_SCOPES = Prepared(select(AuthorizationScope.authorization_id, AuthorizationScope.category,
-                          AuthorizationScope.items)
-                   .where(AuthorizationScope.authorization_id.in_(_B("ids", expanding=True))))
+
+Auth = tuple[int, str, str]  # an authorization as the request path reads it: (id, number, mode)
+Scopes = dict[str, list[tuple[str, str, list[str] | None]]]  # category → [(number, mode, item list)]
 
 
-def take_authorizations(s: Session, actor: Actor, entity: str, purpose: str, modes: tuple[str, ...],
-                         number: str | None, consume: bool) -> list[tuple[int, str, str]]:
-    """(id, number, mode) of the live authorizations serving this request — the institution's own, for
-    this entity and purpose (or the named one), in an allowed mode, inside the window, the institution
-    active; one use of each is spent, atomically, unless this is a retried request."""
+@dataclass
+class Basis:
+    """What a request is served under: the live authorizations that fit it, those it spent (or, for a
+    retried request, would have spent) and what the spent ones cover."""
+
+    live: list[Auth]
+    auths: list[Auth]
+    scopes: Scopes
+
+
+def spend_serving(s: Session, actor: Actor, entity: str, purpose: str, modes: tuple[str, ...],
+                  number: str | None, consume: bool, serving: Callable[[Scopes], set[str]]) -> Basis:
+    """The institution's live authorizations for this entity and purpose (or the named one) in an allowed
+    mode; `serving` picks, from their scopes, the numbers the answer would be served under, and one use of
+    each of those — and of no other — is spent, atomically, unless this is a retried request (which spent
+    its use already, so even the last use still answers it)."""
     params = {"inst": actor.institution_code, "entity": entity, "modes": list(modes), "p_now": clock.now(),
               "p_number": number, "p_purpose": purpose}
-    if not consume:  # a retried request: it already spent its use, so the last use still answers it
-        return [tuple(r) for r in _PEEK.all(s, params)]
-    return [tuple(r) for r in _TAKE.all(s, params)]
+    by_id: dict[int, Auth] = {}
+    scopes: Scopes = defaultdict(list)
+    for aid, num, mode, category, items in (_USABLE if consume else _PEEK).all(s, params):
+        by_id[aid] = (aid, num, mode)
+        scopes[category].append((num, mode, items))
+    live = list(by_id.values())
+    chosen = serving(scopes)
+    auths = [a for a in live if a[1] in chosen]
+    if consume and auths:
+        # Every condition is checked again as the use is spent: one revoked or used up since it was read is
+        # not spent, and the answer is served under those that were (a plan made from their scopes names
+        # exactly them: dropping an authorization never makes another one serve).
+        auths = [tuple(r) for r in _TAKE.all(s, {**params, "ids": [a[0] for a in auths]})]
+    return Basis(live, auths, _only(scopes, {a[1] for a in auths}))
+
+
+def _only(scopes: Scopes, numbers: set[str]) -> Scopes:
+    kept = {c: [g for g in grants if g[0] in numbers] for c, grants in scopes.items()}
+    return {c: grants for c, grants in kept.items() if grants}
 
 
 def readable_records(s: Session, actor: Actor, entity: str, public: list[str], auth_ids: list[int],
@@ -148,18 +187,6 @@ def readable_records(s: Session, actor: Actor, entity: str, public: list[str], a
     return (_READABLE_FACTS if facts_only else _READABLE_ALL).all(s, params)
 
 
-def scopes_of(s: Session, auths: list[tuple[int, str, str]]) -> dict[str, list[tuple[str, str, list[str] | None]]]:
-    """category → [(authorization number, mode, item list)] for the authorizations taken."""
-    if not auths:
-        return {}
-    by_id = {a[0]: a for a in auths}
-    out: dict[str, list] = defaultdict(list)
-    for aid, cat, items in _SCOPES.all(s, {"ids": list(by_id)}):
-        _, number, mode = by_id[aid]
-        out[cat].append((number, mode, items))
-    return out
-
-
 @dataclass
 class Served:
     """How one category is served: its tier, the authorization(s) behind it, the items allowed."""
@@ -169,7 +196,11 @@ class Served:
     items: set[str] | None  # None = every item
 
 
-def _plan(catalog: Catalog, public: list[str], scopes: dict[str, list], want_detail: bool) -> dict[str, Served]:
+def _named(plan: dict[str, Served]) -> set[str]:
+    return {n for sv in plan.values() for n in sv.authorizations}
+
+
+def _plan(catalog: Catalog, public: list[str], scopes: Scopes, want_detail: bool) -> dict[str, Served]:
     plan: dict[str, Served] = {}
     for code in public:
         plan[code] = Served("公开", [], None)
@@ -270,13 +301,18 @@ def _summarise(policy: Policy, cat: Category, served: Served, records: list[Prep
     }
 
 
+def basis_of(authorizations: list[str]) -> dict[str, str]:
+    """An access served under no authorization read the public tier only, and its entry says so."""
+    return {} if authorizations else {"basis": PUBLIC_BASIS}
+
+
 def log_access(s: Session, actor: Actor, action: str, entity: str, purpose: str, plan: dict[str, Served],
-         extra: dict[str, Any] | None = None) -> audit.Entry:
-    auths = sorted({n for sv in plan.values() for n in sv.authorizations})
+               extra: dict[str, Any] | None = None) -> audit.Entry:
+    auths = sorted(_named(plan))
     return audit.record(
         s, actor.username, action, f"entity:{entity}", entity_code=entity, institution_code=actor.institution_code,
         request_id=actor.request_id, purpose=purpose, authorizations=auths,
-        categories={c: sv.tier for c, sv in sorted(plan.items())}, **(extra or {}))
+        categories={c: sv.tier for c, sv in sorted(plan.items())}, **basis_of(auths), **(extra or {}))
 
 
 @dataclass
@@ -285,7 +321,7 @@ class Access:
     they allow (with the public ones), and the records the readable statement returned for them."""
 
     entity: PreparedRow  # the market_entities row
-    auths: list[tuple[int, str, str]]
+    auths: list[Auth]
     plan: dict[str, Served]
     records: list[PreparedRow]  # credit_records rows (id, category, period_start, period_end, content), read-only
 
@@ -305,14 +341,15 @@ def summary_access(s: Session, catalog: Catalog, actor: Actor, entity_code: str,
     e = entity_row(s, entity)
     public = _public_categories(catalog)
     consume = not _seen_before(s, actor, entity, action)
-    auths = take_authorizations(s, actor, entity, purpose, QUERY_MODES, number, consume)
-    if number and not auths:
+    basis = spend_serving(s, actor, entity, purpose, QUERY_MODES, number, consume,
+                          lambda scopes: _named(_plan(catalog, public, scopes, want_detail=False)))
+    if number and not basis.live:
         raise diagnose(s, actor.institution_code, entity, purpose, None, QUERY_MODES, number)
-    plan = _plan(catalog, public, scopes_of(s, auths), want_detail=False)
-    records = readable_records(s, actor, entity, public, [a[0] for a in auths], list(plan), facts_only=True)
+    plan = _plan(catalog, public, basis.scopes, want_detail=False)
+    records = readable_records(s, actor, entity, public, [a[0] for a in basis.auths], list(plan), facts_only=True)
     if not records and not s.execute(select(_institution_active(actor.institution_code))).scalar():
         raise Forbidden("本机构已被暂停或撤销接入", code="INSTITUTION_SUSPENDED")
-    return Access(e, auths, plan, records)
+    return Access(e, basis.auths, plan, records)
 
 
 def profile(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_code: str, *,
@@ -344,14 +381,18 @@ def detail(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_co
     except KeyError:
         raise InvalidInput(f"信息类别 {category} 不在信息清单中", code="UNKNOWN_CATEGORY") from None
     public = [cat.code] if cat.sensitivity == "公开" else []
+
+    def plan_of(scopes: Scopes) -> dict[str, Served]:
+        return _plan(catalog, public, {k: v for k, v in scopes.items() if k == cat.code}, want_detail=True)
+
     consume = not _seen_before(s, actor, entity, "access.detail")
-    auths = take_authorizations(s, actor, entity, purpose, DETAIL_MODES, number, consume)
-    scopes = {k: v for k, v in scopes_of(s, auths).items() if k == cat.code}
-    plan = _plan(catalog, public, scopes, want_detail=True)
+    basis = spend_serving(s, actor, entity, purpose, DETAIL_MODES, number, consume,
+                          lambda scopes: _named(plan_of(scopes)))
+    plan = plan_of(basis.scopes)
     if cat.code not in plan:
         raise diagnose(s, actor.institution_code, entity, purpose, cat.code, DETAIL_MODES, number)
     served = plan[cat.code]
-    records = readable_records(s, actor, entity, public, [a[0] for a in auths], [cat.code])[:MAX_DETAIL_ROWS]
+    records = readable_records(s, actor, entity, public, [a[0] for a in basis.auths], [cat.code])[:MAX_DETAIL_ROWS]
     rows = []
     for r in records:
         fields = policy.shape_fields(served.tier, cat, _content(r), served.items)
@@ -393,8 +434,8 @@ def export_csv(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entit
     audit.record(s, actor.username, "access.export", f"entity:{data['entity_code']}",
                  entity_code=data["entity_code"], institution_code=actor.institution_code,
                  request_id=actor.request_id, purpose=purpose, authorizations=data["served_under"],
-                 categories={cat.code: data["tier"]}, export_id=export_id, category=category,
-                 rows=len(data["rows"]), digest=sm3_hex(text.encode("utf-8")))
+                 categories={cat.code: data["tier"]}, **basis_of(data["served_under"]), export_id=export_id,
+                 category=category, rows=len(data["rows"]), digest=sm3_hex(text.encode("utf-8")))
     return export_id, text
 
 

@@ -237,9 +237,11 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
                         window=f"{actor.institution_code}:{entity}:{clock.now():%Y%m%d}",
                         detail={"items": [f"{a}.{b}" for a, b in over]}, severity="high")
             raise ProbingLimited()
-    auths = sharing.take_authorizations(s, actor, entity, "核验", ("核验比对",), number, consume=True)
-    scopes = sharing.scopes_of(s, auths)
     needed = sorted({c.category for c in claims})
+    # Only the authorizations covering a claimed category are spent (and named on the receipt).
+    basis = sharing.spend_serving(s, actor, entity, "核验", ("核验比对",), number, True,
+                                  lambda scopes: {g[0] for c in needed for g in scopes.get(c, [])})
+    auths, scopes = basis.auths, basis.scopes
     missing = [c for c in needed if c not in scopes]
     if missing:
         if not auths:
