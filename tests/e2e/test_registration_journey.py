@@ -65,6 +65,7 @@ def test_register_then_grant_then_bank_reads(live_server, page, browser: Browser
     try:
         login(bank, base, "bank", DEMO_PASSWORD)
         bank.goto(f"{base}/bank/entities/{code}")
+        bank.get_by_role("button", name="确认查询").click()  # opened from the address bar: a read is confirmed
         expect(bank.get_by_role("heading", level=1)).to_contain_text(name)
         expect(bank.locator("#cat-tax")).to_contain_text(number)
         screenshot(bank, "register-04-bank-sees-new-enterprise")

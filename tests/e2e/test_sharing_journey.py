@@ -145,8 +145,13 @@ def test_grant_query_verify_revoke_refuse(live_server, page, browser, screenshot
             expect(page.get_by_role("heading", level=1)).to_contain_text("已撤销")
         screenshot(page, "sharing-09-revoked")
 
-        # The bank is refused: under the revoked authorization, and for verification.
+        # The bank is refused: under the revoked authorization, and for verification. Opened from the address
+        # bar (not from a page of the platform), a read that would spend a use asks to be confirmed first.
         bank.goto(f"{base}/bank/entities/{ent_code}?authorization={summary_no}")
+        expect(bank.get_by_role("heading", level=1)).to_have_text("确认查询")
+        expect(bank.locator("#confirm-read")).to_be_visible()
+        screenshot(bank, "sharing-10-bank-confirm")
+        bank.get_by_role("button", name="确认查询").click()
         refusal = bank.locator(".refusal")
         expect(refusal).to_contain_text("企业已撤销该授权")
         expect(refusal).to_contain_text("AUTHORIZATION_REVOKED")

@@ -13,9 +13,11 @@ from sqlalchemy import select, update
 from tests.access.conftest import BANK_A, ENTITY, LEGAL_REP_ID, populate
 from xinyidai.access.models import Authorization
 from xinyidai.accounts.models import User
+from xinyidai.institutions import onboarding
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
 from xinyidai.kit.node_key import verify_signature
+from xinyidai.kit.principal import Principal
 
 
 @pytest.fixture
@@ -25,6 +27,17 @@ def world(app, db, catalog):  # noqa: ANN001, ANN201
         s.execute(update(User).where(User.username == "bank").values(org_code=BANK_A))
         s.execute(update(User).where(User.username == "enterprise").values(org_code=ENTITY))
     return app
+
+
+@pytest.fixture
+def login(login):  # noqa: ANN001, ANN201
+    """Clients as the platform's own pages call the API: the browser says a page of this site made the request
+    (see test_a_cookie_session_cannot_be_made_to_spend_from_another_site)."""
+    def _login(username: str) -> TestClient:
+        c = login(username)
+        c.headers["Sec-Fetch-Site"] = "same-origin"
+        return c
+    return _login
 
 
 def grant(ent, mode: str, categories: list[str], purpose: str = "贷前审查") -> str:  # noqa: ANN001
@@ -145,3 +158,34 @@ def test_injection_in_search_fields(world, login, payload: str) -> None:  # noqa
     assert r.status_code == 200 and r.json()["total"] == 0
     r = bank.get(f"/api/v1/access/entities/{payload}/profile")
     assert r.status_code in (404, 422) and "49" not in r.text
+
+
+def test_a_cookie_session_cannot_be_made_to_spend_from_another_site(world, login, db) -> None:  # noqa: ANN001
+    """Issue 23, item 7: the reads that spend a use are GETs, and a session cookie goes with another site's
+    link or image. With a cookie they are served only when the browser says a page of this site asked; an
+    API key or a signed request carries no ambient authority and is unaffected."""
+    number = grant(login("enterprise"), "原始明细", ["tax"])
+    bank = login("bank")
+    paths = [f"/api/v1/access/entities/{ENTITY}/profile", f"/api/v1/access/entities/{ENTITY}/records/tax",
+             f"/api/v1/access/entities/{ENTITY}/records/tax/export"]
+    for path in paths:
+        for site in ("cross-site", "same-site", "none"):
+            r = bank.get(path, headers={"Sec-Fetch-Site": site})
+            assert (r.status_code, r.json()["error"]) == (403, "CROSS_SITE_REQUEST"), (path, site)
+            assert "API 密钥" in r.json()["message"]
+    del bank.headers["Sec-Fetch-Site"]  # a browser too old to say is not believed either
+    assert bank.get(paths[0]).json()["error"] == "CROSS_SITE_REQUEST"
+
+    def uses() -> int:
+        with db.session() as s:
+            return s.execute(select(Authorization.uses).where(Authorization.number == number)).scalar_one()
+
+    with db.session() as s:
+        assert s.execute(select(AuditEvent).where(AuditEvent.action.like("access.%"))).first() is None
+    assert uses() == 0
+    assert bank.get(paths[1], headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200 and uses() == 1
+    with db.session() as s:
+        token = onboarding.issue_api_key(s, Principal(0, "op", "运营", "operator", None), BANK_A, label="信贷系统").token
+    machine = TestClient(world)
+    r = machine.get(paths[1], headers={"X-Api-Key": token})
+    assert r.status_code == 200 and r.json()["served_under"] == [number] and uses() == 2

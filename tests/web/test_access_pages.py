@@ -31,6 +31,17 @@ def world(app, db, catalog):  # noqa: ANN001, ANN201
     return app
 
 
+@pytest.fixture
+def login(login):  # noqa: ANN001, ANN201
+    """Clients as a browser is within the site: it says a page of this site made each request (reads that
+    spend an authorization's use are served only then; see test_a_spending_page_opened_from_elsewhere_asks_first)."""
+    def _login(username: str) -> TestClient:
+        c = login(username)
+        c.headers["Sec-Fetch-Site"] = "same-origin"
+        return c
+    return _login
+
+
 def _hidden(html: str, name: str) -> str:
     m = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert m, f"no hidden field {name}"
@@ -282,6 +293,41 @@ def test_bank_lookup_of_no_entity_says_so(world, login, code: str, status: int, 
 def _uses(db, number: str) -> int:  # noqa: ANN001
     with db.session() as s:
         return s.execute(select(Authorization.uses).where(Authorization.number == number)).scalar_one()
+
+
+def _accesses(db) -> list[str]:  # noqa: ANN001
+    with db.session() as s:
+        return list(s.execute(select(AuditEvent.action).where(AuditEvent.action.like("access.%"))).scalars())
+
+
+@pytest.mark.parametrize("path", [f"/bank/entities/{ENTITY}", f"/bank/entities/{ENTITY}/records/tax",
+                                  f"/bank/entities/{ENTITY}/records/tax/export"])
+def test_a_spending_page_opened_from_elsewhere_asks_first(world, login, db, path: str) -> None:  # noqa: ANN001
+    """Issue 23, item 7: a read that spends a use of the enterprise's authorization is a GET with a SameSite=Lax
+    cookie, so a link on another site (or in a mail, or a bookmark) opened by a bank officer would spend it in
+    the bank's name. Unless the browser says a page of this site made the request, the page only asks; the
+    officer's confirmation is a POST with the session's CSRF token, which no other site can forge."""
+    number = _grant(login("enterprise"), mode="原始明细", categories=("tax",))
+    bank = login("bank")
+    url = f"{path}?purpose=贷前审查&authorization={number}"
+    del bank.headers["Sec-Fetch-Site"]  # a browser too old to say
+    for site in ("cross-site", "same-site", "none", None):
+        r = bank.get(url, headers={"Sec-Fetch-Site": site} if site else {})
+        assert r.status_code == 200 and "确认查询" in r.text, site
+        assert "1,234,567.89" not in r.text and "追溯码" not in r.text
+        assert "no-store" in r.headers["cache-control"]
+    assert _uses(db, number) == 0 and _accesses(db) == []
+    action = re.search(r'<form id="confirm-read" method="post" action="([^"]+)"', r.text).group(1).replace("&amp;", "&")
+    assert action == url.replace("贷前审查", "%E8%B4%B7%E5%89%8D%E5%AE%A1%E6%9F%A5")
+    forged = bank.post(action, data={"csrf_token": "forged"})
+    assert forged.status_code == 403 and "CSRF_FAILED" in forged.text
+    assert _uses(db, number) == 0 and _accesses(db) == []
+    confirmed = bank.post(action, data={"csrf_token": _hidden(r.text, "csrf_token")})
+    assert confirmed.status_code == 200 and "确认查询" not in confirmed.text
+    assert "1,234,567.89" in confirmed.text or "追溯码" in confirmed.text
+    assert _uses(db, number) == 1
+    same = bank.get(url, headers={"Sec-Fetch-Site": "same-origin"})  # a link on the platform's own pages
+    assert same.status_code == 200 and "确认查询" not in same.text and _uses(db, number) == 2
 
 
 def test_public_views_say_public_information(world, login, db) -> None:  # noqa: ANN001

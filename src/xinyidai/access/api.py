@@ -1,7 +1,10 @@
 """JSON API of authorized sharing: for institutions (profile, detail, export, verification), enterprises
 (grant, revoke, who looked) and staff (audit search, alerts). Same services and rules as the pages.
 
-Institutions authenticate with a logged-in session or with an API credential (see entities/request_auth.py).
+Institutions authenticate with a logged-in session or with an API credential (see institutions/request_auth.py).
+A read that spends a use of an authorization, asked with a session cookie, is served only when the browser
+says a page of this site made it (`runtime.refuse_cross_site`): another site's link cannot spend in a bank's
+name.
 `X-Request-Id` makes a request idempotent: a repeated id is answered again without spending another use of
 the authorization (and, for verification, returns the stored answer and receipt).
 """
@@ -48,6 +51,7 @@ class JsonBody(Response):
 async def profile(code: str, request: Request, purpose: str = PURPOSE_Q, number: str | None = AUTH_Q,
                   request_id: str | None = REQUEST_ID_H, bank: Caller = Depends(caller("bank"))) -> Response:
     def work(p: Principal, s: Session) -> dict[str, Any]:
+        runtime.refuse_cross_site(request)
         actor = sharing.actor_of(p, request_id)
         return runtime.served(s, actor, code, "profile", purpose, lambda: sharing.profile(
             s, node(request).catalog, runtime.policy(request), actor, code, purpose=purpose, number=number))
@@ -60,6 +64,7 @@ async def detail(code: str, category: str, request: Request, purpose: str = PURP
                  number: str | None = AUTH_Q, request_id: str | None = REQUEST_ID_H,
                  bank: Caller = Depends(caller("bank"))) -> Response:
     def work(p: Principal, s: Session) -> dict[str, Any]:
+        runtime.refuse_cross_site(request)
         actor = sharing.actor_of(p, request_id)
         return runtime.served(s, actor, code, "detail", purpose, lambda: sharing.detail(
             s, node(request).catalog, runtime.policy(request), actor, code, category, purpose=purpose,
@@ -72,6 +77,7 @@ async def export(code: str, category: str, request: Request, purpose: str = PURP
                  number: str | None = AUTH_Q, request_id: str | None = REQUEST_ID_H,
                  bank: Caller = Depends(caller("bank"))) -> Response:
     def work(p: Principal, s: Session) -> tuple[str, str]:
+        runtime.refuse_cross_site(request)
         actor = sharing.actor_of(p, request_id)
         secret = node(request).settings.ensure_secret_key()
         return runtime.served(s, actor, code, "export", purpose, lambda: sharing.export_csv(

@@ -16,11 +16,31 @@ from xinyidai.access import sharing
 from xinyidai.access.policy import Policy, default_policy
 from xinyidai.kit.audit import Signer
 from xinyidai.kit.db import write_lock
-from xinyidai.kit.errors import DomainError
+from xinyidai.kit.errors import DomainError, Forbidden
 from xinyidai.kit.node_key import node_signer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+class CrossSiteRequest(Forbidden):
+    code = "CROSS_SITE_REQUEST"
+    message = "该查询会使用企业的授权次数，只能从本平台的页面发起；程序调用请使用 API 密钥或签名请求"
+
+
+def from_own_pages(request: Request) -> bool:
+    """Whether the browser says a page of this site made the request. Browsers set `Sec-Fetch-Site` and no
+    page can: a link or form on another site (a sibling subdomain too), a mail, a bookmark or the address
+    bar say otherwise, and a browser too old to send it is not believed either (deny by default)."""
+    return request.headers.get("sec-fetch-site") == "same-origin"
+
+
+def refuse_cross_site(request: Request) -> None:
+    """A read that spends a use of the enterprise's authorization, asked with a session cookie (which the
+    browser attaches to another site's links), must come from the platform's own pages. An institution's API
+    key or signature is no such ambient authority: those requests are unaffected."""
+    if not getattr(request.state, "header_auth", False) and not from_own_pages(request):
+        raise CrossSiteRequest()
 
 
 def policy(request: Request) -> Policy:

@@ -4,6 +4,10 @@ the live authorizations cover), detail and CSV export per category, and verifica
 Each handler goes through `runtime.served`, like the JSON API: a refusal is rolled back, logged in the audit
 chain and committed before the page shows the Chinese message and its code. Viewing a profile is itself an
 access: it spends one use of each authorization it is served under and the enterprise sees it.
+
+So the profile, detail and export are read only when the browser says a page of this site asked
+(`runtime.from_own_pages`); otherwise — another site's link, a mail, a bookmark — the page asks the officer
+to confirm, and the confirmation is a POST to the same address carrying the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -73,11 +77,33 @@ def bank_home(request: Request, code: str = "", p: Principal = Depends(require("
     return no_store(render(request, "access/bank_home.html", inst=inst, rows=rows))
 
 
-@router.get("/bank/entities/{code}", response_class=HTMLResponse)
+def _asked_here(request: Request) -> bool:
+    """A page of this site asked (a link on it), or the officer confirmed (a POST, its CSRF token checked by
+    `require`): only then may a read spend a use of the enterprise's authorization."""
+    return request.method == "POST" or runtime.from_own_pages(request)
+
+
+def _confirm(request: Request, s: Session, code: str, what: str) -> Response:
+    """Nothing read, nothing spent: the officer is asked to confirm, by a form posting to this address."""
+    action = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return no_store(render(request, "access/bank_confirm.html", code=code, name=_entity_name(s, code), what=what,
+                           action=action))
+
+
+def _category_name(request: Request, category: str) -> str:
+    try:
+        return node(request).catalog.category(category).name
+    except KeyError:
+        return "该类信息"
+
+
+@router.api_route("/bank/entities/{code}", methods=["GET", "POST"], response_class=HTMLResponse)
 def bank_entity(code: str, request: Request, purpose: str = "贷前审查",
                 number: str | None = Query(None, alias="authorization"), p: Principal = Depends(require("bank")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     code, purpose, number = _code(code), _purpose(purpose), (number or "").strip() or None
+    if not _asked_here(request):
+        return _confirm(request, s, code, "查询该企业的信用概况")
     actor = sharing.actor_of(p)
     pol, catalog = runtime.policy(request), node(request).catalog
     data, error = None, None
@@ -97,11 +123,13 @@ def bank_entity(code: str, request: Request, purpose: str = "贷前审查",
                            total_label=total_label))
 
 
-@router.get("/bank/entities/{code}/records/{category}", response_class=HTMLResponse)
+@router.api_route("/bank/entities/{code}/records/{category}", methods=["GET", "POST"], response_class=HTMLResponse)
 def bank_detail(code: str, category: str, request: Request, purpose: str = "贷前审查",
                 number: str | None = Query(None, alias="authorization"), p: Principal = Depends(require("bank")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     code, purpose, number = _code(code), _purpose(purpose), (number or "").strip() or None
+    if not _asked_here(request):
+        return _confirm(request, s, code, f"查看该企业的{_category_name(request, category)}明细")
     actor = sharing.actor_of(p)
     pol, catalog = runtime.policy(request), node(request).catalog
     data, error = None, None
@@ -123,12 +151,14 @@ def bank_detail(code: str, category: str, request: Request, purpose: str = "贷�
                            purpose=purpose, period_column=period_column))
 
 
-@router.get("/bank/entities/{code}/records/{category}/export")
+@router.api_route("/bank/entities/{code}/records/{category}/export", methods=["GET", "POST"])
 def bank_export(code: str, category: str, request: Request, purpose: str = "贷前审查",
                 number: str | None = Query(None, alias="authorization"), p: Principal = Depends(require("bank")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     """The CSV with its traceable marks; a refusal goes to the error page (the download never starts)."""
     code, purpose, number = _code(code), _purpose(purpose), (number or "").strip() or None
+    if not _asked_here(request):
+        return _confirm(request, s, code, f"导出该企业的{_category_name(request, category)}明细（CSV）")
     actor = sharing.actor_of(p)
     n = node(request)
     pol, secret = runtime.policy(request), n.settings.ensure_secret_key()
