@@ -344,3 +344,4 @@ def test_public_views_say_public_information(world, login, db) -> None:  # noqa:
     staff = login("security").get(f"/access/audit?entity={ENTITY}").text.split("<tbody>", 1)[1]
     assert "查看公开信息" in staff and "查看原始明细" not in staff
     assert re.search(r"查看公开信息</td>.*?<td class=\"small\">\s*<span class=\"muted\">公开信息</span>", staff, re.S)
+    assert "依据：公开信息" in login("security").get("/audit").text  # the audit log page names the field too

@@ -59,6 +59,7 @@ FIELD_LABELS: dict[str, str] = {
     "institution_code": "机构代码", "number": "编号", "version": "版本", "delivery_id": "交付批次",
     "funnel": "逐条筛选后剩余", "delivered": "推送", "institutions": "机构", "peers": "节点", "schedule": "生成周期",
     "description": "说明", "text_digest": "授权书摘要", "institution": "机构", "purpose_text": "用途说明",
+    "basis": "依据",  # an access served under no authorization: 公开信息
 }
 SCOPES = {"all": "全部主体", "changed": "有变化的主体"}
 LONG = 120  # a value longer than this (a whole rule file) is cut; the log keeps it whole
