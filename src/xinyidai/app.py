@@ -53,6 +53,7 @@ from xinyidai.market import runtime as market_runtime
 from xinyidai.market.pages import bank as market_bank_pages
 from xinyidai.market.pages import enterprise as market_enterprise_pages
 from xinyidai.market.pages import feedback as market_feedback_pages
+from xinyidai.market.pages import figures as market_figures_pages
 from xinyidai.market.pages import staff as market_staff_pages
 from xinyidai.network import api as network_api
 from xinyidai.network import pages as network_pages
@@ -106,6 +107,7 @@ NAV: list[NavEntry] = [
     ("/access/alerts", "异常告警", {"operator", "security", "regulator"}),
     ("/audit", "审计日志", {"security", "operator"}),
     ("/network", "节点网络", {"operator", "security", "regulator"}),
+    ("/market/figures", "融资统计", {"operator", "regulator"}),
 ]
 
 # Routes are matched in this order, router by router: the machine-facing hot paths — institutions'
@@ -114,7 +116,8 @@ ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities
            records_api, records_pages, institutions_api, institutions_pages, accounts_pages,
            access_enterprise_pages, access_bank_pages, access_staff_pages, audit_pages, network_pages,
            credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
-           market_bank_pages, market_staff_pages, market_api, market_feedback_pages)
+           market_bank_pages, market_staff_pages, market_api, market_feedback_pages,
+           market_figures_pages)
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
