@@ -215,6 +215,19 @@ def test_response_times_reasons_conversion_and_contradicted_first_loans(world: M
         assert s.execute(select(Loan.first_on_platform).where(Loan.loan_ref == "DL-9")).scalar_one() == 0
 
 
+def test_contradicted_declarations_are_counted_without_scanning_the_loans(market: Market) -> None:
+    with market.db.session() as s:
+        conn = s.connection()
+        stmt = figures.contradicted_statement(Period(202301, 202312))
+        sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "sqlite":
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+        else:  # a tiny table is read whole whatever its indexes: ask for the index the big one would use
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = " ".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+        assert "ix_market_loans_first_contradicted" in plan, plan
+
+
 def test_a_period_narrows_applications_and_lists_too(world: Market) -> None:
     with world.db.session() as s:
         rep = figures.report(s.connection(), Period(202301, 202306))
