@@ -39,6 +39,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     select,
 )
 
@@ -451,7 +452,9 @@ def contradicted_statement(period: Period) -> Select[Any]:
     """Loans the bank declared first (首贷) although the platform holds an earlier loan of the enterprise: a
     few per cent of the loans, counted from their own partial index (ix_market_loans_first_contradicted)."""
     t = Loan.__table__
-    cond = [t.c.first_declared == 1, t.c.first_on_platform == 0]
+    # Written as constants, not bound parameters: SQLite answers from the partial index alone only when it
+    # sees, as it plans, that the WHERE is the index's own; with "= ?" it re-reads each of those loans' rows.
+    cond = [t.c.first_declared == literal_column("1"), t.c.first_on_platform == literal_column("0")]
     if period.start is not None:
         cond.append(t.c.granted_month >= period.start)
     if period.end is not None:
