@@ -10,12 +10,15 @@ amounts log-uniform from 10万 to 500万元, about 30 % 信用 and 25 % 首贷; 
 executemany), never through the services; then ANALYZE (SQLite) or VACUUM ANALYZE (PostgreSQL), as
 autovacuum would leave an insert-mostly table.
 
-Measures, best of 3 after a warm-up, on one connection:
+Measures, best of 3 after a warm-up, on one connection, the two taking turns:
   scan_s     SELECT institution_code, count(*), sum(granted_fen) FROM market_loans GROUP BY institution_code
   figures_s  market.figures.compute(...): the grouped pass, the roll-ups by city, bank, kind, sector and month,
              the cumulative series, the shares and the target — everything the page needs but rendering
-checks the figures against direct SQL (fails the run if wrong), prints the query plans and, for information,
-the ratio against an index-served GROUP BY and the time of the page's separate small queries. Ends with:
+checks the figures against direct SQL (fails the run if wrong) and prints the query plans. For information
+it also prints the grouped pass alone, an index-served GROUP BY, the page's separate small queries, the
+baseline as each engine could also run it (SQLite: a table scan instead of its walk of
+ix_market_loans_institution; PostgreSQL: without parallel workers), JIT on against off, and the machine's
+load. `--reuse` measures a database an earlier run built. Ends with:
 
     RESULT market loans=N engine=E figures_s=… scan_s=… ratio=… groups=…
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import tempfile
 import time
@@ -296,17 +300,21 @@ BASELINE = "SELECT institution_code, count(*), sum(granted_fen) FROM market_loan
 INDEXED = "SELECT city_code, count(*), sum(granted_fen) FROM market_loans GROUP BY city_code"
 
 
-def best_of(conn: Connection, work: Callable[[], Any], rounds: int = 3) -> tuple[float, Any]:
-    """The fastest of `rounds` runs after a warm-up, each in a transaction of its own."""
-    result = work()
-    conn.rollback()
-    best = math.inf
-    for _ in range(rounds):
-        t = time.perf_counter()
-        result = work()
-        best = min(best, time.perf_counter() - t)
+def best_of(conn: Connection, works: dict[str, Callable[[], Any]], rounds: int = 3) -> dict[str, tuple[float, Any]]:
+    """The fastest of `rounds` runs of each work after a warm-up, each run in a transaction of its own. The
+    works take turns within a round, so a burst of load on this shared machine falls on all of them alike
+    rather than on whichever happened to be measured then."""
+    out: dict[str, tuple[float, Any]] = {}
+    for name, work in works.items():
+        out[name] = (math.inf, work())
         conn.rollback()
-    return best, result
+    for _ in range(rounds):
+        for name, work in works.items():
+            t = time.perf_counter()
+            result = work()
+            out[name] = (min(out[name][0], time.perf_counter() - t), result)
+            conn.rollback()
+    return out
 
 
 def plans(conn: Connection) -> str:
@@ -324,6 +332,72 @@ def plans(conn: Connection) -> str:
     return "\n".join(out)
 
 
+@dataclass
+class Timings:
+    scan_s: float
+    figures_s: float
+    pass_s: float
+    indexed_s: float
+    extras_s: float
+    context: dict[str, float]  # for information: other baselines and settings
+    figures: figures.Figures
+
+
+def measure(conn: Connection) -> Timings:
+    """Best of 3 of each, on one connection; the baseline and the figures take turns."""
+    everything = figures.Period()
+    main = best_of(conn, {"scan": lambda: conn.exec_driver_sql(BASELINE).all(),
+                          "figures": lambda: figures.compute(conn)})
+    works: dict[str, Callable[[], Any]] = {
+        "pass": lambda: figures.grouped_pass(conn),
+        "indexed": lambda: conn.exec_driver_sql(INDEXED).all(),
+        "extras": lambda: (figures.response_times(conn, everything), figures.reasons(conn, everything),
+                           figures.conversion(conn, everything), figures.contradicted_first_loans(conn, everything))}
+    labels = {}
+    if conn.dialect.name == "postgresql":
+        def serial() -> Any:
+            conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+            return conn.exec_driver_sql(BASELINE).all()
+
+        def statement(jit: str) -> Callable[[], Any]:
+            def run() -> Any:
+                conn.exec_driver_sql(f"SET LOCAL jit = {jit}")
+                return conn.execute(figures.grouped_statement("postgresql")).all()
+            return run
+
+        works["serial"] = serial
+        # JIT on is the server's default (above its cost threshold); the pass turns it off.
+        works["jit_off"], works["jit_on"] = statement("off"), statement("on")
+        labels = {"serial": "baseline without parallel workers",
+                  "jit_off": "grouped statement fetched as rows, JIT off",
+                  "jit_on": "grouped statement fetched as rows, JIT on"}
+    else:
+        works["table"] = lambda: conn.exec_driver_sql(BASELINE.replace("market_loans", "market_loans NOT INDEXED")).all()
+        labels = {"table": "baseline as a table scan (NOT INDEXED)"}
+    rest = best_of(conn, works)
+    return Timings(main["scan"][0], main["figures"][0], rest["pass"][0], rest["indexed"][0], rest["extras"][0],
+                   {label: rest[key][0] for key, label in labels.items()}, main["figures"][1])
+
+
+def _database(args: argparse.Namespace) -> Database:
+    if args.engine == "postgresql":
+        if not args.database_url.startswith("postgresql"):
+            sys.exit("--engine postgresql needs --database-url postgresql://… (a database this run may wipe)")
+        db = Database(args.database_url)
+        if not args.reuse:
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        return db
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="xyd-bench-market-"))
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "market.db"
+    if not args.reuse:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return Database(f"sqlite:///{path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loans", type=int, default=100_000)
@@ -331,57 +405,46 @@ def main() -> None:
     ap.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--database-url", default="", help="PostgreSQL: a database this run may wipe")
     ap.add_argument("--workdir", type=Path, default=None, help="where the SQLite database goes")
+    ap.add_argument("--reuse", action="store_true", help="measure the database a previous run built there")
     args = ap.parse_args()
-    if args.engine == "postgresql":
-        if not args.database_url.startswith("postgresql"):
-            sys.exit("--engine postgresql needs --database-url postgresql://… (a database this run may wipe)")
-        url = args.database_url
-        db = Database(url)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+    db = _database(args)
+    if args.reuse:
+        with db.engine.connect() as conn:
+            args.loans = conn.execute(select(func.count()).select_from(figures.Loan.__table__)).scalar_one()
+        print(f"reusing {args.loans:,} loans", flush=True)
     else:
-        work = args.workdir or Path(tempfile.mkdtemp(prefix="xyd-bench-market-"))
-        work.mkdir(parents=True, exist_ok=True)
-        path = work / "market.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        db = Database(f"sqlite:///{path}")
-    migrate.upgrade(db.engine)
-    t0 = time.perf_counter()
-    built = build(db, args.loans, entities=args.entities,
-                  progress=lambda m: print(f"  [{time.perf_counter() - t0:6.1f}s] {m}", flush=True))
-    print(f"built {built.loans:,} loans of {built.entities:,} entities, {built.banks} banks, {built.products} "
-          f"products in {built.seconds:.1f}s (analyze included)", flush=True)
-
+        migrate.upgrade(db.engine)
+        t0 = time.perf_counter()
+        built = build(db, args.loans, entities=args.entities,
+                      progress=lambda m: print(f"  [{time.perf_counter() - t0:6.1f}s] {m}", flush=True))
+        print(f"built {built.loans:,} loans of {built.entities:,} entities, {built.banks} banks, {built.products} "
+              f"products in {built.seconds:.1f}s (analyze included)", flush=True)
+    load = os.getloadavg()[0]
     with db.engine.connect() as conn:
-        scan_s, _ = best_of(conn, lambda: conn.exec_driver_sql(BASELINE).all())
-        indexed_s, _ = best_of(conn, lambda: conn.exec_driver_sql(INDEXED).all())
-        figures_s, fig = best_of(conn, lambda: figures.compute(conn))
-        pass_s, _ = best_of(conn, lambda: figures.grouped_pass(conn))
-        extras_s, _ = best_of(conn, lambda: (figures.response_times(conn, figures.Period()),
-                                             figures.reasons(conn, figures.Period()),
-                                             figures.conversion(conn, figures.Period()),
-                                             figures.contradicted_first_loans(conn, figures.Period())))
-        problems = check(conn, fig)
+        m = measure(conn)
+        problems = check(conn, m.figures)
         conn.rollback()
         print(plans(conn), flush=True)
     db.dispose()
-    t = fig.totals
+    fig, t = m.figures, m.figures.totals
     print(f"totals: {t.loans:,} loans, 授信 {figures.wan(t.granted_fen):,} 万元, 信用 {figures.pct(t.credit_share_amount)}% "
           f"(by amount) {figures.pct(t.credit_share_count)}% (by count), 首贷 {figures.pct(t.first_share_amount)}% / "
           f"{figures.pct(t.first_share_count)}%, {len(fig.by_city)} cities, {len(fig.by_bank)} banks, "
           f"{len(fig.by_month)} months, {fig.groups:,} groups")
-    print(f"grouped pass alone {pass_s:.3f}s, roll-ups {figures_s - pass_s:.3f}s; index-served GROUP BY city_code "
-          f"{indexed_s:.3f}s (figures/indexed {figures_s / indexed_s:.2f}); the page's separate small queries "
-          f"{extras_s:.3f}s")
+    print(f"grouped pass alone {m.pass_s:.3f}s (roll-ups and names the rest); index-served GROUP BY city_code "
+          f"{m.indexed_s:.3f}s (figures/indexed {m.figures_s / m.indexed_s:.2f}); the page's separate small "
+          f"queries {m.extras_s:.3f}s")
+    for label, seconds in m.context.items():
+        print(f"for information: {label} {seconds:.3f}s (figures/that {m.figures_s / seconds:.2f})")
+    print(f"load average (1 min) {load:.1f} at the start of the measurements, {os.getloadavg()[0]:.1f} at the end, "
+          f"on {os.cpu_count()} cores")
     if problems:
         print("CHECK FAILED:\n  " + "\n  ".join(problems))
         sys.exit(1)
     print("checks: totals, sums by city, bank, kind and month, cumulative series, credit, first and sector shares "
           "equal direct SQL")
-    print(f"RESULT market loans={args.loans} engine={args.engine} figures_s={figures_s:.3f} scan_s={scan_s:.3f} "
-          f"ratio={figures_s / scan_s:.2f} groups={fig.groups}")
+    print(f"RESULT market loans={args.loans} engine={args.engine} figures_s={m.figures_s:.3f} scan_s={m.scan_s:.3f} "
+          f"ratio={m.figures_s / m.scan_s:.2f} groups={fig.groups}")
 
 
 if __name__ == "__main__":

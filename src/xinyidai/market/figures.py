@@ -241,15 +241,23 @@ def grouped_statement(dialect: str, end: int | None = None) -> Select[Any]:
 
 
 def grouped_pass(conn: Connection, end: int | None = None) -> pl.DataFrame:
-    """The one statement over the loans, as a frame. On PostgreSQL JIT stays off for this transaction:
-    compiling costs more than it saves on a sub-second aggregate."""
+    """The one statement over the loans, as a frame. On PostgreSQL JIT stays off for this transaction
+    (compiling costs about what it saves on a sub-second aggregate, and varies more), and the groups come
+    back through COPY as CSV, which Polars reads in one go: a third faster than fetching tens of thousands of
+    rows as Python tuples and turning them into columns."""
+    stmt = grouped_statement(conn.dialect.name, end)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL jit = off")
-    rows = conn.execute(grouped_statement(conn.dialect.name, end)).all()
-    # Column by column: half the time of building the frame row by row (tens of thousands of groups).
+        sql = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})  # binds: one int
+        with conn.connection.driver_connection.cursor() as cur, \
+                cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+        return pl.read_csv(io.BytesIO(data), has_header=False, new_columns=list(_SCHEMA), schema=_SCHEMA) \
+            if data else pl.DataFrame(schema=_SCHEMA)
+    rows = conn.execute(stmt).all()
     columns = list(zip(*rows, strict=True)) if rows else [[] for _ in _SCHEMA]
-    return pl.DataFrame([pl.Series(name, col, dtype=dtype) for (name, dtype), col in zip(_SCHEMA.items(), columns,
-                                                                                          strict=True)])
+    return pl.DataFrame([pl.Series(name, col, dtype=dtype)
+                         for (name, dtype), col in zip(_SCHEMA.items(), columns, strict=True)])
 
 
 def _total(frame: pl.DataFrame) -> Metrics:
