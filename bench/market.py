@@ -50,7 +50,7 @@ from xinyidai.institutions.models import FinancialInstitution  # noqa: E402
 from xinyidai.kit import bulk, clock, migrate  # noqa: E402
 from xinyidai.kit.db import Database  # noqa: E402
 from xinyidai.market import figures  # noqa: E402
-from xinyidai.market.models import PRODUCT_KINDS, SECTORS, Product, ProductVersion  # noqa: E402
+from xinyidai.market.models import PRODUCT_KINDS, SECTORS, Loan, Product, ProductVersion  # noqa: E402
 
 NODE = "CN-230000"
 MONTHS = 36
@@ -259,7 +259,7 @@ def _analyze(db: Database) -> None:
 
 def check(conn: Connection, f: figures.Figures) -> list[str]:
     """Compare the figures (of all months) with direct SQL; returns what disagrees (empty when all agree)."""
-    t = figures.Loan.__table__
+    t = Loan.__table__
 
     def direct(*where: Any) -> figures.Metrics:
         row = conn.execute(select(func.count(), func.sum(t.c.granted_fen), func.sum(t.c.disbursed_fen),
@@ -410,7 +410,7 @@ def main() -> None:
     db = _database(args)
     if args.reuse:
         with db.engine.connect() as conn:
-            args.loans = conn.execute(select(func.count()).select_from(figures.Loan.__table__)).scalar_one()
+            args.loans = conn.execute(select(func.count()).select_from(Loan.__table__)).scalar_one()
         print(f"reusing {args.loans:,} loans", flush=True)
     else:
         migrate.upgrade(db.engine)
