@@ -72,7 +72,7 @@ def cumulative(rep: Report) -> dict[str, Any]:
     target = _yi(rep.figures.progress.target_fen)
     line = [_yi(m.cumulative_fen) for m in months]
     return {"tooltip": {"trigger": "axis"}, "legend": {"top": 0},
-            "grid": {"left": 12, "right": 24, "top": 36, "bottom": 10, "containLabel": True},
+            "grid": {"left": 12, "right": 24, "top": 56, "bottom": 10, "containLabel": True},
             "xAxis": {"type": "category", "data": [m.label for m in months]},
             "yAxis": [{"type": "value", "name": "累计（亿元）", "min": 0, "max": _nice(max([target, *line]))},
                       {"type": "value", "name": "当月（亿元）", "splitLine": {"show": False}}],
@@ -80,7 +80,7 @@ def cumulative(rep: Report) -> dict[str, Any]:
                         "symbolSize": 4,
                         "markLine": {"symbol": "none", "silent": True,
                                      "lineStyle": {"type": "dashed", "color": "#6b7785"},
-                                     "label": {"formatter": f"目标 {target:,.0f} 亿元", "position": "insideStartTop"},
+                                     "label": {"formatter": f"目标 {target:,.0f} 亿元", "position": "insideMiddleTop"},
                                      "data": [{"yAxis": target}]}},
                        {"name": "当月授信", "type": "bar", "yAxisIndex": 1, "barMaxWidth": 18,
                         "data": [_yi(m.m.granted_fen) for m in months], "itemStyle": {"color": "#cbd2d9"}}]}
