@@ -1,8 +1,8 @@
 """market loans: a partial index of the first-loan declarations the platform contradicts, which the figures
 count without scanning every loan
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07 12:00:00
 """
 
