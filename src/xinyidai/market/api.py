@@ -38,6 +38,7 @@ from xinyidai.market import (
     cases,
     demands,
     feedback,
+    figures,
     flows,
     idempotency,
     loans,
@@ -694,3 +695,14 @@ def get_feedback(file_id: int = Path(ge=1, le=MAX_ID), p: Principal = Depends(re
                  s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     f = feedback.get(s, p, file_id)
     return feedback.file_dict(f, feedback.issues(s, f).items)
+
+
+@router.get("/figures", tags=["融资统计"], summary="融资统计（授信目标进度、信用贷款与首贷占比等）")
+def figures_api(start: str | None = Query(None, alias="from", description="起始月份 YYYY-MM，含"),
+                end: str | None = Query(None, alias="to", description="截止月份 YYYY-MM，含"),
+                p: Principal = Depends(require("operator", "regulator")),
+                s: Session = Depends(db_session, scope="function")) -> JSONResponse:
+    """The page's numbers: amounts in 元, shares as fractions (null when nothing was granted), median
+    response times in hours. Operators and regulators only."""
+    rep = figures.report(s.connection(), figures.Period.parse(start, end))
+    return JSONResponse(figures.report_dict(rep), headers={"Cache-Control": "no-store"})

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from xinyidai.kit.errors import InvalidInput, NotFound
@@ -172,14 +172,3 @@ def figures_download(name: str, fmt: str, start: str | None = Query(None, alias=
         return _download(name, figures.csv_bytes(ts[name]), fmt, period)
     return _download(name, figures.xlsx_bytes(list(ts.values()) if name == "all" else [ts[name]], period), fmt,
                      period)
-
-
-@router.get("/api/v1/market/figures", tags=["融资统计"], summary="融资统计（授信目标进度、信用贷款与首贷占比等）")
-def figures_api(start: str | None = Query(None, alias="from", description="起始月份 YYYY-MM，含"),
-                end: str | None = Query(None, alias="to", description="截止月份 YYYY-MM，含"),
-                p: Principal = Depends(require(*READERS)),
-                s: Session = Depends(db_session, scope="function")) -> JSONResponse:
-    """The page's numbers: amounts in 元, shares as fractions (null when nothing was granted), median
-    response times in hours. Operators and regulators only."""
-    rep = figures.report(s.connection(), _period(start, end))
-    return JSONResponse(figures.report_dict(rep), headers={"Cache-Control": "no-store"})
