@@ -49,7 +49,8 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
         else:
             typer.secho("清空非 SQLite 数据库需要同时给出 --yes", fg="red", err=True)
             raise typer.Exit(2)
-        shutil.rmtree(s.var_dir / "demo-deliveries", ignore_errors=True)
+        for folder in ("demo-deliveries", "demo-samples"):
+            shutil.rmtree(s.var_dir / folder, ignore_errors=True)
         from xinyidai.kit.node_key import archive_journal
         archive_journal(s.var_dir)  # a new chain: the old one's checkpoint heads are kept aside, not expected of it
     db = Database(url)
@@ -64,13 +65,13 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
     if sys.stderr.isatty():
         print(file=sys.stderr)
     _print_demo(summary, s)
-    # A first evaluation run, loan applications and a first white list, so the credit pages have content.
+    # Evaluation runs, loan applications, a scorecard, lists and sample files: every role's pages have content.
     from xinyidai.demo import credit as credit_demo
     from xinyidai.kit import clock
 
-    c = credit_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code)
-    typer.echo(f"公共信用综合评价（第 {c.run_id} 批）：" + "，".join(f"{g} {n:,} 户" for g, n in sorted(c.grades.items())))
-    typer.echo(f"{c.applications:,} 户企业已授权银行查询（融资申请）；白名单 {c.whitelist}：{c.whitelist_entries:,} 户")
+    c = credit_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code, s.var_dir / "demo-samples",
+                         seed)
+    _print_credit(c, summary)
     from xinyidai.demo import market as market_demo
 
     m = market_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code, seed)
@@ -97,4 +98,22 @@ def _print_demo(summary, s: Settings) -> None:  # noqa: ANN001 - a DemoSummary
         typer.echo("  " + line)
     typer.echo(f"演示账户（密码均为 {summary.accounts[0].password}）：")
     for line in align_rows([[a.username, a.display_name] for a in summary.accounts]):
+        typer.echo("  " + line)
+
+
+def _print_credit(c, summary) -> None:  # noqa: ANN001 - a CreditDemo and a DemoSummary
+    from xinyidai.catalog.render import align_rows
+    bank = summary.institutions[0].name if summary.institutions else "演示银行"
+    a = c.applications
+    typer.echo(f"公共信用综合评价（第 {c.run_id} 批）：" + "，".join(f"{g} {n:,} 户" for g, n in sorted(c.grades.items())))
+    typer.echo(f"{a.granted:,} 户企业已授权银行查询（融资申请），其中 {a.to_demo_bank:,} 户授权 {bank}"
+               "（bank 账户的「授权企业」）")
+    if a.enterprise_authorization:
+        typer.echo(f"enterprise 账户已授权另一家银行（{a.enterprise_authorization}），可在「我的授权」「谁查看了我的数据」查看")
+    typer.echo(f"异常告警 {a.alerts:,} 条（security 账户的「异常告警」）")
+    typer.echo(f"评分卡：{c.model or '贷款结果不足，未训练'}；白名单 {c.whitelist}：{c.whitelist_entries:,} 户；"
+               f"重点项目清单：{c.key_projects or '无'}")
+    typer.echo("样例文件（在页面上传即可试用；已导入的可对照查看）：")
+    rows = [[str(x.path), "已导入" if x.loaded else "待上传", x.where] for x in c.samples]
+    for line in align_rows(rows):
         typer.echo("  " + line)

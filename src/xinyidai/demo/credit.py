@@ -1,73 +1,106 @@
-"""The demo province's credit products: a first evaluation run, loan applications (some well-graded
-enterprises authorize the second and third demo banks to look — a financing need), the default white-list
-rules saved, the demo bank subscribed, and a first white list generated and delivered to it.
-
-The demo `bank` account's own institution is left without authorizations, so what a person grants in the
-walkthrough is the only thing on its "授权企业" page."""
+"""The demo province's credit products, so that every role walks its own path at once: a first evaluation
+run; loan applications (enterprises authorize the demo banks, the `bank` account's own institution among
+them — see `applications`); loan outcomes and a scorecard trained on them, made active and scored beside the
+public evaluation in a second run; the default white-list rules and a first white list; a key-project list;
+the demo bank subscribed to both. The files the demo loads, and a second batch of each for a person to
+upload, are written to the samples folder (see `samples`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 
 from sqlalchemy import select
 
-from xinyidai.access import authorizations
-from xinyidai.access.authorizations import GrantRequest
 from xinyidai.accounts.models import User
 from xinyidai.catalog.schema import Catalog
-from xinyidai.credit import evaluation
-from xinyidai.credit.models import Evaluation
-from xinyidai.entities.models import MarketEntity
+from xinyidai.credit import evaluation, scorecards
+from xinyidai.credit.scorecard import InsufficientData
+from xinyidai.demo import applications, samples
 from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit.db import Database
-from xinyidai.kit.principal import Principal
-from xinyidai.lists import whitelists
+from xinyidai.kit.errors import DomainError
+from xinyidai.lists import keyprojects, whitelists
 
-APPLY_EVERY = 4  # one in four well-graded enterprises is applying for a loan
-GRANT_BATCH = 1000
+MODEL_NAME = "小微企业评分卡"
+SAMPLE_INDICATORS = "2026.2-演示"
 
 
 @dataclass
 class CreditDemo:
     run_id: int
     grades: dict[str, int]
-    applications: int
+    applications: applications.Applications
     whitelist: str
     whitelist_entries: int
+    model: str | None  # "小微企业评分卡 v1（在用，留出集 AUC 0.8123）", None when there were too few loans
+    key_projects: str | None
+    samples: list[samples.Sample] = field(default_factory=list)
 
 
-def seed(db: Database, catalog: Catalog, as_of: date, node_code: str) -> CreditDemo:
+def seed(db: Database, catalog: Catalog, as_of: date, node_code: str, samples_dir: Path,
+         random_seed: int = 20220516) -> CreditDemo:
     run = evaluation.evaluate_all(db, as_of, "demo")
-    with db.session() as s:
-        banks = list(s.execute(select(FinancialInstitution.code).order_by(FinancialInstitution.created_at,
-                                                                          FinancialInstitution.code)).scalars())
-        demo_bank = s.execute(select(User.org_code).where(User.username == "bank")).scalar_one_or_none()
-        lenders = [c for c in banks if c != demo_bank] or banks
-        demo_enterprise = s.execute(select(User.org_code).where(User.username == "enterprise")).scalar_one_or_none()
-        good = s.execute(select(Evaluation.entity_code, MarketEntity.name)
-                         .join(MarketEntity, MarketEntity.code == Evaluation.entity_code)
-                         .where(Evaluation.run_id == run.id, Evaluation.method == "public",
-                                Evaluation.grade.in_(("A+", "A", "B+")))
-                         .order_by(Evaluation.entity_code)).all()
-    applications = 0
-    wanted = [(i, code, name) for i, (code, name) in enumerate(good)
-              if not i % APPLY_EVERY and code != demo_enterprise and lenders]
-    # Granted through the enterprise's own path (checked, worded, digested, audited), GRANT_BATCH to a
-    # transaction: one each made the grants a quarter of a million-entity demo's time.
-    for start in range(0, len(wanted), GRANT_BATCH):
-        with db.session() as s:
-            for i, code, name in wanted[start:start + GRANT_BATCH]:
-                req = GrantRequest(lenders[i % len(lenders)], "贷前审查", "汇总查询", ["tax", "social_insurance"],
-                                   as_of + timedelta(days=90), None, {})
-                owner = Principal(0, f"demo-{code[-6:]}", name, "enterprise", code)
-                _, digest = authorizations.preview(s, catalog, owner, req)
-                authorizations.grant(s, catalog, owner, req, digest)
-                applications += 1
+    banks = _banks(db)
+    apps = applications.seed(db, catalog, run.id, as_of, banks) if banks else applications.Applications(0, 0, None, 0)
+    made: list[samples.Sample] = []
+    model = _scorecard(db, run.id, banks, as_of, random_seed, samples_dir, made) if banks else None
+    if model is not None:  # scored beside the public evaluation: a second run on the same features
+        run = evaluation.execute_run(db, evaluation.start_run(db, as_of, "all", "demo"), rebuild_features=False)
     with db.session() as s:
         rule_set = whitelists.save_rule_set(s, whitelists.default_rules_text(), "demo")
-        if demo_bank:
-            whitelists.subscribe(s, "demo", "institution", demo_bank, "whitelist", None, node_code)
+        for kind in ("whitelist", "key_projects") if banks else ():
+            whitelists.subscribe(s, "demo", "institution", banks[0], kind, None, node_code)
         wl = whitelists.generate(s, rule_set, as_of, "demo", node_code)
         number, entries = wl.number, wl.entries
-    return CreditDemo(run.id, dict(run.grades), applications, number, entries)
+    projects = _key_projects(db, as_of, random_seed, node_code, samples_dir, made)
+    path = samples.write(samples_dir / "指标体系（演示调整版）.yaml",
+                         samples.indicator_system(SAMPLE_INDICATORS).encode("utf-8"))
+    made.append(samples.Sample(path, "信用评价 → 载入新版本指标体系（粘贴文件内容），或 xinyidai credit indicators", False))
+    return CreditDemo(run.id, dict(run.grades), apps, number, entries, model, projects, made)
+
+
+def _banks(db: Database) -> list[str]:
+    """The demo institutions in the order they were onboarded, the `bank` account's first."""
+    with db.session() as s:
+        codes = list(s.execute(select(FinancialInstitution.code).where(FinancialInstitution.status == "active")
+                               .order_by(FinancialInstitution.created_at, FinancialInstitution.code)).scalars())
+        own = s.execute(select(User.org_code).where(User.username == "bank")).scalar_one_or_none()
+    return sorted(codes, key=lambda c: c != own)
+
+
+def _scorecard(db: Database, run_id: int, banks: list[str], as_of: date, random_seed: int, folder: Path,
+               made: list[samples.Sample]) -> str | None:
+    with db.session() as s:
+        first, second = samples.loan_outcomes(s, run_id, banks, as_of, random_seed)
+    loaded = samples.write(folder / "贷款结果（已导入）.csv", first)
+    left = samples.write(folder / "贷款结果（第二批）.csv", second)
+    made += [samples.Sample(loaded, "信用评价 → 评分卡模型 → 导入贷款结果", True),
+             samples.Sample(left, "信用评价 → 评分卡模型 → 导入贷款结果，再训练新版本", False)]
+    try:
+        with db.session() as s:
+            scorecards.import_outcomes(s, first, "demo")
+            m = scorecards.train_model(s, MODEL_NAME, "demo")
+            scorecards.set_status(s, m.id, "active", "demo")
+            auc = (m.metrics.get("test") or {}).get("auc")
+            return f"{m.name} v{m.version}（在用，留出集 AUC {auc:.4f}）" if auc is not None else f"{m.name} v{m.version}（在用）"
+    except InsufficientData:  # a province too small to train on: the pages say there is no model yet
+        return None
+
+
+def _key_projects(db: Database, as_of: date, random_seed: int, node_code: str, folder: Path,
+                  made: list[samples.Sample]) -> str | None:
+    with db.session() as s:
+        first, second = samples.key_projects(s, as_of.year, random_seed)
+    loaded = samples.write(folder / f"{as_of.year}年度重点项目清单（已导入）.csv", first)
+    left = samples.write(folder / f"{as_of.year}年度重点项目清单（补充）.csv", second)
+    made += [samples.Sample(loaded, "白名单 → 重点项目清单 → 导入", True),
+             samples.Sample(left, f"白名单 → 重点项目清单 → 导入（年度 {as_of.year}）", False)]
+    with db.session() as s:
+        try:
+            return keyprojects.import_file(s, first, loaded.name, as_of.year, "demo", node_code).number
+        except DomainError as exc:
+            if exc.code == "FILE_EMPTY":  # no company in business in a tiny province
+                return None
+            raise
