@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-SCREENSHOTS = HERE / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 NO_CHROMIUM = "需要 Debian 的 chromium（apt-get install chromium）；CI 会安装"
 CHROMIUM_ARGS = [
@@ -213,8 +212,16 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^\w.\-]+", "_", name).strip("_") or "page"
 
 
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: the session's pytest temporary folder, never the checkout."""
+    folder = tmp_path_factory.getbasetemp() / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture
-def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
+def page(browser, request: pytest.FixtureRequest, screenshots: Path) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN")
     context.set_default_timeout(30_000)
     context.set_default_navigation_timeout(30_000)
@@ -227,8 +234,7 @@ def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
             getattr(getattr(request.node, f"rep_{when}", None), "failed", False) for when in ("setup", "call")
         )
         if failed:
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            target = SCREENSHOTS / f"FAILED-{_safe_name(request.node.name)}.png"
+            target = screenshots / f"FAILED-{_safe_name(request.node.name)}.png"
             try:
                 pg.screenshot(path=str(target), full_page=True)
                 sys.stderr.write(f"\n失败截图：{target}\n")
@@ -238,12 +244,11 @@ def page(browser, request: pytest.FixtureRequest) -> Iterator[object]:
 
 
 @pytest.fixture
-def screenshot() -> Callable[[object, str], Path]:
-    """``screenshot(page, name)`` saves a full-page PNG to tests/e2e/screenshots/<name>.png and returns its path."""
+def screenshot(screenshots: Path) -> Callable[[object, str], Path]:
+    """``screenshot(page, name)`` saves a full-page PNG as <name>.png in the screenshots folder, returns its path."""
 
     def _shot(pg, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        target = SCREENSHOTS / f"{_safe_name(name)}.png"
+        target = screenshots / f"{_safe_name(name)}.png"
         pg.screenshot(path=str(target), full_page=True)
         return target
 

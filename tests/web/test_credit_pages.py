@@ -13,11 +13,15 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from tests.access.conftest import BANK_A, ENTITY
+from tests.access.conftest import BANK_A, ENTITY, OTHER_ENTITY
 from tests.web.test_access_pages import _grant, world  # noqa: F401 - the sharing world, used below
-from xinyidai.credit.models import EvaluationRun
+from xinyidai.credit.models import Evaluation, EvaluationRun
+from xinyidai.entities.codes import make_uscc
+from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
+from xinyidai.records.canonical import canonical_json, fingerprint, record_key
+from xinyidai.records.models import CreditRecord
 from xinyidai.reports.models import CreditReport
 
 pytestmark = pytest.mark.usefixtures("world")
@@ -38,7 +42,22 @@ def _report_no(location: str) -> str:
     return location.rsplit("/", 1)[-1]
 
 
-def test_batch_run_then_entity_credit_page(login, db, monkeypatch) -> None:  # noqa: ANN001
+def _young_entity(db, catalog) -> str:  # noqa: ANN001
+    """A third entity, registered this year and nothing else on record: 700 less 10 for its age, grade B."""
+    code, est = make_uscc("230102", 4713), (clock.today() - timedelta(days=100))
+    body = canonical_json({"established_on": est.isoformat(), "registered_capital": "50"})
+    with db.session() as s:
+        s.add(MarketEntity(code=code, name="哈尔滨市新芽科技有限公司", kind="企业", region_code="230102",
+                           industry_code="I65", registered_on=est, status="存续", updated_at=clock.now()))
+        s.add(CreditRecord(entity_code=code, category="registration", version=1, status="current", content=body,
+                           record_key=record_key(catalog.category("registration").key, {}),
+                           fingerprint=fingerprint(body), period_start=est, period_end=est, provider="测试部门",
+                           received_at=clock.now()))
+    return code
+
+
+def test_batch_run_then_entity_credit_page(login, db, catalog) -> None:  # noqa: ANN001
+    young = _young_entity(db, catalog)
     op = login("operator")
     home = op.get("/credit")
     assert home.status_code == 200 and "尚未进行批量评价" in home.text and "2026.1" in home.text
@@ -46,14 +65,15 @@ def test_batch_run_then_entity_credit_page(login, db, monkeypatch) -> None:  # n
     r = op.post("/credit/runs", data={"csrf_token": op.csrf, "as_of": "", "scope": "all"}, follow_redirects=False)
     assert r.status_code == 303
     run = _wait_run(db)
-    assert run.status == "done" and run.total == 2 and run.done == 2, run.message
+    assert run.status == "done" and run.total == 3 and run.done == 3, run.message
     home = op.get("/credit")
     assert "已完成" in home.text and "grade-chart" in home.text
-    from xinyidai.credit import evaluation
-    monkeypatch.setattr(evaluation, "grade_distribution", lambda s, run_id: {"A": 3, "A+": 1, "B": 2, "D": 1})
-    rows = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">", op.get("/credit").text)
-    assert rows == ["A+", "A", "B", "D"]  # best grade first, as in the chart
-    monkeypatch.undo()
+    with db.session() as s:
+        grades = {code: grade for code, grade in s.execute(select(Evaluation.entity_code, Evaluation.grade)
+                                                           .where(Evaluation.run_id == run.id))}
+    assert grades == {ENTITY: "B+", young: "B", OTHER_ENTITY: None}  # stored order would put B before B+
+    rows = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">(\d+)</td>", home.text)
+    assert rows == [("B+", "1"), ("B", "1"), ("数据不足", "1")]  # best grade first, as in the chart
     progress = op.get(f"/credit/runs/{run.id}/progress")
     assert progress.status_code == 200 and "hx-get" not in progress.text  # finished: no more polling
 
