@@ -38,7 +38,10 @@ def _tax_paid_total(live_server, code: str) -> Decimal:  # noqa: ANN001
     with engine.connect() as conn:
         contents = conn.execute(text("SELECT content FROM credit_records WHERE entity_code = :c AND category = 'tax' "
                                      "AND status = 'current'"), {"c": code}).scalars().all()
+        insured = conn.execute(text("SELECT count(*) FROM credit_records WHERE entity_code = :c "
+                                    "AND category = 'social_insurance' AND status = 'current'"), {"c": code}).scalar()
     engine.dispose()
+    assert insured, "the demo enterprise should have social insurance records"
     return sum((Decimal(str(json.loads(c)["tax_paid"])) for c in contents if json.loads(c).get("tax_paid")),
                Decimal(0))
 
@@ -114,7 +117,8 @@ def test_grant_query_verify_revoke_refuse(live_server, page, browser, screenshot
         expect(bank.locator("#cat-social_insurance")).to_contain_text("汇总查询")
         screenshot(bank, "sharing-06-bank-profile")
 
-        # Two claims whose answers are known from the records: one true, one false.
+        # Claims whose answers are known from the records: true, false, and "has records" left on the
+        # form's default comparison (which must then ask whether records exist, not compare a value).
         total = _tax_paid_total(live_server, ent_code)
         assert total > 1
         bank.get_by_role("link", name="核验比对").first.click()
@@ -125,10 +129,11 @@ def test_grant_query_verify_revoke_refuse(live_server, page, browser, screenshot
             bank.fill(f"input[name=value_{i}]", value)
             bank.fill(f"input[name=from_{i}]", "2000-01")
             bank.fill(f"input[name=to_{i}]", "2100-12")
+        bank.select_option("select[name=target_2]", "social_insurance")
         bank.get_by_role("button", name="提交核验").click()
         result = bank.locator(".verify-result")
         expect(result).to_contain_text("核验结果")
-        expect(result.locator("tbody .badge")).to_have_text(["相符", "不符"])
+        expect(result.locator("tbody .badge")).to_have_text(["相符", "不符", "相符"])
         expect(result).to_contain_text(verify_no)
         expect(result).to_contain_text("签名密钥")
         screenshot(bank, "sharing-07-bank-verify")

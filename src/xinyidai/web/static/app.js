@@ -82,5 +82,17 @@
     });
     window.addEventListener("resize", () => c.resize());
   }
-  document.addEventListener("DOMContentLoaded", () => { charts(); upload(); accessChart(); });
+  function verifyForm() {
+    // A claim on a category alone ("纳税：是否有记录") can only ask whether records exist: choosing one sets
+    // the comparison to 存在记录, where the form's first comparison (不低于) would be refused for want of a value.
+    const form = document.querySelector("form.verify-form");
+    if (!form) return;
+    form.addEventListener("change", ev => {
+      const m = /^target_(\d+)$/.exec(ev.target.name || "");
+      if (!m || !ev.target.value || ev.target.value.includes(":")) return;
+      const op = form.querySelector(`select[name="op_${m[1]}"]`);
+      if (op && op.value !== "exists" && op.value !== "not_exists") op.value = "exists";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => { charts(); upload(); accessChart(); verifyForm(); });
 })();
