@@ -77,14 +77,14 @@ def synthesize(db: Database, n: int, seed: int = 7) -> None:
 
 def bench_reports(repeat: int) -> tuple[float, float]:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
-    from tests.credit.test_report_render import make_doc
+    from tests.reports.test_render import make_doc
 
     from xinyidai.reports.pdf import render_pdf
-    from xinyidai.reports.render import register_filters
+    from xinyidai.reports.render import TEMPLATE_FILTERS
 
     env = Environment(loader=FileSystemLoader(str(Path(evaluation.__file__).parent.parent / "web" / "templates")),
                       autoescape=select_autoescape())
-    register_filters(env)
+    env.filters.update(TEMPLATE_FILTERS)
     tpl = env.get_template("reports/_report_body.html")
     doc = make_doc()
     render_pdf(doc)  # the font is loaded once per process
