@@ -1,5 +1,6 @@
 """The audit log as people read it: a Chinese name for each action code and readable details (category names
-from the catalogue, lists joined with 、, mappings as 名称：值). The codes stay in the log; only the page
+from the catalogue, coded values in words, lists joined with 、, mappings as 名称：值, an empty value as the word
+it means — 不限, 无 — never a dash, which a CJK font draws as 一). The codes stay in the log; only the page
 translates them, and anything unknown is shown as stored rather than hidden."""
 
 from __future__ import annotations
@@ -7,10 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from xinyidai.access.anomalies import RULE_NAMES
 from xinyidai.access.log import ACTION_LABELS as ACCESS_ACTIONS
+from xinyidai.access.log import refusal_reason
 from xinyidai.access.verification import OUTCOME_LABELS
 from xinyidai.catalog.schema import Catalog
 from xinyidai.catalog.values import category_name
+from xinyidai.credit.features import BY_CODE as FEATURES
+from xinyidai.credit.models import MODEL_STATUSES
+from xinyidai.records.models import DELIVERY_STATUSES
 
 ACTION_LABELS: dict[str, str] = {
     **ACCESS_ACTIONS,  # accesses, refusals, grants and revocations, named as the enterprise's log names them
@@ -60,9 +66,34 @@ FIELD_LABELS: dict[str, str] = {
     "funnel": "逐条筛选后剩余", "delivered": "推送", "institutions": "机构", "peers": "节点", "schedule": "生成周期",
     "description": "说明", "text_digest": "授权书摘要", "institution": "机构", "purpose_text": "用途说明",
     "basis": "依据",  # an access served under no authorization: 公开信息
+    "year": "年度", "filename": "文件名", "file_digest": "文件摘要", "projects": "项目数", "window": "时间窗",
+    "test_auc": "留出集 AUC", "updated": "更新", "size": "大小（字节）",
+}
+# Inside a white-list rule (whitelist.rules_saved's spec), the keys are the rule's own.
+RULE_FIELD_LABELS: dict[str, str] = {
+    "code": "规则代码", "name": "名称", "schedule": "生成周期", "description": "说明", "min_grade": "最低等级",
+    "max_age_days": "评价时效（天）", "exclude": "排除", "industries": "行业（门类代码）", "regions": "地区",
+    "financing_need": "须有融资需求",
 }
 SCOPES = {"all": "全部主体", "changed": "有变化的主体"}
-LONG = 120  # a value longer than this (a whole rule file) is cut; the log keeps it whole
+# Coded values in words. The lists domain sits beside this one (neither imports the other), so its words for
+# schedules, subscribers and list kinds are repeated here; tests/audit keeps the two the same.
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "scope": SCOPES,
+    "schedule": {"monthly": "每月1日", "weekly": "每周一"},
+    "subscriber_kind": {"institution": "金融机构", "peer": "平台节点"},
+    "list_kind": {"whitelist": "白名单", "key_projects": "重点项目清单"},
+    "rule": RULE_NAMES,  # an alert's rule; a white list's "code:vN" is shown as stored
+    "kind": {"profile": "查询信用概况", "detail": "查看原始明细", "verify": "核验比对", "export": "导出明细",
+             "report": "生成授权版信用报告"},
+}
+# A status in words depends on what it is the status of: the action says.
+STATUSES = {"credit.model.": MODEL_STATUSES, "delivery.": DELIVERY_STATUSES}
+IDENTIFIERS = {"seed", "year", "version"}  # numbers that name something: no thousands separators
+# What an empty value means, by key: no limit, every rule or region, or simply none.
+EMPTY = {"max_uses": "不限", "rate_per_minute": "不限", "rule_code": "全部规则", "regions": "不限",
+         "industries": "不限", "purpose": "未指定", "authorizations": "无（公开信息）", "valid_until": "未指定"}
+LONG = 240  # a value longer than this (a long rule description) is cut; the log keeps it whole
 
 
 def action_label(code: str) -> str:
@@ -70,9 +101,10 @@ def action_label(code: str) -> str:
     return ACTION_LABELS.get(code, code)
 
 
-def _text(key: str, value: Any, category: Callable[[str], str]) -> str:
+def _text(key: str, value: Any, category: Callable[[str], str], action: str = "",
+          labels: dict[str, str] = FIELD_LABELS) -> str:
     if value is None or value == "" or value == [] or value == {}:
-        return "—"
+        return EMPTY.get(key, "无")
     if isinstance(value, bool):
         return "是" if value else "否"
     if key in ("categories", "category"):
@@ -83,24 +115,42 @@ def _text(key: str, value: Any, category: Callable[[str], str]) -> str:
         return category(str(value))
     if key == "outcomes" and isinstance(value, list | tuple):
         return "、".join(OUTCOME_LABELS.get(str(o), str(o)) for o in value)
-    if key == "scope":
-        return SCOPES.get(str(value), str(value))
+    if key in VALUE_LABELS and isinstance(value, str):
+        return VALUE_LABELS[key].get(value, value)
+    if key == "status" and isinstance(value, str):
+        words = next((w for prefix, w in STATUSES.items() if action.startswith(prefix)), {})
+        return words.get(value, value)
+    if key == "code" and action == "access.refused" and isinstance(value, str):  # its reason, the code kept
+        return f"{refusal_reason(value)}（{value}）"
+    if key == "exclude" and isinstance(value, list | tuple):
+        return "、".join(FEATURES[str(f)].label if str(f) in FEATURES else str(f) for f in value)
+    if key == "funnel" and isinstance(value, list | tuple):  # the rule's steps and who remained after each
+        return " → ".join(f"{step[0]} {_text('', step[1], category)}" if isinstance(step, list | tuple)
+                          and len(step) == 2 else _text("", step, category) for step in value)
+    if key in IDENTIFIERS and isinstance(value, int):
+        return str(value)
     if key.endswith("digest") and isinstance(value, str) and len(value) > 16:
         return value[:12] + "…"
     if isinstance(value, dict):
-        return "；".join(f"{FIELD_LABELS.get(str(k), str(k))}：{_text(str(k), v, category)}" for k, v in value.items())
+        inner = RULE_FIELD_LABELS if key == "spec" else labels
+        return "；".join(f"{inner.get(str(k), FIELD_LABELS.get(str(k), str(k)))}：{_text(str(k), v, category, action)}"
+                        for k, v in value.items())
     if isinstance(value, list | tuple):
-        return "、".join(_text(key, v, category) for v in value)
+        return "、".join(_text(key, v, category, action) for v in value)
     if isinstance(value, int):
         return f"{value:,}" if abs(value) >= 10000 else str(value)
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".")
     return str(value)
 
 
-def detail_lines(detail: dict[str, Any] | None, category: Callable[[str], str]) -> list[tuple[str, str]]:
-    """An event's detail as (名称, 值) pairs for people; `category` names a category code."""
+def detail_lines(detail: dict[str, Any] | None, category: Callable[[str], str],
+                 action: str = "") -> list[tuple[str, str]]:
+    """An event's detail as (名称, 值) pairs for people; `category` names a category code, `action` is the
+    event's (a status or a code reads differently for a delivery and for a model)."""
     out = []
     for k, v in (detail or {}).items():
-        text = _text(str(k), v, category)
+        text = _text(str(k), v, category, action)
         out.append((FIELD_LABELS.get(str(k), str(k)), text if len(text) <= LONG else text[:LONG] + "…"))
     return out
 
@@ -108,4 +158,4 @@ def detail_lines(detail: dict[str, Any] | None, category: Callable[[str], str]) 
 def template_filters(catalog: Catalog) -> dict[str, Callable[..., Any]]:
     """The audit page's filters: an action's Chinese name, an event's details with category names."""
     return {"audit_action": action_label,
-            "audit_detail": lambda d: detail_lines(d, lambda c: category_name(catalog, c))}
+            "audit_detail": lambda d, action="": detail_lines(d, lambda c: category_name(catalog, c), action)}
