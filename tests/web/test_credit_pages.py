@@ -80,6 +80,12 @@ def test_batch_run_then_entity_credit_page(login, db, catalog) -> None:  # noqa:
     page = op.get(f"/entities/{ENTITY}/credit")
     assert page.status_code == 200
     assert "影响得分的指标" in page.text and "纳税信用等级" in page.text and "批量评价第" in page.text
+    # The contributions add up on screen: the base the indicator system starts from, plus the points listed.
+    base = float(re.search(r'id="base-points">([\d.]+)<', page.text).group(1))
+    points = [float(p) for p in re.findall(r'<td class="num (?:pos|neg)">([+-][\d.]+)</td>', page.text)]
+    score = float(re.search(r'id="score">([\d.]+)<', page.text).group(1))
+    assert base == 700 and points and base + sum(points) == score == 740
+    assert f'id="sum-points">{score:g}<' in page.text and "基础分 700" in page.text
     # Nothing changed since the run: re-evaluating "changed" says so instead of redoing everything.
     again = op.post("/credit/runs", data={"csrf_token": op.csrf, "scope": "changed"}, follow_redirects=False)
     assert again.headers["location"].endswith("nothing_changed")

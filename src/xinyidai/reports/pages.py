@@ -42,10 +42,22 @@ def _credit_page(request: Request, s: Session, p: Principal, code: str, *, own: 
         raise NotFound("未找到该市场主体", code="ENTITY_NOT_FOUND")
     stored = evaluation.result_for(s, code)
     live = evaluation.evaluate_one(s, code, clock.today()) if stored is None else None
+    result = stored or live
     points = evaluation.trend(s, code)
-    return no_store(render(request, "reports/entity_credit.html", e=e, result=stored or live, live=live is not None,
+    return no_store(render(request, "reports/entity_credit.html", e=e, result=result, live=live is not None,
                            trend=points, trend_json=trend_option(points) if points else None, own=own,
-                           reports=reports.list_for_entity(s, code, 20)))
+                           reports=reports.list_for_entity(s, code, 20), sums=score_sum(s, result)))
+
+
+def score_sum(s: Session, result: dict[str, Any]) -> dict[str, float] | None:
+    """How the score adds up under a base-and-points system: the base, the points the reasons list, their
+    total and the scale it is held to (None for a weighted system, or no score)."""
+    system = evaluation.system_version(s, result["indicator_version"])
+    if system.method != "base" or result.get("score") is None:
+        return None
+    total = system.base + sum(x["points"] for x in result["explained"])
+    return {"base": system.base, "points": total - system.base, "total": total, "lo": system.lo, "hi": system.hi,
+            "clipped": not system.lo <= total <= system.hi}
 
 
 @router.get("/entities/{code}/credit", response_class=HTMLResponse)
