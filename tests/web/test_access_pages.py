@@ -144,6 +144,8 @@ def test_verification_form_is_idempotent(world, login) -> None:  # noqa: ANN001
     r = bank.post(f"/bank/entities/{ENTITY}/verify", data=claim)
     assert r.status_code == 200, r.text
     assert "相符" in r.text and "不符" in r.text and "签名密钥" in r.text
+    assert "期间合计 不低于（≥） 500,000.00 元" in r.text  # amounts read as amounts, counts as counts
+    assert "最近一期 等于 99<" in r.text
     assert _hidden(r.text, "request_id") != rid  # a fresh id for the next question
     again = bank.post(f"/bank/entities/{ENTITY}/verify", data=claim)
     assert "未重复计次" in again.text

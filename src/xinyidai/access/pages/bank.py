@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from xinyidai.access import authorizations, log, runtime, sharing, verification
 from xinyidai.access.pages.common import authorization_row, for_page, total_label
+from xinyidai.catalog.values import item_text
 from xinyidai.entities.models import MarketEntity
 from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit.errors import DomainError, InvalidInput
@@ -206,9 +207,10 @@ def _describe(catalog: Any, c: verification.Claim) -> str:
     if c.op in ("exists", "not_exists"):
         what = f"{cat.name}：{OPS[c.op]}"
     else:
-        item = cat.item(c.item).name if c.item else ""
-        unit = cat.item(c.item).unit if c.item else None
-        what = f"{cat.name} · {item} · {AGGREGATES[c.aggregate]} {OPS[c.op]} {c.value}{unit or ''}"
+        item = cat.item(c.item) if c.item else None
+        # The amount as the bank typed it, written as amounts are everywhere (5,245,295.17 元); a count is a count.
+        value = c.value if item is None or c.aggregate == "count" else item_text(item, c.value)
+        what = f"{cat.name} · {item.name if item else ''} · {AGGREGATES[c.aggregate]} {OPS[c.op]} {value}"
     if c.period_from or c.period_to:
         what += f"（{c.period_from or '…'} 至 {c.period_to or '…'}）"
     return what
