@@ -101,6 +101,7 @@ def test_public_report_html_pdf_verify_and_tamper(login, db, fixed_clock) -> Non
     no = _report_no(r.headers["location"])
     page = op.get(f"/reports/{no}")
     assert page.status_code == 200
+    assert "数字签名（SM2 签名、SM3 摘要，密钥" in page.text  # the algorithms, not the configuration's "sm"
     for heading in ("企业信用报告", "信用概况", "登记注册信息", "司法风险", "负面信息", "报告使用说明", "公开版"):
         assert heading in page.text
     assert "纳税" not in page.text.split("五、经营指标")[1].split("六、")[0] or "公开版）不含" in page.text
@@ -117,6 +118,7 @@ def test_public_report_html_pdf_verify_and_tamper(login, db, fixed_clock) -> Non
     ok = anon.post("/reports/verify", data={"code": code, "report_no": no},
                    files={"pdf": ("r.pdf", pdf.content, "application/pdf")})
     assert ok.status_code == 200 and "报告真实有效" in ok.text and "与签发文件一致" in ok.text
+    assert "<dt>签名</dt><dd>SM2 签名、SM3 摘要<br>" in ok.text
     altered = pdf.content.replace(b"/Producer", b"/Producex", 1)
     bad_pdf = anon.post("/reports/verify", data={"code": code},
                         files={"pdf": ("r.pdf", altered, "application/pdf")})

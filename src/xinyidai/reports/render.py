@@ -127,9 +127,17 @@ def echarts_option(trend: Trend) -> dict[str, Any]:
     }
 
 
+# A crypto suite as people know it: its algorithms, not the configuration's code.
+SUITE_NAMES = {"sm": "SM2 签名、SM3 摘要", "intl": "Ed25519 签名、SHA-256 摘要"}
+
+
+def suite_name(code: str | None) -> str:
+    return SUITE_NAMES.get(code or "", code or "")
+
+
 # What templates use (`reports/_report_body.html` all of them; the credit pages the grades); the application
 # factory hands them to the shell's environment.
 TEMPLATE_FILTERS = dict(beijing_time=beijing_time, cn_date=cn_date, grade_band=grade_band, grade_text=grade_text,
                         format_score=format_score, format_number=format_number, numeric_columns=numeric_columns,
                         table_rows=table_rows, echarts_option=echarts_option, trend_series=trend_series,
-                        trend_has_data=trend_has_data, trend_title=trend_title)
+                        trend_has_data=trend_has_data, trend_title=trend_title, suite_name=suite_name)
