@@ -17,6 +17,7 @@ from pypdf.generic import IndirectObject
 from xinyidai.reports import pdf
 from xinyidai.reports.document import ReportDocument, Section, Table, Trend
 from xinyidai.reports.render import TEMPLATE_FILTERS, beijing_time, echarts_option, numeric_columns
+from xinyidai.reports.service import USE_NOTES
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "xinyidai" / "web" / "templates"
 REPORT_NO = "XYD-CN230000-20261128-000017"
@@ -215,8 +216,8 @@ def test_html_fragment() -> None:
     assert '<table class="data table' in html
     options = [json.loads(m.replace("&#39;", "'")) for m in re.findall(r"data-echarts='([^']*)'", html)]
     assert len(options) == 3
-    tax = next(o for o in options if o["series"][0]["name"] == "纳税额")
-    assert tax["series"][0]["data"][7] is None and len(tax["xAxis"]["data"]) == 24 and tax["yAxis"]["name"] == "万元"
+    tax = next(o for o in options if o["series"][0]["name"] == "纳税额（右轴）")
+    assert tax["series"][0]["data"][7] is None and len(tax["xAxis"]["data"]) == 24 and tax["yAxis"][0]["name"] == "万元"
 
 
 def test_html_fragment_without_grade() -> None:
@@ -232,3 +233,61 @@ def test_print_page_extends_base() -> None:
     assert '{% extends "base.html" %}' in src and "reports/_report_body.html" in src
     for asset in ("/static/vendor/echarts.min.js", "/static/credit.js", "/static/credit.css"):
         assert asset in src
+
+
+def _fonts(reader: PdfReader) -> dict[str, bool]:
+    """Every font the pages use → whether its program is embedded in the file."""
+    def resolve(o):  # noqa: ANN001, ANN202
+        return o.get_object() if isinstance(o, IndirectObject) else o
+
+    out = {}
+    for page in reader.pages:
+        for ref in resolve(resolve(page["/Resources"]).get("/Font", {})).values():
+            font = resolve(ref)
+            desc = font.get("/FontDescriptor")
+            if desc is None and "/DescendantFonts" in font:
+                desc = resolve(resolve(font["/DescendantFonts"])[0]).get("/FontDescriptor")
+            out[str(font["/BaseFont"])] = desc is not None and any(
+                k in resolve(desc) for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+    return out
+
+
+def test_every_font_is_embedded(reader: PdfReader) -> None:
+    """A viewer without the font would substitute its own: digits and Latin text must travel with the file."""
+    fonts = _fonts(reader)
+    assert fonts and all(fonts.values()), fonts
+
+
+@pytest.mark.parametrize("lines", range(0, 24, 2))
+def test_the_last_section_is_never_split_to_leave_a_few_lines_on_the_last_page(lines: int) -> None:
+    """However the pages fall, 报告使用说明 is printed whole: a last page never holds a section's last lines.
+    The negative-information section grows a line at a time, moving where the notes begin."""
+    doc = make_doc(rows=20)
+    doc.sections[-2].paragraphs = ["未发现行政处罚、失信被执行人、经营异常名录等负面信息。"] * (1 + lines)
+    doc.sections[-1].paragraphs = list(USE_NOTES)
+    reader = PdfReader(io.BytesIO(pdf.render_pdf(doc)))
+    last = re.sub(r"\s+", "", (reader.pages[-1].extract_text() or "").split("报告编号")[0])
+    assert "九、报告使用说明" in last and all(re.sub(r"\s+", "", n) in last for n in USE_NOTES), last[:80]
+
+
+def test_tax_beside_sales_gets_its_own_axis_in_both_renderers() -> None:
+    """Tax paid is a tenth of sales: on one axis it lies flat along the bottom. The smaller series is drawn
+    against a second axis on the right, named so in its legend; series of one scale share one axis."""
+    from reportlab.graphics.charts.linecharts import HorizontalLineChart
+
+    doc = make_doc(rows=3)
+    both, one = doc.sections[2].trends  # 纳税额 beside 申报销售额; 缴纳人数 alone
+    opt = echarts_option(both)
+    assert [s["name"] for s in opt["series"]] == ["纳税额（右轴）", "申报销售额"]
+    assert [s.get("yAxisIndex", 0) for s in opt["series"]] == [1, 0] and len(opt["yAxis"]) == 2
+    assert opt["legend"]["data"] == ["纳税额（右轴）", "申报销售额"]
+    assert isinstance(echarts_option(one)["yAxis"], dict)
+
+    font = pdf.get_font()
+    drawing = pdf.trend_chart(both, font)
+    charts = [x for x in drawing.contents if isinstance(x, HorizontalLineChart)]
+    assert len(charts) == 2  # one per axis, the second's scale labelled on the right
+    left, right = charts
+    tax = [v for v in both.series["纳税额"] if v is not None]
+    assert right.data and max(v for row in right.data for v in row if v is not None) == max(tax)
+    assert all(v is None or v > max(tax) for row in left.data for v in row)

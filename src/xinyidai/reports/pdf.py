@@ -5,13 +5,15 @@ Candidates: `$XINYIDAI_PDF_FONT` (`path` or `path#index` for a .ttc), then `FONT
 refuse (`PdfFontMissing`) rather than write a PDF whose Chinese shows as empty boxes.
 
 Droid Sans Fallback — the first default — has no Latin letters, digits or curly quotes, so every string is
-split into runs: characters the CJK font has go in it, the rest in Helvetica (a PDF standard font every viewer
-has; reportlab routes what WinAnsi lacks to Symbol / ZapfDingbats). Text extraction works for both.
+split into runs: characters the CJK font has go in it, the rest in a Latin TrueType font (`LATIN_CANDIDATES`,
+DejaVu Sans first), embedded as the CJK font is. Not Helvetica: a PDF standard font is not embedded, and a
+viewer without it draws the report's digits in whatever it substitutes. Text extraction works for both.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import itertools
@@ -59,6 +61,8 @@ from xinyidai.reports.render import (
     grade_band,
     grade_text,
     numeric_columns,
+    series_axes,
+    series_label,
     table_rows,
     trend_has_data,
     trend_series,
@@ -75,7 +79,13 @@ FONT_CANDIDATES: list[str] = [
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
     "/usr/share/fonts/truetype/arphic/uming.ttc",
 ]
-LATIN_FONT = "Helvetica"
+# For what the CJK font lacks; with none of these, a CJK font that covers printable ASCII serves alone.
+LATIN_CANDIDATES: list[str] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+]
+ASCII = frozenset(range(0x20, 0x7F))
 BULLET = "•"
 
 RED = colors.HexColor("#b4232a")
@@ -93,9 +103,9 @@ FRAME_W = PAGE_W - 2 * MARGIN_X
 class PdfFontMissing(DomainError):
     code = "PDF_FONT_MISSING"
     status = 503
-    message = ("无法生成 PDF 信用报告：服务器上没有可嵌入的中文 TrueType 字体。请安装 fonts-droid-fallback"
-               "（或 fonts-wqy-zenhei），或设置环境变量 XINYIDAI_PDF_FONT 指向一个 .ttf/.ttc 字体文件"
-               "（.ttc 可写 路径#序号）。")
+    message = ("无法生成 PDF 信用报告：服务器上没有可嵌入的中文 TrueType 字体（及其缺少的西文字形所需的西文字体）。"
+               "请安装 fonts-droid-fallback 与 fonts-dejavu-core（或 fonts-wqy-zenhei），或设置环境变量 "
+               "XINYIDAI_PDF_FONT 指向一个 .ttf/.ttc 字体文件（.ttc 可写 路径#序号）。")
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,8 @@ class CJKFont:
     family: str  # as the font file names itself
     source: str  # env / default
     coverage: frozenset[int]  # code points with a real glyph
+    latin: str = ""  # the registered name of the embedded font for everything else (the CJK font's own if none)
+    latin_path: str | None = None
 
 
 _font: CJKFont | None = None
@@ -157,10 +169,30 @@ def _find_font() -> CJKFont:
         if font:
             if problems:
                 log.warning("PDF font: using %s after skipping: %s", spec, "; ".join(problems))
-            return font
+            return _with_latin(font, specs)
         if problem and (source == "env" or os.path.exists(_parse_spec(spec)[0])):
             problems.append(problem)
     raise PdfFontMissing(detail={"tried": [s for s, _ in specs], "problems": problems})
+
+
+def _with_latin(font: CJKFont, specs: list[tuple[str, str]]) -> CJKFont:
+    """The CJK font with its Latin companion registered; refused when there is none and it lacks ASCII."""
+    for path in LATIN_CANDIDATES:
+        if not os.path.isfile(path):
+            continue
+        name = "XydLatin-" + hashlib.sha1(os.path.abspath(path).encode(), usedforsecurity=False).hexdigest()[:10]
+        try:
+            ttf = TTFont(name, path)
+        except Exception as e:  # noqa: BLE001 - an unusable file: try the next
+            log.warning("PDF Latin font %s unusable: %s", path, e)
+            continue
+        pdfmetrics.registerFont(ttf)
+        pdfmetrics.registerFontFamily(name, normal=name, bold=name, italic=name, boldItalic=name)
+        return dataclasses.replace(font, latin=name, latin_path=path)
+    if font.coverage >= ASCII:
+        return dataclasses.replace(font, latin=font.name)
+    raise PdfFontMissing(detail={"tried": [s for s, _ in specs] + LATIN_CANDIDATES,
+                                 "problems": [f"{font.path}：缺少西文字形，且没有可嵌入的西文字体"]})
 
 
 def get_font() -> CJKFont:
@@ -181,25 +213,25 @@ def font_status() -> dict[str, Any]:
         return {"ok": False, "name": None, "path": None, "index": None, "source": None, "error": e.code,
                 "message": e.message, "problems": (e.detail or {}).get("problems", [])}
     return {"ok": True, "name": f.family, "path": f.path, "index": f.index, "source": f.source,
-            "glyphs": len(f.coverage), "latin_fallback": LATIN_FONT}
+            "glyphs": len(f.coverage), "latin": f.latin_path or f.path}
 
 
 # ---------------------------------------------------------------- mixed-font text
 
 
 def _runs(text: str, font: CJKFont) -> list[tuple[str, str]]:
-    """(run, font name) pieces: the CJK font where it has the glyph, Helvetica otherwise."""
+    """(run, font name) pieces: the CJK font where it has the glyph, the Latin one otherwise."""
     cov = font.coverage
-    return [("".join(g), font.name if k else LATIN_FONT)
+    return [("".join(g), font.name if k else font.latin)
             for k, g in itertools.groupby(text, key=lambda ch: ord(ch) in cov)]
 
 
 def _markup(text: Any, font: CJKFont) -> str:
-    """Paragraph markup for plain text: escaped, newlines kept, non-CJK runs switched to Helvetica."""
+    """Paragraph markup for plain text: escaped, newlines kept, non-CJK runs switched to the Latin font."""
     out = []
     for run, name in _runs("" if text is None else str(text), font):
         esc = escape(run).replace("\n", "<br/>")
-        out.append(esc if name == font.name else f'<font face="{LATIN_FONT}">{esc}</font>')
+        out.append(esc if name == font.name else f'<font face="{font.latin}">{esc}</font>')
     return "".join(out)
 
 
@@ -245,9 +277,9 @@ def _clip(text: str, size: float, font: CJKFont, max_w: float) -> str:
 
 def _styles(font: CJKFont) -> dict[str, ParagraphStyle]:
     f = font.name
-    # "•" in Helvetica comes out of text extraction as \x7f; use the CJK font's bullet, else a big middle dot.
+    # The CJK font's bullet where it has one, else the Latin font's (DejaVu has •), as a big middle dot.
     bullet: dict[str, Any] = ({"bulletFontName": f} if ord(BULLET) in font.coverage else
-                              {"bulletFontName": LATIN_FONT, "bulletFontSize": 16, "bulletOffsetY": -2})
+                              {"bulletFontName": font.latin, "bulletFontSize": 16, "bulletOffsetY": -2})
     base = ParagraphStyle("base", fontName=f, fontSize=10, leading=16, textColor=INK, wordWrap="CJK")
 
     def s(name: str, **kw: Any) -> ParagraphStyle:
@@ -311,7 +343,8 @@ class _PagedCanvas(Canvas):
     """Holds every page back until the end so each header can say 共 y 页 — one layout pass instead of two."""
 
     def __init__(self, *args: Any, info: _PageInfo, **kw: Any) -> None:
-        super().__init__(*args, **kw)
+        # Every page begins by selecting the initial font: Helvetica unless told, and so in the file, unembedded.
+        super().__init__(*args, **{**kw, "initialFontName": info.font.latin})
         self._pages: list[dict[str, Any]] = []
         self._info = info
         # Private but stable since reportlab 3; if it moves we only lose the fixed CreationDate.
@@ -374,11 +407,17 @@ class _KeepWithNext(KeepTogether):
 
 
 
+def _cell_font(f: CJKFont) -> tuple[Any, ...]:
+    """A table cell's font unless a rule says otherwise: reportlab's default is Helvetica, which it names in the
+    page (unembedded) for every cell it draws, even one holding only a paragraph in another font."""
+    return ("FONTNAME", (0, 0), (-1, -1), f.latin)
+
+
 def _cover(doc: ReportDocument, f: CJKFont, st: dict[str, ParagraphStyle]) -> list[Flowable]:
     m = partial(_markup, font=f)
     version = RLTable([[Paragraph(m(doc.version_label), st["cover_version"])]], colWidths=[32 * mm])
     version.setStyle(TableStyle([
-        ("BACKGROUND", (0, 0), (-1, -1), VERSION_COLORS.get(doc.version, MUTED)),
+        _cell_font(f), ("BACKGROUND", (0, 0), (-1, -1), VERSION_COLORS.get(doc.version, MUTED)),
         ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
     ]))
     facts = [("报告编号", doc.report_no), ("生成时间", f"{beijing_time(doc.generated_at)}（北京时间）"),
@@ -387,7 +426,7 @@ def _cover(doc: ReportDocument, f: CJKFont, st: dict[str, ParagraphStyle]) -> li
         facts.append(("报告使用机构", doc.recipient or "—"))
     info = RLTable([[Paragraph(m(k + "："), st["label"]), Paragraph(m(v), st["value"])] for k, v in facts],
                    colWidths=[38 * mm, 100 * mm])
-    info.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 3),
+    info.setStyle(TableStyle([_cell_font(f), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 3),
                               ("BOTTOMPADDING", (0, 0), (-1, -1), 3)]))
     code = doc.verification_code or "（待签发）"
     where = doc.verify_url or "本平台报告核验页面"
@@ -397,7 +436,7 @@ def _cover(doc: ReportDocument, f: CJKFont, st: dict[str, ParagraphStyle]) -> li
         [Paragraph(m(f"凭验证码在 {where} 核验本报告真伪"), st["verify_note"])],
     ], colWidths=[120 * mm])
     verify.setStyle(TableStyle([
-        ("BOX", (0, 0), (-1, -1), 1.2, RED), ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#fffaf5")),
+        _cell_font(f), ("BOX", (0, 0), (-1, -1), 1.2, RED), ("BACKGROUND", (0, 0), (-1, -1), colors.HexColor("#fffaf5")),
         ("TOPPADDING", (0, 0), (-1, 0), 8), ("BOTTOMPADDING", (0, -1), (-1, -1), 10),
     ]))
     return [
@@ -419,7 +458,7 @@ def _summary(doc: ReportDocument, f: CJKFont, st: dict[str, ParagraphStyle]) -> 
         detail.append(Paragraph(m(doc.grade_note), st["muted"]))
     box = RLTable([[grade, detail]], colWidths=[36 * mm, FRAME_W - 36 * mm])
     box.setStyle(TableStyle([
-        ("BACKGROUND", (0, 0), (0, 0), colors.HexColor(BAND_COLORS[band])), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        _cell_font(f), ("BACKGROUND", (0, 0), (0, 0), colors.HexColor(BAND_COLORS[band])), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("LEFTPADDING", (1, 0), (1, 0), 12), ("TOPPADDING", (0, 0), (-1, -1), 10),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 12), ("BOX", (0, 0), (-1, -1), 0.5, LINE),
     ]))
@@ -462,7 +501,7 @@ def _table(t: Table, f: CJKFont, st: dict[str, ParagraphStyle]) -> list[Flowable
     nums = numeric_columns(t)
     widths = _col_widths(cols, rows, f, size, FRAME_W)
     style: list[tuple[Any, ...]] = [
-        ("FONT", (0, 1), (-1, -1), f.name, size, 12), ("TEXTCOLOR", (0, 1), (-1, -1), INK),
+        _cell_font(f), ("FONT", (0, 1), (-1, -1), f.name, size, 12), ("TEXTCOLOR", (0, 1), (-1, -1), INK),
         ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG), ("GRID", (0, 0), (-1, -1), 0.4, LINE),
         ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 3),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 4), ("LEFTPADDING", (0, 0), (-1, -1), pad),
@@ -480,7 +519,7 @@ def _table(t: Table, f: CJKFont, st: dict[str, ParagraphStyle]) -> list[Flowable
             if len(runs) <= 1 and "\n" not in v and (not runs or _width(v, size, f) <= widths[j] - 2 * pad):
                 line.append(v)
                 if runs and runs[0][1] != f.name:
-                    style.append(("FONTNAME", (j, i), (j, i), LATIN_FONT))
+                    style.append(("FONTNAME", (j, i), (j, i), f.latin))
             else:
                 line.append(Paragraph(m(v), st["td_num" if j in nums else "td"]))
         data.append(line)
@@ -516,29 +555,15 @@ def _trend(tr: Trend, f: CJKFont, st: dict[str, ParagraphStyle]) -> list[Flowabl
     title = Paragraph(_markup(trend_title(tr), f), st["chart_title"])
     if not trend_has_data(tr):
         return [title, Paragraph(_markup("暂无数据", f), st["muted"])]
-    series = trend_series(tr)
-    labels = [str(x) for x in tr.labels]
-    n = len(labels)
-    w, left, right = FRAME_W, 46.0, 10.0
-    # Legend rows first: they decide how much height is left for the plot.
-    legend: list[list[tuple[str, int, float]]] = [[]]
-    x = left
-    for si, (name, _) in enumerate(series):
-        item_w = 18 + _width(name, 8, f) + 14
-        if legend[-1] and x + item_w > w - right:
-            legend.append([])
-            x = left
-        legend[-1].append((name, si, x))
-        x += item_w
-    legend_h = 12.0 * len(legend)
-    plot_h = 150.0
-    bottom = legend_h + 22  # legend, then the x labels
-    d = Drawing(w, bottom + plot_h + 8)
+    return [title, trend_chart(tr, f), Spacer(1, 4)]
 
+
+def _line_chart(series: list[tuple[str, list[float | None]]], colours: list[int], n: int, f: CJKFont
+                ) -> HorizontalLineChart:
+    """One line chart of some series (an unbroken run per line: a None is a gap, not a bridge)."""
     chart = HorizontalLineChart()
-    chart.x, chart.y, chart.width, chart.height = left, bottom, w - left - right, plot_h
     rows: list[list[float | None]] = []
-    for si, (_, vals) in enumerate(series):
+    for (_, vals), si in zip(series, colours, strict=True):
         for a, b in _segments(vals):
             rows.append([v if a <= i < b else None for i, v in enumerate(vals)])
             line = chart.lines[len(rows) - 1]
@@ -556,19 +581,60 @@ def _trend(tr: Trend, f: CJKFont, st: dict[str, ParagraphStyle]) -> list[Flowabl
         chart.valueAxis.valueMin = 0
     if max(values) == min(values):
         chart.valueAxis.valueMax = max(values) * 1.2 + 1 if max(values) >= 0 else 0
-    chart.valueAxis.labels.fontName = LATIN_FONT
+    chart.valueAxis.labels.fontName = f.latin
     chart.valueAxis.labels.fontSize = 7
     chart.valueAxis.labelTextFormat = _axis_number
-    chart.valueAxis.visibleGrid = True
-    chart.valueAxis.gridStrokeColor = colors.HexColor("#e3e7ec")
-    chart.valueAxis.gridStrokeWidth = 0.4
     chart.valueAxis.strokeColor = LINE
     chart.categoryAxis.strokeColor = LINE
     chart.categoryAxis.categoryNames = [""] * n
+    chart.categoryAxis.labels.fontName = f.latin  # drawn empty, but named in the page: not Helvetica
     chart.categoryAxis.visibleTicks = False
-    d.add(chart)
+    return chart
+
+
+def trend_chart(tr: Trend, f: CJKFont) -> Drawing:
+    """A trend as a drawing: the lines, the month labels, a legend. Series of two scales (see series_axes)
+    are two charts over one plot, the second's axis labelled on the right."""
+    series = trend_series(tr)
+    axes = series_axes(tr)
+    labels = [str(x) for x in tr.labels]
+    n = len(labels)
+    w, left, right = FRAME_W, 46.0, 46.0 if any(axes) else 10.0
+    # Legend rows first: they decide how much height is left for the plot.
+    legend: list[list[tuple[str, int, float]]] = [[]]
+    x = left
+    for si, ((name, _), ax) in enumerate(zip(series, axes, strict=True)):
+        name = series_label(name, ax)
+        item_w = 18 + _width(name, 8, f) + 14
+        if legend[-1] and x + item_w > w - right:
+            legend.append([])
+            x = left
+        legend[-1].append((name, si, x))
+        x += item_w
+    legend_h = 12.0 * len(legend)
+    plot_h = 150.0
+    bottom = legend_h + 22  # legend, then the x labels
+    d = Drawing(w, bottom + plot_h + 8)
+    d.initialFontName = f.latin  # the renderer starts each drawing in Helvetica otherwise
+    for axis in sorted(set(axes)):
+        picked = [i for i, ax in enumerate(axes) if ax == axis and any(v is not None for v in series[i][1])]
+        if not picked:
+            continue
+        chart = _line_chart([series[i] for i in picked], picked, n, f)
+        chart.x, chart.y, chart.width, chart.height = left, bottom, w - left - right, plot_h
+        if axis == 0:
+            chart.valueAxis.visibleGrid = True
+            chart.valueAxis.gridStrokeColor = colors.HexColor("#e3e7ec")
+            chart.valueAxis.gridStrokeWidth = 0.4
+        else:  # its scale at the right edge, its labels outside the plot
+            chart.valueAxis.labels.boxAnchor = "w"
+            chart.valueAxis.labels.dx = chart.width + 5
+            chart.valueAxis.visibleAxis = False
+            chart.valueAxis.visibleTicks = False
+            chart.categoryAxis.visible = False
+        d.add(chart)
     # Category labels drawn by hand (mixed fonts), thinned so they never overlap.
-    band = chart.width / n
+    band = (w - left - right) / n
     widest = max(_width(s, 7, f) for s in labels)
     step = max(1, math.ceil((widest + 6) / band))
     for i in range(0, n, step):
@@ -581,7 +647,7 @@ def _trend(tr: Trend, f: CJKFont, st: dict[str, ParagraphStyle]) -> list[Flowabl
             d.add(Line(lx, y + 3, lx + 14, y + 3, strokeColor=color, strokeWidth=2))
             for s in _shapes(lx + 18, y, name, 8, f):
                 d.add(s)
-    return [title, d, Spacer(1, 4)]
+    return d
 
 
 def _section(sec: Section, f: CJKFont, st: dict[str, ParagraphStyle]) -> list[Flowable]:
@@ -600,8 +666,11 @@ def render_pdf(doc: ReportDocument) -> bytes:
     st = _styles(f)
     heading = f"企业信用报告（{doc.version_label}）"
     story = _cover(doc, f, st) + _summary(doc, f, st)
-    for sec in doc.sections:
-        story += _section(sec, f, st)
+    for i, sec in enumerate(doc.sections, 1):
+        flow = _section(sec, f, st)
+        # The last section (the notes on using the report) is printed whole, on one page: split, it left a
+        # last page holding its final two lines, which reads as a page printed by mistake.
+        story += [KeepTogether(flow)] if i == len(doc.sections) else flow
     buf = io.BytesIO()
     template = SimpleDocTemplate(
         buf, pagesize=A4, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=22 * mm, bottomMargin=20 * mm,

@@ -110,20 +110,45 @@ def trend_title(trend: Trend) -> str:
     return f"{trend.title}（单位：{trend.unit}）" if trend.unit else trend.title
 
 
+SECOND_AXIS_RATIO = 5  # two series whose peaks differ this many times over each get an axis
+
+
+def series_axes(trend: Trend) -> list[int]:
+    """The value axis each series is drawn against: 0 the left, 1 the right. Two series of different scales —
+    tax paid beside sales, a tenth of it — each get their own, or the smaller lies flat along the bottom."""
+    series = trend_series(trend)
+    if len(series) != 2:
+        return [0] * len(series)
+    peaks = [max((abs(v) for v in vals if v is not None), default=0.0) for _, vals in series]
+    if min(peaks) <= 0 or max(peaks) / min(peaks) < SECOND_AXIS_RATIO:
+        return [0, 0]
+    big = peaks.index(max(peaks))
+    return [0 if i == big else 1 for i in range(2)]
+
+
+def series_label(name: str, axis: int) -> str:
+    """A series' name in a legend: one drawn against the right axis says so."""
+    return f"{name}（右轴）" if axis else name
+
+
 def echarts_option(trend: Trend) -> dict[str, Any]:
     """An ECharts line-chart option; None stays null so the line shows a gap rather than a made-up value."""
     series = trend_series(trend)
+    axes = series_axes(trend)
     dense = len(trend.labels) <= 36
+    value = {"type": "value", "name": trend.unit, "scale": False}
+    lines = [{"name": series_label(name, ax), "type": "line", "data": vals, "connectNulls": False,
+              "showSymbol": dense, "symbolSize": 5, **({"yAxisIndex": 1} if ax else {})}
+             for (name, vals), ax in zip(series, axes, strict=True)]
     return {
         "animation": False,
         "color": PALETTE,
         "tooltip": {"trigger": "axis"},
-        "legend": {"top": 0, "data": [name for name, _ in series]},
+        "legend": {"top": 0, "data": [s["name"] for s in lines]},
         "grid": {"left": 12, "right": 20, "top": 36, "bottom": 8, "containLabel": True},
         "xAxis": {"type": "category", "data": list(trend.labels), "boundaryGap": False},
-        "yAxis": {"type": "value", "name": trend.unit, "scale": False},
-        "series": [{"name": name, "type": "line", "data": vals, "connectNulls": False,
-                    "showSymbol": dense, "symbolSize": 5} for name, vals in series],
+        "yAxis": [value, {**value, "splitLine": {"show": False}}] if any(axes) else value,
+        "series": lines,
     }
 
 
