@@ -40,6 +40,14 @@ def test_operator_uploads_reads_report_and_finds_entity(live_server, page, scree
     login(page, live_server.url, "operator", DEMO_PASSWORD)
     expect(page.get_by_role("heading", name="数据概览")).to_be_visible()
     page.wait_for_function("document.querySelectorAll('[data-chart] canvas').length >= 4")
+    # Records by category run from a handful to thousands: a logarithmic axis, each bar labelled with its count.
+    category = page.evaluate("""() => {
+        const o = echarts.getInstanceByDom(document.getElementById('chart-category')).getOption();
+        return {axis: o.xAxis[0].type, labels: o.series[0].label.show, names: o.yAxis[0].data,
+                counts: o.series[0].data};
+    }""")
+    assert category["axis"] == "log" and category["labels"] and len(category["names"]) == 17
+    assert min(c for c in category["counts"] if c) < max(category["counts"]) / 100  # the spread it is for
     screenshot(page, "01-overview")
 
     entities = _demo_entities(live_server, 12)

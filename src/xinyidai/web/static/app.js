@@ -5,18 +5,22 @@
   // Counts as people read them: 1,343, not 1343 (tooltips and bar labels; value axes already do this).
   const num = v => (typeof v === "number" ? v.toLocaleString("zh-CN") : v);
   // A name axis: long names (departments, banks) keep the grid wide enough (containLabel), and one longer
-  // than LABEL_WIDTH is cut at the end with "…" — never at the start — and shown whole in the tooltip.
+  // than the label width (LABEL_WIDTH, or 40% of a phone-wide chart) is cut at the end with "…" — never at the
+  // start — and shown whole in the tooltip.
   const LABEL_WIDTH = 260;
-  const nameAxis = (names, horizontal) => ({ type: "category", data: names, axisLabel: horizontal
-    ? { interval: 0, width: LABEL_WIDTH, overflow: "truncate" } : { interval: 0, rotate: 35, width: 110, overflow: "truncate" } });
+  const labelWidth = el => Math.min(LABEL_WIDTH, Math.round(el.clientWidth * 0.4));
+  const nameAxis = (names, horizontal, el) => ({ type: "category", data: names, axisLabel: horizontal
+    ? { interval: 0, width: labelWidth(el), overflow: "truncate" } : { interval: 0, rotate: 35, width: 110, overflow: "truncate" } });
+  // A value axis that never crowds its numbers on a narrow chart.
+  const valueAxis = el => ({ type: "value", splitNumber: el.clientWidth < 500 ? 3 : 5, axisLabel: { formatter: num, hideOverlap: true } });
   function charts() {
     const dataEl = document.getElementById("overview-data");
     if (!dataEl || !window.echarts) return;
     const d = JSON.parse(dataEl.textContent);
     const bar = (el, names, values, horizontal) => {
       const c = echarts.init(el);
-      const cat = nameAxis(names, horizontal);
-      const val = { type: "value" };
+      const cat = nameAxis(names, horizontal, el);
+      const val = valueAxis(el);
       c.setOption({
         tooltip: { trigger: "axis", valueFormatter: num }, grid: { left: 12, right: 24, top: 10, bottom: 10, containLabel: true },
         xAxis: horizontal ? val : cat, yAxis: horizontal ? Object.assign(cat, { inverse: true }) : val,
@@ -24,11 +28,27 @@
       });
       return c;
     };
+    // Records by category run from a handful (严重失信) to most of the store (电费): on a linear axis the small
+    // ones are invisible. A logarithmic axis shows every category, and each bar carries its count.
+    const categories = el => {
+      const names = d.by_category.map(r => r.name);
+      el.style.height = Math.max(320, names.length * 24 + 40) + "px";
+      const c = echarts.init(el);
+      c.setOption({
+        tooltip: { trigger: "axis", valueFormatter: v => (v == null ? "0" : num(v)) },
+        grid: { left: 12, right: 56, top: 10, bottom: 30, containLabel: true },
+        xAxis: Object.assign(valueAxis(el), { type: "log", logBase: 10, min: 1, name: "条（对数刻度）", nameLocation: "middle", nameGap: 24 }),
+        yAxis: Object.assign(nameAxis(names, true, el), { inverse: true }),
+        series: [{ type: "bar", data: d.by_category.map(r => r.count || null), itemStyle: { color: RED }, barMaxWidth: 18,
+          label: { show: true, position: "right", formatter: p => num(p.value) } }],
+      });
+      return c;
+    };
     const all = [];
     for (const el of document.querySelectorAll("[data-chart]")) {
       const kind = el.dataset.chart;
       if (kind === "region") all.push(bar(el, d.by_region.map(r => r.name), d.by_region.map(r => r.count), false));
-      if (kind === "category") all.push(bar(el, d.by_category.map(r => r.name), d.by_category.map(r => r.count), false));
+      if (kind === "category") all.push(categories(el));
       if (kind === "provider") all.push(bar(el, d.by_provider.map(r => r.name), d.by_provider.map(r => r.count), true));
       if (kind === "status") {
         const c = echarts.init(el);
@@ -74,7 +94,7 @@
     c.setOption({
       animation: false, tooltip: { trigger: "axis", valueFormatter: num }, legend: { top: 0 },
       grid: { left: 12, right: 30, top: 30, bottom: 10, containLabel: true },
-      xAxis: { type: "value", minInterval: 1 }, yAxis: Object.assign(nameAxis(d.map(r => r.name), true), { inverse: true }),
+      xAxis: Object.assign(valueAxis(el), { minInterval: 1 }), yAxis: Object.assign(nameAxis(d.map(r => r.name), true, el), { inverse: true }),
       series: [
         { name: "成功", type: "bar", stack: "n", data: d.map(r => r.served), itemStyle: { color: "#2b6cb0" }, barMaxWidth: 22 },
         { name: "已拒绝", type: "bar", stack: "n", data: d.map(r => r.refused), itemStyle: { color: RED }, barMaxWidth: 22 },
