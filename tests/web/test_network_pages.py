@@ -171,3 +171,15 @@ def test_unknown_peer_and_action(filled, login) -> None:
     assert op.get("/network/peers/CN-999999", headers={"accept": "text/html"}).status_code == 404
     r = _act(op, "CN-230100", "delete")
     assert r.status_code == 422 and "未知操作" in r.text
+
+
+def test_counts_that_differ_say_why(filled, login) -> None:  # noqa: ANN001
+    """What a node holds is counted in current records; what it sent and received in the items its envelopes
+    carried — each version of a record (new, corrected, withdrawn) and each resend, and the other kinds'
+    items. The two differ, and the pages say why instead of leaving two unlike numbers side by side."""
+    c = login("operator")
+    topo = c.get("/network").text
+    assert "本节点持有的现行记录" in topo and "已发送（报文条目）" in topo and "已接收（报文条目）" in topo
+    assert "记录的每个版本" in topo and "与上方按现行记录计的条数不同" in topo
+    transfers = c.get("/network/transfers").text
+    assert "条目" in transfers and "条记录<" not in transfers and "记录的每个版本" in transfers
