@@ -29,6 +29,7 @@ from xinyidai.demo import DEMO_PASSWORD, applications, build_demo
 from xinyidai.demo import credit as credit_demo
 from xinyidai.kit import clock, migrate
 from xinyidai.kit.db import Database
+from xinyidai.records.models import CreditRecord
 
 N = 300
 SEED = 7
@@ -82,6 +83,10 @@ def test_the_demo_bank_has_authorized_enterprises_confirmed_by_someone_real(demo
         to_bank = s.execute(select(Authorization.entity_code).where(Authorization.institution_code == bank_code)
                             ).scalars().all()
     assert made.applications.to_demo_bank == len(set(to_bank)) >= 5
+    with db.session() as s:  # what they authorized (纳税) is there to see
+        taxed = set(s.execute(select(CreditRecord.entity_code).where(CreditRecord.category == "tax",
+                                                                     CreditRecord.status == "current")).scalars())
+    assert set(to_bank) <= taxed
     assert confirmers <= users | {"demo"}, confirmers - users  # every confirmer exists, or is the demo itself
     home = login("bank").get("/bank").text
     assert "暂无企业向本机构授权" not in home

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from xinyidai.access import anomalies, authorizations, sharing
@@ -26,6 +26,7 @@ from xinyidai.entities.models import MarketEntity
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import DomainError
 from xinyidai.kit.principal import Principal
+from xinyidai.records.models import CreditRecord
 
 DEMO_ACTOR = "demo"  # named 系统（演示数据） by accounts.people
 APPLY_EVERY = 4  # one in four well-graded enterprises is applying for a loan
@@ -49,10 +50,13 @@ def seed(db: Database, catalog: Catalog, run_id: int, as_of: date, banks: list[s
     demo_bank = banks[0]
     with db.session() as s:
         enterprise = s.execute(select(User).where(User.username == "enterprise")).scalar_one_or_none()
+        # Applicants that pay taxes: what they authorize (纳税, 社会保险) is then there for the bank to see.
+        taxed = exists().where(CreditRecord.entity_code == Evaluation.entity_code, CreditRecord.category == "tax",
+                               CreditRecord.status == "current")
         good = s.execute(select(Evaluation.entity_code, MarketEntity.name)
                          .join(MarketEntity, MarketEntity.code == Evaluation.entity_code)
                          .where(Evaluation.run_id == run_id, Evaluation.method == "public",
-                                Evaluation.grade.in_(("A+", "A", "B+")))
+                                Evaluation.grade.in_(("A+", "A", "B+")), taxed)
                          .order_by(Evaluation.entity_code)).all()
     own = enterprise.org_code if enterprise else None
     applicants = [code for i, (code, _) in enumerate(good) if not i % APPLY_EVERY and code != own]
