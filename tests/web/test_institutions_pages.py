@@ -45,7 +45,7 @@ def test_operator_onboards_and_manages_an_institution(login) -> None:  # noqa: A
     assert "机构已接入" in detail.text and "哈尔滨测试银行股份有限公司" in detail.text
     facts = detail.text.split("机构用户")[0]
     assert "600 次/分钟" in facts and "经办：测试operator" in facts  # the unit, and a person's name, not a login
-    assert re.search(r"<dt>上级机构</dt><dd><span class=\"muted\">—</span>", facts)
+    assert re.search(r"<dt>上级机构</dt><dd><span class=\"muted\">无</span>", facts)  # not a dash, read as 一
     listing = c.get("/institutions?q=哈尔滨&sort=name&desc=false")
     assert listing.status_code == 200 and BANK_CODE in listing.text
 

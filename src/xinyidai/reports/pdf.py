@@ -423,7 +423,7 @@ def _cover(doc: ReportDocument, f: CJKFont, st: dict[str, ParagraphStyle]) -> li
     facts = [("报告编号", doc.report_no), ("生成时间", f"{beijing_time(doc.generated_at)}（北京时间）"),
              ("数据截至", cn_date(doc.snapshot_date)), ("出具机构", doc.issuer)]
     if doc.version == "authorized" or doc.recipient:
-        facts.append(("报告使用机构", doc.recipient or "—"))
+        facts.append(("报告使用机构", doc.recipient or "无"))
     info = RLTable([[Paragraph(m(k + "："), st["label"]), Paragraph(m(v), st["value"])] for k, v in facts],
                    colWidths=[38 * mm, 100 * mm])
     info.setStyle(TableStyle([_cell_font(f), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 3),

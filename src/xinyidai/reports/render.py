@@ -54,10 +54,14 @@ def grade_text(grade: str | None) -> str:
     return grade.strip() if grade and grade.strip() else NO_GRADE_TEXT
 
 
+# An empty value in words: a dash reads as 一 (one) in a CJK font.
+NO_VALUE = "无"
+
+
 def format_number(v: float | None) -> str:
-    """At most two decimals, trailing zeros dropped; `—` when there is no value."""
+    """At most two decimals, trailing zeros dropped; 无 when there is no value."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "—"
+        return NO_VALUE
     return f"{v:.2f}".rstrip("0").rstrip(".")
 
 
@@ -65,8 +69,9 @@ format_score = format_number
 
 
 def cell_text(v: Any) -> str:
-    """Cells are meant to be strings already; be forgiving about None and numbers from the assembler."""
-    return "" if v is None else str(v)
+    """Cells are meant to be strings already; be forgiving about None and numbers from the assembler. The
+    assembler's dash for an empty value is shown as 无."""
+    return "" if v is None else NO_VALUE if v == "—" else str(v)
 
 
 def table_rows(table: Table) -> list[list[str]]:
