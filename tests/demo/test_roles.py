@@ -159,3 +159,16 @@ def test_every_upload_the_pages_offer_has_a_sample_the_page_accepts(demo) -> Non
     r = op.post("/credit/indicators", data={"csrf_token": op.csrf, "spec": spec}, follow_redirects=False)
     assert r.status_code == 303, r.text
     assert re.search(r"<code>2026\.2-演示</code></td><td>[^<]+</td><td>在用", op.get("/credit").text)
+
+
+def test_a_province_too_small_to_train_on_is_still_built(tmp_path: Path) -> None:
+    """One entity: no loan to train on and no applicant, yet the demo completes and says what it left out."""
+    db = Database(f"sqlite:///{tmp_path / 'tiny.db'}")
+    migrate.upgrade(db.engine)
+    catalog = load_catalog()
+    build_demo(db, catalog, entities=1, seed=SEED, defects_dir=tmp_path / "var" / "demo-deliveries")
+    made = credit_demo.seed(db, catalog, clock.today(), "CN-230000", tmp_path / "var" / "demo-samples", SEED)
+    db.dispose()
+    assert made.model is None and made.applications.granted == 0
+    loans = {x.path.name: x.loaded for x in made.samples if x.path.name.startswith("贷款结果")}
+    assert loans == {"贷款结果（已导入）.csv": False, "贷款结果（第二批）.csv": False}

@@ -76,17 +76,22 @@ def _scorecard(db: Database, run_id: int, banks: list[str], as_of: date, random_
         first, second = samples.loan_outcomes(s, run_id, banks, as_of, random_seed)
     loaded = samples.write(folder / "贷款结果（已导入）.csv", first)
     left = samples.write(folder / "贷款结果（第二批）.csv", second)
-    made += [samples.Sample(loaded, "信用评价 → 评分卡模型 → 导入贷款结果", True),
-             samples.Sample(left, "信用评价 → 评分卡模型 → 导入贷款结果，再训练新版本", False)]
+    model = None
     try:
         with db.session() as s:
             scorecards.import_outcomes(s, first, "demo")
             m = scorecards.train_model(s, MODEL_NAME, "demo")
             scorecards.set_status(s, m.id, "active", "demo")
             auc = (m.metrics.get("test") or {}).get("auc")
-            return f"{m.name} v{m.version}（在用，留出集 AUC {auc:.4f}）" if auc is not None else f"{m.name} v{m.version}（在用）"
-    except InsufficientData:  # a province too small to train on: the pages say there is no model yet
-        return None
+            model = f"{m.name} v{m.version}（在用" + (f"，留出集 AUC {auc:.4f}）" if auc is not None else "）")
+    except InsufficientData:  # a province too small to train on (nothing stored): the pages say there is no model
+        pass
+    except DomainError as exc:
+        if exc.code != "OUTCOMES_EMPTY":  # a province of a few entities leaves no loan for the first file
+            raise
+    made += [samples.Sample(loaded, "信用评价 → 评分卡模型 → 导入贷款结果", model is not None),
+             samples.Sample(left, "信用评价 → 评分卡模型 → 导入贷款结果，再训练新版本", False)]
+    return model
 
 
 def _key_projects(db: Database, as_of: date, random_seed: int, node_code: str, folder: Path,
@@ -95,12 +100,13 @@ def _key_projects(db: Database, as_of: date, random_seed: int, node_code: str, f
         first, second = samples.key_projects(s, as_of.year, random_seed)
     loaded = samples.write(folder / f"{as_of.year}年度重点项目清单（已导入）.csv", first)
     left = samples.write(folder / f"{as_of.year}年度重点项目清单（补充）.csv", second)
-    made += [samples.Sample(loaded, "白名单 → 重点项目清单 → 导入", True),
-             samples.Sample(left, f"白名单 → 重点项目清单 → 导入（年度 {as_of.year}）", False)]
+    number = None
     with db.session() as s:
         try:
-            return keyprojects.import_file(s, first, loaded.name, as_of.year, "demo", node_code).number
+            number = keyprojects.import_file(s, first, loaded.name, as_of.year, "demo", node_code).number
         except DomainError as exc:
-            if exc.code == "FILE_EMPTY":  # no company in business in a tiny province
-                return None
-            raise
+            if exc.code != "FILE_EMPTY":  # FILE_EMPTY: no company in business in a tiny province
+                raise
+    made += [samples.Sample(loaded, "白名单 → 重点项目清单 → 导入", number is not None),
+             samples.Sample(left, f"白名单 → 重点项目清单 → 导入（年度 {as_of.year}）", False)]
+    return number
