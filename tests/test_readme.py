@@ -63,6 +63,8 @@ COMMANDS: dict[str, Run] = {
     "make test": Run("make", ("lint-imports --no-cache", "pytest -q -n 2 --dist loadscope tests"),
                      why="runs this suite: dry-run"),
     "make demo ENTITIES=100000 PORT=8080": Run("make", ("--entities 100000", "--port 8080"), why="dry-run"),
+    "make lint": Run("make", ("ruff check src tests bench", "lint-imports --no-cache"),
+                     why="checks this tree: dry-run"),
     # A short walkthrough, on a fresh demo
     "xinyidai demo --reset": Run("demo", ("演示省份已生成", "样例文件"), SMALL, why="a small province"),
     ".venv/bin/xinyidai catalog --category 纳税": Run("demo", ("纳税信用等级", "明示授权后原始明细")),
@@ -131,6 +133,8 @@ COMMANDS: dict[str, Run] = {
         Run("bench", ("RESULT evaluate", "RESULT reports"), (("--entities 1000000", "--entities 500 --reports 2"),),
             why="size"),
     ".venv/bin/python bench/scorecard.py": Run("bench", ("RESULT",), why="needs bench/requirements.txt (toad)"),
+    ".venv/bin/python bench/market.py --loans 1000000":
+        Run("bench", ("RESULT market",), (("--loans 1000000", "--loans 2000"),), why="size"),
 }
 
 
