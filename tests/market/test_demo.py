@@ -18,7 +18,7 @@ from xinyidai.market.models import Application, DefaultCase, Demand, Loan, Produ
 
 def test_the_demo_market_gives_every_role_its_path(db: Database, catalog: Catalog, tmp_path: Path) -> None:
     build_demo(db, catalog, entities=400, defects_dir=tmp_path / "files")
-    credit_demo.seed(db, catalog, clock.today(), "CN-230000")
+    credit_demo.seed(db, catalog, clock.today(), "CN-230000", tmp_path / "samples")
     before = clock.now()
     m = market_demo.seed(db, catalog, clock.today(), "CN-230000")
     assert clock.now() == before  # the demo's history moved the clock and gave it back

@@ -311,7 +311,7 @@ def api(db: Database, tmp_path: Path):  # noqa: ANN201 - a function logging in a
         r = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
                    follow_redirects=False)
         assert r.status_code == 303, r.text
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/").text).group(1)  # type: ignore[union-attr]
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/catalog").text).group(1)  # type: ignore[union-attr]
         c.headers["x-csrf-token"] = csrf
         return c
 
