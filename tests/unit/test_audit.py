@@ -306,3 +306,17 @@ def test_upgrade_from_first_schema_keeps_old_entries_linked(tmp_path: Path) -> N
         report = audit.verify_chain(s)
         assert report.intact and report.entries == 4, report
     db.dispose()
+
+
+def test_entries_made_under_a_clock_given_in_beijing_time_verify(db: Database, tmp_path: Path) -> None:
+    """The demo makes a year of history with the clock moved to Beijing-time moments: the chain's digests
+    cover the moment as stored (UTC), so they verify whatever zone the clock was given in."""
+    from datetime import datetime
+
+    from xinyidai.kit import clock
+
+    with clock.frozen_at(datetime(2026, 3, 1, 9, 30, tzinfo=clock.CHINA_TZ)):
+        _write(db, 3, "bob")
+        assert clock.now().utcoffset() == timedelta(0)
+    with db.session() as s:
+        assert audit.verify_chain(s, anchors_for(tmp_path / "var")).intact

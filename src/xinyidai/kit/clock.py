@@ -12,8 +12,8 @@ _now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
 def now() -> datetime:
-    """Aware UTC time."""
-    return _now()
+    """Aware UTC time (whatever zone a moved clock was given in: digests over it must not depend on that)."""
+    return _now().astimezone(UTC)
 
 
 def today() -> date:
