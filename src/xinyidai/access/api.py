@@ -26,6 +26,7 @@ from xinyidai.kit.audit import Signer
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import Caller, caller, db_session, node, require
+from xinyidai.web.params import PageNo, PageSize, RowId
 
 router = APIRouter(prefix="/api/v1/access", tags=["授权共享"])
 PURPOSE_Q = Query("贷前审查", description="查询用途：贷前审查 / 贷中管理 / 贷后管理")
@@ -115,8 +116,8 @@ class ConfirmIn(GrantIn):
 
 
 @router.get("/authorizations", summary="授权列表（企业：本企业授出的；机构：授予本机构的）")
-def list_authorizations(request: Request, status: str | None = None, entity: str | None = None, page: int = 1,
-                        size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+def list_authorizations(request: Request, status: str | None = None, entity: str | None = None, page: PageNo = 1,
+                        size: PageSize = 20, sort: str | None = None, desc: bool = True,
                         p: Principal = Depends(require("enterprise", "bank", *STAFF)),
                         s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     result = authorizations.list_visible(s, p, PageRequest(page, size, sort, desc), status=status, entity_code=entity)
@@ -150,7 +151,7 @@ def revoke(number: str, reason: str = Body("", embed=True), p: Principal = Depen
 
 
 @router.get("/my/accesses", summary="谁查看了我的数据（本企业被访问与授权记录）")
-def my_accesses(page: int = 1, size: int = Query(20, le=200), action: str | None = None,
+def my_accesses(page: PageNo = 1, size: PageSize = 20, action: str | None = None,
                 institution: str | None = Query(None, description="只看该机构（统一社会信用代码）的记录"),
                 p: Principal = Depends(require("enterprise")), s: Session = Depends(db_session, scope="function")
                 ) -> dict[str, Any]:
@@ -163,7 +164,7 @@ def my_accesses(page: int = 1, size: int = Query(20, le=200), action: str | None
 @router.get("/audit", summary="检索访问与审计日志")
 def audit_search(entity: str | None = None, institution: str | None = None, action: str | None = None,
                  actor: str | None = None, day_from: date | None = Query(None, alias="from"),
-                 day_to: date | None = Query(None, alias="to"), page: int = 1, size: int = Query(50, le=200),
+                 day_to: date | None = Query(None, alias="to"), page: PageNo = 1, size: PageSize = 50,
                  p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
                  ) -> dict[str, Any]:
     result = log.search(s, PageRequest(page, size, "id", True), entity=entity, institution=institution,
@@ -173,7 +174,7 @@ def audit_search(entity: str | None = None, institution: str | None = None, acti
 
 
 @router.get("/alerts", summary="异常访问告警")
-def alerts(status: str | None = None, rule: str | None = None, page: int = 1, size: int = Query(20, le=200),
+def alerts(status: str | None = None, rule: str | None = None, page: PageNo = 1, size: PageSize = 20,
            p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
            ) -> dict[str, Any]:
     result = anomalies.list_alerts(s, PageRequest(page, size, "created_at", True), status, rule)
@@ -187,6 +188,6 @@ def scan(request: Request, p: Principal = Depends(require("operator", "security"
 
 
 @router.post("/alerts/{alert_id}/close", summary="处理并关闭告警")
-def close(alert_id: int, note: str = Body("", embed=True), p: Principal = Depends(require("operator", "security")),
+def close(alert_id: RowId, note: str = Body("", embed=True), p: Principal = Depends(require("operator", "security")),
           s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return anomalies.alert_dict(anomalies.close_alert(s, alert_id, p.username, note))

@@ -26,7 +26,7 @@ class GrantIn(BaseModel):
     mode: str
     categories: list[str] = Field(min_length=1)
     valid_until: date
-    max_uses: int | None = None
+    max_uses: int | None = Field(None, ge=1, le=100_000, description="最多使用次数（不填则有效期内不限次数）")
     items: dict[str, list[str]] = Field(default_factory=dict)
 
     def to_request(self) -> GrantRequest:

@@ -13,13 +13,14 @@ from xinyidai.kit.pagination import PageRequest, paginate
 from xinyidai.kit.principal import Principal
 from xinyidai.network.checkpoints import verify_node
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import PageNo
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, page: int = 1, action: str = "", verify: bool = False,
+def audit_page(request: Request, page: PageNo = 1, action: str = "", verify: bool = False,
                p: Principal = Depends(require("security", "operator")),
                s: Session = Depends(db_session, scope="function")) -> Response:
     stmt = select(audit.AuditEvent)

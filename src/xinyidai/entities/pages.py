@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -12,13 +12,14 @@ from xinyidai.kit.errors import NotFound
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import db_session, require
+from xinyidai.web.params import PageNo, PageSize
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/entities", response_class=HTMLResponse)
-def entity_search(request: Request, q: str = "", region: str = "", page: int = 1, size: int = Query(20, le=200),
+def entity_search(request: Request, q: str = "", region: str = "", page: PageNo = 1, size: PageSize = 20,
                   sort: str | None = None, desc: bool = False, p: Principal = Depends(require(*STAFF)),
                   s: Session = Depends(db_session, scope="function")) -> Response:
     result = service.search_entities(s, q, region=region or None, req=PageRequest(page, size, sort, desc))

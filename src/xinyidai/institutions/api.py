@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -21,13 +21,14 @@ from xinyidai.institutions.schemas import (
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import Principal
 from xinyidai.web.deps import db_session, require
+from xinyidai.web.params import PageNo, PageSize, RowId
 
 router = APIRouter(prefix="/api/v1/institutions", tags=["金融机构"])
 READ = ("operator", "regulator", "security", "bank")
 
 
 @router.get("", summary="金融机构名录（名称关键字或代码前缀，可按状态筛选）")
-def list_institutions(q: str = "", status: str | None = None, page: int = 1, size: int = Query(20, le=200),
+def list_institutions(q: str = "", status: str | None = None, page: PageNo = 1, size: PageSize = 20,
                       sort: str | None = None, desc: bool = False, p: Principal = Depends(require(*READ)),
                       s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     result = svc.search(s, p, q, status=status, req=PageRequest(page, size, sort, desc))
@@ -74,7 +75,7 @@ def add_user(code: str, body: UserIn, p: Principal = Depends(require("operator")
 
 
 @router.post("/{code}/users/{user_id}/active", summary="停用或启用机构用户")
-def user_active(code: str, user_id: int, body: UserActiveIn, p: Principal = Depends(require("operator")),
+def user_active(code: str, user_id: RowId, body: UserActiveIn, p: Principal = Depends(require("operator")),
                 s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return svc.user_dict(svc.set_user_active(s, p, code, user_id, body.active, body.reason))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import Principal
 from xinyidai.web.deps import db_session, require
+from xinyidai.web.params import PageNo, PageSize, RowId
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -85,8 +86,8 @@ def _failed(request: Request, s: Session, p: Principal, code: str, exc: DomainEr
 
 
 @router.get("/institutions", response_class=HTMLResponse)
-def institutions_page(request: Request, q: str = "", status: str = "", page: int = 1,
-                      size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+def institutions_page(request: Request, q: str = "", status: str = "", page: PageNo = 1,
+                      size: PageSize = 20, sort: str | None = None, desc: bool = True,
                       p: Principal = Depends(require("operator", "regulator", "security")),
                       s: Session = Depends(db_session, scope="function")) -> Response:
     result = svc.search(s, p, q, status=status or None, req=PageRequest(page, size, sort, desc))
@@ -150,7 +151,7 @@ def add_user(code: str, request: Request, username: str = Form(""), display_name
 
 
 @router.post("/institutions/{code}/users/{user_id}/active")
-def user_active(code: str, user_id: int, request: Request, active: str = Form("0"), reason: str = Form(""),
+def user_active(code: str, user_id: RowId, request: Request, active: str = Form("0"), reason: str = Form(""),
                 p: Principal = Depends(require("operator")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     on = active == "1"

@@ -18,7 +18,7 @@ class InstitutionIn(BaseModel):
     parent_code: str | None = None
     region_code: str | None = None
     contact: str | None = None
-    rate_per_minute: int = 600
+    rate_per_minute: int = Field(600, ge=1, le=100_000, description="每分钟请求上限")
 
 
 class StatusIn(BaseModel):

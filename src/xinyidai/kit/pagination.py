@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 T = TypeVar("T")
 
 MAX_PAGE_SIZE = 200
+# The databases count in 64 bits: beyond this the offset of a page ((page − 1) × size) would not fit, and
+# the driver would raise instead of answering. A billion pages of 200 is far past any table here.
+MAX_PAGE = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,8 @@ class PageRequest:
     desc: bool = False
 
     def clamp(self) -> PageRequest:
-        return PageRequest(max(1, self.page), max(1, min(MAX_PAGE_SIZE, self.size)), self.sort, self.desc)
+        return PageRequest(max(1, min(MAX_PAGE, self.page)), max(1, min(MAX_PAGE_SIZE, self.size)), self.sort,
+                           self.desc)
 
 
 @dataclass

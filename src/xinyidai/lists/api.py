@@ -13,6 +13,7 @@ from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import Principal
 from xinyidai.lists import whitelists
 from xinyidai.web.deps import db_session, require
+from xinyidai.web.params import PageNo, PageSize
 
 router = APIRouter(prefix="/api/v1/whitelists", tags=["白名单与重点项目"])
 VIEWERS = (*whitelists.READERS, "bank")
@@ -20,7 +21,7 @@ VIEWERS = (*whitelists.READERS, "bank")
 
 @router.get("", summary="已发布的名单（金融机构：推送给本机构的）")
 def list_lists(kind: str | None = Query(None, description="whitelist（白名单）/ key_projects（重点项目清单）"),
-               page: int = 1, size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+               page: PageNo = 1, size: PageSize = 20, sort: str | None = None, desc: bool = True,
                p: Principal = Depends(require(*VIEWERS)), s: Session = Depends(db_session, scope="function")
                ) -> dict[str, Any]:
     result = whitelists.visible_lists(s, p, PageRequest(page, size, sort, desc), kind=kind)
@@ -28,7 +29,7 @@ def list_lists(kind: str | None = Query(None, description="whitelist（白名单
 
 
 @router.get("/delivered", summary="金融机构：推送给本机构的名单（new 表示首次取得；取得后标记为已查看）")
-def delivered(page: int = 1, size: int = Query(20, le=200), p: Principal = Depends(require("bank")),
+def delivered(page: PageNo = 1, size: PageSize = 20, p: Principal = Depends(require("bank")),
               s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     result = whitelists.delivered_to(s, p, PageRequest(page, size, "delivered_at", True))
     items = [{**whitelists.list_dict(wl), "delivered_at": d.delivered_at.isoformat(),
@@ -38,7 +39,7 @@ def delivered(page: int = 1, size: int = Query(20, le=200), p: Principal = Depen
 
 
 @router.get("/{number}", summary="一份名单及其条目（分页；可按名称或代码检索）")
-def one_list(number: str, q: str | None = None, page: int = 1, size: int = Query(50, le=200),
+def one_list(number: str, q: str | None = None, page: PageNo = 1, size: PageSize = 50,
              sort: str | None = None, desc: bool = False, p: Principal = Depends(require(*VIEWERS)),
              s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     wl = whitelists.get_list(s, p, number)

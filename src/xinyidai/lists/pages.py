@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from xinyidai.lists.models import WhiteList, WhiteListEntry, WhiteListRuleSet
 from xinyidai.network import relay
 from xinyidai.network.models import Peer
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import PageNo, PageSize, RowId
 from xinyidai.web.templating import no_store, render
 
 router = APIRouter(include_in_schema=False)
@@ -173,7 +174,7 @@ def generate_now(code: str, request: Request, as_of: str = Form(""), p: Principa
 # ── lists ───────────────────────────────────────────────────────────────────────────────────────────────
 
 @router.get("/whitelists/lists", response_class=HTMLResponse)
-def history(request: Request, kind: str = "", series: str = "", page: int = 1, size: int = Query(20, le=200),
+def history(request: Request, kind: str = "", series: str = "", page: PageNo = 1, size: PageSize = 20,
             sort: str | None = None, desc: bool = True, p: Principal = Depends(require(*STAFF)),
             s: Session = Depends(db_session, scope="function")) -> Response:
     result = whitelists.visible_lists(s, p, PageRequest(page, size, sort or "id", desc), kind=kind or None,
@@ -215,7 +216,7 @@ def _rule_name(s: Session, code: str | None) -> str | None:
 
 
 @router.get("/whitelists/lists/{number}", response_class=HTMLResponse)
-def list_page(number: str, request: Request, q: str = "", page: int = 1, size: int = Query(50, le=200),
+def list_page(number: str, request: Request, q: str = "", page: PageNo = 1, size: PageSize = 50,
               sort: str | None = None, desc: bool = False, done: str = "",
               p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
               ) -> Response:
@@ -288,7 +289,7 @@ def _ctx(request: Request) -> relay.NodeContext:
 
 
 @router.post("/whitelists/subscriptions/{sub_id}/delete")
-def unsubscribe(sub_id: int, p: Principal = Depends(require(*STAFF)),
+def unsubscribe(sub_id: RowId, p: Principal = Depends(require(*STAFF)),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     whitelists.unsubscribe(s, p, sub_id)
     return RedirectResponse("/whitelists/subscriptions?done=unsubscribed", status_code=303)
@@ -315,13 +316,13 @@ def _project_count(s: Session, wl: WhiteList) -> int:
 
 
 @router.get("/keyprojects", response_class=HTMLResponse)
-def keyprojects_page(request: Request, page: int = 1, p: Principal = Depends(require(*STAFF)),
+def keyprojects_page(request: Request, page: PageNo = 1, p: Principal = Depends(require(*STAFF)),
                      s: Session = Depends(db_session, scope="function")) -> Response:
     return _keyprojects(request, s, p, page)
 
 
 @router.post("/keyprojects/import")
-def keyprojects_import(request: Request, file: UploadFile = File(...), year: int = Form(...),
+def keyprojects_import(request: Request, file: UploadFile = File(...), year: int = Form(..., ge=1, le=9999),
                        p: Principal = Depends(require(*STAFF)),
                        s: Session = Depends(db_session, scope="function")) -> Response:
     data = file.file.read(keyprojects.MAX_BYTES + 1)
@@ -336,7 +337,7 @@ def keyprojects_import(request: Request, file: UploadFile = File(...), year: int
 # ── bank portal ─────────────────────────────────────────────────────────────────────────────────────────
 
 @router.get("/bank/whitelists", response_class=HTMLResponse)
-def bank_lists(request: Request, page: int = 1, size: int = Query(20, le=200), sort: str | None = None,
+def bank_lists(request: Request, page: PageNo = 1, size: PageSize = 20, sort: str | None = None,
                desc: bool = True, p: Principal = Depends(require("bank")),
                s: Session = Depends(db_session, scope="function")) -> Response:
     result = whitelists.delivered_to(s, p, PageRequest(page, size, sort or "delivered_at", desc))
@@ -347,7 +348,7 @@ def bank_lists(request: Request, page: int = 1, size: int = Query(20, le=200), s
 
 
 @router.get("/bank/whitelists/{number}", response_class=HTMLResponse)
-def bank_list(number: str, request: Request, q: str = "", page: int = 1, size: int = Query(50, le=200),
+def bank_list(number: str, request: Request, q: str = "", page: PageNo = 1, size: PageSize = 50,
               sort: str | None = None, desc: bool = False, p: Principal = Depends(require("bank")),
               s: Session = Depends(db_session, scope="function")) -> Response:
     return _list_page(request, s, p, number, q, page, size, sort, desc)

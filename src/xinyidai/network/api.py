@@ -23,6 +23,7 @@ from xinyidai.network import inbox as envelopes_in
 from xinyidai.network.models import OUTBOX_STATUSES, InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope
 from xinyidai.network.schemas import CutIn, Decision, FeedbackIn, NeedIn, ReconcileIn
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import INT64_MAX, PageNo, PageSize
 
 router = APIRouter(prefix="/api/v1/network", tags=["节点网络"])
 
@@ -82,7 +83,7 @@ def pull(request: Request) -> dict[str, Any]:
 # ── staff ────────────────────────────────────────────────────────────────────────────────────────────────
 
 @router.get("/peers", summary="相邻节点")
-def list_peers(status: str | None = None, relation: str | None = None, page: int = 1, size: int = 50,
+def list_peers(status: str | None = None, relation: str | None = None, page: PageNo = 1, size: PageSize = 50,
                p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
                ) -> dict[str, Any]:
     result = peers.list_peers(s, PageRequest(page, size, "applied_at", True), status, relation)
@@ -114,7 +115,7 @@ def act(code: str, action: str, body: Decision, p: Principal = Depends(require("
 
 
 @router.get("/transfers", summary="发送队列（报文状态与重试）")
-def transfers(status: str | None = None, peer: str | None = None, page: int = 1, size: int = 50,
+def transfers(status: str | None = None, peer: str | None = None, page: PageNo = 1, size: PageSize = 50,
               p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
               ) -> dict[str, Any]:
     from xinyidai.kit.pagination import paginate
@@ -190,7 +191,7 @@ def start_reconciliation(request: Request, body: ReconcileIn, p: Principal = Dep
 
 
 @router.get("/reconciliations", summary="对账结果（按类别与日期）")
-def list_reconciliations(peer: str | None = None, status: str | None = None, limit: int = 200,
+def list_reconciliations(peer: str | None = None, status: str | None = None, limit: int = Query(200, ge=1, le=1000),
                          p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
                          ) -> dict[str, Any]:
     return {"items": exchange.list_reconciliations(s, peer, status, limit)}
@@ -220,7 +221,7 @@ def cut_legacy(code: str, body: CutIn, p: Principal = Depends(require("security"
 
 
 @router.get("/checkpoints", summary="下级节点取回本节点为它保存的审计检查点（请求须由下级节点签名）")
-def held_checkpoints(request: Request, after: int = Query(0, ge=0)) -> dict[str, Any]:
+def held_checkpoints(request: Request, after: int = Query(0, ge=0, le=INT64_MAX)) -> dict[str, Any]:
     n = node(request)
     with n.db.session() as s:
         peer = checkpoints.authenticate_child(s, request.headers, after)

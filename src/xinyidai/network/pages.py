@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,6 +38,7 @@ from xinyidai.network.models import (
 )
 from xinyidai.records.models import CreditRecord
 from xinyidai.web.deps import db_session, require
+from xinyidai.web.params import PageNo, PageSize
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -107,7 +108,7 @@ def topology_fragment(request: Request, p: Principal = Depends(require(*STAFF)),
 # ── review queue and a peer's file ───────────────────────────────────────────────────────────────────────
 
 @router.get("/network/applications", response_class=HTMLResponse)
-def applications(request: Request, status: str = "pending", page: int = 1, sort: str | None = None,
+def applications(request: Request, status: str = "pending", page: PageNo = 1, sort: str | None = None,
                  desc: bool = True, p: Principal = Depends(require(*STAFF)),
                  s: Session = Depends(db_session, scope="function")) -> Response:
     status = status if status in PEER_STATUSES or status == "all" else "pending"
@@ -189,7 +190,7 @@ def peer_action(code: str, action: str, request: Request, reason: str = Form("")
 # ── transfers, reconciliation, bank needs ────────────────────────────────────────────────────────────────
 
 @router.get("/network/transfers", response_class=HTMLResponse)
-def transfers(request: Request, page: int = 1, size: int = Query(50, le=200), sort: str | None = None,
+def transfers(request: Request, page: PageNo = 1, size: PageSize = 50, sort: str | None = None,
               desc: bool = True, status: str = "", peer: str = "", p: Principal = Depends(require(*STAFF)),
               s: Session = Depends(db_session, scope="function")) -> Response:
     stmt = select(OutboxEnvelope)
@@ -213,7 +214,7 @@ def transfers(request: Request, page: int = 1, size: int = Query(50, le=200), so
 
 
 @router.get("/network/reconciliation", response_class=HTMLResponse)
-def reconciliation(request: Request, page: int = 1, sort: str | None = None, desc: bool = True,
+def reconciliation(request: Request, page: PageNo = 1, sort: str | None = None, desc: bool = True,
                    status: str = "", peer: str = "", p: Principal = Depends(require(*STAFF)),
                    s: Session = Depends(db_session, scope="function")) -> Response:
     stmt = select(Reconciliation)
@@ -247,7 +248,7 @@ def needs_summary(s: Session) -> list[dict[str, Any]]:
 
 
 @router.get("/network/needs", response_class=HTMLResponse)
-def needs(request: Request, page: int = 1, sort: str | None = None, desc: bool = True, category: str = "",
+def needs(request: Request, page: PageNo = 1, sort: str | None = None, desc: bool = True, category: str = "",
           p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")) -> Response:
     stmt = select(BankNeed)
     if category:

@@ -16,13 +16,14 @@ from xinyidai.records import service
 from xinyidai.records.schemas import CorrectIn, WithdrawIn
 from xinyidai.records.submit import submit_upload
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import PageNo, PageSize, RowId
 
 router = APIRouter(prefix="/api/v1", tags=["数据报送与信用记录"])
 READERS = ("operator", "regulator")
 
 
 @router.get("/deliveries", summary="交付批次列表")
-def list_deliveries(page: int = 1, size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+def list_deliveries(page: PageNo = 1, size: PageSize = 20, sort: str | None = None, desc: bool = True,
                     status: str | None = None, category: str | None = None, provider: str | None = None,
                     p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     result = service.list_deliveries(s, PageRequest(page, size, sort, desc), status=status, category=category,
@@ -50,13 +51,13 @@ async def submit(request: Request, file: UploadFile = File(...), category: str =
 
 
 @router.get("/deliveries/{delivery_id}", summary="交付批次的状态、进度与统计")
-def get_delivery(delivery_id: int, p: Principal = Depends(require(*READERS)),
+def get_delivery(delivery_id: RowId, p: Principal = Depends(require(*READERS)),
                  s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return service.delivery_dict(service.get_delivery(s, delivery_id))
 
 
 @router.get("/deliveries/{delivery_id}/issues", summary="交付批次的问题清单（拒收行及原因）")
-def get_issues(delivery_id: int, page: int = 1, size: int = Query(50, le=200), sort: str | None = None,
+def get_issues(delivery_id: RowId, page: PageNo = 1, size: PageSize = 50, sort: str | None = None,
                desc: bool = False, severity: str | None = None, p: Principal = Depends(require(*READERS)),
                s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     service.get_delivery(s, delivery_id)
@@ -65,7 +66,7 @@ def get_issues(delivery_id: int, page: int = 1, size: int = Query(50, le=200), s
 
 
 @router.get("/deliveries/{delivery_id}/issues.csv", summary="下载问题清单（CSV，Excel 可直接打开）")
-def issues_csv(delivery_id: int, request: Request, p: Principal = Depends(require(*READERS))) -> StreamingResponse:
+def issues_csv(delivery_id: RowId, request: Request, p: Principal = Depends(require(*READERS))) -> StreamingResponse:
     n = node(request)
 
     def stream():  # noqa: ANN202 - its own session, since the response outlives the request's
@@ -79,20 +80,20 @@ def issues_csv(delivery_id: int, request: Request, p: Principal = Depends(requir
 
 
 @router.get("/records/{record_id}/history", summary="一条记录的全部版本")
-def history(record_id: int, p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+def history(record_id: RowId, p: Principal = Depends(require()), s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     versions = service.record_history(s, record_id)
     entities_service.may_view_entity(p, versions[0].entity_code)
     return {"items": [service.record_dict(r) for r in versions]}
 
 
 @router.post("/records/{record_id}/withdraw", summary="撤回一条记录（历史保留）")
-def withdraw(record_id: int, body: WithdrawIn, p: Principal = Depends(require("operator")),
+def withdraw(record_id: RowId, body: WithdrawIn, p: Principal = Depends(require("operator")),
              s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return service.record_dict(service.withdraw_record(s, record_id, actor=p.username, reason=body.reason))
 
 
 @router.post("/records/{record_id}/correct", summary="更正一条记录（生成新版本，旧版本保留）")
-def correct(record_id: int, body: CorrectIn, request: Request, p: Principal = Depends(require("operator")),
+def correct(record_id: RowId, body: CorrectIn, request: Request, p: Principal = Depends(require("operator")),
             s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     new = service.correct_record(s, node(request).catalog, record_id, body.changes, actor=p.username,
                                  reason=body.reason)

@@ -3,7 +3,7 @@ records by category with version history, a record's history."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from xinyidai.records.api import READERS
 from xinyidai.records.models import DELIVERY_STATUSES
 from xinyidai.records.submit import submit_upload
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import PageNo, PageSize, RowId
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -60,7 +61,7 @@ def entity_page(code: str, request: Request, category: str | None = None, histor
 
 
 @router.get("/deliveries", response_class=HTMLResponse)
-def deliveries(request: Request, page: int = 1, size: int = Query(20, le=200), sort: str | None = None,
+def deliveries(request: Request, page: PageNo = 1, size: PageSize = 20, sort: str | None = None,
                desc: bool = True, status: str = "", category: str = "",
                p: Principal = Depends(require(*READERS)), s: Session = Depends(db_session, scope="function")) -> Response:
     result = service.list_deliveries(s, PageRequest(page, size, sort, desc), status=status or None,
@@ -70,7 +71,7 @@ def deliveries(request: Request, page: int = 1, size: int = Query(20, le=200), s
 
 
 @router.get("/deliveries/{delivery_id}", response_class=HTMLResponse)
-def delivery_report(delivery_id: int, request: Request, page: int = 1, sort: str | None = None,
+def delivery_report(delivery_id: RowId, request: Request, page: PageNo = 1, sort: str | None = None,
                     desc: bool = False, p: Principal = Depends(require(*READERS)),
                     s: Session = Depends(db_session, scope="function")) -> Response:
     d = service.get_delivery(s, delivery_id)
@@ -80,7 +81,7 @@ def delivery_report(delivery_id: int, request: Request, page: int = 1, sort: str
 
 
 @router.get("/deliveries/{delivery_id}/progress", response_class=HTMLResponse)
-def delivery_progress(delivery_id: int, request: Request, p: Principal = Depends(require(*READERS)),
+def delivery_progress(delivery_id: RowId, request: Request, p: Principal = Depends(require(*READERS)),
                       s: Session = Depends(db_session, scope="function")) -> Response:
     d = service.get_delivery(s, delivery_id)
     resp = render(request, "records/_progress.html", d=d)
@@ -108,7 +109,7 @@ async def upload(request: Request, file: UploadFile = File(...), category: str =
 
 
 @router.get("/records/{record_id}/history", response_class=HTMLResponse)
-def record_history(record_id: int, request: Request, p: Principal = Depends(require()),
+def record_history(record_id: RowId, request: Request, p: Principal = Depends(require()),
                    s: Session = Depends(db_session, scope="function")) -> Response:
     versions = service.record_history(s, record_id)
     entities_service.may_view_entity(p, versions[0].entity_code)

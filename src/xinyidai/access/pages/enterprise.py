@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import Principal
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import PageNo, PageSize
 from xinyidai.web.templating import no_store, render
 
 router = APIRouter(include_in_schema=False)
@@ -83,7 +84,7 @@ def _form_page(request: Request, s: Session, form: GrantForm, error: DomainError
 
 
 @router.get("/my/authorizations", response_class=HTMLResponse)
-def my_authorizations(request: Request, status: str = "", page: int = 1, size: int = Query(20, le=200),
+def my_authorizations(request: Request, status: str = "", page: PageNo = 1, size: PageSize = 20,
                       sort: str | None = None, desc: bool = True, done: str = "",
                       p: Principal = Depends(require("enterprise")),
                       s: Session = Depends(db_session, scope="function")) -> Response:
@@ -188,7 +189,7 @@ def _categories_shown(cats: Any) -> tuple[list[tuple[str, str]], int]:
 
 
 @router.get("/my/accesses", response_class=HTMLResponse)
-def my_accesses(request: Request, page: int = 1, size: int = Query(20, le=200), action: str = "",
+def my_accesses(request: Request, page: PageNo = 1, size: PageSize = 20, action: str = "",
                 institution: str = "", p: Principal = Depends(require("enterprise")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     institution = institution.strip().upper()[:18]

@@ -19,6 +19,7 @@ from xinyidai.kit.errors import InvalidInput
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import db_session, require
+from xinyidai.web.params import PageNo, PageSize, RowId
 from xinyidai.web.templating import no_store, render
 
 router = APIRouter(include_in_schema=False)
@@ -36,8 +37,8 @@ def _day(text: str, label: str) -> date | None:
 
 @router.get("/access/audit", response_class=HTMLResponse)
 def access_audit(request: Request, entity: str = "", institution: str = "", action: str = "access.",
-                 day_from: str = Query("", alias="from"), day_to: str = Query("", alias="to"), page: int = 1,
-                 size: int = Query(50, le=200), p: Principal = Depends(require(*STAFF)),
+                 day_from: str = Query("", alias="from"), day_to: str = Query("", alias="to"), page: PageNo = 1,
+                 size: PageSize = 50, p: Principal = Depends(require(*STAFF)),
                  s: Session = Depends(db_session, scope="function")) -> Response:
     result = log.search(s, PageRequest(page, size, "id", True), entity=entity or None,
                         institution=institution or None, action=action or None,
@@ -54,8 +55,8 @@ def access_audit(request: Request, entity: str = "", institution: str = "", acti
 
 
 @router.get("/access/alerts", response_class=HTMLResponse)
-def alerts_page(request: Request, status: str = "open", rule: str = "", page: int = 1,
-                size: int = Query(20, le=200), sort: str | None = None, desc: bool = True, done: str = "",
+def alerts_page(request: Request, status: str = "open", rule: str = "", page: PageNo = 1,
+                size: PageSize = 20, sort: str | None = None, desc: bool = True, done: str = "",
                 p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
                 ) -> Response:
     result = anomalies.list_alerts(s, PageRequest(page, size, sort, desc), status or None, rule or None)
@@ -79,7 +80,7 @@ def alerts_scan(request: Request, p: Principal = Depends(require(*HANDLERS)),
 
 
 @router.post("/access/alerts/{alert_id}/close")
-def alerts_close(alert_id: int, note: str = Form(""), p: Principal = Depends(require(*HANDLERS)),
+def alerts_close(alert_id: RowId, note: str = Form(""), p: Principal = Depends(require(*HANDLERS)),
                  s: Session = Depends(db_session, scope="function")) -> Response:
     anomalies.close_alert(s, alert_id, p.username, note)
     return RedirectResponse("/access/alerts?done=closed", status_code=303)
