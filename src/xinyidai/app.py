@@ -35,6 +35,7 @@ from xinyidai.config import Settings, load_settings
 from xinyidai.credit import api as credit_api
 from xinyidai.credit import pages as credit_pages
 from xinyidai.credit import runtime as credit_runtime
+from xinyidai.credit.pages import MAX_CSV as OUTCOMES_MAX_BYTES
 from xinyidai.entities import api as entities_api
 from xinyidai.entities import pages as entities_pages
 from xinyidai.institutions import api as institutions_api
@@ -47,6 +48,7 @@ from xinyidai.kit.notify import make_notifier
 from xinyidai.lists import api as lists_api
 from xinyidai.lists import pages as lists_pages
 from xinyidai.lists import runtime as lists_runtime
+from xinyidai.lists.keyprojects import MAX_BYTES as KEYPROJECTS_MAX_BYTES
 from xinyidai.market import api as market_api
 from xinyidai.market import cases as market_cases
 from xinyidai.market import runtime as market_runtime
@@ -57,6 +59,7 @@ from xinyidai.market.pages import figures as market_figures_pages
 from xinyidai.market.pages import staff as market_staff_pages
 from xinyidai.network import api as network_api
 from xinyidai.network import pages as network_pages
+from xinyidai.network.envelope import MAX_ENVELOPE_BYTES
 from xinyidai.network.runtime import RelayWorker
 from xinyidai.records import api as records_api
 from xinyidai.records import pages as records_pages
@@ -64,11 +67,13 @@ from xinyidai.records.loading import mark_interrupted
 from xinyidai.records.runtime import watch_deliveries
 from xinyidai.reports import api as reports_api
 from xinyidai.reports import pages as reports_pages
+from xinyidai.reports.pages import MAX_PDF_UPLOAD
 from xinyidai.reports.render import TEMPLATE_FILTERS as REPORT_FILTERS
 from xinyidai.web import health
 from xinyidai.web.deps import Node
 from xinyidai.web.errors import install_handlers
 from xinyidai.web.headers import SecurityHeaders
+from xinyidai.web.limits import BodyLimits, BodyRule
 from xinyidai.web.templating import NavEntry, make_templates
 
 log = logging.getLogger(__name__)
@@ -120,6 +125,31 @@ ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities
            market_figures_pages)
 
 
+KB, MB = 1 << 10, 1 << 20
+FORM_SLACK = 256 * KB  # a file upload's form fields and multipart headers around the file itself
+
+
+def body_rules(settings: Settings) -> list[BodyRule]:
+    """How large a body each route takes, first match by path prefix. Routes whose caller needs no log-in
+    are `public`; every other route refuses a body from a request that names no one (see web/limits.py)."""
+    upload = settings.max_upload_mb * MB + FORM_SLACK
+    return [
+        BodyRule("/api/v1/deliveries", upload),
+        BodyRule("/upload", upload),
+        BodyRule("/api/v1/network/inbox", MAX_ENVELOPE_BYTES, public=True),  # signed envelopes from peers
+        BodyRule("/api/v1/network/receipts", 1 * MB, public=True),
+        BodyRule("/api/v1/network/applications", 1 * MB, public=True),
+        BodyRule("/api/v1/credit/reports/verify", 64 * KB, public=True),
+        BodyRule("/reports/verify", MAX_PDF_UPLOAD + FORM_SLACK, public=True),  # a report's PDF, checked
+        BodyRule("/keyprojects/import", KEYPROJECTS_MAX_BYTES + FORM_SLACK),
+        BodyRule("/credit/outcomes", OUTCOMES_MAX_BYTES + FORM_SLACK),
+        BodyRule("/login", 16 * KB, public=True),
+        BodyRule("/register", 64 * KB, public=True),  # and /register/confirm
+        BodyRule("/api/", 1 * MB),   # JSON requests: claims, grants, corrections
+        BodyRule("/", 1 * MB),       # forms on the pages (an indicator system's YAML is the largest)
+    ]
+
+
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     db = db or Database(settings.resolved_database_url)
     catalog = load_catalog(settings.catalog_path)
@@ -137,7 +167,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     market_cases.NOTIFIER["node"] = make_notifier(settings.notifier, settings.var_dir)  # 催告 by SMS
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     install_handlers(app)
-    app.add_middleware(SecurityHeaders, csp=CSP)
+    app.add_middleware(BodyLimits, rules=body_rules(settings),
+                       carries_credentials=app.state.node.authenticator.carries_credentials)
+    app.add_middleware(SecurityHeaders, csp=CSP)  # outermost: refusals of bodies carry the headers too
     for m in ROUTERS:
         app.include_router(m.router)
 

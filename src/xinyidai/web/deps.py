@@ -144,6 +144,7 @@ def require(*roles: str) -> Callable[..., Principal]:
             check_csrf(request, await _form_csrf_token(request))
         return p
 
+    dep.admits = roles  # type: ignore[attr-defined]  # see admit_before_validation
     return dep
 
 
@@ -229,7 +230,42 @@ def caller(*roles: str) -> Callable[..., Any]:
         form_token = await _form_csrf_token(request) if request.method in UNSAFE and not header_auth else None
         return Caller(request, roles, body, form_token)
 
+    dep.admits = roles  # type: ignore[attr-defined]
     return dep
+
+
+def _admitted_roles(dependant: Any) -> tuple[str, ...] | None:
+    """The roles a route's `require(...)` or `caller(...)` names (empty: any logged-in user); None when the
+    route takes anyone."""
+    for sub in getattr(dependant, "dependencies", ()):
+        roles = getattr(sub.call, "admits", None)
+        if roles is None:
+            roles = _admitted_roles(sub)
+        if roles is not None:
+            return roles
+    return None
+
+
+async def admit_before_validation(request: Request) -> None:
+    """Authenticate and admit a request that is being refused for its input before its route did so.
+
+    FastAPI parses a JSON body before any dependency runs, and validates the body only after the
+    dependencies — but a `Caller` authenticates later still, in its worker thread. Without this a caller
+    with no valid credential would learn how its input failed before being told who it is not. Raises what
+    the route would have: LoginRequired or Unauthenticated, Forbidden, or the credential's own refusal."""
+    roles = _admitted_roles(getattr(request.scope.get("route"), "dependant", None))
+    if roles is None:
+        return
+    if not hasattr(request.state, "principal"):
+        body = await _signed_body(request)  # cached: the route read it before failing
+        n = node(request)
+
+        def resolve() -> Principal | None:
+            with n.db.session() as s:
+                return n.authenticator.resolve(request, s, body, same_thread=True)
+
+        await run_in_threadpool(resolve)
+    _admit(request, request.state.principal, roles)
 
 
 def check_csrf(request: Request, form_token: str | None = None) -> None:

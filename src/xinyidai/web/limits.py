@@ -1,0 +1,162 @@
+"""Request bodies: how large each route takes, and none at all from a caller who names no one.
+
+A plain ASGI middleware (as `headers.py`, for the same reason: no extra task per request). Before the app
+sees a request it
+
+1. refuses a POST (PUT, PATCH, DELETE) to a route that needs a logged-in user or an institution's credential
+   when the request carries neither a session cookie nor credential headers — 401 for the API, the log-in
+   page for a page, what the route's own dependency would answer, but before a byte of the body is read (and
+   so before it could be validated and the errors shown);
+2. refuses a declared `Content-Length` above the route's limit with 413, also unread;
+3. counts the bytes as the app reads them and cuts off a body (chunked, or longer than declared) that passes
+   the limit with 413 in the one error shape.
+
+These are cheap checks on headers. Who the cookie or credential belongs to is still decided by the route's
+dependency (`web.deps`); a body that reaches it has passed its limit. A refusal sent while the body is still
+coming closes the connection, so the server neither reads nor waits for the rest.
+
+The limits are data (`BodyRule`, first match by path prefix) that the application factory builds from the
+configuration and the domains' own limits; the shell knows no route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+from starlette.datastructures import Headers
+from starlette.requests import Request, cookie_parser
+
+from xinyidai.web.deps import SESSION_COOKIE, is_api
+from xinyidai.web.errors import error_response, login_redirect
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class BodyRule:
+    """The body a group of routes takes. `prefix` matches the path itself and everything below it."""
+
+    prefix: str
+    max_bytes: int
+    # No credential is needed before the body is read: the route takes none (log-in, registration, report
+    # verification) or authenticates by what the body carries (a peer's signed envelope or application).
+    public: bool = False
+
+    def matches(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self.prefix.rstrip("/") + "/")
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` when a body passes its limit. A FastAPI HTTPException, so that a route parsing
+    the body lets it through (instead of calling it a malformed body), and the shell's handler answers it in
+    the one error shape."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, detail=too_large(limit))
+
+
+def too_large(limit: int) -> dict[str, Any]:
+    return {"error": "PAYLOAD_TOO_LARGE", "message": f"请求内容超过 {_size(limit)} 上限，请缩小后重试",
+            "detail": {"max_bytes": limit}}
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MB" if n >= 1 << 20 else f"{n / 1024:g} KB"
+
+
+class BodyLimits:
+    def __init__(self, app: Any, rules: Sequence[BodyRule],
+                 carries_credentials: Callable[[Mapping[str, str]], bool]) -> None:
+        if not rules or rules[-1].prefix != "/":
+            raise ValueError("the last body rule must be the default for every path ('/')")
+        self.app = app
+        self.rules = tuple(rules)
+        self.carries_credentials = carries_credentials
+
+    def rule_for(self, path: str) -> BodyRule:
+        return next(r for r in self.rules if r.matches(path))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rule = self.rule_for(scope["path"])
+        headers = Headers(scope=scope)
+        declared = _content_length(headers)
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        has_body = chunked or (declared or 0) > 0
+        if scope["method"] not in SAFE_METHODS and not rule.public and not self._names_someone(scope["path"], headers):
+            await self._refuse(scope, send, unauthenticated=True, pending=has_body)
+            return
+        if declared is not None and declared > rule.max_bytes:
+            await self._refuse(scope, send, body=too_large(rule.max_bytes), pending=True)
+            return
+        await self._run(scope, receive, send, rule.max_bytes, has_body)
+
+    def _names_someone(self, path: str, headers: Headers) -> bool:
+        """A session cookie, or on the API an institution's credential headers (checked later, not here)."""
+        if cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE):
+            return True
+        return path.startswith("/api/") and self.carries_credentials(headers)
+
+    async def _run(self, scope: dict[str, Any], receive: Any, send: Any, limit: int, has_body: bool) -> None:
+        received = 0
+        done = not has_body
+        started = False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal received, done
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                done = not message.get("more_body", False)
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def closing(message: dict[str, Any]) -> None:
+            # An answer given before the body has all arrived (a refusal, mostly) ends the connection: the
+            # server would otherwise read, and wait for, the rest before the next request.
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if not done:
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, counted, closing)
+        except BodyTooLarge:
+            # Raised where no route handled it (a body read outside a route's own parsing).
+            if started:
+                raise
+            await self._refuse(scope, send, body=too_large(limit), pending=True)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any, *, unauthenticated: bool = False,
+                      body: dict[str, Any] | None = None, pending: bool) -> None:
+        request = Request(scope)
+        if unauthenticated:
+            response = login_redirect(request) if not is_api(request) else error_response(
+                request, 401, {"error": "UNAUTHENTICATED", "message": "请先登录", "detail": None})
+        else:
+            response = error_response(request, 413, body or too_large(0))
+        if pending:
+            response.headers["connection"] = "close"
+
+        async def no_body() -> dict[str, Any]:
+            return {"type": "http.disconnect"}
+
+        await response(scope, no_body, send)
+
+
+def _content_length(headers: Headers) -> int | None:
+    raw = headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return None  # the HTTP server refuses a malformed length before the app sees the request
