@@ -71,7 +71,7 @@ from xinyidai.reports.pages import MAX_PDF_UPLOAD
 from xinyidai.reports.render import TEMPLATE_FILTERS as REPORT_FILTERS
 from xinyidai.web import health
 from xinyidai.web.deps import Node
-from xinyidai.web.errors import install_handlers
+from xinyidai.web.errors import ERROR_RESPONSES, install_handlers
 from xinyidai.web.headers import SecurityHeaders
 from xinyidai.web.limits import BodyLimits, BodyRule
 from xinyidai.web.templating import NavEntry, make_templates
@@ -154,7 +154,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     db = db or Database(settings.resolved_database_url)
     catalog = load_catalog(settings.catalog_path)
     app = FastAPI(title="xinyidai 信易贷节点接口", version=__version__, docs_url=None, redoc_url=None,
-                  lifespan=_lifespan,
+                  lifespan=_lifespan, responses=ERROR_RESPONSES,
                   description="融资信用服务平台节点的数据接口。所有错误均以统一格式返回："
                               "`{\"error\": 代码, \"message\": 中文说明, \"detail\": …}`。\n"
                               + OPENAPI_DESCRIPTION)

@@ -26,6 +26,7 @@ from xinyidai.kit.audit import Signer
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import Caller, caller, db_session, node, require
+from xinyidai.web.openapi import CSV, download
 from xinyidai.web.params import PageNo, PageSize, RowId
 
 router = APIRouter(prefix="/api/v1/access", tags=["授权共享"])
@@ -73,7 +74,9 @@ async def detail(code: str, category: str, request: Request, purpose: str = PURP
     return JsonBody(await bank.run(work))
 
 
-@router.get("/entities/{code}/records/{category}/export", summary="导出某类信息的明细（CSV，带追溯标记）")
+@router.get("/entities/{code}/records/{category}/export", summary="导出某类信息的明细（CSV，带追溯标记）",
+            response_class=Response,
+            responses=download(CSV, "CSV（UTF-8，带 BOM）；响应头 X-Export-Id 为追溯标记的编号"))
 async def export(code: str, category: str, request: Request, purpose: str = PURPOSE_Q,
                  number: str | None = AUTH_Q, request_id: str | None = REQUEST_ID_H,
                  bank: Caller = Depends(caller("bank"))) -> Response:

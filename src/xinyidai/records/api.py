@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from xinyidai.entities import service as entities_service
@@ -16,6 +16,7 @@ from xinyidai.records import service
 from xinyidai.records.schemas import CorrectIn, WithdrawIn
 from xinyidai.records.submit import submit_upload
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.openapi import CSV, download
 from xinyidai.web.params import PageNo, PageSize, RowId
 
 router = APIRouter(prefix="/api/v1", tags=["数据报送与信用记录"])
@@ -32,6 +33,8 @@ def list_deliveries(page: PageNo = 1, size: PageSize = 20, sort: str | None = No
 
 
 @router.post("/deliveries", status_code=202, summary="报送一个数据文件（CSV / JSON Lines / XLSX）",
+             responses={200: {"description": "同一文件此前已报送（未产生任何变更），或 wait=true 时已处理完成",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}},
              description="文件在后台校验入库，返回交付批次；用 GET /api/v1/deliveries/{id} 查看进度与结果。"
                          "wait=true 时等待处理完成再返回。同一文件重复报送不会产生任何变更。")
 async def submit(request: Request, file: UploadFile = File(...), category: str = Form(...),
@@ -65,7 +68,8 @@ def get_issues(delivery_id: RowId, page: PageNo = 1, size: PageSize = 50, sort: 
     return result.as_dict([service.issue_dict(i) for i in result.items])
 
 
-@router.get("/deliveries/{delivery_id}/issues.csv", summary="下载问题清单（CSV，Excel 可直接打开）")
+@router.get("/deliveries/{delivery_id}/issues.csv", summary="下载问题清单（CSV，Excel 可直接打开）",
+            response_class=Response, responses=download(CSV, "问题清单 CSV（UTF-8，带 BOM）"))
 def issues_csv(delivery_id: RowId, request: Request, p: Principal = Depends(require(*READERS))) -> StreamingResponse:
     n = node(request)
 

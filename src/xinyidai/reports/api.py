@@ -14,6 +14,7 @@ from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.reports import service as reports
 from xinyidai.reports.schemas import ReportIn, VerifyIn
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.openapi import PDF, download
 
 router = APIRouter(prefix="/api/v1/credit", tags=["信用评价与信用报告"])
 
@@ -45,7 +46,8 @@ def get_report(report_no: str, request: Request, p: Principal = Depends(require(
     return _report_json(reports.visible_report(s, p, report_no), request)
 
 
-@router.get("/reports/{report_no}/pdf", summary="报告 PDF（嵌入中文字体）")
+@router.get("/reports/{report_no}/pdf", summary="报告 PDF（嵌入中文字体）", response_class=Response,
+            responses=download(PDF, "签名的信用报告 PDF"))
 def report_pdf(report_no: str, request: Request, p: Principal = Depends(require(*STAFF, "enterprise", "bank")),
                s: Session = Depends(db_session, scope="function")) -> Response:
     rep = reports.visible_report(s, p, report_no)
