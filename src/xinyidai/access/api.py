@@ -11,7 +11,6 @@ the authorization (and, for verification, returns the stored answer and receipt)
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import orjson
@@ -27,7 +26,7 @@ from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import Caller, caller, db_session, node, require
 from xinyidai.web.openapi import CSV, download
-from xinyidai.web.params import PageNo, PageSize, RowId
+from xinyidai.web.params import Day, PageNo, PageSize, RowId
 
 router = APIRouter(prefix="/api/v1/access", tags=["授权共享"])
 PURPOSE_Q = Query("贷前审查", description="查询用途：贷前审查 / 贷中管理 / 贷后管理")
@@ -115,7 +114,7 @@ def node_key(request: Request, p: Principal = Depends(require())) -> dict[str, A
 
 
 class ConfirmIn(GrantIn):
-    text_digest: str = Field(description="预览时返回的授权书文本摘要，证明确认的正是所展示的文本")
+    text_digest: str = Field(min_length=1, description="预览时返回的授权书文本摘要，证明确认的正是所展示的文本")
 
 
 @router.get("/authorizations", summary="授权列表（企业：本企业授出的；机构：授予本机构的）")
@@ -166,8 +165,8 @@ def my_accesses(page: PageNo = 1, size: PageSize = 20, action: str | None = None
 
 @router.get("/audit", summary="检索访问与审计日志")
 def audit_search(entity: str | None = None, institution: str | None = None, action: str | None = None,
-                 actor: str | None = None, day_from: date | None = Query(None, alias="from"),
-                 day_to: date | None = Query(None, alias="to"), page: PageNo = 1, size: PageSize = 50,
+                 actor: str | None = None, day_from: Day | None = Query(None, alias="from"),
+                 day_to: Day | None = Query(None, alias="to"), page: PageNo = 1, size: PageSize = 50,
                  p: Principal = Depends(require(*STAFF)), s: Session = Depends(db_session, scope="function")
                  ) -> dict[str, Any]:
     result = log.search(s, PageRequest(page, size, "id", True), entity=entity, institution=institution,

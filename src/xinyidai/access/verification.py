@@ -53,7 +53,7 @@ class ProbingLimited(DomainError):
 class Claim(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    category: str
+    category: str = Field(min_length=1)
     item: str | None = None
     op: Literal["eq", "ne", "ge", "gt", "le", "lt", "exists", "not_exists"]
     value: str | None = Field(default=None, max_length=200)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -13,12 +12,13 @@ from xinyidai.kit import clock
 from xinyidai.kit.errors import InvalidInput
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import db_session, require
+from xinyidai.web.params import Day
 
 router = APIRouter(prefix="/api/v1/credit", tags=["信用评价与信用报告"])
 
 
 @router.get("/entities/{code}/evaluation", summary="主体的公共信用综合评价（最近一次批量结果，或按基准日即时计算）")
-def entity_evaluation(code: str, as_of: date | None = Query(None, description="评价基准日（即时计算）"),
+def entity_evaluation(code: str, as_of: Day | None = Query(None, description="评价基准日（即时计算）"),
                       p: Principal = Depends(require(*STAFF)),
                       s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     code = code.strip().upper()

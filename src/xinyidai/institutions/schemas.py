@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from xinyidai.institutions import onboarding as svc
 from xinyidai.institutions.models import INSTITUTION_KINDS
+from xinyidai.web.params import Moment
 
 
 class InstitutionIn(BaseModel):
-    code: str = Field(description="机构的统一社会信用代码")
-    name: str
-    kind: str = Field(description="、".join(INSTITUTION_KINDS))
+    code: str = Field(min_length=1, description="机构的统一社会信用代码")
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1, description="、".join(INSTITUTION_KINDS),
+                      json_schema_extra={"enum": list(INSTITUTION_KINDS)})
     parent_code: str | None = None
     region_code: str | None = None
     contact: str | None = None
@@ -27,14 +28,14 @@ class StatusIn(BaseModel):
 
 
 class UserIn(BaseModel):
-    username: str
+    username: str = Field(min_length=1)
     display_name: str = ""
-    password: str
-    org_admin: bool = False
+    password: str = Field(min_length=1)
+    org_admin: StrictBool = False
 
 
 class UserActiveIn(BaseModel):
-    active: bool
+    active: StrictBool
     reason: str = ""
 
 
@@ -42,7 +43,7 @@ class CredentialIn(BaseModel):
     kind: Literal["api_key", "sm2", "ed25519"] = "api_key"
     label: str = ""
     public_key: str | None = Field(None, description="签名公钥（sm2/ed25519）：十六进制或 PEM")
-    expires_at: datetime | None = Field(None, description="有效期截止时间（含时区）；不填则长期有效")
+    expires_at: Moment | None = Field(None, description="有效期截止时间（含时区）；不填则长期有效")
 
 
 class RotateIn(BaseModel):

@@ -37,8 +37,8 @@ def list_deliveries(page: PageNo = 1, size: PageSize = 20, sort: str | None = No
                               "content": {"application/json": {"schema": {"type": "object"}}}}},
              description="文件在后台校验入库，返回交付批次；用 GET /api/v1/deliveries/{id} 查看进度与结果。"
                          "wait=true 时等待处理完成再返回。同一文件重复报送不会产生任何变更。")
-async def submit(request: Request, file: UploadFile = File(...), category: str = Form(...),
-                 provider: str = Form(...), threshold: float | None = Form(None), wait: bool = Query(False),
+async def submit(request: Request, file: UploadFile = File(...), category: str = Form(..., min_length=1),
+                 provider: str = Form(..., min_length=1), threshold: float | None = Form(None), wait: bool = Query(False),
                  p: Principal = Depends(require("operator"))) -> JSONResponse:
     n = node(request)
     d, job = await submit_upload(n, p, file, category=category, provider=provider, threshold=threshold,

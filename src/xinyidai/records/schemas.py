@@ -10,5 +10,5 @@ class WithdrawIn(BaseModel):
 
 
 class CorrectIn(BaseModel):
-    changes: dict[str, str] = Field(..., description="字段代码 → 新值（文本，按清单校验）")
+    changes: dict[str, str] = Field(..., min_length=1, description="字段代码 → 新值（文本，按清单校验）")
     reason: str = Field(..., min_length=2, max_length=2000, description="更正原因")
