@@ -46,7 +46,11 @@ class BodyRule:
     public: bool = False
 
     def matches(self, path: str) -> bool:
-        return path == self.prefix or path.startswith(self.prefix.rstrip("/") + "/")
+        return path == self.prefix or path.startswith(self.below)
+
+    @property
+    def below(self) -> str:
+        return self.prefix.rstrip("/") + "/"
 
 
 class BodyTooLarge(HTTPException):
@@ -74,27 +78,33 @@ class BodyLimits:
             raise ValueError("the last body rule must be the default for every path ('/')")
         self.app = app
         self.rules = tuple(rules)
+        self._match = tuple((r.prefix, r.below, r) for r in self.rules)  # every request looks here
         self.carries_credentials = carries_credentials
 
     def rule_for(self, path: str) -> BodyRule:
-        return next(r for r in self.rules if r.matches(path))
+        for exact, below, rule in self._match:
+            if path == exact or path.startswith(below):
+                return rule
+        raise AssertionError("the last rule matches every path")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         rule = self.rule_for(scope["path"])
-        headers = Headers(scope=scope)
-        declared = _content_length(headers)
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        declared, chunked = _framing(scope["headers"])
         has_body = chunked or (declared or 0) > 0
-        if scope["method"] not in SAFE_METHODS and not rule.public and not self._names_someone(scope["path"], headers):
+        if scope["method"] not in SAFE_METHODS and not rule.public \
+                and not self._names_someone(scope["path"], Headers(scope=scope)):
             await self._refuse(scope, send, unauthenticated=True, pending=has_body)
             return
         if declared is not None and declared > rule.max_bytes:
             await self._refuse(scope, send, body=too_large(rule.max_bytes), pending=True)
             return
-        await self._run(scope, receive, send, rule.max_bytes, has_body)
+        if not has_body:  # neither a length nor chunks: HTTP/1.1 says there is no body to count
+            await self.app(scope, receive, send)
+            return
+        await self._run(scope, receive, send, rule.max_bytes)
 
     def _names_someone(self, path: str, headers: Headers) -> bool:
         """A session cookie, or on the API an institution's credential headers (checked later, not here)."""
@@ -102,9 +112,9 @@ class BodyLimits:
             return True
         return path.startswith("/api/") and self.carries_credentials(headers)
 
-    async def _run(self, scope: dict[str, Any], receive: Any, send: Any, limit: int, has_body: bool) -> None:
+    async def _run(self, scope: dict[str, Any], receive: Any, send: Any, limit: int) -> None:
         received = 0
-        done = not has_body
+        done = False
         started = False
 
         async def counted() -> dict[str, Any]:
@@ -152,11 +162,16 @@ class BodyLimits:
         await response(scope, no_body, send)
 
 
-def _content_length(headers: Headers) -> int | None:
-    raw = headers.get("content-length")
-    if raw is None:
-        return None
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        return None  # the HTTP server refuses a malformed length before the app sees the request
+def _framing(raw: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:
+    """The declared Content-Length (None when absent) and whether the body comes chunked, from the raw
+    header list (ASGI names are lower case) without building a Headers per request."""
+    declared, chunked = None, False
+    for name, value in raw:
+        if name == b"content-length":
+            try:
+                declared = max(0, int(value))
+            except ValueError:
+                declared = None  # the HTTP server refuses a malformed length before the app sees it
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+    return declared, chunked
