@@ -136,7 +136,8 @@ def body_rules(settings: Settings) -> list[BodyRule]:
     return [
         BodyRule("/api/v1/deliveries", upload),
         BodyRule("/upload", upload),
-        BodyRule("/api/v1/network/inbox", MAX_ENVELOPE_BYTES, public=True),  # signed envelopes from peers
+        BodyRule("/api/v1/network/inbox", MAX_ENVELOPE_BYTES, public=True,  # signed envelopes from peers
+                 code="ENVELOPE_TOO_LARGE", what="报文"),
         BodyRule("/api/v1/network/receipts", 1 * MB, public=True),
         BodyRule("/api/v1/network/applications", 1 * MB, public=True),
         BodyRule("/api/v1/credit/reports/verify", 64 * KB, public=True),

@@ -174,7 +174,7 @@ def test_a_declared_length_over_the_limit_is_refused_unread(app) -> None:  # noq
     assert a.read == 0 and body["detail"] == {"max_bytes": MB} and "1 MB" in body["message"]
     assert a.headers["connection"] == "close"
     anonymous_envelope = call(app, "POST", "/api/v1/network/inbox", [], [], length=MAX_ENVELOPE_BYTES + 1)
-    _error(anonymous_envelope, 413, "PAYLOAD_TOO_LARGE")
+    assert "报文超过 64 MB" in _error(anonymous_envelope, 413, "ENVELOPE_TOO_LARGE")["message"]  # as peers know it
 
 
 def test_a_chunked_body_is_cut_off_at_the_limit(app) -> None:  # noqa: ANN001
@@ -214,8 +214,8 @@ def test_uploads_take_the_configured_size(db: Database, app, tmp_path: Path) -> 
     assert fits.status not in (401, 413) and fits.read > 512 * KB, fits.body
     rules = body_rules(load_settings(env={}, max_upload_mb=7))
     assert next(r for r in rules if r.matches("/upload")).max_bytes == 7 * MB + 256 * KB
-    assert next(r for r in rules if r.matches("/api/v1/network/inbox")) == \
-        BodyRule("/api/v1/network/inbox", MAX_ENVELOPE_BYTES, public=True)
+    assert next(r for r in rules if r.matches("/api/v1/network/inbox")) == BodyRule(
+        "/api/v1/network/inbox", MAX_ENVELOPE_BYTES, public=True, code="ENVELOPE_TOO_LARGE", what="报文")
 
 
 def _requires_a_caller(route: Any) -> bool:

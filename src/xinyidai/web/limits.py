@@ -44,6 +44,9 @@ class BodyRule:
     # No credential is needed before the body is read: the route takes none (log-in, registration, report
     # verification) or authenticates by what the body carries (a peer's signed envelope or application).
     public: bool = False
+    # How a refusal names what was too large, where the route's callers already know a code of its own.
+    code: str = "PAYLOAD_TOO_LARGE"
+    what: str = "请求内容"
 
     def matches(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.below)
@@ -58,13 +61,13 @@ class BodyTooLarge(HTTPException):
     the body lets it through (instead of calling it a malformed body), and the shell's handler answers it in
     the one error shape."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, detail=too_large(limit))
+    def __init__(self, rule: BodyRule) -> None:
+        super().__init__(413, detail=too_large(rule))
 
 
-def too_large(limit: int) -> dict[str, Any]:
-    return {"error": "PAYLOAD_TOO_LARGE", "message": f"请求内容超过 {_size(limit)} 上限，请缩小后重试",
-            "detail": {"max_bytes": limit}}
+def too_large(rule: BodyRule) -> dict[str, Any]:
+    return {"error": rule.code, "message": f"{rule.what}超过 {_size(rule.max_bytes)} 上限，请缩小后重试",
+            "detail": {"max_bytes": rule.max_bytes}}
 
 
 def _size(n: int) -> str:
@@ -96,15 +99,15 @@ class BodyLimits:
         has_body = chunked or (declared or 0) > 0
         if scope["method"] not in SAFE_METHODS and not rule.public \
                 and not self._names_someone(scope["path"], Headers(scope=scope)):
-            await self._refuse(scope, send, unauthenticated=True, pending=has_body)
+            await self._refuse(scope, send, pending=has_body)
             return
         if declared is not None and declared > rule.max_bytes:
-            await self._refuse(scope, send, body=too_large(rule.max_bytes), pending=True)
+            await self._refuse(scope, send, too_large_for=rule, pending=True)
             return
         if not has_body:  # neither a length nor chunks: HTTP/1.1 says there is no body to count
             await self.app(scope, receive, send)
             return
-        await self._run(scope, receive, send, rule.max_bytes)
+        await self._run(scope, receive, send, rule)
 
     def _names_someone(self, path: str, headers: Headers) -> bool:
         """A session cookie, or on the API an institution's credential headers (checked later, not here)."""
@@ -112,7 +115,7 @@ class BodyLimits:
             return True
         return path.startswith("/api/") and self.carries_credentials(headers)
 
-    async def _run(self, scope: dict[str, Any], receive: Any, send: Any, limit: int) -> None:
+    async def _run(self, scope: dict[str, Any], receive: Any, send: Any, rule: BodyRule) -> None:
         received = 0
         done = False
         started = False
@@ -123,8 +126,8 @@ class BodyLimits:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 done = not message.get("more_body", False)
-                if received > limit:
-                    raise BodyTooLarge(limit)
+                if received > rule.max_bytes:
+                    raise BodyTooLarge(rule)
             return message
 
         async def closing(message: dict[str, Any]) -> None:
@@ -143,16 +146,20 @@ class BodyLimits:
             # Raised where no route handled it (a body read outside a route's own parsing).
             if started:
                 raise
-            await self._refuse(scope, send, body=too_large(limit), pending=True)
+            await self._refuse(scope, send, too_large_for=rule, pending=True)
 
-    async def _refuse(self, scope: dict[str, Any], send: Any, *, unauthenticated: bool = False,
-                      body: dict[str, Any] | None = None, pending: bool) -> None:
+    async def _refuse(self, scope: dict[str, Any], send: Any, *, too_large_for: BodyRule | None = None,
+                      pending: bool) -> None:
+        """Answers without the application: 413 when `too_large_for` names the rule passed, else what the
+        route's dependency answers a caller who names no one."""
         request = Request(scope)
-        if unauthenticated:
-            response = login_redirect(request) if not is_api(request) else error_response(
-                request, 401, {"error": "UNAUTHENTICATED", "message": "请先登录", "detail": None})
+        if too_large_for is not None:
+            response = error_response(request, 413, too_large(too_large_for))
+        elif is_api(request):
+            response = error_response(request, 401, {"error": "UNAUTHENTICATED", "message": "请先登录",
+                                                     "detail": None})
         else:
-            response = error_response(request, 413, body or too_large(0))
+            response = login_redirect(request)
         if pending:
             response.headers["connection"] = "close"
 
