@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+
+from xinyidai.web.errors import ErrorBody
 
 T = TypeVar("T")
 
@@ -30,17 +32,9 @@ class In(BaseModel):
 
 # ── errors ──────────────────────────────────────────────────────────────────────────────────────────────
 
-class ErrorOut(BaseModel):
-    """The one error shape of every page and API."""
-
-    error: str = Field(description="错误代码，供程序判断", examples=["OUT_OF_ORDER"])
-    message: str = Field(description="中文说明：错在哪里、可以怎么办",
-                         examples=["该申请当前为“已受理，审查中”，不能“放款”；当前可以：要求补充授权（金融机构）、预授信（金融机构）"])
-    detail: Any = Field(None, description="补充信息。流程拒绝（OUT_OF_ORDER、ALREADY_FINAL、ALREADY_DONE、ACTOR_NOT_ALLOWED、"
-                                          "THRESHOLD_NOT_REACHED）时为 {flow, state, state_label, action, allowed: "
-                                          "[{action, label, actors}]}：当前状态和此时可以办理的操作")
-
-
+# What the market's refusals mean, per status, in the shell's one error shape (`web.errors.ErrorBody`); for a
+# flow's refusal (OUT_OF_ORDER, ALREADY_FINAL, ALREADY_DONE, ACTOR_NOT_ALLOWED, THRESHOLD_NOT_REACHED) `detail` is
+# {flow, state, state_label, action, allowed: [{action, label, actors}]}.
 ERRORS: dict[int, str] = {
     401: "未登录，或 API 凭证/请求签名无效",
     403: "当前角色或机构无权办理（ROLE_FORBIDDEN、ACTOR_NOT_ALLOWED、CSRF_FAILED …）",
@@ -55,7 +49,7 @@ ERRORS: dict[int, str] = {
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The error responses a route may give, in the one error shape (401, 403 and 429 always)."""
-    return {code: {"model": ErrorOut, "description": ERRORS[code]} for code in sorted({401, 403, 429, *statuses})}
+    return {code: {"model": ErrorBody, "description": ERRORS[code]} for code in sorted({401, 403, 429, *statuses})}
 
 
 class PageOut(BaseModel, Generic[T]):
@@ -79,7 +73,7 @@ class NextMove(BaseModel):
 class EligibilityIn(In):
     min_grade: str | None = Field(None, description="最低公共信用综合评价等级，如 B")
     min_years: int | None = Field(None, ge=1, le=50, description="最短经营年限（年）")
-    no_serious_dishonesty: bool = Field(False, description="要求无严重失信、无未结执行记录")
+    no_serious_dishonesty: StrictBool = Field(False, description="要求无严重失信、无未结执行记录")
 
 
 class ProductTermsIn(In):
@@ -316,7 +310,7 @@ class DecisionIn(In):
     term_months: Months | None = None
     valid_until: Day | None = Field(None, description="预授信有效期至")
     guarantee_type: Literal["信用", "保证", "抵押", "质押"] | None = Field(None, description="贷款的担保方式")
-    first_loan: bool | None = Field(None, description="是否为该企业的首笔贷款（首贷，金融机构声明）")
+    first_loan: StrictBool | None = Field(None, description="是否为该企业的首笔贷款（首贷，金融机构声明）")
     loan_ref: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         None, description="金融机构的贷款编号（同一机构内唯一）")
     matures_on: Day | None = Field(None, description="贷款到期日")

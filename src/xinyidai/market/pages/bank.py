@@ -20,7 +20,7 @@ from xinyidai.access.log import entity_names
 from xinyidai.kit import clock
 from xinyidai.kit.errors import DomainError, InvalidInput, NotFound
 from xinyidai.kit.notify import make_notifier
-from xinyidai.kit.pagination import PageRequest
+from xinyidai.kit.pagination import MAX_PAGE, PageRequest
 from xinyidai.kit.principal import Principal
 from xinyidai.market import alerts, applications, cases, demands, flows, loans, products
 from xinyidai.market.applications import Actor
@@ -52,6 +52,7 @@ from xinyidai.market.pages.common import (
     yuan_text,
 )
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import RowId
 
 router = APIRouter(include_in_schema=False)
 BANK = require("bank")
@@ -81,8 +82,8 @@ def _inst(p: Principal) -> str:
 # ── products ────────────────────────────────────────────────────────────────────────────────────────────
 
 @router.get("/bank/products", response_class=HTMLResponse)
-def bank_products(request: Request, state: str = "", q: str = "", page_no: int = Query(1, alias="page"),
-                  size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+def bank_products(request: Request, state: str = "", q: str = "", page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE),
+                  size: int = Query(20, ge=1, le=200), sort: str | None = None, desc: bool = True,
                   p: Principal = Depends(BANK), s: Session = Depends(db_session, scope="function")) -> Response:
     result = products.search(s, p, PageRequest(page_no, size, sort, desc), state=state or None, own=True, q=q)
     return page(request, "market/bank_products.html", page=result,
@@ -169,7 +170,7 @@ def create_version(number: str, request: Request, f: Fields = Depends(fields), p
 
 
 @router.get("/bank/products/{number}/versions/{version}/edit", response_class=HTMLResponse)
-def edit_form(number: str, version: int, request: Request, p: Principal = Depends(BANK),
+def edit_form(number: str, version: RowId, request: Request, p: Principal = Depends(BANK),
               s: Session = Depends(db_session, scope="function")) -> Response:
     _, versions, _ = _own(s, p, number)
     v = next((x for x in versions if x.version == version), None)
@@ -181,7 +182,7 @@ def edit_form(number: str, version: int, request: Request, p: Principal = Depend
 
 
 @router.post("/bank/products/{number}/versions/{version}/edit", response_class=HTMLResponse)
-def edit_product(number: str, version: int, request: Request, f: Fields = Depends(fields),
+def edit_product(number: str, version: RowId, request: Request, f: Fields = Depends(fields),
                  p: Principal = Depends(BANK), s: Session = Depends(db_session, scope="function")) -> Response:
     form = ProductForm.posted(f)
     try:
@@ -195,7 +196,7 @@ def edit_product(number: str, version: int, request: Request, f: Fields = Depend
 
 
 @router.post("/bank/products/{number}/versions/{version}/act", response_class=HTMLResponse)
-def product_act(number: str, version: int, request: Request, f: Fields = Depends(fields),
+def product_act(number: str, version: RowId, request: Request, f: Fields = Depends(fields),
                 p: Principal = Depends(BANK), s: Session = Depends(db_session, scope="function")) -> Response:
     action = f.get("action")
     try:
@@ -213,8 +214,8 @@ def product_act(number: str, version: int, request: Request, f: Fields = Depends
 # ── the application queue ───────────────────────────────────────────────────────────────────────────────
 
 @router.get("/bank/applications", response_class=HTMLResponse)
-def queue(request: Request, state: str = "", breached: bool = False, page_no: int = Query(1, alias="page"),
-          size: int = Query(20, le=200), sort: str | None = None, desc: bool = True, p: Principal = Depends(BANK),
+def queue(request: Request, state: str = "", breached: bool = False, page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE),
+          size: int = Query(20, ge=1, le=200), sort: str | None = None, desc: bool = True, p: Principal = Depends(BANK),
           s: Session = Depends(db_session, scope="function")) -> Response:
     result = applications.search(s, p, PageRequest(page_no, size, sort, desc), state=state or None, breached=breached)
     counts = state_counts(s, applications.visible(p))
@@ -335,7 +336,7 @@ def _my_quotes(s: Session, p: Principal, demand_ids: set[int]) -> dict[int, Quot
 
 
 @router.get("/bank/demands", response_class=HTMLResponse)
-def bank_demands(request: Request, page_no: int = Query(1, alias="page"), size: int = Query(20, le=200),
+def bank_demands(request: Request, page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE), size: int = Query(20, ge=1, le=200),
                  sort: str | None = None, desc: bool = True, p: Principal = Depends(BANK),
                  s: Session = Depends(db_session, scope="function")) -> Response:
     result = demands.search(s, p, PageRequest(page_no, size, sort, desc))
@@ -382,8 +383,8 @@ def quote(number: str, request: Request, f: Fields = Depends(fields), p: Princip
 # ── post-loan alerts ────────────────────────────────────────────────────────────────────────────────────
 
 @router.get("/bank/alerts", response_class=HTMLResponse)
-def bank_alerts(request: Request, unread: bool = False, done: str = "", page_no: int = Query(1, alias="page"),
-                size: int = Query(20, le=200), p: Principal = Depends(BANK),
+def bank_alerts(request: Request, unread: bool = False, done: str = "", page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE),
+                size: int = Query(20, ge=1, le=200), p: Principal = Depends(BANK),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     result = alerts.feed(s, p, PageRequest(page_no, size, "id", True), unread=unread)
     names = entity_names(s, {a.entity_code for a in result.items})
@@ -394,7 +395,7 @@ def bank_alerts(request: Request, unread: bool = False, done: str = "", page_no:
 
 
 @router.post("/bank/alerts/{alert_id}/read")
-def alert_read(alert_id: int, f: Fields = Depends(fields), p: Principal = Depends(BANK),
+def alert_read(alert_id: RowId, f: Fields = Depends(fields), p: Principal = Depends(BANK),
                s: Session = Depends(db_session, scope="function")) -> Response:
     alerts.mark_read(s, p, alert_id)
     back = "/bank/alerts?unread=true&done=read" if f.get("unread") == "true" else "/bank/alerts?done=read"

@@ -23,7 +23,7 @@ from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import clock
 from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.notify import make_notifier
-from xinyidai.kit.pagination import PageRequest, paginate
+from xinyidai.kit.pagination import MAX_PAGE, PageRequest, paginate
 from xinyidai.kit.principal import Principal
 from xinyidai.market import applications, cases, demands, flows, loans, products
 from xinyidai.market.applications import Actor
@@ -78,8 +78,7 @@ def _needs_standing(v: ProductVersion) -> bool:
 # ── products ────────────────────────────────────────────────────────────────────────────────────────────
 
 @router.get("/market", response_class=HTMLResponse)
-def browse(request: Request, kind: str = "", sector: str = "", amount: str = "", q: str = "", page_no: int = Query(
-        1, alias="page"), size: int = Query(12, le=60), sort: str | None = None, desc: bool = True,
+def browse(request: Request, kind: str = "", sector: str = "", amount: str = "", q: str = "", page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE), size: int = Query(12, ge=1, le=60), sort: str | None = None, desc: bool = True,
            p: Principal = Depends(ENTERPRISE), s: Session = Depends(db_session, scope="function")) -> Response:
     error = None
     amount_fen = None
@@ -172,8 +171,8 @@ def apply(number: str, request: Request, f: Fields = Depends(fields), p: Princip
 # ── applications ────────────────────────────────────────────────────────────────────────────────────────
 
 @router.get("/my/financing", response_class=HTMLResponse)
-def my_applications(request: Request, state: str = "", page_no: int = Query(1, alias="page"),
-                    size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+def my_applications(request: Request, state: str = "", page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE),
+                    size: int = Query(20, ge=1, le=200), sort: str | None = None, desc: bool = True,
                     p: Principal = Depends(ENTERPRISE), s: Session = Depends(db_session, scope="function")) -> Response:
     result = applications.search(s, p, PageRequest(page_no, size, sort, desc), state=state or None)
     return page(request, "market/my_applications.html", tab="applications", tabs=MY_TABS, page=result,
@@ -350,8 +349,8 @@ def _demands_page(request: Request, s: Session, p: Principal, *, state: str = ""
 
 
 @router.get("/my/financing/demands", response_class=HTMLResponse)
-def my_demands(request: Request, state: str = "", done: str = "", page_no: int = Query(1, alias="page"),
-               size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+def my_demands(request: Request, state: str = "", done: str = "", page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE),
+               size: int = Query(20, ge=1, le=200), sort: str | None = None, desc: bool = True,
                p: Principal = Depends(ENTERPRISE), s: Session = Depends(db_session, scope="function")) -> Response:
     return _demands_page(request, s, p, state=state, page_no=page_no, size=size, sort=sort, desc=desc,
                          done=DONE.get(done))
@@ -455,7 +454,7 @@ def pick(number: str, request: Request, f: Fields = Depends(fields), p: Principa
 # ── loans and default cases ─────────────────────────────────────────────────────────────────────────────
 
 @router.get("/my/financing/loans", response_class=HTMLResponse)
-def my_loans(request: Request, page_no: int = Query(1, alias="page"), size: int = Query(20, le=200),
+def my_loans(request: Request, page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE), size: int = Query(20, ge=1, le=200),
              sort: str | None = None, desc: bool = True, p: Principal = Depends(ENTERPRISE),
              s: Session = Depends(db_session, scope="function")) -> Response:
     result = paginate(s, loans.visible(p), PageRequest(page_no, size, sort, desc),
@@ -470,7 +469,7 @@ def my_loans(request: Request, page_no: int = Query(1, alias="page"), size: int 
 
 
 @router.get("/my/financing/cases", response_class=HTMLResponse)
-def my_cases(request: Request, page_no: int = Query(1, alias="page"), size: int = Query(20, le=200),
+def my_cases(request: Request, page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE), size: int = Query(20, ge=1, le=200),
              sort: str | None = None, desc: bool = True, p: Principal = Depends(ENTERPRISE),
              s: Session = Depends(db_session, scope="function")) -> Response:
     result = cases.search(s, p, PageRequest(page_no, size, sort, desc))

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from xinyidai.kit.errors import DomainError, InvalidInput
-from xinyidai.kit.pagination import PageRequest
+from xinyidai.kit.pagination import MAX_PAGE, PageRequest
 from xinyidai.kit.principal import Principal
 from xinyidai.market import applications, cases, flows, products
 from xinyidai.market.applications import Actor
@@ -42,6 +42,7 @@ from xinyidai.market.pages.common import (
     version_views,
 )
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import RowId
 
 router = APIRouter(include_in_schema=False)
 STAFF = require(*STAFF_ROLES)
@@ -70,8 +71,8 @@ def _common(s: Session, p: Principal, tab: str) -> dict[str, Any]:
 # ── product review ──────────────────────────────────────────────────────────────────────────────────────
 
 @router.get("/market/staff", response_class=HTMLResponse)
-def review_queue(request: Request, state: str | None = None, q: str = "", page_no: int = Query(1, alias="page"),
-                 size: int = Query(20, le=200), sort: str | None = None, desc: bool = True,
+def review_queue(request: Request, state: str | None = None, q: str = "", page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE),
+                 size: int = Query(20, ge=1, le=200), sort: str | None = None, desc: bool = True,
                  p: Principal = Depends(STAFF), s: Session = Depends(db_session, scope="function")) -> Response:
     if state is None:  # the operator starts at what waits for review; the regulator sees published products
         state = flows.REVIEW if p.role == "operator" else flows.PUBLISHED
@@ -101,7 +102,7 @@ def staff_product(number: str, request: Request, done: str = "", p: Principal = 
 
 
 @router.post("/market/staff/products/{number}/versions/{version}/act", response_class=HTMLResponse)
-def product_act(number: str, version: int, request: Request, f: Fields = Depends(fields),
+def product_act(number: str, version: RowId, request: Request, f: Fields = Depends(fields),
                 p: Principal = Depends(OPERATOR), s: Session = Depends(db_session, scope="function")) -> Response:
     action = f.get("action")
     try:
@@ -122,7 +123,7 @@ def product_act(number: str, version: int, request: Request, f: Fields = Depends
 
 @router.get("/market/staff/applications", response_class=HTMLResponse)
 def staff_applications(request: Request, state: str = "", breached: bool = False,
-                       page_no: int = Query(1, alias="page"), size: int = Query(20, le=200), sort: str | None = None,
+                       page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE), size: int = Query(20, ge=1, le=200), sort: str | None = None,
                        desc: bool = True, p: Principal = Depends(STAFF),
                        s: Session = Depends(db_session, scope="function")) -> Response:
     result = applications.search(s, p, PageRequest(page_no, size, sort, desc), state=state or None, breached=breached)
@@ -171,7 +172,7 @@ def staff_application_act(number: str, request: Request, f: Fields = Depends(fie
 
 @router.get("/market/staff/cases", response_class=HTMLResponse)
 def staff_cases(request: Request, city: str = "", state: str = "", open_only: bool = False,
-                page_no: int = Query(1, alias="page"), size: int = Query(20, le=200), sort: str | None = None,
+                page_no: int = Query(1, alias="page", ge=1, le=MAX_PAGE), size: int = Query(20, ge=1, le=200), sort: str | None = None,
                 desc: bool = True, p: Principal = Depends(STAFF),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     result = cases.search(s, p, PageRequest(page_no, size, sort, desc), state=state or None, city=city or None,
