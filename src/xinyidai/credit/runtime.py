@@ -3,12 +3,12 @@ the entities whose records changed since the last run."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from xinyidai.credit import evaluation
 from xinyidai.kit import clock
+from xinyidai.kit.chores import every
 
 log = logging.getLogger(__name__)
 NIGHTLY_HOUR = 1
@@ -27,9 +27,4 @@ def chores_once(app: Any, state: dict[str, Any]) -> None:
 
 async def chores(app: Any, every_seconds: int = 60) -> None:
     state: dict[str, Any] = {}
-    while True:
-        await asyncio.sleep(every_seconds)
-        try:
-            await asyncio.to_thread(chores_once, app, state)
-        except Exception:  # noqa: BLE001 - a failed round is logged and tried again next minute
-            log.exception("credit chores failed")
+    await every(every_seconds, lambda: chores_once(app, state), "credit chores")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from xinyidai.kit import clock
+from xinyidai.kit.chores import every
 from xinyidai.lists import whitelists
 from xinyidai.network.runtime import context
 
@@ -23,9 +23,4 @@ def chores_once(app: Any) -> None:
 
 
 async def chores(app: Any, every_seconds: int = 60) -> None:
-    while True:
-        await asyncio.sleep(every_seconds)
-        try:
-            await asyncio.to_thread(chores_once, app)
-        except Exception:  # noqa: BLE001 - a failed round is logged and tried again next minute
-            log.exception("white-list chores failed")
+    await every(every_seconds, lambda: chores_once(app), "white-list chores")

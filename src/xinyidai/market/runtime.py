@@ -5,11 +5,11 @@ rounds: `envelopes` registers its collector there.)"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from xinyidai.kit import clock
+from xinyidai.kit.chores import every
 from xinyidai.market import alerts, applications, demands, envelopes, loans, signals  # noqa: F401 - they register their envelope kinds, collector, list signals
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,4 @@ def chores_once(app: Any, state: dict[str, Any]) -> dict[str, Any]:
 
 async def chores(app: Any, every_seconds: int = 60) -> None:
     state: dict[str, Any] = {}
-    while True:
-        await asyncio.sleep(every_seconds)
-        try:
-            await asyncio.to_thread(chores_once, app, state)
-        except Exception:  # noqa: BLE001 - a failed round is logged and tried again next minute
-            log.exception("market chores failed")
+    await every(every_seconds, lambda: chores_once(app, state), "market chores")

@@ -34,23 +34,19 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyidai.config import Settings
-from xinyidai.institutions.models import RequestNonce
 from xinyidai.kit import audit, clock
 from xinyidai.kit.audit import AuditCheckpoint, ChainReport, SignedHead, Witness
 from xinyidai.kit.crypto.suite import get_suite
-from xinyidai.kit.db import savepoint
-from xinyidai.kit.errors import DomainError, Forbidden, Unauthenticated
+from xinyidai.kit.errors import DomainError
 from xinyidai.kit.node_key import node_anchors, node_identity, node_signer, verify_signature
-from xinyidai.network import relay
+from xinyidai.network import child_requests, relay
 from xinyidai.network.exchange import ExchangeRefused
 from xinyidai.network.models import ChildCheckpoint, Peer, RelayCursor
 
@@ -59,7 +55,6 @@ CURSOR = "audit"  # relay_cursors.direction: the last checkpoint number queued f
 PER_ENVELOPE = 500
 PER_ANSWER = 2000
 REQUEST_LABEL = b"xinyidai.checkpoints.v1\n"
-WINDOW = timedelta(minutes=5)
 T = TypeVar("T")
 
 
@@ -249,34 +244,8 @@ def signed_headers(ctx: relay.NodeContext, after: int) -> dict[str, str]:
 
 
 def authenticate_child(s: Session, headers: Mapping[str, str], after: int) -> Peer:
-    """The child that signed this request (as a pull-mode poll is checked: standing, time window, signature by
-    its registered key, a nonce used once)."""
-    code, ts, nonce = headers.get("x-xyd-node", ""), headers.get("x-xyd-timestamp", ""), headers.get("x-xyd-nonce", "")
-    peer = s.get(Peer, code) if code else None
-    if peer is None or peer.relation != "child":
-        raise Unauthenticated("未登记的下级节点", code="UNKNOWN_PEER")
-    if peer.status not in ("active", "rectifying"):
-        raise Forbidden(f"节点 {code} 当前不能取回检查点（{peer.status}）", code="PEER_NOT_ACTIVE")
-    try:
-        when = datetime.fromisoformat(ts)
-        sig = bytes.fromhex(headers.get("x-xyd-signature", ""))
-    except ValueError:
-        raise Unauthenticated("请求的签名头格式不正确", code="SIGNATURE_INVALID") from None
-    if when.tzinfo is None or abs(clock.now() - when) > WINDOW:
-        raise Unauthenticated("请求的时间超出允许窗口", code="REQUEST_EXPIRED")
-    if not verify_signature(peer.suite, peer.public_key, _request_message(code, ts, nonce, after), sig):
-        raise Unauthenticated("请求签名无效", code="SIGNATURE_INVALID")
-    key = f"node:{code}"[:40]
-    if not nonce or s.get(RequestNonce, (key, nonce[:64])) is not None:
-        raise Unauthenticated("请求被重放", code="REQUEST_REPLAYED")
-    try:
-        with savepoint(s):
-            s.add(RequestNonce(key_id=key, nonce=nonce[:64], seen_at=clock.now()))
-            s.flush()
-    except IntegrityError:
-        raise Unauthenticated("请求被重放", code="REQUEST_REPLAYED") from None
-    peer.last_contact_at = clock.now()
-    return peer
+    """The child that signed this request (checked as a pull-mode poll is: see `child_requests`)."""
+    return child_requests.authenticate(s, headers, lambda code, ts, nonce: _request_message(code, ts, nonce, after))
 
 
 def _json(r: httpx.Response) -> dict[str, Any]:

@@ -8,24 +8,20 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from xinyidai.institutions.models import RequestNonce
 from xinyidai.kit import clock
 from xinyidai.kit.crypto.suite import get_suite
-from xinyidai.kit.db import Database, savepoint
-from xinyidai.kit.errors import DomainError, Forbidden, Unauthenticated
-from xinyidai.network import inbox, relay
-from xinyidai.network.models import OutboxEnvelope, Peer
+from xinyidai.kit.db import Database
+from xinyidai.kit.errors import DomainError
+from xinyidai.network import child_requests, inbox, relay
+from xinyidai.network.models import OutboxEnvelope
 
 PULL_LABEL = b"xinyidai.pull.v1\n"
-WINDOW = timedelta(minutes=5)
 PER_POLL = 20
 
 
@@ -34,31 +30,7 @@ def _message(code: str, ts: str, nonce: str) -> bytes:
 
 
 def serve_pull(s: Session, headers: Mapping[str, str]) -> dict[str, Any]:
-    code, ts, nonce = headers.get("x-xyd-node", ""), headers.get("x-xyd-timestamp", ""), headers.get("x-xyd-nonce", "")
-    peer = s.get(Peer, code) if code else None
-    if peer is None or peer.relation != "child":
-        raise Unauthenticated("未登记的下级节点", code="UNKNOWN_PEER")
-    if peer.status not in ("active", "rectifying"):
-        raise Forbidden(f"节点 {code} 当前不能拉取（{peer.status}）", code="PEER_NOT_ACTIVE")
-    try:
-        when = datetime.fromisoformat(ts)
-        sig = bytes.fromhex(headers.get("x-xyd-signature", ""))
-    except ValueError:
-        raise Unauthenticated("拉取请求的签名头格式不正确", code="SIGNATURE_INVALID") from None
-    if when.tzinfo is None or abs(clock.now() - when) > WINDOW:
-        raise Unauthenticated("拉取请求的时间超出允许窗口", code="REQUEST_EXPIRED")
-    if not get_suite(peer.suite).verify(peer.public_key, _message(code, ts, nonce), sig):
-        raise Unauthenticated("拉取请求签名无效", code="SIGNATURE_INVALID")
-    key = f"node:{code}"[:40]
-    if s.get(RequestNonce, (key, nonce[:64])) is not None:
-        raise Unauthenticated("拉取请求被重放", code="REQUEST_REPLAYED")
-    try:
-        with savepoint(s):
-            s.add(RequestNonce(key_id=key, nonce=nonce[:64], seen_at=clock.now()))
-            s.flush()
-    except IntegrityError:
-        raise Unauthenticated("拉取请求被重放", code="REQUEST_REPLAYED") from None
-    peer.last_contact_at = clock.now()
+    code = child_requests.authenticate(s, headers, _message, "拉取请求").code
     rows = s.execute(select(OutboxEnvelope).where(OutboxEnvelope.recipient == code,
                                                    OutboxEnvelope.status == "pending")
                      .order_by(OutboxEnvelope.created_at).limit(PER_POLL)).scalars().all()
