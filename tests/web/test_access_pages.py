@@ -144,6 +144,7 @@ def test_verification_form_is_idempotent(world, login) -> None:  # noqa: ANN001
     r = bank.post(f"/bank/entities/{ENTITY}/verify", data=claim)
     assert r.status_code == 200, r.text
     assert "相符" in r.text and "不符" in r.text and "签名密钥" in r.text
+    assert "SM2 签名、SM3 摘要 ·" in r.text  # the receipt names its algorithms, not the suite's code "sm"
     assert "期间合计 不低于（≥） 500,000.00 元" in r.text  # amounts read as amounts, counts as counts
     assert "最近一期 等于 99<" in r.text
     assert _hidden(r.text, "request_id") != rid  # a fresh id for the next question
