@@ -45,10 +45,12 @@ def _pages(live_server) -> dict[str, list[str]]:  # noqa: ANN001
     engine.dispose()
     return {
         "enterprise": ["/", "/catalog", "/my", "/my/credit", "/my/colleagues", "/my/authorizations",
-                       "/my/authorizations/new", f"/my/authorizations/{own}", "/my/accesses"],
+                       "/my/authorizations/new", f"/my/authorizations/{own}", "/my/accesses",
+                       "/market", "/my/financing", "/my/financing/demands", "/my/financing/loans",
+                       "/my/financing/cases"],
         "bank": ["/", "/catalog", "/bank", f"/bank/entities/{entity}", f"/bank/entities/{entity}/records/penalty",
                  f"/bank/entities/{entity}/verify", "/bank/whitelists", *[f"/bank/whitelists/{n}" for n in lists],
-                 "report"],
+                 "report", "/bank/products", "/bank/applications", "/bank/demands", "/bank/alerts", "/bank/feedback"],
         None: ["/login", "/register", "/reports/verify"],
     }
 
