@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from xinyidai.catalog.schema import Catalog, load_catalog
 from xinyidai.kit import clock, migrate
@@ -53,8 +55,17 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         request.getfixturevalue("_pg_ready")
         database = Database(PG_URL)
         tables = ", ".join(t.name for t in metadata.sorted_tables)
-        with database.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for attempt in range(3):
+            # A background thread of the previous test's app (a chore cancelled while its round still runs)
+            # may still write; PostgreSQL then breaks the deadlock by failing one side, which a retry passes.
+            try:
+                with database.engine.begin() as conn:
+                    conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                break
+            except OperationalError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
     else:
         template = request.getfixturevalue("_sqlite_template")
         target = tmp_path / "test.db"

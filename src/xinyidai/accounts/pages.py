@@ -27,7 +27,7 @@ from xinyidai.kit.notify import make_notifier
 from xinyidai.kit.principal import Principal
 from xinyidai.kit.throttle import RefusalGuard, guards
 from xinyidai.web.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, db_session, node, require
-from xinyidai.web.params import RowId
+from xinyidai.web.params import SmallRowId
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -241,7 +241,7 @@ def add_colleague(request: Request, username: str = Form(""), display_name: str 
 
 
 @router.post("/my/colleagues/{user_id}/active")
-def colleague_active(user_id: RowId, request: Request, active: str = Form("0"), reason: str = Form(""),
+def colleague_active(user_id: SmallRowId, request: Request, active: str = Form("0"), reason: str = Form(""),
                      p: Principal = Depends(require("enterprise", "bank")),
                      s: Session = Depends(db_session, scope="function")) -> Response:
     on = active == "1"

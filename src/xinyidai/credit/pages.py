@@ -21,7 +21,7 @@ from xinyidai.kit.db import write_lock
 from xinyidai.kit.errors import DomainError, InvalidInput, NotFound
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import db_session, node, require
-from xinyidai.web.params import RowId
+from xinyidai.web.params import SmallRowId
 from xinyidai.web.templating import no_store, render
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +59,7 @@ def train(request: Request, name: str = Form(""), p: Principal = Depends(require
 
 
 @router.post("/credit/models/{model_id}/status")
-def change_status(model_id: RowId, request: Request, status: str = Form(""),
+def change_status(model_id: SmallRowId, request: Request, status: str = Form(""),
                   p: Principal = Depends(require("operator")),
                   s: Session = Depends(db_session, scope="function")) -> Response:
     with write_lock(s):
@@ -141,13 +141,13 @@ def _model_page(request: Request, s: Session, model_id: int, status_code: int = 
 
 
 @router.get("/credit/models/{model_id}", response_class=HTMLResponse)
-def model_detail(model_id: RowId, request: Request, p: Principal = Depends(require(*STAFF)),
+def model_detail(model_id: SmallRowId, request: Request, p: Principal = Depends(require(*STAFF)),
                  s: Session = Depends(db_session, scope="function")) -> Response:
     return _model_page(request, s, model_id)
 
 
 @router.post("/credit/models/{model_id}/monitor")
-def run_monitor(model_id: RowId, request: Request, as_of: str = Form(""), p: Principal = Depends(require("operator")),
+def run_monitor(model_id: SmallRowId, request: Request, as_of: str = Form(""), p: Principal = Depends(require("operator")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     try:
         try:
@@ -197,7 +197,7 @@ def _home(request: Request, s: Session, *, error: str = "", spec_error: DomainEr
 
 
 @router.get("/credit/runs/{run_id}/progress", response_class=HTMLResponse)
-def run_progress(run_id: RowId, request: Request, p: Principal = Depends(require(*STAFF)),
+def run_progress(run_id: SmallRowId, request: Request, p: Principal = Depends(require(*STAFF)),
                  s: Session = Depends(db_session, scope="function")) -> Response:
     from xinyidai.credit.models import EvaluationRun
 

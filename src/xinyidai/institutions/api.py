@@ -21,7 +21,7 @@ from xinyidai.institutions.schemas import (
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import Principal
 from xinyidai.web.deps import db_session, require
-from xinyidai.web.params import PageNo, PageSize, RowId
+from xinyidai.web.params import PageNo, PageSize, SmallRowId
 
 router = APIRouter(prefix="/api/v1/institutions", tags=["金融机构"])
 READ = ("operator", "regulator", "security", "bank")
@@ -75,7 +75,7 @@ def add_user(code: str, body: UserIn, p: Principal = Depends(require("operator")
 
 
 @router.post("/{code}/users/{user_id}/active", summary="停用或启用机构用户")
-def user_active(code: str, user_id: RowId, body: UserActiveIn, p: Principal = Depends(require("operator")),
+def user_active(code: str, user_id: SmallRowId, body: UserActiveIn, p: Principal = Depends(require("operator")),
                 s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     return svc.user_dict(svc.set_user_active(s, p, code, user_id, body.active, body.reason))
 

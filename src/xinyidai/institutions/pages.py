@@ -28,7 +28,7 @@ from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import Principal
 from xinyidai.web.deps import db_session, require
-from xinyidai.web.params import PageNo, PageSize, RowId
+from xinyidai.web.params import PageNo, PageSize, SmallRowId
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -151,7 +151,7 @@ def add_user(code: str, request: Request, username: str = Form(""), display_name
 
 
 @router.post("/institutions/{code}/users/{user_id}/active")
-def user_active(code: str, user_id: RowId, request: Request, active: str = Form("0"), reason: str = Form(""),
+def user_active(code: str, user_id: SmallRowId, request: Request, active: str = Form("0"), reason: str = Form(""),
                 p: Principal = Depends(require("operator")),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     on = active == "1"

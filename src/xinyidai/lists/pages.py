@@ -34,7 +34,7 @@ from xinyidai.lists.models import WhiteList, WhiteListEntry, WhiteListRuleSet
 from xinyidai.network import relay
 from xinyidai.network.models import Peer
 from xinyidai.web.deps import db_session, node, require
-from xinyidai.web.params import PageNo, PageSize, RowId
+from xinyidai.web.params import PageNo, PageSize, SmallRowId
 from xinyidai.web.templating import no_store, render
 
 router = APIRouter(include_in_schema=False)
@@ -289,7 +289,7 @@ def _ctx(request: Request) -> relay.NodeContext:
 
 
 @router.post("/whitelists/subscriptions/{sub_id}/delete")
-def unsubscribe(sub_id: RowId, p: Principal = Depends(require(*STAFF)),
+def unsubscribe(sub_id: SmallRowId, p: Principal = Depends(require(*STAFF)),
                 s: Session = Depends(db_session, scope="function")) -> Response:
     whitelists.unsubscribe(s, p, sub_id)
     return RedirectResponse("/whitelists/subscriptions?done=unsubscribed", status_code=303)

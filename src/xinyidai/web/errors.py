@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -114,6 +115,13 @@ def install_handlers(app: FastAPI) -> None:
                  413: ("PAYLOAD_TOO_LARGE", "上传内容过大")}
         code, msg = codes.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
         return error_response(request, exc.status_code, {"error": code, "message": msg, "detail": None}, headers)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> Response:
+        if "NUL" in str(exc.orig):  # text with a NUL character, in a body or a form: PostgreSQL stores none
+            return error_response(request, 422, {"error": "INVALID_INPUT",
+                                                 "message": "输入的文字含有空字符（NUL），请去掉后重试", "detail": None})
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

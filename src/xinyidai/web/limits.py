@@ -94,6 +94,9 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if _has_nul(scope):
+            await self._refuse(scope, send, nul=True, pending=False)
+            return
         rule = self.rule_for(scope["path"])
         declared, chunked = _framing(scope["headers"])
         has_body = chunked or (declared or 0) > 0
@@ -149,11 +152,15 @@ class BodyLimits:
             await self._refuse(scope, send, too_large_for=rule, pending=True)
 
     async def _refuse(self, scope: dict[str, Any], send: Any, *, too_large_for: BodyRule | None = None,
-                      pending: bool) -> None:
-        """Answers without the application: 413 when `too_large_for` names the rule passed, else what the
-        route's dependency answers a caller who names no one."""
+                      pending: bool, nul: bool = False) -> None:
+        """Answers without the application: 422 for a NUL character in the address, 413 when `too_large_for`
+        names the rule passed, else what the route's dependency answers a caller who names no one."""
         request = Request(scope)
-        if too_large_for is not None:
+        if nul:
+            response = error_response(request, 422, {"error": "INVALID_INPUT",
+                                                     "message": "请求地址或参数含有空字符（NUL），请去掉后重试",
+                                                     "detail": None})
+        elif too_large_for is not None:
             response = error_response(request, 413, too_large(too_large_for))
         elif is_api(request):
             response = error_response(request, 401, {"error": "UNAUTHENTICATED", "message": "请先登录",
@@ -167,6 +174,13 @@ class BodyLimits:
             return {"type": "http.disconnect"}
 
         await response(scope, no_body, send)
+
+
+def _has_nul(scope: dict[str, Any]) -> bool:
+    """A NUL character in the path or the query: no text the platform stores may hold one (PostgreSQL refuses
+    it, which would otherwise surface as a server error deep in a query)."""
+    query: bytes = scope.get("query_string") or b""
+    return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
 
 
 def _framing(raw: list[tuple[bytes, bytes]]) -> tuple[int | None, bool]:

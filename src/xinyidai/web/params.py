@@ -20,8 +20,13 @@ from xinyidai.kit.pagination import MAX_PAGE, MAX_PAGE_SIZE
 
 INT64_MAX = 2**63 - 1
 
+INT32_MAX = 2**31 - 1
+
 RowId = Annotated[int, Path(ge=1, le=INT64_MAX, description="记录编号（正整数）")]
 """A stored row named by its integer primary key in the path."""
+
+SmallRowId = Annotated[int, Path(ge=1, le=INT32_MAX, description="编号（正整数，至多 2147483647）")]
+"""A row named by a key stored as INTEGER (32 bits on PostgreSQL): users, models, runs, lists, versions."""
 
 PageNo = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"页码（从 1 开始，至多 {MAX_PAGE}）")]
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"每页条数（1–{MAX_PAGE_SIZE}）")]

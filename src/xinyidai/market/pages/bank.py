@@ -52,7 +52,7 @@ from xinyidai.market.pages.common import (
     yuan_text,
 )
 from xinyidai.web.deps import db_session, node, require
-from xinyidai.web.params import RowId
+from xinyidai.web.params import RowId, SmallRowId
 
 router = APIRouter(include_in_schema=False)
 BANK = require("bank")
@@ -170,7 +170,7 @@ def create_version(number: str, request: Request, f: Fields = Depends(fields), p
 
 
 @router.get("/bank/products/{number}/versions/{version}/edit", response_class=HTMLResponse)
-def edit_form(number: str, version: RowId, request: Request, p: Principal = Depends(BANK),
+def edit_form(number: str, version: SmallRowId, request: Request, p: Principal = Depends(BANK),
               s: Session = Depends(db_session, scope="function")) -> Response:
     _, versions, _ = _own(s, p, number)
     v = next((x for x in versions if x.version == version), None)
@@ -182,7 +182,7 @@ def edit_form(number: str, version: RowId, request: Request, p: Principal = Depe
 
 
 @router.post("/bank/products/{number}/versions/{version}/edit", response_class=HTMLResponse)
-def edit_product(number: str, version: RowId, request: Request, f: Fields = Depends(fields),
+def edit_product(number: str, version: SmallRowId, request: Request, f: Fields = Depends(fields),
                  p: Principal = Depends(BANK), s: Session = Depends(db_session, scope="function")) -> Response:
     form = ProductForm.posted(f)
     try:
@@ -196,7 +196,7 @@ def edit_product(number: str, version: RowId, request: Request, f: Fields = Depe
 
 
 @router.post("/bank/products/{number}/versions/{version}/act", response_class=HTMLResponse)
-def product_act(number: str, version: RowId, request: Request, f: Fields = Depends(fields),
+def product_act(number: str, version: SmallRowId, request: Request, f: Fields = Depends(fields),
                 p: Principal = Depends(BANK), s: Session = Depends(db_session, scope="function")) -> Response:
     action = f.get("action")
     try:

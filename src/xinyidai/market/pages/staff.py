@@ -42,7 +42,7 @@ from xinyidai.market.pages.common import (
     version_views,
 )
 from xinyidai.web.deps import db_session, node, require
-from xinyidai.web.params import RowId
+from xinyidai.web.params import SmallRowId
 
 router = APIRouter(include_in_schema=False)
 STAFF = require(*STAFF_ROLES)
@@ -102,7 +102,7 @@ def staff_product(number: str, request: Request, done: str = "", p: Principal = 
 
 
 @router.post("/market/staff/products/{number}/versions/{version}/act", response_class=HTMLResponse)
-def product_act(number: str, version: RowId, request: Request, f: Fields = Depends(fields),
+def product_act(number: str, version: SmallRowId, request: Request, f: Fields = Depends(fields),
                 p: Principal = Depends(OPERATOR), s: Session = Depends(db_session, scope="function")) -> Response:
     action = f.get("action")
     try:
