@@ -51,6 +51,15 @@ from xinyidai.network.models import (
     RefusedEnvelope,
     RelayCursor,
 )
+from xinyidai.policy.models import (
+    ClaimEvent,
+    Enrolment,
+    GuaranteeContract,
+    LedgerEntry,
+    Programme,
+    RuleVersion,
+)
+from xinyidai.policy.models import Claim as PolicyClaim
 from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue
 from xinyidai.reports.models import CreditReport
 
@@ -65,4 +74,5 @@ __all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "In
            "LoginFailure", "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",
            "Alert", "AlertSubscription", "Application", "ApplicationEvent", "CaseEvent", "Cursor", "DefaultCase",
            "Demand", "FeedbackFile", "FeedbackIssue", "Loan", "Product", "ProductVersion", "Quote",
-           "Reminder", "StatusReport", "metadata"]
+           "Reminder", "StatusReport", "ClaimEvent", "Enrolment", "GuaranteeContract", "LedgerEntry", "PolicyClaim",
+           "Programme", "RuleVersion", "metadata"]

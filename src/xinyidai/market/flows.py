@@ -41,6 +41,7 @@ class ActorKind(StrEnum):
     BANK = "bank"
     OPERATOR = "operator"
     SYSTEM = "system"
+    POLICY = "policy"  # a city's finance or financial office, running policy programmes (see `policy`)
 
 
 ACTOR_LABELS: dict[ActorKind, str] = {
@@ -48,6 +49,7 @@ ACTOR_LABELS: dict[ActorKind, str] = {
     ActorKind.BANK: "金融机构",
     ActorKind.OPERATOR: "平台运营方",
     ActorKind.SYSTEM: "系统",
+    ActorKind.POLICY: "政策管理部门",
 }
 
 
