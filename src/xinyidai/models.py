@@ -51,6 +51,7 @@ from xinyidai.network.models import (
     RefusedEnvelope,
     RelayCursor,
 )
+from xinyidai.policy.models import Claim as PolicyClaim
 from xinyidai.policy.models import (
     ClaimEvent,
     Enrolment,
@@ -59,7 +60,6 @@ from xinyidai.policy.models import (
     Programme,
     RuleVersion,
 )
-from xinyidai.policy.models import Claim as PolicyClaim
 from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue
 from xinyidai.reports.models import CreditReport
 
