@@ -61,6 +61,11 @@ from xinyidai.network import api as network_api
 from xinyidai.network import pages as network_pages
 from xinyidai.network.envelope import MAX_ENVELOPE_BYTES
 from xinyidai.network.runtime import RelayWorker
+from xinyidai.policy import api as policy_api
+from xinyidai.policy.pages import bank as policy_bank_pages
+from xinyidai.policy.pages import enterprise as policy_enterprise_pages
+from xinyidai.policy.pages import figures as policy_figures_pages
+from xinyidai.policy.pages import office as policy_office_pages
 from xinyidai.records import api as records_api
 from xinyidai.records import pages as records_pages
 from xinyidai.records.loading import mark_interrupted
@@ -113,6 +118,11 @@ NAV: list[NavEntry] = [
     ("/audit", "审计日志", {"security", "operator"}),
     ("/network", "节点网络", {"operator", "security", "regulator"}),
     ("/market/figures", "融资统计", {"operator", "regulator"}),
+    ("/policy", "政策项目", {"policy", "operator", "regulator"}),
+    ("/policy/claims", "申领审核", {"policy"}),
+    ("/bank/policy", "政策备案与申领", {"bank"}),
+    ("/my/policies", "惠企政策", {"enterprise"}),
+    ("/policy/figures", "政策资金统计", {"policy", "operator", "regulator"}),
 ]
 
 # Routes are matched in this order, router by router: the machine-facing hot paths — institutions'
@@ -122,7 +132,8 @@ ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities
            access_enterprise_pages, access_bank_pages, access_staff_pages, audit_pages, network_pages,
            credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
            market_bank_pages, market_staff_pages, market_api, market_feedback_pages,
-           market_figures_pages)
+           market_figures_pages, policy_figures_pages, policy_office_pages, policy_bank_pages,
+           policy_enterprise_pages, policy_api)
 
 
 KB, MB = 1 << 10, 1 << 20

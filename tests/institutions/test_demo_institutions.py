@@ -22,6 +22,12 @@ def test_demo_institutions_and_bank_account(db: Database) -> None:
     accounts = build._create_accounts(db, None, made[0].code)
     assert next(a for a in accounts if a.role == "bank").org_code == made[0].code
     with db.session() as s:
-        assert [i.status for i in institutions.search(s, OPERATOR).items] == ["active"] * 3
+        found = institutions.search(s, OPERATOR).items
+        assert [i.status for i in found] == ["active"] * 4  # the three lenders and the guarantor
+        assert {i.code: i.kind for i in found}[build.guarantor_code()] == generator.DEMO_GUARANTOR[1] == "担保机构"
+        guarantor = s.execute(select(User).where(User.username == "guarantor")).scalar_one()
+        assert (guarantor.role, guarantor.org_code) == ("bank", build.guarantor_code())
+        assert {u.username: u.org_code for u in s.execute(select(User).where(User.role == "policy")).scalars()} == \
+            {"policy": "230100", "policy2": "230100"}
         user = s.execute(select(User).where(User.username == "bank")).scalar_one()
         assert user.org_admin and user.org_code == made[0].code

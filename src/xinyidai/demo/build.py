@@ -19,6 +19,7 @@ from xinyidai.demo.distributions import PREFECTURES
 from xinyidai.demo.generator import (
     CATEGORY_ORDER,
     CHUNK_ENTITIES,
+    DEMO_GUARANTOR,
     DEMO_INSTITUTIONS,
     DEMO_PASSWORD,
     EMITTED_ITEMS,
@@ -270,8 +271,17 @@ def _create_institutions(db: Database) -> list[DemoInstitution]:
             institutions.onboard(s, demo_operator, code=code, name=name, kind=kind, region_code=region,
                                  contact="信贷管理部（演示）")
             out.append(DemoInstitution(code, name, kind, region))
+        name, kind, region = DEMO_GUARANTOR
+        code = guarantor_code()
+        institutions.onboard(s, demo_operator, code=code, name=name, kind=kind, region_code=region,
+                             contact="担保业务部（演示）")
     log.info("demo institutions: %s", ", ".join(f"{d.name} {d.code}" for d in out))
     return out
+
+
+def guarantor_code() -> str:
+    """The demo guarantor's code: below the three lenders' at the top of the serial range."""
+    return make_uscc(DEMO_GUARANTOR[2], MAX_DEMO_SERIAL - 1 - len(DEMO_INSTITUTIONS))
 
 
 def _create_accounts(db: Database, richest: tuple[str, str] | None,
@@ -283,6 +293,10 @@ def _create_accounts(db: Database, richest: tuple[str, str] | None,
         ("enterprise", "enterprise", f"{enterprise_name} 王财务", enterprise_code),
         ("regulator", "regulator", "省营商环境建设监督局 赵监管", None),
         ("security", "security", "省公共信用中心 孙安全", None),
+        # Two officers of one city's finance office: a claim is reviewed by one and approved by the other.
+        ("policy", "policy", "哈尔滨市财政局 周经办", "230100"),
+        ("policy2", "policy", "哈尔滨市财政局 吴复核", "230100"),
+        ("guarantor", "bank", f"{DEMO_GUARANTOR[0]} 郑担保", guarantor_code()),
     ]
     out = []
     with db.session() as s:

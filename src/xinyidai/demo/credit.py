@@ -62,9 +62,10 @@ def seed(db: Database, catalog: Catalog, as_of: date, node_code: str, samples_di
 
 
 def _banks(db: Database) -> list[str]:
-    """The demo institutions in the order they were onboarded, the `bank` account's first."""
+    """The demo lenders (not the guarantor) in the order they were onboarded, the `bank` account's first."""
     with db.session() as s:
-        codes = list(s.execute(select(FinancialInstitution.code).where(FinancialInstitution.status == "active")
+        codes = list(s.execute(select(FinancialInstitution.code).where(FinancialInstitution.status == "active",
+                                                                      FinancialInstitution.kind != "担保机构")
                                .order_by(FinancialInstitution.created_at, FinancialInstitution.code)).scalars())
         own = s.execute(select(User.org_code).where(User.username == "bank")).scalar_one_or_none()
     return sorted(codes, key=lambda c: c != own)

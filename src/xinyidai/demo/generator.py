@@ -149,6 +149,9 @@ DEMO_INSTITUTIONS = (
     ("哈尔滨银行股份有限公司", "银行", "230102"),
     ("龙江银行股份有限公司", "银行", "230103"),
 )
+# A government financing guarantor (政府性融资担保机构) for the policy programmes; the demo `guarantor` account
+# works for it. Not a lender: it makes no loans of its own.
+DEMO_GUARANTOR = ("哈尔滨市中小企业融资担保有限责任公司", "担保机构", "230102")
 
 
 @dataclass(frozen=True)

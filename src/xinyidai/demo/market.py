@@ -86,7 +86,8 @@ def seed(db: Database, catalog: Catalog, as_of: date, node_code: str, seed: int 
     with db.session() as s:
         demo_bank = s.execute(select(User.org_code).where(User.username == "bank")).scalar_one_or_none()
         demo_enterprise = s.execute(select(User.org_code).where(User.username == "enterprise")).scalar_one_or_none()
-        banks = list(s.execute(select(FinancialInstitution.code).where(FinancialInstitution.status == "active")
+        banks = list(s.execute(select(FinancialInstitution.code).where(FinancialInstitution.status == "active",
+                                                                      FinancialInstitution.kind != "担保机构")
                                .order_by(FinancialInstitution.created_at, FinancialInstitution.code)).scalars())
         if demo_bank in banks:  # the demo bank first: its account sees its products and queue
             banks.remove(demo_bank)

@@ -1,0 +1,2 @@
+"""Pages of policy money: the finance office's (`office`), the banks' and guarantors' (`bank`), the
+enterprise's (`enterprise`) and the figures (`figures`)."""
