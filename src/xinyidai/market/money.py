@@ -20,6 +20,8 @@ def fen(value: Any, field: str = "金额", *, allow_zero: bool = False) -> int:
         raise InvalidInput(f"{field}“{value}”不是有效的金额（单位元，最多两位小数）", code="AMOUNT_FORMAT") from None
     if not d.is_finite() or d.as_tuple().exponent < -2:  # type: ignore[operator]
         raise InvalidInput(f"{field}“{value}”不是有效的金额（单位元，最多两位小数）", code="AMOUNT_FORMAT")
+    if abs(d) > MAX_FEN:  # before multiplying: "1e999999" × 100 overflows the decimal context
+        raise InvalidInput(f"{field}“{value}”超出允许范围", code="AMOUNT_FORMAT")
     f = int(d * 100)
     if f < 0 or (f == 0 and not allow_zero):
         raise InvalidInput(f"{field}为 {value}，金额须大于 0", code="NEGATIVE_AMOUNT")
