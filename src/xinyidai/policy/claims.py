@@ -80,7 +80,7 @@ def listing(s: Session, p: Principal, req: PageRequest, *, programme_id: int | N
         q = q.where(Claim.programme_id == programme_id)
     if state:
         q = q.where(Claim.state == state)
-    return paginate(s, q, req, SORTABLE)
+    return paginate(s, q, req, SORTABLE, "created_at")
 
 
 def events(s: Session, claim: Claim) -> list[ClaimEvent]:
@@ -91,6 +91,21 @@ def _event(s: Session, claim: Claim, action: str, old: str, new: str, actor: str
     seq = (s.execute(select(func.max(ClaimEvent.seq)).where(ClaimEvent.claim_id == claim.id)).scalar() or 0) + 1
     s.add(ClaimEvent(claim_id=claim.id, seq=seq, action=action, from_state=old, to_state=new, actor=actor[:64],
                      at=clock.now(), payload=payload))
+
+
+def _events_for(s: Session, where: Any, action: str, new: str, actor: str, payload: dict[str, Any],
+                from_state: str | None = None) -> None:
+    """The timeline line of one move for every claim `where` selects (a batch's), in one insert: a batch
+    claim's page shows who created, submitted or approved it just as a single claim's does."""
+    rows = s.execute(select(Claim.id, Claim.state, func.coalesce(func.max(ClaimEvent.seq), 0))
+                     .outerjoin(ClaimEvent, ClaimEvent.claim_id == Claim.id).where(where)
+                     .group_by(Claim.id, Claim.state)).all()
+    if rows:
+        at = clock.now()
+        s.execute(insert(ClaimEvent), [
+            {"claim_id": cid, "seq": int(seq) + 1, "action": action, "from_state": old if from_state is None
+             else from_state, "to_state": new, "actor": actor[:64], "at": at, "payload": payload}
+            for cid, old, seq in rows])
 
 
 def _lock(s: Session, programme_id: int) -> None:
@@ -361,8 +376,10 @@ def claim_period(s: Session, p: Principal, number: str, start: date, end: date, 
     rate = case((Loan.rate_bp < r.rate_bp, Loan.rate_bp), else_=r.rate_bp)
     denominator = 10_000 * r.day_basis
     amount = (2 * basis * rate * days + denominator) // (2 * denominator)  # arithmetic.half_up_div, in SQL
+    # A probe of ix_policy_claims_enrolment per loan, written as a scalar subquery so that PostgreSQL cannot turn
+    # it into an anti-join hashing every claim of the node for each bank's batch.
     claimed = select(Claim.id).where(Claim.enrolment_id == Enrolment.id, Claim.state.not_in(CLOSED_STATES),
-                                     Claim.period_from_day < t, Claim.period_to_day > f).exists()
+                                     Claim.period_from_day < t, Claim.period_to_day > f).limit(1).scalar_subquery()
     batch = f"B{clock.now().astimezone(clock.CHINA_TZ):%Y%m%d}-{secrets.token_hex(4).upper()}"
     now = clock.now()
     prefix = f"SL-{now.astimezone(clock.CHINA_TZ):%Y%m%d}-{batch[-8:]}-"
@@ -373,12 +390,19 @@ def claim_period(s: Session, p: Principal, number: str, start: date, end: date, 
                    literal(now, Claim.created_at.type), literal(now, Claim.updated_at.type))
             .select_from(Enrolment).join(Loan, Loan.id == Enrolment.loan_id)
             .where(Enrolment.programme_id == prog.id, Enrolment.institution_code == inst.code,
-                   Enrolment.starts_day < t, Enrolment.ends_day > f, ~claimed))
+                   Enrolment.starts_day < t, Enrolment.ends_day > f, claimed.is_(None)))
     cols = ["number", "programme_id", "enrolment_id", "kind", "institution_code", "bank_code", "entity_code",
             "city_code", "period_from_day", "period_to_day", "basis_fen", "days", "rate_bp", "amount_fen",
             "rule_version", "evidence_name", "evidence_sha256", "evidence_path", "state", "last_action", "batch",
             "created_by", "created_at", "updated_at"]
     n = s.execute(insert(Claim).from_select(cols, rows).execution_options(preserve_rowcount=True)).rowcount
+    # Each new claim's first timeline line, written by the database from the claims just made (ix_policy_claims_batch):
+    # a batch can be a bank's whole book, too many rows to pass through Python.
+    created = select(Claim.id, literal(1), literal("create"), literal(market_flows.START), literal(flows.DRAFT),
+                     literal(p.username[:64]), literal(now, ClaimEvent.at.type),
+                     literal({"batch": batch, "source": "batch"}, ClaimEvent.payload.type)).where(Claim.batch == batch)
+    s.execute(insert(ClaimEvent).from_select(["claim_id", "seq", "action", "from_state", "to_state", "actor", "at",
+                                              "payload"], created))
     total = int(s.execute(select(func.coalesce(func.sum(Claim.amount_fen), 0)).where(Claim.batch == batch)).scalar_one())
     audit.record(s, p.username, "policy.claim.batch_created", f"programme:{prog.number}", institution_code=inst.code,
                  batch=batch, claims=n, amount_fen=total, period=f"{start}/{end}", rule_version=prog.rule_version,
@@ -434,24 +458,33 @@ def act_batch(s: Session, p: Principal, number: str, batch: str, action: str, *,
                                       .group_by(Claim.institution_code)).all():
             ledger.transfer(s, prog.id, f"payout:{inst}", ledger.FUND, int(amount), f"拨付批次 {batch}（{ref}）",
                             p.username)
+    _events_for(s, where, action, move.target, p.username,
+                {"batch": batch, **({"reason": values["reason"]} if "reason" in values else {}),
+                 **({"payment_ref": values["payment_ref"]} if "payment_ref" in values else {})})
     s.execute(update(Claim).where(where).values(**values).execution_options(synchronize_session=False))
     audit.record(s, p.username, f"policy.claim.batch_{action}", f"programme:{prog.number}", batch=batch, claims=n,
                  amount_fen=total)
     return Batch(batch, n, total)
 
 
-def recompute(s: Session, claim: Claim) -> int:
-    """The amount a claim's own figures give under the rules of its version: equal to `amount_fen`."""
+def worked(s: Session, claim: Claim) -> arithmetic.Worked:
+    """A claim's amount worked again from its own figures under the rules of its version, with the formula
+    in words (the pages show it; for a batch claim no event kept one)."""
     prog = s.get(Programme, claim.programme_id)
     assert prog is not None
     r = programmes.rules_of(s, prog, claim.rule_version)
     if claim.kind == "pool":
-        return arithmetic.compensation(claim.basis_fen, claim.rate_bp).amount_fen
+        return arithmetic.compensation(claim.basis_fen, claim.rate_bp)
     if claim.kind == "guarantee":
         contract = s.execute(select(GuaranteeContract).join(Enrolment, Enrolment.contract_id == GuaranteeContract.id)
                              .where(Enrolment.id == claim.enrolment_id)).scalar_one()
-        return arithmetic.guarantee(claim.basis_fen, claim.rate_bp, contract.fee_bp, claim.days, r.day_basis).amount_fen
-    return arithmetic.interest(claim.basis_fen, claim.rate_bp, claim.days, r.day_basis, claim.paid_interest_fen).amount_fen
+        return arithmetic.guarantee(claim.basis_fen, claim.rate_bp, contract.fee_bp, claim.days, r.day_basis)
+    return arithmetic.interest(claim.basis_fen, claim.rate_bp, claim.days, r.day_basis, claim.paid_interest_fen)
+
+
+def recompute(s: Session, claim: Claim) -> int:
+    """The amount a claim's own figures give under the rules of its version: equal to `amount_fen`."""
+    return worked(s, claim).amount_fen
 
 
 def split_of(s: Session, claim: Claim) -> dict[str, int]:

@@ -95,4 +95,4 @@ def listing(s: Session, p: Principal, req: PageRequest) -> Page[GuaranteeContrac
         q = q.where(GuaranteeContract.entity_code == (p.org_code or ""))
     elif p.role not in ("operator", "regulator", "policy"):
         q = q.where(GuaranteeContract.id < 0)
-    return paginate(s, q, req, SORTABLE)
+    return paginate(s, q, req, SORTABLE, "created_at")

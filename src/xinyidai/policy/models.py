@@ -100,6 +100,7 @@ class Enrolment(Base):
     __table_args__ = (UniqueConstraint("programme_id", "loan_id", name="uq_policy_enrolments_loan"),
                       Index("ix_policy_enrolments_loan", "loan_id"),
                       Index("ix_policy_enrolments_entity", "programme_id", "entity_code"),
+                      Index("ix_policy_enrolments_institution", "programme_id", "institution_code"),
                       CheckConstraint("eligible_fen > 0 AND ends_day > starts_day", name="ck_policy_enrolments"))
 
 
@@ -149,6 +150,7 @@ class Claim(Base):
 
     __table_args__ = (Index("ix_policy_claims_enrolment", "enrolment_id", "period_from_day"),
                       Index("ix_policy_claims_programme", "programme_id", "state"),
+                      Index("ix_policy_claims_batch", "batch"),
                       CheckConstraint("amount_fen >= 0 AND basis_fen >= 0 AND days >= 0", name="ck_policy_claims"),
                       CheckConstraint("returned_fen <= amount_fen", name="ck_policy_claims_returned"))
 

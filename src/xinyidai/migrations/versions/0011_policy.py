@@ -114,6 +114,7 @@ def upgrade() -> None:
     with op.batch_alter_table('policy_claims', schema=None) as batch_op:
         batch_op.create_index('ix_policy_claims_enrolment', ['enrolment_id', 'period_from_day'], unique=False)
         batch_op.create_index('ix_policy_claims_programme', ['programme_id', 'state'], unique=False)
+        batch_op.create_index('ix_policy_claims_batch', ['batch'], unique=False)
 
     op.create_table('policy_enrolments',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -140,6 +141,7 @@ def upgrade() -> None:
     with op.batch_alter_table('policy_enrolments', schema=None) as batch_op:
         batch_op.create_index('ix_policy_enrolments_entity', ['programme_id', 'entity_code'], unique=False)
         batch_op.create_index('ix_policy_enrolments_loan', ['loan_id'], unique=False)
+        batch_op.create_index('ix_policy_enrolments_institution', ['programme_id', 'institution_code'], unique=False)
 
     op.create_table('policy_ledger',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -198,11 +200,13 @@ def downgrade() -> None:
 
     op.drop_table('policy_ledger')
     with op.batch_alter_table('policy_enrolments', schema=None) as batch_op:
+        batch_op.drop_index('ix_policy_enrolments_institution')
         batch_op.drop_index('ix_policy_enrolments_loan')
         batch_op.drop_index('ix_policy_enrolments_entity')
 
     op.drop_table('policy_enrolments')
     with op.batch_alter_table('policy_claims', schema=None) as batch_op:
+        batch_op.drop_index('ix_policy_claims_batch')
         batch_op.drop_index('ix_policy_claims_programme')
         batch_op.drop_index('ix_policy_claims_enrolment')
 
