@@ -62,6 +62,7 @@ from xinyidai.network import pages as network_pages
 from xinyidai.network.envelope import MAX_ENVELOPE_BYTES
 from xinyidai.network.runtime import RelayWorker
 from xinyidai.policy import api as policy_api
+from xinyidai.policy.evidence import MAX_BYTES as POLICY_EVIDENCE_MAX_BYTES
 from xinyidai.policy.pages import bank as policy_bank_pages
 from xinyidai.policy.pages import enterprise as policy_enterprise_pages
 from xinyidai.policy.pages import figures as policy_figures_pages
@@ -155,6 +156,7 @@ def body_rules(settings: Settings) -> list[BodyRule]:
         BodyRule("/reports/verify", MAX_PDF_UPLOAD + FORM_SLACK, public=True),  # a report's PDF, checked
         BodyRule("/keyprojects/import", KEYPROJECTS_MAX_BYTES + FORM_SLACK),
         BodyRule("/credit/outcomes", OUTCOMES_MAX_BYTES + FORM_SLACK),
+        BodyRule("/bank/policy", POLICY_EVIDENCE_MAX_BYTES + FORM_SLACK),  # a claim's evidence (PDF or image)
         BodyRule("/login", 16 * KB, public=True),
         BodyRule("/register", 64 * KB, public=True),  # and /register/confirm
         BodyRule("/api/", 1 * MB),   # JSON requests: claims, grants, corrections
