@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from xinyidai.institutions import onboarding
 from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit.db import Database
 from xinyidai.kit.principal import Principal
+from xinyidai.policy import programmes
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -105,7 +107,7 @@ def test_required_strings_say_they_cannot_be_empty(spec: dict[str, Any]) -> None
         model = spec["components"]["schemas"][name]
         for prop in model.get("required", []):
             field = model["properties"][prop]
-            free_text = not {"format", "enum", "contentMediaType"} & set(field)
+            free_text = not {"format", "enum", "const", "contentMediaType"} & set(field)
             if field.get("type") == "string" and free_text and not field.get("minLength") \
                     and (name, prop) not in MAY_BE_EMPTY:
                 loose.append(f"{name}.{prop}")
@@ -139,30 +141,38 @@ CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conform
 
 @pytest.fixture
 def world(db: Database, catalog: Any, tmp_path: Path) -> dict[str, Any]:
-    """A node with the access tests' small world, users for each role and an API key for its bank. Each
-    run has its own: an operator's run suspends institutions and revokes keys, as it may."""
+    """A node with the access tests' small world, users for each role, an API key for its bank and a running
+    policy programme of Harbin's finance office. Each run has its own: an operator's run suspends
+    institutions and revokes keys, as it may, and a policy officer's run revises and closes the programme."""
     populate(db, catalog)
     operator = Principal(1, "operator", "测试operator", "operator", None)
+    officer = Principal(2, "policy", "测试policy", "policy", "230100")
     with db.session() as s:
-        for role in ("operator", "bank", "enterprise", "regulator", "security"):
+        for role in ("operator", "bank", "enterprise", "regulator", "security", "policy"):
             create_user(s, username=role, display_name=f"测试{role}", role=role, password=PASSWORD,
-                        org_code={"enterprise": ENTITY, "bank": BANK_A}.get(role))
+                        org_code={"enterprise": ENTITY, "bank": BANK_A, "policy": "230100"}.get(role))
         # a run sends a few thousand calls in half a minute: above the default 600 a minute, which would
         # leave the bank with nothing but 429s
         s.execute(update(FinancialInstitution).where(FinancialInstitution.code == BANK_A)
                   .values(rate_per_minute=100_000))
     with db.session() as s:
         api_key = onboarding.issue_api_key(s, operator, BANK_A, label="schemathesis").token
+        programme = programmes.create(s, officer, kind="interest", name="哈尔滨市贷款贴息", region_code="230100",
+                                      starts_on=date(2026, 1, 1), ends_on=date(2026, 12, 31), budget_fen=10**8,
+                                      raw_rules={}).number
+        programmes.start(s, officer, programme)
     app = create_app(load_settings(env={}, var_dir=tmp_path / "var", database_url=db.url), db)
-    c = TestClient(app)
-    page = c.get("/login")
-    r = c.post("/login", data={"username": "operator", "password": PASSWORD, "csrf_token": csrf_of(page.text),
-                               "next": "/"}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    auth = {"operator": {"X-CSRF-Token": csrf_of(c.get("/").text), "Cookie": f"xyd_session={c.cookies['xyd_session']}"},
-            "bank": {"X-Api-Key": api_key}}
-    c.close()
-    return {"app": app, "auth": auth}
+    auth: dict[str, dict[str, str]] = {"bank": {"X-Api-Key": api_key}}
+    for role in ("operator", "policy"):
+        c = TestClient(app)
+        page = c.get("/login")
+        r = c.post("/login", data={"username": role, "password": PASSWORD, "csrf_token": csrf_of(page.text),
+                                   "next": "/"}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+        auth[role] = {"X-CSRF-Token": csrf_of(c.get("/catalog").text),
+                      "Cookie": f"xyd_session={c.cookies['xyd_session']}"}
+        c.close()
+    return {"app": app, "auth": auth, "programmes": [programme]}
 
 
 @dataclass
@@ -173,7 +183,7 @@ class Run:
     skipped: set[str]  # why scenarios were skipped
 
 
-def run_contract(app: Any, headers: dict[str, str]) -> Run:
+def run_contract(app: Any, headers: dict[str, str], programmes: list[str]) -> Run:
     """Every operation, from its examples, the coverage scenarios and random (seeded) input."""
     config = SchemathesisConfig.from_dict({
         "headers": headers, "seed": 23, "workers": 1,
@@ -184,13 +194,16 @@ def run_contract(app: Any, headers: dict[str, str]) -> Run:
         # what is stored, so successful answers are held to the document as well.
         "dictionaries": {"entities": {"values": [ENTITY, OTHER_ENTITY]},
                          "categories": {"values": ["penalty", "tax", "registration", "water"]},
-                         "institutions": {"values": [BANK_A, BANK_B]}},
+                         "institutions": {"values": [BANK_A, BANK_B]},
+                         "programmes": {"values": programmes}},
         "operations": [
             {"include-path-regex": "^/api/v1/(access|credit)/entities/|^/api/v1/entities/",
              "parameters": {"path.code": {"dictionary": "entities", "probability": 0.5},
                             "path.category": {"dictionary": "categories", "probability": 0.5}}},
             {"include-path-regex": "^/api/v1/institutions/\\{code\\}",
              "parameters": {"path.code": {"dictionary": "institutions", "probability": 0.5}}},
+            {"include-path-regex": "^/api/v1/policy/(programmes|ledger)/\\{number\\}",
+             "parameters": {"path.number": {"dictionary": "programmes", "probability": 0.5}}},
         ],
     })
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
@@ -220,13 +233,15 @@ def run_contract(app: Any, headers: dict[str, str]) -> Run:
     return run
 
 
-@pytest.mark.parametrize("role", ["operator", "bank"])
+# The operator and the bank reach nearly every operation; the policy officer is the one role that writes
+# the policy programmes (create, revise, start, close, contribute) and reviews their claims.
+@pytest.mark.parametrize("role", ["operator", "bank", "policy"])
 def test_the_api_keeps_its_contract(world: dict[str, Any], role: str) -> None:
     c = TestClient(world["app"])
     documented = {f"{method.upper()} {path}" for path, item in c.get("/openapi.json").json()["paths"].items()
                   for method in item}
     c.close()
-    run = run_contract(world["app"], world["auth"][role])
+    run = run_contract(world["app"], world["auth"][role], world["programmes"])
     print(f"\n{role}: {len(run.tested)} operations, calls answered {dict(sorted(run.answers.items()))}")
     assert run.failures == [], "\n".join(run.failures)
     assert run.tested == documented  # every operation ran
