@@ -135,6 +135,8 @@ COMMANDS: dict[str, Run] = {
     ".venv/bin/python bench/scorecard.py": Run("bench", ("RESULT",), why="needs bench/requirements.txt (toad)"),
     ".venv/bin/python bench/market.py --loans 1000000":
         Run("bench", ("RESULT market",), (("--loans 1000000", "--loans 2000"),), why="size"),
+    ".venv/bin/python bench/policy.py --loans 1000000":
+        Run("bench", ("RESULT policy",), (("--loans 1000000", "--loans 2000"),), why="size"),
 }
 
 

@@ -1,7 +1,7 @@
 """Policy money in a real browser, on the demo province: Harbin's finance office (`policy`) creates a 贴息
 programme through its form and starts it; the demo bank enrols the enterprise account's loan DEMO-POLICY-0001
 and claims a past period's 贴息 with a PDF as evidence; one officer reviews, the second (`policy2`) approves,
-the first pays; the enterprise sees the money on /my/policies. Screenshots at 1440 px go to the test's tmp
+the first pays; the programme's figures count it; the enterprise sees the money on /my/policies. Screenshots at 1440 px go to the test's tmp
 dir (their paths are printed)."""
 
 from __future__ import annotations
@@ -141,13 +141,23 @@ def test_an_interest_subsidy_from_programme_to_payment(live_server, browser, tmp
         expect(officer.locator("#balance-check")).to_contain_text("借贷平衡")
         shot(officer, "policy-08-officer-ledger")
 
+        # The programme's figures count the payment, drawn as a chart; the number opens the claim it counts.
+        officer.goto(f"{base}/policy/figures/{number}")
+        expect(officer.locator("#chart-money svg").first).to_be_visible()
+        paid = officer.locator("#cards .stat.good").first
+        expect(paid).to_contain_text(f"{Decimal(subsidy) / 1_000_000:,.2f}")
+        shot(officer, "policy-09-officer-figures")
+        paid.get_by_role("link").click()
+        expect(officer.locator("#rows")).to_contain_text(claim)
+        expect(officer.locator("#rows-total")).to_contain_text(f"{Decimal(subsidy) / 1_000_000:,.2f}")
+
         # The enterprise sees what it received.
         login(ent, base, "enterprise", DEMO_PASSWORD)
         ent.goto(f"{base}/my/policies")
         received = ent.locator("#received")
         expect(received).to_contain_text(NAME)
         expect(received).to_contain_text(f"{Decimal(subsidy) / 1_000_000:,.2f} 万元")
-        shot(ent, "policy-09-enterprise-received")
+        shot(ent, "policy-10-enterprise-received")
     finally:
         for pg in (officer, reviewer, bank, ent):
             pg.context.close()

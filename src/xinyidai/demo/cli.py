@@ -77,6 +77,20 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
     m = market_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code, seed)
     typer.echo(f"融资服务：{m.products} 个金融产品，{m.applications:,} 笔融资申请，{m.loans:,} 笔授信"
                f"（累计 {m.granted_fen / 1_000_000:,.2f} 万元），{m.overdue} 笔逾期进入违约响应")
+    from xinyidai.demo import policy as policy_demo
+    from xinyidai.policy.flows import CLAIM
+
+    pd = policy_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.node_code, s.var_dir)
+    if pd.programmes:
+        states = {st.code: st.label for st in CLAIM.states}
+        typer.echo(f"政策资金：哈尔滨市贴息、风险补偿资金池、担保费补贴 {len(pd.programmes)} 个项目，备案贷款 {pd.enrolled:,} 笔；申领 "
+                   + "、".join(f"{states.get(k, k)} {n}" for k, n in sorted(pd.claims.items()))
+                   + (f"；批量申领 {pd.batch} 待审核" if pd.batch else "")
+                   + (f"；担保合同 {pd.contract}（guarantor 账户）" if pd.contract else ""))
+    if pd.enterprise_loan:
+        granted, _ = policy_demo.loan_dates(clock.today())
+        typer.echo(f"enterprise 账户在 bank 账户所属银行有一笔未备案的贷款 {policy_demo.LOAN_REF}（{pd.enterprise_loan}，"
+                   f"{granted} 授信并放款），可用于政策备案和贴息申领")
 
 
 def _print_demo(summary, s: Settings) -> None:  # noqa: ANN001 - a DemoSummary

@@ -1,12 +1,14 @@
 // 融资统计 charts: every [data-figure-chart] element carries its complete ECharts option as JSON, built on the
 // server (market/pages/figures.py); this file only draws them. No inline scripts (CSP). JSON cannot carry
-// formatter functions, so the element's data-unit names how tooltips write a value: "%" or "亿元".
+// formatter functions, so the element's data-unit names how tooltips write a value: "%", "亿元" or "万元"
+// (policy/pages/figures.py draws with the same file).
 (function () {
   "use strict";
   const charts = [];
   const FORMATS = {
     "%": v => (typeof v === "number" ? v.toFixed(1) + "%" : "—"),
     "亿元": v => (typeof v === "number" ? v.toLocaleString("zh-CN", { maximumFractionDigits: 2 }) + " 亿元" : "—"),
+    "万元": v => (typeof v === "number" ? v.toLocaleString("zh-CN", { maximumFractionDigits: 2 }) + " 万元" : "—"),
   };
   function init() {
     if (!window.echarts) return;
