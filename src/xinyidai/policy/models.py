@@ -99,7 +99,9 @@ class Enrolment(Base):
 
     __table_args__ = (UniqueConstraint("programme_id", "loan_id", name="uq_policy_enrolments_loan"),
                       Index("ix_policy_enrolments_loan", "loan_id"),
-                      Index("ix_policy_enrolments_entity", "programme_id", "entity_code"),
+                      # Enterprise first: its own page reads its enrolments in every programme, and the cap's probe in
+                      # `enrol_all` reaches them through the enterprise alone (see there).
+                      Index("ix_policy_enrolments_entity", "entity_code", "programme_id"),
                       Index("ix_policy_enrolments_institution", "programme_id", "institution_code"),
                       CheckConstraint("eligible_fen > 0 AND ends_day > starts_day", name="ck_policy_enrolments"))
 

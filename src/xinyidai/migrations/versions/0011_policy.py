@@ -139,7 +139,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('programme_id', 'loan_id', name='uq_policy_enrolments_loan')
     )
     with op.batch_alter_table('policy_enrolments', schema=None) as batch_op:
-        batch_op.create_index('ix_policy_enrolments_entity', ['programme_id', 'entity_code'], unique=False)
+        batch_op.create_index('ix_policy_enrolments_entity', ['entity_code', 'programme_id'], unique=False)
         batch_op.create_index('ix_policy_enrolments_loan', ['loan_id'], unique=False)
         batch_op.create_index('ix_policy_enrolments_institution', ['programme_id', 'institution_code'], unique=False)
 
