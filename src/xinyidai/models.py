@@ -12,6 +12,7 @@ from xinyidai.credit.models import (
     ScorecardModel,
 )
 from xinyidai.entities.models import MarketEntity
+from xinyidai.incidents.models import Incident, IncidentAction, IncidentAuditLink, IncidentEntity
 from xinyidai.institutions.models import ApiCredential, FinancialInstitution, RequestNonce
 from xinyidai.kit.audit import AuditCheckpoint, AuditEvent, AuditHead
 from xinyidai.kit.db import Base
@@ -43,13 +44,16 @@ from xinyidai.market.models import (
 from xinyidai.network.models import (
     BankNeed,
     ChildCheckpoint,
+    ConnectionReminder,
     FeedbackNote,
     InboxEnvelope,
+    NodeNotice,
     OutboxEnvelope,
     Peer,
     Reconciliation,
     RefusedEnvelope,
     RelayCursor,
+    SanctionProposal,
 )
 from xinyidai.policy.models import Claim as PolicyClaim
 from xinyidai.policy.models import (
@@ -69,7 +73,8 @@ __all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "In
            "ModelMonitor", "ScorecardModel", "WhiteList", "WhiteListDelivery", "WhiteListEntry",
            "WhiteListRuleSet", "WhiteListSubscription",
            "BankNeed", "ChildCheckpoint", "FeedbackNote", "InboxEnvelope", "OutboxEnvelope", "Peer", "Reconciliation",
-           "RefusedEnvelope", "RelayCursor", "AccessAlert", "ApiCredential", "AuditCheckpoint", "AuditEvent", "AuditHead", "Authorization",
+           "RefusedEnvelope", "RelayCursor", "ConnectionReminder", "NodeNotice", "SanctionProposal",
+           "Incident", "IncidentAction", "IncidentAuditLink", "IncidentEntity", "AccessAlert", "ApiCredential", "AuditCheckpoint", "AuditEvent", "AuditHead", "Authorization",
            "AuthorizationScope", "CreditRecord", "Delivery", "DeliveryIssue", "FinancialInstitution",
            "LoginFailure", "LoginSession", "MarketEntity", "RealNameRegistration", "RequestNonce", "User", "VerificationRequest",
            "Alert", "AlertSubscription", "Application", "ApplicationEvent", "CaseEvent", "Cursor", "DefaultCase",

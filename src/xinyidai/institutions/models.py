@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyidai.kit.db import Base, UTCDateTime
 from xinyidai.kit.types import Code
 
 INSTITUTION_KINDS = ("银行", "银行分支机构", "信用服务机构", "担保机构", "小额贷款公司")
-INSTITUTION_STATUSES = {"active": "正常", "suspended": "已暂停", "revoked": "已撤销"}
+INSTITUTION_STATUSES = {"active": "正常", "rectifying": "整改中", "suspended": "已暂停", "revoked": "已撤销"}
 CREDENTIAL_KINDS = {"api_key": "API 密钥", "sm2": "SM2 公钥签名", "ed25519": "Ed25519 公钥签名"}
 CREDENTIAL_STATUSES = {"active": "有效", "suspended": "已暂停", "revoked": "已吊销"}
 
@@ -29,6 +29,7 @@ class FinancialInstitution(Base):
     contact: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="active")
     status_reason: Mapped[str | None] = mapped_column(Text)
+    rectify_deadline: Mapped[date | None] = mapped_column(Date)  # while 整改中
     # Requests per minute across its users and credentials; beyond it requests get 429 RATE_LIMITED.
     rate_per_minute: Mapped[int] = mapped_column(Integer, nullable=False, default=600)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -13,7 +13,7 @@ from xinyidai.kit.db import Base, UTCDateTime
 from xinyidai.kit.types import BigId
 
 PEER_STATUSES = {"pending": "待审核", "active": "已接入", "rejected": "已驳回", "rectifying": "整改中",
-                 "revoked": "已撤销"}
+                 "suspended": "已暂停", "revoked": "已撤销"}
 PEER_RELATIONS = {"parent": "上级节点", "child": "下级节点"}
 OUTBOX_STATUSES = {"pending": "待发送", "sent": "已送达", "failed": "发送失败", "exported": "已导出"}
 MODES = {"push": "服务接口推送", "pull": "下级轮询拉取", "file": "文件交换"}
@@ -47,6 +47,14 @@ class Peer(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_contact_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     legacy_path: Mapped[bool] = mapped_column(default=False)  # 先立后破: still also linked straight above
+    # Periodic re-assessment (issue 25): when the assessment in force was decided and until when it holds;
+    # a re-assessment the child submitted while connected waits here for the same check → decide flow.
+    assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assessment_valid_until: Mapped[date | None] = mapped_column(Date)
+    reassessment: Mapped[dict | None] = mapped_column(JSON)
+    reassessment_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reassessment_checked_by: Mapped[str | None] = mapped_column(String(64))
+    reassessment_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxEnvelope(Base):
@@ -194,3 +202,77 @@ class ChildCheckpoint(Base):
     def head(self) -> SignedHead:
         return SignedHead(self.seq, self.prev_event_id, self.last_event_id, self.head_digest, self.events,
                           self.signed_at, self.suite, self.key_id, self.signature)
+
+
+SANCTION_TARGETS = {"peer": "节点", "institution": "金融机构"}
+SANCTION_ACTIONS = {"suspend": "暂停接入", "revoke": "取消接入"}
+SANCTION_SOURCES = {"deadline": "整改逾期", "incident": "安全事件", "assessment": "评估过期", "officer": "安全管理员提议"}
+SANCTION_STATES = {"proposed": "待初审", "agreed": "待决定", "executed": "已执行", "rejected": "已否决"}
+
+
+class SanctionProposal(Base):
+    """A proposal to suspend or revoke a connected node or institution: raised by the daily job (a deadline
+    passed), by an incident or by an officer, agreed by one security officer and decided by another. Nothing
+    is cut without two people."""
+
+    __tablename__ = "sanction_proposals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(40), nullable=False, unique=True)
+    target_kind: Mapped[str] = mapped_column(String(12), nullable=False)
+    target_code: Mapped[str] = mapped_column(String(20), nullable=False)
+    action: Mapped[str] = mapped_column(String(8), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    source: Mapped[str] = mapped_column(String(12), nullable=False)
+    source_ref: Mapped[str | None] = mapped_column(String(60))  # the deadline, incident number, …
+    state: Mapped[str] = mapped_column(String(10), nullable=False, default="proposed")
+    proposed_by: Mapped[str] = mapped_column(String(64), nullable=False)  # a username, or "system"
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    agreed_by: Mapped[str | None] = mapped_column(String(64))
+    agreed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_sanction_proposals_target", "target_kind", "target_code", "state"),)
+
+
+REMINDER_KINDS = {"rectify_due": "整改期限将至", "rectify_overdue": "整改已逾期",
+                  "assessment_due": "安全评估将到期", "assessment_expired": "安全评估已过期"}
+
+
+class ConnectionReminder(Base):
+    """One reminder the daily job sent (or a step it took) for one deadline: recorded once, so running the job
+    twice on a day, or every day, reminds once per step."""
+
+    __tablename__ = "connection_reminders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    target_kind: Mapped[str] = mapped_column(String(12), nullable=False)
+    target_code: Mapped[str] = mapped_column(String(20), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    step: Mapped[str] = mapped_column(String(10), nullable=False)  # d-7, d-1, d+1 …
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    channels: Mapped[list] = mapped_column(JSON, nullable=False, default=list)  # notifier, envelope
+
+    __table_args__ = (UniqueConstraint("target_kind", "target_code", "kind", "due_on", "step",
+                                       name="uq_connection_reminders_step"),)
+
+
+class NodeNotice(Base):
+    """A notice this node received from its parent in a signed envelope (a rectification deadline, a
+    re-assessment due, a suspension): shown on this node's network pages until read."""
+
+    __tablename__ = "node_notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    external_id: Mapped[str] = mapped_column(String(60), nullable=False, unique=True)
+    from_node: Mapped[str] = mapped_column(String(20), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    read_by: Mapped[str | None] = mapped_column(String(64))
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
