@@ -45,6 +45,8 @@ class Settings:
     parent_url: str = ""
     parent_mode: str = "push"  # push (HTTP both ways), pull (behind a firewall: this node polls), file
     network_interval_s: float = 1.0
+    # How long an approved security assessment of a child node holds before it must be re-assessed (point 10).
+    assessment_valid_days: int = 365
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,8 @@ class Settings:
             raise ConfigError(f"通知方式 notifier 必须是 {'/'.join(NOTIFIERS)} 之一，当前为 {self.notifier!r}")
         if not 0.0 <= self.reject_threshold <= 1.0:
             raise ConfigError("拒收阈值 reject_threshold 必须在 0 与 1 之间")
+        if not 31 <= self.assessment_valid_days <= 3660:
+            raise ConfigError("安全评估有效期 assessment_valid_days 应在 31 至 3660 天之间")
 
     @property
     def resolved_database_url(self) -> str:

@@ -27,7 +27,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -152,10 +152,10 @@ def get(s: Session, actor: Principal, code: str) -> FinancialInstitution:
     return inst
 
 
-_TRANSITIONS = {  # action → (allowed from, to, audit action)
-    "suspend": ({"active"}, "suspended"),
+_TRANSITIONS = {  # action → (allowed from, to)
+    "suspend": ({"active", "rectifying"}, "suspended"),
     "reactivate": ({"suspended"}, "active"),
-    "revoke": ({"active", "suspended"}, "revoked"),
+    "revoke": ({"active", "rectifying", "suspended"}, "revoked"),
 }
 
 
@@ -165,6 +165,19 @@ def change_status(s: Session, actor: Principal, code: str, action: str, reason: 
     Suspension stops its users and credentials until reactivated; revocation is final and also revokes
     every credential, so a later mistake cannot bring them back."""
     _require_operator(actor)
+    return _transition(s, actor, code, action, reason)
+
+
+def sanction(s: Session, actor: Principal, code: str, action: str, reason: str) -> FinancialInstitution:
+    """A security officer carries out a decided sanction proposal (network.sanctions): suspend or revoke."""
+    if actor.role != "security":
+        raise Forbidden("只有安全管理员可以执行暂停或取消接入的决定", code="ROLE_FORBIDDEN")
+    if action not in ("suspend", "revoke"):
+        raise InvalidInput("操作必须是 suspend 或 revoke", code="BAD_ACTION")
+    return _transition(s, actor, code, action, reason)
+
+
+def _transition(s: Session, actor: Principal, code: str, action: str, reason: str) -> FinancialInstitution:
     if action not in _TRANSITIONS:
         raise InvalidInput("操作必须是 suspend、reactivate 或 revoke", code="BAD_ACTION")
     why = _reason(reason)
@@ -187,11 +200,49 @@ def change_status(s: Session, actor: Principal, code: str, action: str, reason: 
     return inst
 
 
+# Rectification (整改, point 10): an operator or security officer sets a deadline; the institution keeps
+# working meanwhile (request_auth.WORKING), and the network's daily job reminds it and, once the deadline
+# has passed, proposes a suspension that two security officers decide.
+RECTIFIERS = ("operator", "security")
+
+
+def rectify(s: Session, actor: Principal, code: str, deadline: date, reason: str) -> FinancialInstitution:
+    if actor.role not in RECTIFIERS:
+        raise Forbidden("只有平台运营人员或安全管理员可以要求金融机构整改", code="ROLE_FORBIDDEN")
+    why = _reason(reason)
+    inst = get(s, actor, code)
+    if inst.status != "active":
+        raise Conflict(f"机构当前状态为「{INSTITUTION_STATUSES.get(inst.status, inst.status)}」，只有正常接入的机构可以要求整改",
+                       code="BAD_TRANSITION")
+    if deadline <= clock.today():
+        raise InvalidInput("整改期限须晚于今天", code="BAD_DEADLINE")
+    inst.status, inst.status_reason, inst.rectify_deadline = "rectifying", why, deadline
+    audit.record(s, actor.username, "institution.rectifying", f"institution:{inst.code}",
+                 institution_code=inst.code, reason=why, deadline=deadline.isoformat())
+    return inst
+
+
+def restore(s: Session, actor: Principal, code: str, reason: str) -> FinancialInstitution:
+    """Rectified: back from 整改中 to 正常 (a suspension is lifted with `change_status(..., "reactivate")`)."""
+    if actor.role not in RECTIFIERS:
+        raise Forbidden("只有平台运营人员或安全管理员可以确认整改完成", code="ROLE_FORBIDDEN")
+    why = _reason(reason)
+    inst = get(s, actor, code)
+    if inst.status != "rectifying":
+        raise Conflict("只有整改中的机构可以恢复", code="BAD_TRANSITION")
+    inst.status, inst.status_reason, inst.rectify_deadline = "active", why, None
+    audit.record(s, actor.username, "institution.restored", f"institution:{inst.code}",
+                 institution_code=inst.code, reason=why)
+    return inst
+
+
 def institution_dict(inst: FinancialInstitution) -> dict:
     return {"code": inst.code, "name": inst.name, "kind": inst.kind, "parent_code": inst.parent_code,
             "region_code": inst.region_code, "contact": inst.contact, "status": inst.status,
             "status_label": INSTITUTION_STATUSES.get(inst.status, inst.status),
-            "status_reason": inst.status_reason, "rate_per_minute": inst.rate_per_minute,
+            "status_reason": inst.status_reason,
+            "rectify_deadline": inst.rectify_deadline.isoformat() if inst.rectify_deadline else None,
+            "rate_per_minute": inst.rate_per_minute,
             "created_at": inst.created_at.isoformat(), "created_by": inst.created_by}
 
 

@@ -6,7 +6,8 @@ never cached): the page says so and the operator copies it there. Every status c
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -32,12 +33,17 @@ from xinyidai.web.params import PageNo, PageSize, SmallRowId
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+# The institution's connection security (reminders, sanction proposals) lives in the network domain above this
+# one; it registers here the panel the detail page shows: (session, institution code) → template data.
+CONNECTION: dict[str, Callable[[Session, str], dict[str, Any]]] = {}
 READ = ("operator", "regulator", "security", "bank")
 
 DONE = {
     "onboarded": "机构已接入。",
     "suspend": "机构已暂停。",
     "reactivate": "机构已恢复。",
+    "rectify": "已要求整改，期限内机构仍可正常使用。",
+    "restore": "整改已完成，机构恢复正常。",
     "revoke": "机构已撤销，其全部凭证已吊销。",
     "user_added": "用户已添加。",
     "user_disabled": "用户已停用，其登录会话已结束。",
@@ -75,7 +81,8 @@ def _detail(request: Request, s: Session, p: Principal, code: str, *, status_cod
                   error=error, done=DONE.get(done or ""), issued=issued, form=form or {},
                   kinds=CREDENTIAL_KINDS, cred_statuses=CREDENTIAL_STATUSES, now=clock.now(),
                   grace=svc.DEFAULT_GRACE_HOURS, parent_name=parent.name if parent else None,
-                  created_by_name=name_of(s, inst.created_by))
+                  created_by_name=name_of(s, inst.created_by),
+                  connection=CONNECTION["panel"](s, inst.code) if "panel" in CONNECTION and p.role != "bank" else None)
     return _no_store(resp)
 
 
@@ -125,6 +132,32 @@ def onboard(request: Request, code: str = Form(""), name: str = Form(""), kind: 
 def institution_page(code: str, request: Request, done: str = "", p: Principal = Depends(require(*READ)),
                      s: Session = Depends(db_session, scope="function")) -> Response:
     return _detail(request, s, p, code, done=done)
+
+
+@router.post("/institutions/{code}/rectify")
+def rectify(code: str, request: Request, deadline: str = Form(""), reason: str = Form(""),
+            p: Principal = Depends(require("operator", "security")),
+            s: Session = Depends(db_session, scope="function")) -> Response:
+    try:
+        try:
+            due = date.fromisoformat(deadline.strip())
+        except ValueError:
+            raise InvalidInput("请给出整改期限（日期）", code="BAD_DEADLINE") from None
+        inst = svc.rectify(s, p, code, due, reason)
+    except DomainError as exc:
+        return _failed(request, s, p, code, exc, form={"deadline": deadline, "reason": reason})
+    return RedirectResponse(f"/institutions/{inst.code}?done=rectify", status_code=303)
+
+
+@router.post("/institutions/{code}/restore")
+def restore(code: str, request: Request, reason: str = Form(""),
+            p: Principal = Depends(require("operator", "security")),
+            s: Session = Depends(db_session, scope="function")) -> Response:
+    try:
+        inst = svc.restore(s, p, code, reason)
+    except DomainError as exc:
+        return _failed(request, s, p, code, exc)
+    return RedirectResponse(f"/institutions/{inst.code}?done=restore", status_code=303)
 
 
 @router.post("/institutions/{code}/status")

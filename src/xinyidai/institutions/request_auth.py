@@ -309,9 +309,13 @@ def _check_standing(s: Session, cred: PreparedRow, ctx: dict) -> Standing:
         raise _refuse(s, Unauthenticated("接口凭证已过期", code="CREDENTIAL_EXPIRED"), key_id=key_id,
                       institution_code=code, **ctx)
     inst = Standing(code, cred.inst_name, cred.inst_status, cred.rate_per_minute) if cred.inst_status else None
-    if inst is None or inst.status != "active":
+    if inst is None or inst.status not in WORKING:
         raise _refuse(s, institution_refusal(inst), key_id=key_id, institution_code=code, **ctx)
     return inst
+
+
+# An institution under rectification (整改中) keeps working until its deadline; suspended or revoked does not.
+WORKING = ("active", "rectifying")
 
 
 def institution_refusal(inst: FinancialInstitution | Standing | None) -> Forbidden:
@@ -388,7 +392,7 @@ def check_bank_user(s: Session, principal: Principal, limiter: RateLimiter | Non
     inst = s.get(FinancialInstitution, principal.org_code)
     if inst is None:
         return
-    if inst.status != "active":
+    if inst.status not in WORKING:
         exc = institution_refusal(inst)
         audit.record(s, principal.username, "session.refused", f"user:{principal.username}",
                      institution_code=inst.code, code=exc.code, method=method, path=path[:200])

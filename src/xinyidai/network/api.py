@@ -11,17 +11,33 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Path as Path_
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from xinyidai.kit import clock
 from xinyidai.kit.errors import DomainError
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
-from xinyidai.network import checkpoints, exchange, peers, relay, runtime
+from xinyidai.network import assessments, checkpoints, exchange, notices, peers, relay, runtime, sanctions
 from xinyidai.network import inbox as envelopes_in
 from xinyidai.network.models import OUTBOX_STATUSES, InboxEnvelope, OutboxEnvelope, Peer, RefusedEnvelope
-from xinyidai.network.schemas import CutIn, Decision, FeedbackIn, NeedIn, ReconcileIn
+from xinyidai.network.schemas import (
+    AssessmentsDue,
+    CutIn,
+    Decision,
+    FeedbackIn,
+    NeedIn,
+    PeerAssessment,
+    ProposalDecision,
+    ProposalIn,
+    ProposalOut,
+    ProposalPage,
+    ProposalStep,
+    ReassessmentDecision,
+    ReconcileIn,
+)
 from xinyidai.web.deps import db_session, node, require
 from xinyidai.web.params import INT64_MAX, PageNo, PageSize
 
@@ -40,7 +56,10 @@ def whoami(request: Request) -> dict[str, Any]:
 def apply(request: Request, doc: dict[str, Any] = Body(...)) -> dict[str, Any]:
     n = node(request)
     with n.db.session() as s:
-        p = peers.receive_application(s, n.settings.node_role, doc)
+        p = peers.receive_application(s, n.settings.node_role, doc, n.settings.assessment_valid_days)
+        if p.reassessment is not None and p.status in assessments.CONNECTED:  # a connected child re-assessed
+            return {"code": p.code, "status": p.status, "reassessment": True,
+                    "message": "重新评估已受理，等待审核；审核期间接入不受影响"}
         return {"code": p.code, "status": p.status, "message": "接入申请已受理，等待审核"}
 
 
@@ -97,10 +116,10 @@ def check(code: str, body: Decision, p: Principal = Depends(require("operator"))
 
 
 @router.post("/peers/{code}/{action}", summary="安全管理员：approve / reject / rectify / restore / revoke")
-def act(code: str, action: str, body: Decision, p: Principal = Depends(require("security")),
+def act(request: Request, code: str, action: str, body: Decision, p: Principal = Depends(require("security")),
         s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
     if action in ("approve", "reject"):
-        peer = peers.decide(s, p, code, action == "approve", body.reason)
+        peer = peers.decide(s, p, code, action == "approve", body.reason, node(request).settings.assessment_valid_days)
     elif action == "rectify":
         if body.deadline is None:
             raise DomainError("请给出整改期限", code="BAD_DEADLINE")
@@ -112,6 +131,35 @@ def act(code: str, action: str, body: Decision, p: Principal = Depends(require("
     else:
         raise DomainError("未知操作", code="UNKNOWN_ACTION")
     return peers.peer_dict(peer)
+
+
+@router.get("/assessments/due", summary="安全评估即将到期（默认 30 天内）或已过期的下级节点", response_model=AssessmentsDue)
+def assessments_due(request: Request, within_days: int = Query(assessments.DUE_WITHIN_DAYS, ge=0, le=366),
+                    page: PageNo = 1, size: PageSize = 50, p: Principal = Depends(require(*STAFF)),
+                    s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    days, today = node(request).settings.assessment_valid_days, clock.today()
+    result = assessments.due(s, today, within_days, PageRequest(page, size, "valid_until", False), days)
+    return result.as_dict([assessments.validity_dict(x, today, days) for x in result.items])
+
+
+@router.post("/peers/{code}/reassessment/check", summary="登记审核人员审核重新评估", response_model=PeerAssessment)
+def check_reassessment(request: Request, code: str, body: ReassessmentDecision,
+                       p: Principal = Depends(require("operator")),
+                       s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    peer = assessments.check_reassessment(s, p, code, body.reason)
+    return assessments.validity_dict(peer, clock.today(), node(request).settings.assessment_valid_days)
+
+
+@router.post("/peers/{code}/reassessment/{decision}", summary="安全管理员决定重新评估：approve / reject",
+             response_model=PeerAssessment)
+def decide_reassessment(request: Request, code: str, decision: str, body: ReassessmentDecision,
+                        p: Principal = Depends(require("security")),
+                        s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    if decision not in ("approve", "reject"):
+        raise DomainError("未知操作", code="UNKNOWN_ACTION")
+    days = node(request).settings.assessment_valid_days
+    peer = assessments.decide_reassessment(s, p, code, decision == "approve", body.reason, days)
+    return assessments.validity_dict(peer, clock.today(), days)
 
 
 @router.get("/transfers", summary="发送队列（报文状态与重试）")
@@ -227,3 +275,43 @@ def held_checkpoints(request: Request, after: int = Query(0, ge=0, le=INT64_MAX)
         peer = checkpoints.authenticate_child(s, request.headers, after)
         heads, more = checkpoints.held_heads(s, peer.code, after)
         return {"holder": n.settings.node_code, "node": peer.code, "heads": heads, "more": more}
+
+
+# ── sanction proposals: suspend or revoke, agreed by one security officer and decided by another ───────────
+
+@router.get("/sanctions", summary="暂停、取消接入的处置提议（分页、可排序，可按状态筛选）", response_model=ProposalPage)
+def list_sanctions(state: str | None = None, target_kind: str | None = None, target_code: str | None = None,
+                   page: PageNo = 1, size: PageSize = 50, sort: str | None = None, desc: bool = True,
+                   p: Principal = Depends(require(*STAFF)),
+                   s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    result = sanctions.listing(s, p, PageRequest(page, size, sort, desc), state=state, target_kind=target_kind,
+                               target_code=target_code)
+    return result.as_dict([sanctions.proposal_dict(x) for x in result.items])
+
+
+@router.post("/sanctions", status_code=201, summary="提议暂停或取消接入（运营人员、安全管理员）",
+             response_model=ProposalOut)
+def propose_sanction(body: ProposalIn, p: Principal = Depends(require("operator", "security")),
+                     s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return sanctions.proposal_dict(sanctions.propose(s, p, body.target_kind, body.target_code, body.action,
+                                                     body.reason, body.source, body.source_ref))
+
+
+@router.post("/sanctions/{number}/agree", summary="安全管理员初审同意（不能是提议人）", response_model=ProposalOut)
+def agree_sanction(number: str, body: ProposalStep, p: Principal = Depends(require("security")),
+                   s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return sanctions.proposal_dict(sanctions.agree(s, p, number, body.reason))
+
+
+@router.post("/sanctions/{number}/decide",
+             summary="另一名安全管理员决定：批准即执行（暂停或取消接入），或否决", response_model=ProposalOut)
+def decide_sanction(number: str, body: ProposalDecision, p: Principal = Depends(require("security")),
+                    s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    return sanctions.proposal_dict(sanctions.decide(s, p, number, body.approve, body.reason))
+
+
+@router.post("/notices/{notice_id}/read", summary="将上级节点发来的通知标记为已读")
+def read_notice(notice_id: int = Path_(ge=1, le=INT64_MAX), p: Principal = Depends(require("operator", "security")),
+                s: Session = Depends(db_session, scope="function")) -> dict[str, Any]:
+    n = notices.mark_read(s, p, notice_id)
+    return {"id": n.id, "read_by": n.read_by, "read_at": n.read_at.isoformat() if n.read_at else None}

@@ -30,6 +30,8 @@ def authenticate(s: Session, headers: Mapping[str, str], message: Message, what:
     peer = s.get(Peer, code) if code else None
     if peer is None or peer.relation != "child":
         raise Unauthenticated("未登记的下级节点", code="UNKNOWN_PEER")
+    if peer.status == "suspended":
+        raise Forbidden(f"节点 {code} 的接入已被暂停，恢复前不能办理此{what}", code="PEER_SUSPENDED")
     if peer.status not in ("active", "rectifying"):
         raise Forbidden(f"节点 {code} 当前不能办理此{what}（{peer.status}）", code="PEER_NOT_ACTIVE")
     try:

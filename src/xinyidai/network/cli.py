@@ -92,6 +92,14 @@ def apply(contact: str = typer.Option(..., help="联系人与电话"),
     typer.echo(f"接入申请已提交：{body.get('message')}")
 
 
+@node_app.command("reassess")
+def reassess(contact: str = typer.Option(..., help="联系人与电话"),
+             assessment: Path = typer.Option(..., exists=True, help="新的安全自评估（JSON 文件）")) -> None:
+    """已接入的平台在安全评估到期前 30 天内（或等保级别、测评报告变更后）重新提交评估：与接入申请同一路径、
+    同一密钥签名，上级由登记审核人员审核、另一位安全管理员决定；审核期间接入不受影响。"""
+    apply(contact=contact, assessment=assessment, region="")  # the parent tells a re-assessment by our status
+
+
 # ── xinyidai network …: file mode, reconciliation, feedback, needs, 先立后破 ────────────────────────────────
 
 network_app = typer.Typer(help="节点间交换：文件方式、对账、质量反馈、数据需求、直连迁移", no_args_is_help=True)
@@ -266,3 +274,27 @@ def cut_legacy(code: str = typer.Argument(..., help="原直连下级的节点代
     except DomainError as exc:
         fail(exc)
     typer.echo(f"已切断 {code} 的原直连通道")
+
+
+@node_app.command("deadlines")
+def deadlines_cmd(today: str = typer.Option("", help="按哪一天（YYYY-MM-DD，北京时间）运行；默认今天")) -> None:
+    """运行接入后管理日程：整改期限（到期前 7 天、1 天及当天提醒，逾期次日提议暂停接入）和安全评估有效期
+    （到期前 30 天、7 天及最后一天提醒，过期次日提议暂停接入），每步只做一次。"""
+    from datetime import date
+
+    from xinyidai.kit import clock
+    from xinyidai.kit.notify import make_notifier
+    from xinyidai.network import daily, deadlines
+
+    s, db, ctx = _node()
+    try:
+        day = date.fromisoformat(today) if today else clock.today()
+    except ValueError:
+        typer.secho("日期格式应为 YYYY-MM-DD", fg="red", err=True)
+        raise typer.Exit(2) from None
+    with db.session() as session:
+        done = daily.run(session, day, make_notifier(s.notifier, s.var_dir), deadlines.envelope_sender(ctx),
+                         s.assessment_valid_days)
+    typer.echo(f"{day.isoformat()}：检查 {done['checked']} 个整改对象，发出提醒 {done['reminders']} 条，"
+               f"提议暂停 {done['proposals']} 项；安全评估到期检查 {done['assessment_checked']} 个节点，"
+               f"发出提醒 {done['assessment_reminders']} 条，提议暂停 {done['assessment_proposals']} 项")

@@ -11,7 +11,7 @@ associated data: a payload cannot be moved under another header.
 
 `open_envelope` checks, in this order, and refuses with a code at the first failure: shape and size
 (ENVELOPE_MALFORMED, ENVELOPE_TOO_LARGE), recipient (WRONG_RECIPIENT), the sender's standing
-(UNKNOWN_PEER, PEER_REVOKED, PEER_NOT_ACTIVE), the time window (ENVELOPE_STALE), the signature
+(UNKNOWN_PEER, PEER_REVOKED, PEER_SUSPENDED, PEER_NOT_ACTIVE), the time window (ENVELOPE_STALE), the signature
 (SIGNATURE_INVALID), then decryption and the digest (PAYLOAD_TAMPERED). Replays (ENVELOPE_REPLAYED) are
 refused by the inbox, which knows the nonces it has seen.
 """
@@ -39,7 +39,8 @@ MAX_ENVELOPE_BYTES = 64 * 1024 * 1024
 MAX_SKEW = timedelta(minutes=10)
 # Files travel through a front-end machine (前置机) and may wait there; the inbox's nonces still stop replays.
 FILE_MAX_AGE = timedelta(days=7)
-KINDS = ("records", "feedback", "reconcile", "needs", "ping", "whitelist", "checkpoint", "products", "loans")
+KINDS = ("records", "feedback", "reconcile", "needs", "ping", "whitelist", "checkpoint", "products", "loans",
+         "notice", "incident")
 
 
 class EnvelopeRefused(DomainError):
@@ -136,6 +137,8 @@ def open_envelope(wire: bytes, me: str, identity: Identity, peers: Mapping[str, 
         raise _refuse("UNKNOWN_PEER", f"发送方 {header['sender']} 不是本节点的已登记节点", 403)
     if peer.status == "revoked":
         raise _refuse("PEER_REVOKED", f"发送方 {peer.code} 的接入已被撤销", 403)
+    if peer.status == "suspended":
+        raise _refuse("PEER_SUSPENDED", f"发送方 {peer.code} 的接入已被暂停，恢复前不接收其报文", 403)
     if peer.status not in ("active", "rectifying"):
         raise _refuse("PEER_NOT_ACTIVE", f"发送方 {peer.code} 尚未获准接入（当前状态：{peer.status}）", 403)
     created = datetime.fromisoformat(header["created"])

@@ -2,10 +2,11 @@
 that sent the data, reconciliation (对账) between a child and the node above it, banks' data needs going
 up, and the 先立后破 migration of a city platform linked straight to the national platform.
 
-`inbox.apply` hands every envelope of kind `feedback`, `reconcile` or `needs` to `apply` here, and any kind
-registered in `APPLIERS` by a layer above (`whitelist`: credit.whitelists). Each applier checks its payload
-before writing anything (a refusal then leaves nothing behind) and is idempotent: feedback notes and needs
-carry an `external_id` made where they were raised, so a duplicate changes nothing.
+`inbox.apply` hands every envelope of kind `feedback`, `reconcile`, `needs` or `notice` (stored by
+`notices`) to `apply` here, and any kind registered in `APPLIERS` by a layer above (`whitelist`:
+credit.whitelists). Each applier checks its payload before writing anything (a refusal then leaves nothing
+behind) and is idempotent: feedback notes and needs carry an `external_id` made where they were raised, so a
+duplicate changes nothing.
 
 Payloads
 - feedback  {"notes": [{"id", "from_node", "about_node", "entity_code", "category", "record_key", "problem",
@@ -43,7 +44,7 @@ from xinyidai.kit.db import Database
 from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from xinyidai.kit.principal import Principal
-from xinyidai.network import relay
+from xinyidai.network import notices, relay
 from xinyidai.network.models import BankNeed, FeedbackNote, OutboxEnvelope, Peer, Reconciliation
 from xinyidai.records.models import CreditRecord
 
@@ -83,6 +84,8 @@ def apply(s: Session, ctx: relay.NodeContext, kind: str, sender: str, payload: A
         raise ExchangeRefused("对账报文类型应为 figures 或 verdict", code="PAYLOAD_INVALID")
     if kind == "needs":
         return apply_needs(s, sender, payload)
+    if kind == notices.KIND:
+        return notices.apply_notices(s, sender, payload)
     if kind in APPLIERS:
         return APPLIERS[kind](s, ctx, sender, payload)
     raise ExchangeRefused(f"不支持的报文类型 {kind}", code="UNKNOWN_KIND")

@@ -18,27 +18,34 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from xinyidai.institutions import pages as institution_pages
 from xinyidai.kit import audit, clock
 from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest, paginate
 from xinyidai.kit.principal import STAFF, Principal
-from xinyidai.network import peers
+from xinyidai.network import assessments, deadlines, notices, peers, sanctions
 from xinyidai.network.api import topology_data
 from xinyidai.network.models import (
     MODES,
     OUTBOX_STATUSES,
     PEER_RELATIONS,
     PEER_STATUSES,
+    REMINDER_KINDS,
+    SANCTION_ACTIONS,
+    SANCTION_SOURCES,
+    SANCTION_STATES,
+    SANCTION_TARGETS,
     BankNeed,
     InboxEnvelope,
     OutboxEnvelope,
     Peer,
     Reconciliation,
     RefusedEnvelope,
+    SanctionProposal,
 )
 from xinyidai.records.models import CreditRecord
-from xinyidai.web.deps import db_session, require
-from xinyidai.web.params import PageNo, PageSize
+from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.params import PageNo, PageSize, SmallRowId
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -48,7 +55,13 @@ RECON_STATUSES = {"match": "一致", "mismatch": "不一致", "pending": "待对
 # What each action is called on screen, and the notice shown after it succeeded.
 ACTIONS = {"check": ("审核通过", "已审核通过，等待安全管理员决定"), "approve": ("批准接入", "已批准接入"),
            "reject": ("驳回", "已驳回接入申请"), "rectify": ("要求整改", "已要求整改"),
-           "restore": ("恢复", "已恢复接入"), "revoke": ("撤销", "已撤销接入")}
+           "restore": ("恢复", "已恢复接入"), "revoke": ("撤销", "已撤销接入"),
+           "reassessment_check": ("审核通过", "重新评估已审核通过，等待另一位安全管理员决定"),
+           "reassessment_approve": ("批准", "已批准重新评估，安全评估有效期已重新起算"),
+           "reassessment_reject": ("驳回", "已驳回重新评估，原评估有效期不变")}
+NOTICE_DONE = {"read": "通知已标记为已读"}
+# The filter on the review queue that lists children whose assessment is due or expired (not a peer status).
+ASSESSMENT_DUE = "assessment_due"
 
 
 # ── topology ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -91,9 +104,10 @@ def _ago(seconds: float) -> str:
 
 
 @router.get("/network", response_class=HTMLResponse)
-def topology_page(request: Request, p: Principal = Depends(require(*STAFF)),
+def topology_page(request: Request, done: str = "", p: Principal = Depends(require(*STAFF)),
                   s: Session = Depends(db_session, scope="function")) -> Response:
-    return render(request, "network/topology.html", topo=topology_view(request, s), tab="topology")
+    return render(request, "network/topology.html", topo=topology_view(request, s), tab="topology",
+                  notices=notices.listing(s), unread=notices.unread(s), done=NOTICE_DONE.get(done))
 
 
 @router.get("/network/_topology", response_class=HTMLResponse)
@@ -111,12 +125,20 @@ def topology_fragment(request: Request, p: Principal = Depends(require(*STAFF)),
 def applications(request: Request, status: str = "pending", page: PageNo = 1, sort: str | None = None,
                  desc: bool = True, p: Principal = Depends(require(*STAFF)),
                  s: Session = Depends(db_session, scope="function")) -> Response:
-    status = status if status in PEER_STATUSES or status == "all" else "pending"
-    result = peers.list_peers(s, PageRequest(page, 20, sort, desc), None if status == "all" else status, "child")
+    status = status if status in PEER_STATUSES or status in ("all", ASSESSMENT_DUE) else "pending"
+    days, today = node(request).settings.assessment_valid_days, clock.today()
+    if status == ASSESSMENT_DUE:
+        result = assessments.due(s, today, req=PageRequest(page, 20, sort, desc), valid_days=days)
+    else:
+        result = peers.list_peers(s, PageRequest(page, 20, sort, desc), None if status == "all" else status, "child")
     counts = dict(s.execute(select(Peer.status, func.count()).where(Peer.relation == "child")
                             .group_by(Peer.status)).all())
+    due_count = s.execute(select(func.count()).select_from(
+        assessments.due_statement(today, valid_days=days).subquery())).scalar_one()
+    validity = {x.code: assessments.status(x, today, days) for x in result.items}
     return render(request, "network/applications.html", page=result, status=status, counts=counts,
-                  statuses=PEER_STATUSES, roles=ROLE_LABELS, modes=MODES, tab="applications")
+                  due_count=int(due_count), validity=validity, statuses=PEER_STATUSES, roles=ROLE_LABELS,
+                  modes=MODES, tab="applications")
 
 
 def _traffic(s: Session, code: str) -> dict[str, Any]:
@@ -140,7 +162,12 @@ def _peer_page(request: Request, s: Session, code: str, *, status_code: int = 20
     peer = peers.get_peer(s, code)
     history = list(s.execute(select(audit.AuditEvent).where(audit.AuditEvent.target == f"peer:{code}")
                              .order_by(audit.AuditEvent.id.desc()).limit(100)).scalars())
+    validity = assessments.status(peer, clock.today(), node(request).settings.assessment_valid_days)
+    connection = {"reminders": deadlines.sent_for(s, "peer", code), "proposals": sanctions.for_target(s, "peer", code),
+                  "target_kind": "peer", "target_code": code, "reminder_kinds": REMINDER_KINDS}
     return render(request, "network/peer.html", status_code=status_code, peer=peer, info=peers.peer_dict(peer),
+                  connection=connection,
+                  validity=validity,
                   assessment=peers.ASSESSMENT, history=history, traffic=_traffic(s, code), error=error,
                   error_code=error_code, done=done, form=form or {}, roles=ROLE_LABELS, modes=MODES,
                   outbox_statuses=OUTBOX_STATUSES, relations=PEER_RELATIONS, tab="applications")
@@ -152,13 +179,14 @@ def peer_file(code: str, request: Request, done: str = "", p: Principal = Depend
     return _peer_page(request, s, code, done=ACTIONS[done][1] if done in ACTIONS else None)
 
 
-def _apply(s: Session, p: Principal, code: str, action: str, reason: str, deadline: str) -> None:
+def _apply(s: Session, p: Principal, code: str, action: str, reason: str, deadline: str,
+           valid_days: int = assessments.DEFAULT_VALID_DAYS) -> None:
     if action == "check":
         if len(reason.strip()) < 2:
             raise InvalidInput("请填写审核意见", code="REASON_REQUIRED")
         peers.check(s, p, code, reason)
     elif action in ("approve", "reject"):
-        peers.decide(s, p, code, action == "approve", reason)
+        peers.decide(s, p, code, action == "approve", reason, valid_days)
     elif action == "rectify":
         try:
             due = date.fromisoformat(deadline)
@@ -179,12 +207,34 @@ def peer_action(code: str, action: str, request: Request, reason: str = Form("")
                 s: Session = Depends(db_session, scope="function")) -> Response:
     """One officer's action through the services; a refusal is shown on the file, nothing is changed."""
     try:
-        _apply(s, p, code, action, reason, deadline)
+        _apply(s, p, code, action, reason, deadline, node(request).settings.assessment_valid_days)
     except DomainError as exc:
         s.rollback()
         return _peer_page(request, s, code, status_code=exc.status, error=exc.message, error_code=exc.code,
                           form={"action": action, "reason": reason, "deadline": deadline})
     return RedirectResponse(f"/network/peers/{code}?done={action}", status_code=303)
+
+
+@router.post("/network/peers/{code}/reassessment/{action}")
+def reassessment_action(code: str, action: str, request: Request, reason: str = Form(""),
+                        p: Principal = Depends(require(*OFFICERS)),
+                        s: Session = Depends(db_session, scope="function")) -> Response:
+    """Check (registration officer) or decide (another security officer) a connected child's re-assessment."""
+    try:
+        if action == "check":
+            if len(reason.strip()) < 2:
+                raise InvalidInput("请填写审核意见", code="REASON_REQUIRED")
+            assessments.check_reassessment(s, p, code, reason)
+        elif action in ("approve", "reject"):
+            assessments.decide_reassessment(s, p, code, action == "approve", reason,
+                                            node(request).settings.assessment_valid_days)
+        else:
+            raise InvalidInput("未知操作", code="UNKNOWN_ACTION")
+    except DomainError as exc:
+        s.rollback()
+        return _peer_page(request, s, code, status_code=exc.status, error=exc.message, error_code=exc.code,
+                          form={"action": f"reassessment/{action}", "reason": reason})
+    return RedirectResponse(f"/network/peers/{code}?done=reassessment_{action}", status_code=303)
 
 
 # ── transfers, reconciliation, bank needs ────────────────────────────────────────────────────────────────
@@ -259,3 +309,97 @@ def needs(request: Request, page: PageNo = 1, sort: str | None = None, desc: boo
     result = paginate(s, stmt, PageRequest(page, 50, sort, desc), sortable, "filed_at")
     return render(request, "network/needs.html", page=result, category=category, summary=needs_summary(s),
                   tab="needs")
+
+
+# ── sanction proposals: 暂停 / 取消接入, one security officer agrees and another decides ───────────────────
+
+SANCTION_DONE = {"proposed": "处置提议已提出，等待安全管理员初审", "agreed": "已初审同意，等待另一名安全管理员决定",
+                 "executed": "已批准并执行", "rejected": "已否决该提议"}
+
+
+@router.get("/network/sanctions", response_class=HTMLResponse)
+def sanctions_page(request: Request, state: str = "open", page: PageNo = 1, size: PageSize = 20,
+                   sort: str | None = None, desc: bool = True, p: Principal = Depends(require(*STAFF)),
+                   s: Session = Depends(db_session, scope="function")) -> Response:
+    state = state if state in SANCTION_STATES or state in ("open", "all") else "open"
+    result = sanctions.listing(s, p, PageRequest(page, size, sort, desc), state=None if state == "all" else state)
+    counts = dict(s.execute(select(SanctionProposal.state, func.count()).group_by(SanctionProposal.state)).all())
+    return render(request, "network/sanctions.html", page=result, state=state, counts=counts,
+                  states=SANCTION_STATES, targets=SANCTION_TARGETS, actions=SANCTION_ACTIONS,
+                  sources=SANCTION_SOURCES, tab="sanctions")
+
+
+def _proposal_page(request: Request, s: Session, p: Principal, number: str, *, status_code: int = 200,
+                   error: DomainError | None = None, done: str | None = None,
+                   form: dict[str, str] | None = None) -> Response:
+    proposal = sanctions.get(s, p, number)
+    try:
+        target_status = sanctions.target_status(s, proposal.target_kind, proposal.target_code)
+    except DomainError:
+        target_status = ""
+    history = list(s.execute(select(audit.AuditEvent).where(audit.AuditEvent.target == f"sanction:{proposal.number}")
+                             .order_by(audit.AuditEvent.id)).scalars())
+    return render(request, "network/sanction.html", status_code=status_code, proposal=proposal,
+                  info=sanctions.proposal_dict(proposal), target_status=target_status,
+                  target_status_label=PEER_STATUSES.get(target_status, target_status), history=history,
+                  error=error.message if error else None, error_code=error.code if error else None,
+                  done=done, form=form or {}, tab="sanctions")
+
+
+@router.get("/network/sanctions/{number}", response_class=HTMLResponse)
+def proposal_file(number: str, request: Request, done: str = "", p: Principal = Depends(require(*STAFF)),
+                  s: Session = Depends(db_session, scope="function")) -> Response:
+    return _proposal_page(request, s, p, number, done=SANCTION_DONE.get(done))
+
+
+@router.post("/network/sanctions")
+def propose_form(request: Request, target_kind: str = Form(""), target_code: str = Form(""),
+                 action: str = Form(""), reason: str = Form(""), back: str = Form(""),
+                 p: Principal = Depends(require(*OFFICERS)),
+                 s: Session = Depends(db_session, scope="function")) -> Response:
+    """An officer's proposal, from a peer's or an institution's file; a refusal goes back there as a flash."""
+    try:
+        proposal = sanctions.propose(s, p, target_kind, target_code, action, reason, "officer")
+    except DomainError as exc:
+        s.rollback()
+        if target_kind == "peer" and s.get(Peer, target_code) is not None:
+            return _peer_page(request, s, target_code, status_code=exc.status, error=exc.message,
+                              error_code=exc.code, form={"action": "propose", "reason": reason})
+        return render(request, "network/sanction_refused.html", status_code=exc.status, error=exc.message,
+                      error_code=exc.code, back=back if back.startswith("/") and not back.startswith("//") else "")
+    return RedirectResponse(f"/network/sanctions/{proposal.number}?done=proposed", status_code=303)
+
+
+@router.post("/network/sanctions/{number}/{step}")
+def proposal_step(number: str, step: str, request: Request, reason: str = Form(""), approve: str = Form(""),
+                  p: Principal = Depends(require("security")),
+                  s: Session = Depends(db_session, scope="function")) -> Response:
+    try:
+        if step == "agree":
+            proposal = sanctions.agree(s, p, number, reason)
+        elif step == "decide" and approve in ("yes", "no"):
+            proposal = sanctions.decide(s, p, number, approve == "yes", reason)
+        else:
+            raise InvalidInput("未知操作", code="UNKNOWN_ACTION")
+    except DomainError as exc:
+        s.rollback()
+        return _proposal_page(request, s, p, number, status_code=exc.status, error=exc,
+                              form={"step": step, "reason": reason})
+    return RedirectResponse(f"/network/sanctions/{proposal.number}?done={proposal.state}", status_code=303)
+
+
+@router.post("/network/notices/{notice_id}/read")
+def notice_read(notice_id: SmallRowId, p: Principal = Depends(require(*OFFICERS)),
+                s: Session = Depends(db_session, scope="function")) -> Response:
+    notices.mark_read(s, p, notice_id)
+    return RedirectResponse("/network?done=read#notices", status_code=303)
+
+
+def institution_connection(s: Session, code: str) -> dict[str, Any]:
+    """What an institution's file shows of its connection security (registered on the institutions page)."""
+    return {"reminders": deadlines.sent_for(s, "institution", code),
+            "proposals": sanctions.for_target(s, "institution", code), "target_kind": "institution",
+            "target_code": code, "reminder_kinds": REMINDER_KINDS}
+
+
+institution_pages.CONNECTION["panel"] = institution_connection

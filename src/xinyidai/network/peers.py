@@ -1,8 +1,10 @@
 """Connecting platforms (point 10 of the notice): a lower platform applies with its identity, endpoint,
 public key, contact and security self-assessment; at the parent a registration officer checks the
 application and a security officer decides — never the same person. 待审核 → 已接入 / 已驳回;
-已接入 → 整改中 (with a deadline) → 已接入 or 已撤销. A revoked or suspended peer's envelopes are refused at
-once, because `open_envelope` reads the peer's status on every envelope. Every change is audited.
+已接入 → 整改中 (with a deadline) → 已接入 or 已撤销;
+已接入 / 整改中 → 已暂停 (a decided sanction proposal, see `sanctions`) → 已接入 (restore) or 已撤销.
+A revoked or suspended peer's envelopes are refused at once, because `open_envelope` reads the peer's status
+on every envelope. Every change is audited.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from xinyidai.kit.crypto.suite import Identity, canonical_json, get_suite
 from xinyidai.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from xinyidai.kit.pagination import Page, PageRequest, paginate
 from xinyidai.kit.principal import Principal
+from xinyidai.network import assessment_terms
 from xinyidai.network.models import MODES, PEER_STATUSES, Peer
 
 APPLY_LABEL = b"xinyidai.node-application.v1\n"
@@ -66,8 +69,10 @@ def _validate(body: dict[str, Any], my_role: str) -> None:
         raise InvalidInput("辖区行政区划前缀应为 2–6 位数字", code="BAD_REGION")
 
 
-def receive_application(s: Session, my_role: str, doc: dict[str, Any]) -> Peer:
-    """Record (or refresh, while still pending or rejected) an application after checking its signature."""
+def receive_application(s: Session, my_role: str, doc: dict[str, Any],
+                        valid_days: int = assessment_terms.DEFAULT_VALID_DAYS) -> Peer:
+    """Record (or refresh, while still pending or rejected) an application after checking its signature; from
+    a connected child it is a re-assessment (`assessment_terms.receive`), which leaves the peer as it is."""
     body, sig_hex = doc.get("application") or {}, doc.get("signature") or ""
     _validate(body, my_role)
     suite = get_suite(body["suite"])
@@ -78,6 +83,8 @@ def receive_application(s: Session, my_role: str, doc: dict[str, Any]) -> Peer:
     if not ok:
         raise Forbidden("接入申请的签名无效", code="SIGNATURE_INVALID")
     peer = s.get(Peer, body["code"])
+    if peer is not None and peer.relation == "child" and peer.status in assessment_terms.CONNECTED:
+        return assessment_terms.receive(s, peer, body, suite.key_id(body["public_key"]), valid_days)
     if peer is not None and peer.status not in ("pending", "rejected"):
         raise Conflict(f"{body['code']} 已是本节点的{PEER_STATUSES[peer.status]}节点", code="ALREADY_CONNECTED")
     now = clock.now()
@@ -145,8 +152,9 @@ def _reason(reason: str) -> str:
     return reason[:1000]
 
 
-def decide(s: Session, actor: Principal, code: str, approve: bool, reason: str) -> Peer:
-    """The security officer's decision on a checked application."""
+def decide(s: Session, actor: Principal, code: str, approve: bool, reason: str,
+           valid_days: int = assessment_terms.DEFAULT_VALID_DAYS) -> Peer:
+    """The security officer's decision on a checked application; approval starts the assessment's validity."""
     _security(actor)
     p = get_peer(s, code)
     if p.status != "pending":
@@ -158,8 +166,11 @@ def decide(s: Session, actor: Principal, code: str, approve: bool, reason: str) 
     p.status = "active" if approve else "rejected"
     p.status_reason = _reason(reason)
     p.decided_by, p.decided_at = actor.username, clock.now()
+    if approve:
+        assessment_terms.start(p, p.decided_at, valid_days)
     audit.record(s, actor.username, "peer.approved" if approve else "peer.rejected", f"peer:{code}",
-                 reason=p.status_reason)
+                 reason=p.status_reason,
+                 valid_until=p.assessment_valid_until.isoformat() if approve and p.assessment_valid_until else None)
     return p
 
 
@@ -177,12 +188,26 @@ def rectify(s: Session, actor: Principal, code: str, deadline: date, reason: str
 
 
 def restore(s: Session, actor: Principal, code: str, reason: str) -> Peer:
+    """Back to 已接入 from 整改中 (rectified) or 已暂停 (the suspension lifted)."""
     _security(actor)
     p = get_peer(s, code)
-    if p.status != "rectifying":
-        raise Conflict("只有整改中的节点可以恢复", code="BAD_STATE")
+    if p.status not in ("rectifying", "suspended"):
+        raise Conflict("只有整改中或已暂停的节点可以恢复", code="BAD_STATE")
+    before = p.status
     p.status, p.status_reason, p.rectify_deadline = "active", _reason(reason), None
-    audit.record(s, actor.username, "peer.restored", f"peer:{code}", reason=p.status_reason)
+    audit.record(s, actor.username, "peer.restored", f"peer:{code}", reason=p.status_reason, before=before)
+    return p
+
+
+def suspend(s: Session, actor: Principal, code: str, reason: str) -> Peer:
+    """已暂停: its envelopes and requests are refused (PEER_SUSPENDED) until restored. Reached through a
+    sanction proposal (`sanctions.decide`), which the caller audits as well."""
+    _security(actor)
+    p = get_peer(s, code)
+    if p.status not in ("active", "rectifying"):
+        raise Conflict(f"该节点当前状态为{PEER_STATUSES[p.status]}，不能暂停", code="BAD_STATE")
+    p.status, p.status_reason = "suspended", _reason(reason)
+    audit.record(s, actor.username, "peer.suspended", f"peer:{code}", reason=p.status_reason)
     return p
 
 
@@ -214,4 +239,6 @@ def peer_dict(p: Peer) -> dict[str, Any]:
             "rectify_deadline": p.rectify_deadline.isoformat() if p.rectify_deadline else None,
             "contact": p.contact, "assessment": p.assessment, "applied_at": p.applied_at.isoformat(),
             "checked_by": p.checked_by, "decided_by": p.decided_by,
-            "last_contact_at": p.last_contact_at.isoformat() if p.last_contact_at else None}
+            "last_contact_at": p.last_contact_at.isoformat() if p.last_contact_at else None,
+            "assessment_valid_until": (v.isoformat() if (v := assessment_terms.valid_until(p)) else None),
+            "reassessment_pending": p.reassessment is not None}

@@ -346,7 +346,8 @@ def send_due(s: Session, ctx: NodeContext, client: httpx.Client, limit: int = 50
             body = _json(r)
             ob.last_error = f"{body.get('error', r.status_code)}：{body.get('message', '')}"[:500]
             ob.next_attempt_at = clock.now() + _backoff(ob.attempts)
-            if body.get("error") not in ("PEER_NOT_ACTIVE",):  # not yet approved: keep retrying
+            # not yet approved, or suspended until restored: keep retrying (with the backoff) rather than drop
+            if body.get("error") not in ("PEER_NOT_ACTIVE", "PEER_SUSPENDED"):
                 ob.status = "failed"
                 audit.record(s, "network", "envelope.refused_by_peer", f"envelope:{ob.id}", peer=peer.code,
                              code=body.get("error"))

@@ -18,8 +18,11 @@ import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from xinyidai.kit import clock
+from xinyidai.kit.chores import every
 from xinyidai.kit.node_key import node_identity
-from xinyidai.network import checkpoints, exchange, relay
+from xinyidai.kit.notify import make_notifier
+from xinyidai.network import checkpoints, daily, deadlines, exchange, relay
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +164,27 @@ class RelayWorker(threading.Thread):
         self.stopping.set()
         self.queued.set()
         self.sent.set()
+
+
+# ── the daily deadline job (point 10): reminders and, past a deadline, a suspension proposal ─────────────
+
+def deadlines_once(app: Any, state: dict[str, Any]) -> dict[str, int]:
+    """Run the daily connection checks once per Beijing day (the clock from kit, so tests move it)."""
+    today = clock.today()
+    if state.get("ran_on") == today:
+        return {}
+    n = app.state.node
+    if "notifier" not in state:
+        state["notifier"] = make_notifier(n.settings.notifier, n.settings.var_dir)
+    with n.db.write_lock, n.db.session() as s:
+        done = daily.run(s, today, state["notifier"], deadlines.envelope_sender(context(app)),
+                         n.settings.assessment_valid_days)
+    state["ran_on"] = today
+    if any(done.values()):
+        log.info("deadlines: %s", done)
+    return done
+
+
+async def deadline_chores(app: Any, every_seconds: int = 600) -> None:
+    state: dict[str, Any] = {}
+    await every(every_seconds, lambda: deadlines_once(app, state), "connection deadlines")
