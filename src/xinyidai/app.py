@@ -38,6 +38,8 @@ from xinyidai.credit import runtime as credit_runtime
 from xinyidai.credit.pages import MAX_CSV as OUTCOMES_MAX_BYTES
 from xinyidai.entities import api as entities_api
 from xinyidai.entities import pages as entities_pages
+from xinyidai.incidents import api as incidents_api
+from xinyidai.incidents import pages as incidents_pages
 from xinyidai.institutions import api as institutions_api
 from xinyidai.institutions import pages as institutions_pages
 from xinyidai.institutions.authentication import RequestAuthenticator
@@ -59,6 +61,7 @@ from xinyidai.market.pages import figures as market_figures_pages
 from xinyidai.market.pages import staff as market_staff_pages
 from xinyidai.network import api as network_api
 from xinyidai.network import pages as network_pages
+from xinyidai.network import runtime as network_runtime
 from xinyidai.network.envelope import MAX_ENVELOPE_BYTES
 from xinyidai.network.runtime import RelayWorker
 from xinyidai.policy import api as policy_api
@@ -117,6 +120,7 @@ NAV: list[NavEntry] = [
     ("/access/audit", "访问日志", {"operator", "security", "regulator"}),
     ("/access/alerts", "异常告警", {"operator", "security", "regulator"}),
     ("/audit", "审计日志", {"security", "operator"}),
+    ("/incidents", "安全事件", {"security", "operator", "regulator"}),
     ("/network", "节点网络", {"operator", "security", "regulator"}),
     ("/market/figures", "融资统计", {"operator", "regulator"}),
     ("/policy", "政策项目", {"policy", "operator", "regulator"}),
@@ -134,7 +138,7 @@ ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities
            credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
            market_bank_pages, market_staff_pages, market_api, market_feedback_pages,
            market_figures_pages, policy_figures_pages, policy_office_pages, policy_bank_pages,
-           policy_enterprise_pages, policy_api)
+           policy_enterprise_pages, policy_api, incidents_pages, incidents_api)
 
 
 KB, MB = 1 << 10, 1 << 20
@@ -208,6 +212,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
               asyncio.create_task(credit_runtime.chores(app)),
               asyncio.create_task(lists_runtime.chores(app)),
               asyncio.create_task(market_runtime.chores(app)),
+              asyncio.create_task(network_runtime.deadline_chores(app)),
               asyncio.create_task(throttle.flush_periodically(app.state, n.db))]
     relay = RelayWorker(app, n.settings.network_interval_s)
     relay.start()

@@ -12,6 +12,7 @@ from xinyidai.catalog.cli import catalog
 from xinyidai.console import database, display_url, settings
 from xinyidai.credit.cli import credit_app
 from xinyidai.demo.cli import demo
+from xinyidai.incidents import reporting  # noqa: F401 - registers the "incident" envelope kind and its collector
 from xinyidai.lists import whitelists  # noqa: F401 - registers the "whitelist" envelope kind for network import
 from xinyidai.market import envelopes, signals  # noqa: F401 - register the market's envelope kinds and list signals
 from xinyidai.network.cli import network_app, node_app

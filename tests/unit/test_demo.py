@@ -259,7 +259,7 @@ def test_summary_lists_every_delivery(demo) -> None:
 def test_demo_accounts_can_sign_in(demo) -> None:
     db, summary, _ = demo
     assert [a.role for a in summary.accounts] == [
-        "operator", "bank", "enterprise", "regulator", "security", "policy", "policy", "bank"]
+        "operator", "bank", "enterprise", "regulator", "security", "security", "policy", "policy", "bank"]
     with db.session() as s:
         for a in summary.accounts:
             assert a.password == DEMO_PASSWORD

@@ -293,6 +293,8 @@ def _create_accounts(db: Database, richest: tuple[str, str] | None,
         ("enterprise", "enterprise", f"{enterprise_name} 王财务", enterprise_code),
         ("regulator", "regulator", "省营商环境建设监督局 赵监管", None),
         ("security", "security", "省公共信用中心 孙安全", None),
+        # A second security officer: an incident is closed, and a sanction decided, by another than its proposer.
+        ("security2", "security", "省公共信用中心 钱安全", None),
         # Two officers of one city's finance office: a claim is reviewed by one and approved by the other.
         ("policy", "policy", "哈尔滨市财政局 周经办", "230100"),
         ("policy2", "policy", "哈尔滨市财政局 吴复核", "230100"),

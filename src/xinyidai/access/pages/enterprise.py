@@ -5,6 +5,7 @@ form carries that text's digest, which the service checks against the text it re
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -33,6 +34,10 @@ from xinyidai.web.templating import no_store, render
 router = APIRouter(include_in_schema=False)
 DONE = {"granted": "授权已生效。被授权机构的每一次查询都会记录在“谁查看了我的数据”中。",
         "revoked": "授权已撤销，立即生效：该机构此后的任何请求都不能再依据本授权查询或核验。"}
+# Notices about the enterprise's data from domains above this one (security incidents, …), shown on "who looked
+# at my data": each provider appends itself at import and returns dicts with title, what, when, done, state.
+# A provider must return only items that name `p.org_code`.
+NOTICES: list[Callable[[Session, Principal], list[dict[str, Any]]]] = []
 # One sentence for what revoking does, on the letter's page and in the confirmation (the letter's own text,
 # authorizations.authorization_text, says the same).
 REVOKE_EFFECT = "撤销立即生效：该机构此后的任何请求都不能再依据本授权查询或核验；已发生的查询记录仍保留。"
@@ -201,8 +206,9 @@ def my_accesses(request: Request, page: PageNo = 1, size: PageSize = 20, action:
         r["category_list"], r["public_count"] = _categories_shown(r["categories"])
     chart = _per_institution(s, p.org_code or "")
     institution_name = log.institution_names(s, {institution}).get(institution) if institution else None
+    notices = [n for provider in NOTICES for n in provider(s, p)]
     return no_store(render(request, "access/my_accesses.html", page=result, rows=rows, action=action,
                            actions=log.ACTION_LABELS, chart=chart, institution=institution,
-                           institution_name=institution_name,
+                           institution_name=institution_name, notices=notices,
                            params=urlencode({k: v for k, v in (("action", action), ("institution", institution))
                                              if v})))
