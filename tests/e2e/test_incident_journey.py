@@ -6,35 +6,17 @@ which the enterprise then sees too. Screenshots at 1440 px go to the test's tmp 
 from __future__ import annotations
 
 import sqlite3
-import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from helpers import login
-from playwright.sync_api import Browser, Page, expect
+from helpers import desktop_page, login, shooter
+from playwright.sync_api import expect
 
 from xinyidai.kit import clock
 
 DEMO_PASSWORD = "xinyidai-demo"
-WIDTH = 1440
 TITLE = "前置机日志异常导出企业纳税信息（浏览器测试）"
 
-
-def _page(browser: Browser) -> Page:
-    ctx = browser.new_context(viewport={"width": WIDTH, "height": 900}, locale="zh-CN")
-    ctx.set_default_timeout(30_000)
-    return ctx.new_page()
-
-
-def _shooter(tmp_path: Path) -> Callable[[Page, str], None]:
-    def shot(pg: Page, name: str) -> None:
-        pg.evaluate("window.scrollTo(0, 0)")
-        target = tmp_path / f"{name}.png"
-        pg.screenshot(path=str(target), full_page=True)
-        sys.stderr.write(f"截图：{target}\n")
-
-    return shot
 
 
 def _audit_entry_of_the_enterprise(var_dir: Path) -> tuple[str, int]:
@@ -48,11 +30,11 @@ def _audit_entry_of_the_enterprise(var_dir: Path) -> tuple[str, int]:
 
 def test_an_incident_from_record_to_closure(live_server, browser, tmp_path) -> None:  # noqa: ANN001
     base = live_server.url
-    shot = _shooter(tmp_path)
+    shot = shooter(tmp_path)
     code, event_id = _audit_entry_of_the_enterprise(live_server.var_dir)
     # The server lives on the real clock, not the tests' fixed one.
     occurred = (datetime.now(clock.CHINA_TZ) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
-    officer, second, ent = _page(browser), _page(browser), _page(browser)
+    officer, second, ent = desktop_page(browser), desktop_page(browser), desktop_page(browser)
     try:
         login(officer, base, "security", DEMO_PASSWORD)
         officer.get_by_role("link", name="安全事件").first.click()

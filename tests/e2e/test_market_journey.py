@@ -6,32 +6,14 @@ enterprise sees the 逾期催告 case. Screenshots at 1440 px go to the test's t
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
-from helpers import login
-from playwright.sync_api import Browser, Page, expect
+from helpers import desktop_page, login, shooter
+from playwright.sync_api import Page, expect
 
 DEMO_PASSWORD = "xinyidai-demo"
-WIDTH = 1440
 PRODUCT = "龙江e信贷（浏览器测试）"
 
-
-def _page(browser: Browser) -> Page:
-    ctx = browser.new_context(viewport={"width": WIDTH, "height": 900}, locale="zh-CN")
-    ctx.set_default_timeout(30_000)
-    return ctx.new_page()
-
-
-def _shooter(tmp_path: Path) -> Callable[[Page, str], None]:
-    def shot(pg: Page, name: str) -> None:
-        pg.evaluate("window.scrollTo(0, 0)")  # a page opened at an anchor would stitch the sticky header mid-page
-        target = tmp_path / f"{name}.png"
-        pg.screenshot(path=str(target), full_page=True)
-        sys.stderr.write(f"截图：{target}\n")
-
-    return shot
 
 
 def _draft_and_submit(bank: Page, base: str, shot: Callable[[Page, str], None]) -> str:
@@ -60,8 +42,8 @@ def _draft_and_submit(bank: Page, base: str, shot: Callable[[Page, str], None]) 
 
 def test_from_a_product_to_an_overdue_loan(live_server, browser, tmp_path) -> None:  # noqa: ANN001
     base = live_server.url
-    shot = _shooter(tmp_path)
-    bank, operator, ent = _page(browser), _page(browser), _page(browser)
+    shot = shooter(tmp_path)
+    bank, operator, ent = desktop_page(browser), desktop_page(browser), desktop_page(browser)
     try:
         login(bank, base, "bank", DEMO_PASSWORD)
         number = _draft_and_submit(bank, base, shot)

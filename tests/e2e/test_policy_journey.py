@@ -7,41 +7,22 @@ dir (their paths are printed)."""
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-from helpers import login
-from playwright.sync_api import Browser, Page, expect
+from helpers import desktop_page, login, shooter
+from playwright.sync_api import expect
 
 from xinyidai.demo.policy import LOAN_AMOUNT_YUAN, LOAN_REF, loan_dates
 from xinyidai.kit import clock
 
 DEMO_PASSWORD = "xinyidai-demo"
-WIDTH = 1440
 NAME = "哈尔滨市首贷贴息（浏览器测试）"
 DAYS = 90
 # A one-page PDF, as the bank's statement of the interest paid would be.
 PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
 
-
-def _page(browser: Browser) -> Page:
-    ctx = browser.new_context(viewport={"width": WIDTH, "height": 900}, locale="zh-CN")
-    ctx.set_default_timeout(30_000)
-    return ctx.new_page()
-
-
-def _shooter(tmp_path: Path) -> Callable[[Page, str], None]:
-    def shot(pg: Page, name: str) -> None:
-        pg.evaluate("window.scrollTo(0, 0)")
-        target = tmp_path / f"{name}.png"
-        pg.screenshot(path=str(target), full_page=True)
-        sys.stderr.write(f"截图：{target}\n")
-
-    return shot
 
 
 def _yuan(fen: int) -> str:
@@ -50,7 +31,7 @@ def _yuan(fen: int) -> str:
 
 def test_an_interest_subsidy_from_programme_to_payment(live_server, browser, tmp_path) -> None:  # noqa: ANN001
     base = live_server.url
-    shot = _shooter(tmp_path)
+    shot = shooter(tmp_path)
     # The demo was built today (its as_of): the loan was granted and drawn 120 days ago. Today is the real
     # Beijing date the server lives in, not the tests' fixed clock.
     granted, _ = loan_dates(datetime.now(clock.CHINA_TZ).date())
@@ -59,7 +40,7 @@ def test_an_interest_subsidy_from_programme_to_payment(live_server, browser, tmp
     subsidy = LOAN_AMOUNT_YUAN * 100 * 100 * DAYS // (10_000 * 360)  # at 1 个百分点: 2,500.00 元
     evidence = tmp_path / "付息凭证.pdf"
     evidence.write_bytes(PDF)
-    officer, reviewer, bank, ent = _page(browser), _page(browser), _page(browser), _page(browser)
+    officer, reviewer, bank, ent = desktop_page(browser), desktop_page(browser), desktop_page(browser), desktop_page(browser)
     try:
         # The finance office creates the programme through its form and starts it.
         login(officer, base, "policy", DEMO_PASSWORD)
