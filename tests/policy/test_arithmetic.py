@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -80,3 +81,9 @@ def test_split_property(amount: int, raw: dict[str, int]) -> None:
 @pytest.mark.parametrize("loss,share,paid", [(80_000_000, 3000, 24_000_000), (1, 3000, 0), (99, 5000, 50)])
 def test_compensation_cases(loss: int, share: int, paid: int) -> None:
     assert arithmetic.compensation(loss, share).amount_fen == paid
+
+
+def test_a_period_reads_with_both_ends_inclusive() -> None:
+    start, after = date(2026, 7, 1).toordinal(), date(2026, 10, 1).toordinal()
+    assert arithmetic.period_text(start, after) == "2026-07-01 至 2026-09-30"
+    assert arithmetic.period_text(None, after) is None and arithmetic.period_text(start, None) is None

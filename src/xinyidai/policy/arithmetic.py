@@ -95,3 +95,11 @@ def day(d: date) -> int:
 
 def from_day(n: int) -> date:
     return date.fromordinal(n)
+
+
+def period_text(from_day_: int | None, to_day: int | None) -> str | None:
+    """A claim's period as people read it, both ends inclusive (`to_day` is the day after the last); None
+    when the claim covers no period (a compensation)."""
+    if from_day_ is None or to_day is None:
+        return None
+    return f"{from_day(from_day_)} 至 {from_day(to_day - 1)}"

@@ -106,12 +106,6 @@ def _evidence(request: Request, f: Fields, name: str = "evidence") -> Evidence |
     return evidence.store(node(request).settings.var_dir, up.filename or "", data)
 
 
-def _period_text(from_day: int | None, to_day: int | None) -> str:
-    if from_day is None or to_day is None:
-        return ""
-    return f"{arithmetic.from_day(from_day)} 至 {arithmetic.from_day(to_day - 1)}"
-
-
 # ── several paged tables on one page ─────────────────────────────────────────────────────────────────────
 
 @dataclass(frozen=True)
@@ -146,7 +140,7 @@ def _enrolment_rows(s: Session, items: list[Enrolment]) -> list[dict[str, Any]]:
     names = entity_names(s, {e.entity_code for e in items})
     return [{"e": e, "programme": progs[e.programme_id], "kind": KINDS[progs[e.programme_id].kind],
              "contract": refs.get(e.contract_id) if e.contract_id else None,
-             "entity": names.get(e.entity_code, e.entity_code), "period": _period_text(e.starts_day, e.ends_day),
+             "entity": names.get(e.entity_code, e.entity_code), "period": arithmetic.period_text(e.starts_day, e.ends_day) or "",
              "source": SOURCES.get(e.source, e.source)} for e in items]
 
 
@@ -161,7 +155,7 @@ def _claim_rows(s: Session, items: list[Claim]) -> list[dict[str, Any]]:
     insts = institution_names(s, {c.institution_code for c in items})
     return [{"c": c, "programme": progs[c.programme_id], "kind": KINDS[c.kind], "loan_no": loans.get(c.enrolment_id, ""),
              "entity": names.get(c.entity_code, c.entity_code), "institution": insts.get(c.institution_code, ""),
-             "period": _period_text(c.period_from_day, c.period_to_day), "formula": claims.worked(s, c).formula,
+             "period": arithmetic.period_text(c.period_from_day, c.period_to_day) or "", "formula": claims.worked(s, c).formula,
              "state": _claim_state(c.state)} for c in items]
 
 
@@ -319,7 +313,7 @@ def _batches(s: Session, prog: Programme, inst: FinancialInstitution) -> list[di
                      .where(Claim.programme_id == prog.id, Claim.institution_code == inst.code,
                             Claim.batch.is_not(None))
                      .group_by(Claim.batch).order_by(func.min(Claim.created_at).desc()).limit(10)).all()
-    return [{"batch": b, "claims": int(n), "amount": int(a or 0), "at": at, "period": _period_text(f, t)}
+    return [{"batch": b, "claims": int(n), "amount": int(a or 0), "at": at, "period": arithmetic.period_text(f, t) or ""}
             for b, n, a, at, f, t in rows]
 
 
@@ -670,7 +664,7 @@ def _claim_page(request: Request, s: Session, p: Principal, number: str, *, done
     people = names_of(s, [c.created_by, c.reviewed_by, c.approved_by])
     return page(request, "policy/bank_claim.html", error=error, done=done, c=c, prog=prog, kind=KINDS[c.kind],
                 enrolment=e, contract=contract, entity=entity_names(s, {c.entity_code}).get(c.entity_code, c.entity_code),
-                period=_period_text(c.period_from_day, c.period_to_day), formula=w.formula,
+                period=arithmetic.period_text(c.period_from_day, c.period_to_day) or "", formula=w.formula,
                 split=claims.split_of(s, c), state=_claim_state(c.state), steps=_timeline(s, c), moves=moves,
                 people=people, form=form or {}, next_text=flows.CLAIM.next_text(c.state))
 

@@ -38,9 +38,7 @@ def _claim_rows(s: Session, items: list[Any]) -> list[dict[str, Any]]:
     insts = institution_names(s, {c.institution_code for c in items})
     rows = []
     for c in items:
-        period = ""
-        if c.period_from_day is not None and c.period_to_day is not None:
-            period = f"{arithmetic.from_day(c.period_from_day)} 至 {arithmetic.from_day(c.period_to_day - 1)}"
+        period = arithmetic.period_text(c.period_from_day, c.period_to_day) or ""
         rows.append({"c": c, "programme": progs[c.programme_id].name, "kind": KINDS[c.kind],
                      "loan_no": loans.get(c.enrolment_id, ""), "institution": insts.get(c.institution_code, ""),
                      "period": period, "state": flows.CLAIM.label(c.state), "tone": TONES.get(c.state, "end")})

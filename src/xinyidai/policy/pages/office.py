@@ -252,9 +252,7 @@ def _common(s: Session, p: Principal) -> dict[str, Any]:
 
 
 def _period(c: Claim) -> str:
-    if c.period_from_day is None or c.period_to_day is None:
-        return "不适用"
-    return f"{arithmetic.from_day(c.period_from_day)} 至 {arithmetic.from_day(c.period_to_day - 1)}"
+    return arithmetic.period_text(c.period_from_day, c.period_to_day) or "不适用"
 
 
 def claim_rows(s: Session, p: Principal, items: list[Claim]) -> list[dict[str, Any]]:
