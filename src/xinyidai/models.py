@@ -55,6 +55,15 @@ from xinyidai.network.models import (
     RelayCursor,
     SanctionProposal,
 )
+from xinyidai.oversight.models import (
+    IndicatorSystemVersion,
+    ProgressReport,
+    Run,
+    RunCity,
+    RunValue,
+    Task,
+    TaskStep,
+)
 from xinyidai.policy.models import Claim as PolicyClaim
 from xinyidai.policy.models import (
     ClaimEvent,
@@ -80,4 +89,5 @@ __all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "In
            "Alert", "AlertSubscription", "Application", "ApplicationEvent", "CaseEvent", "Cursor", "DefaultCase",
            "Demand", "FeedbackFile", "FeedbackIssue", "Loan", "Product", "ProductVersion", "Quote",
            "Reminder", "StatusReport", "ClaimEvent", "Enrolment", "GuaranteeContract", "LedgerEntry", "PolicyClaim",
-           "Programme", "RuleVersion", "metadata"]
+           "Programme", "RuleVersion", "IndicatorSystemVersion", "ProgressReport", "Run", "RunCity", "RunValue",
+           "Task", "TaskStep", "metadata"]
