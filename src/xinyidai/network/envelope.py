@@ -40,7 +40,7 @@ MAX_SKEW = timedelta(minutes=10)
 # Files travel through a front-end machine (前置机) and may wait there; the inbox's nonces still stop replays.
 FILE_MAX_AGE = timedelta(days=7)
 KINDS = ("records", "feedback", "reconcile", "needs", "ping", "whitelist", "checkpoint", "products", "loans",
-         "notice", "incident")
+         "notice", "incident", "progress_report")
 
 
 class EnvelopeRefused(DomainError):
