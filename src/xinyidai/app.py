@@ -64,6 +64,11 @@ from xinyidai.network import pages as network_pages
 from xinyidai.network import runtime as network_runtime
 from xinyidai.network.envelope import MAX_ENVELOPE_BYTES
 from xinyidai.network.runtime import RelayWorker
+from xinyidai.oversight import api as oversight_api
+from xinyidai.oversight.pages import banks as oversight_bank_pages
+from xinyidai.oversight.pages import ranking as oversight_ranking_pages
+from xinyidai.oversight.pages import reports as oversight_report_pages
+from xinyidai.oversight.pages import tasks as oversight_task_pages
 from xinyidai.policy import api as policy_api
 from xinyidai.policy.evidence import MAX_BYTES as POLICY_EVIDENCE_MAX_BYTES
 from xinyidai.policy.pages import bank as policy_bank_pages
@@ -128,6 +133,10 @@ NAV: list[NavEntry] = [
     ("/bank/policy", "政策备案与申领", {"bank"}),
     ("/my/policies", "惠企政策", {"enterprise"}),
     ("/policy/figures", "政策资金统计", {"policy", "operator", "regulator"}),
+    ("/oversight", "考核排名", {"regulator", "operator"}),
+    ("/oversight/banks", "银行监测", {"regulator", "operator"}),
+    ("/oversight/tasks", "督办事项", {"regulator", "operator"}),
+    ("/oversight/reports", "进展报告", {"regulator", "operator"}),
 ]
 
 # Routes are matched in this order, router by router: the machine-facing hot paths — institutions'
@@ -138,7 +147,9 @@ ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities
            credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
            market_bank_pages, market_staff_pages, market_api, market_feedback_pages,
            market_figures_pages, policy_figures_pages, policy_office_pages, policy_bank_pages,
-           policy_enterprise_pages, policy_api, incidents_pages, incidents_api)
+           policy_enterprise_pages, policy_api, incidents_pages, incidents_api, oversight_ranking_pages,
+           oversight_bank_pages, oversight_task_pages, oversight_report_pages,
+           oversight_api)
 
 
 KB, MB = 1 << 10, 1 << 20
@@ -161,6 +172,7 @@ def body_rules(settings: Settings) -> list[BodyRule]:
         BodyRule("/keyprojects/import", KEYPROJECTS_MAX_BYTES + FORM_SLACK),
         BodyRule("/credit/outcomes", OUTCOMES_MAX_BYTES + FORM_SLACK),
         BodyRule("/bank/policy", POLICY_EVIDENCE_MAX_BYTES + FORM_SLACK),  # a claim's evidence (PDF or image)
+        BodyRule("/oversight/indicators", 256 * KB + FORM_SLACK),  # an indicator system's YAML
         BodyRule("/login", 16 * KB, public=True),
         BodyRule("/register", 64 * KB, public=True),  # and /register/confirm
         BodyRule("/api/", 1 * MB),   # JSON requests: claims, grants, corrections

@@ -16,6 +16,8 @@ from xinyidai.incidents import reporting  # noqa: F401 - registers the "incident
 from xinyidai.lists import whitelists  # noqa: F401 - registers the "whitelist" envelope kind for network import
 from xinyidai.market import envelopes, signals  # noqa: F401 - register the market's envelope kinds and list signals
 from xinyidai.network.cli import network_app, node_app
+from xinyidai.oversight import progress  # noqa: F401 - registers the "progress_report" envelope kind
+from xinyidai.oversight.cli import oversight_app
 from xinyidai.records.cli import ingest
 from xinyidai.reports.cli import report
 
@@ -31,6 +33,7 @@ app.add_typer(node_app, name="node")
 app.add_typer(network_app, name="network")
 credit_app.command("report")(report)
 app.add_typer(credit_app, name="credit")
+app.add_typer(oversight_app, name="oversight")
 
 
 @db_app.command("upgrade")
