@@ -111,7 +111,7 @@ def _entities(conn: Connection, rng: np.random.Generator, n: int, now: Any) -> t
     return codes, [r[:4] + "00" for r in regions], list(industries)
 
 
-def _banks(conn: Connection, rng: np.random.Generator, heads: int) -> list[_Bank]:
+def make_banks(conn: Connection, rng: np.random.Generator, heads: int) -> list[_Bank]:
     """The demo's three institutions plus synthetic head offices with two branches each, and their products."""
     prefs = list(PREFECTURES)
     have = set(conn.execute(select(FinancialInstitution.code)).scalars())
@@ -176,16 +176,16 @@ def build(db: Database, loans: int, *, entities: int | None = None, heads: int =
         now = bulk.constant(conn, clock.now())
         codes, cities, industries = _entities(conn, rng, n_ent, now)
         progress(f"{n_ent:,} entities")
-        banks = _banks(conn, rng, heads)
+        banks = make_banks(conn, rng, heads)
         n_products = sum(len(b.credit_products) + len(b.other_products) for b in banks)
         progress(f"{len(banks)} banks, {n_products} products")
-        _loans(conn, rng, loans, banks, codes, cities, industries, first_day, end, now, progress)
+        write_loans(conn, rng, loans, banks, codes, cities, industries, first_day, end, now, progress)
     if analyze:
-        _analyze(db)
+        analyze_tables(db)
     return Built(n_ent, len(banks), n_products, loans, time.perf_counter() - t0)
 
 
-def _loans(conn: Connection, rng: np.random.Generator, n: int, banks: list[_Bank], codes: list[str],
+def write_loans(conn: Connection, rng: np.random.Generator, n: int, banks: list[_Bank], codes: list[str],
            cities: list[str], industries: list[str], first_day: date, end: date, now: Any,
            progress: Callable[[str], None]) -> None:
     # Who lends: a few big banks and a long tail; the loan is booked at the head office or a branch.
@@ -247,7 +247,7 @@ def _loans(conn: Connection, rng: np.random.Generator, n: int, banks: list[_Bank
         progress(f"{min(n, start + CHUNK):,} loans")
 
 
-def _analyze(db: Database) -> None:
+def analyze_tables(db: Database) -> None:
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
