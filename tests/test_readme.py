@@ -77,6 +77,9 @@ COMMANDS: dict[str, Run] = {
     'xinyidai credit outcomes "var/demo-samples/贷款结果（第二批）.csv" && xinyidai credit train':
         Run("demo", ("新增", "小微企业评分卡 v2（待启用）")),
     "xinyidai credit report 91230103XY0000004H -o report.pdf": Run("demo", ("已写出 report.pdf",)),
+    # Oversight
+    "xinyidai oversight run 2026-11": Run("demo", ("KH-202611-202611-",)),
+    "xinyidai oversight indicators": Run("demo", ("* 2026.1",)),
     # The audit log and its checkpoints
     "xinyidai audit checkpoint": Run("demo", ("检查点",)),
     "xinyidai audit verify": Run("demo", ("审计链完整",)),
@@ -137,6 +140,8 @@ COMMANDS: dict[str, Run] = {
         Run("bench", ("RESULT market",), (("--loans 1000000", "--loans 2000"),), why="size"),
     ".venv/bin/python bench/policy.py --loans 1000000":
         Run("bench", ("RESULT policy",), (("--loans 1000000", "--loans 2000"),), why="size"),
+    ".venv/bin/python bench/oversight.py --entities 1000000":
+        Run("bench", ("RESULT oversight",), (("--entities 1000000", "--entities 2000"),), why="size"),
 }
 
 

@@ -87,6 +87,11 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
                    + "、".join(f"{states.get(k, k)} {n}" for k, n in sorted(pd.claims.items()))
                    + (f"；批量申领 {pd.batch} 待审核" if pd.batch else "")
                    + (f"；担保合同 {pd.contract}（guarantor 账户）" if pd.contract else ""))
+    from xinyidai.demo import oversight as oversight_demo
+
+    od = oversight_demo.seed(db, clock.today())
+    typer.echo(f"考核督导：{len(od.runs)} 个月的各市（地）考核排名已计算（regulator 账户，/oversight），"
+               f"登记通知主要任务 {od.notice_tasks} 项（往年到期的 {od.closed} 项已办结），生成督办事项 {od.followups} 项")
     if pd.enterprise_loan:
         granted, _ = policy_demo.loan_dates(clock.today())
         typer.echo(f"enterprise 账户在 bank 账户所属银行有一笔未备案的贷款 {policy_demo.LOAN_REF}（{pd.enterprise_loan}，"
