@@ -65,6 +65,7 @@ from xinyidai.network import runtime as network_runtime
 from xinyidai.network.envelope import MAX_ENVELOPE_BYTES
 from xinyidai.network.runtime import RelayWorker
 from xinyidai.oversight import api as oversight_api
+from xinyidai.oversight import runtime as oversight_runtime
 from xinyidai.oversight.pages import banks as oversight_bank_pages
 from xinyidai.oversight.pages import ranking as oversight_ranking_pages
 from xinyidai.oversight.pages import reports as oversight_report_pages
@@ -225,6 +226,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
               asyncio.create_task(lists_runtime.chores(app)),
               asyncio.create_task(market_runtime.chores(app)),
               asyncio.create_task(network_runtime.deadline_chores(app)),
+              asyncio.create_task(oversight_runtime.chores(app)),
               asyncio.create_task(throttle.flush_periodically(app.state, n.db))]
     relay = RelayWorker(app, n.settings.network_interval_s)
     relay.start()

@@ -393,3 +393,23 @@ def test_a_provinces_report_reaches_the_national_node(tmp_path: Path) -> None:
     finally:
         for n in (province, national):
             n.kill()
+
+
+def test_the_node_prepares_last_months_report_by_itself_once(world: World) -> None:
+    from datetime import date
+
+    from xinyidai.oversight import runtime
+
+    assert runtime.last_month(date(2027, 1, 3)) == 202612 and runtime.last_month(date(2026, 11, 15)) == 202610
+    with world.db.session() as s:
+        number = runtime.monthly_report(s, world.ctx, "黑龙江省融资信用服务平台")  # the fixed clock: 2026-11-15
+    assert number == "JZ-CN230000-202610-1"
+    with world.db.session() as s:
+        assert runtime.monthly_report(s, world.ctx, "黑龙江省融资信用服务平台") is None  # one a month
+        rep = progress.get(s, number)
+        assert rep.prepared_by == "system" and rep.state == "draft" and rep.kind == "monthly"
+    with world.db.session() as s:  # any officer approves what the system prepared
+        assert progress.approve(s, world.ctx, "reg1", number).state == "approved"
+    with world.db.session() as s:  # a month with nothing in it: no report, nothing stored
+        assert runtime.monthly_report(s, world.ctx, "黑龙江省融资信用服务平台", date(2025, 3, 2)) is None
+        assert s.execute(select(func.count()).select_from(ProgressReport)).scalar_one() == 1
