@@ -16,7 +16,7 @@ from xinyidai.entities.models import MarketEntity
 from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.lists.models import WhiteList, WhiteListEntry
 from xinyidai.market.models import Application, Loan, Product, ProductVersion
-from xinyidai.network.models import Peer, Reconciliation
+from xinyidai.network.models import InboxEnvelope, Peer, Reconciliation, RefusedEnvelope
 from xinyidai.records.models import CreditRecord
 
 HARBIN, QIQIHAR = "230100", "230200"
@@ -36,6 +36,7 @@ def q(n: int) -> str:
 EXPECTED: dict[str, dict[str, float | None]] = {
     "S1": {HARBIN: 3, QIQIHAR: 1},
     "S2": {HARBIN: 20.0, QIQIHAR: 20.0},
+    "S3": {HARBIN: 20.0, QIQIHAR: None},
     "C1": {HARBIN: 1, QIQIHAR: 0},
     "C2": {HARBIN: 2.0, QIQIHAR: None},
     "C3": {HARBIN: 75.0, QIQIHAR: None},
@@ -139,6 +140,12 @@ def build(s: Session) -> None:
                               remote_count=1, remote_digest="x", status=st, difference={}, at=AS_OF)
                for c, d, st in (("tax", 1, "match"), ("tax", 2, "match"), ("license", 1, "match"),
                                 ("penalty", 1, "mismatch"))])
+    # Harbin's node sent 8 envelopes taken in November (and one in October) and 2 refused: 20 %.
+    s.add_all([InboxEnvelope(id=f"E{i}", sender="CN-230100", kind="records", nonce=f"n{i}", digest="x",
+                             received_at=NOV if i < 8 else datetime(2026, 10, 9, tzinfo=UTC), via="push", items=1,
+                             result={}, receipt={}) for i in range(9)])
+    s.add_all([RefusedEnvelope(claimed_id=f"R{i}", claimed_sender="CN-230100", code="SIGNATURE_INVALID",
+                               message="签名无效", via="push", at=NOV) for i in range(2)])
     # A white list of 2026-11-01 with two Harbin entities: h(0) got a loan on 11-10, h(3) none.
     wl = WhiteList(number="WL1", kind="whitelist", name="测试白名单", as_of=date(2026, 11, 1), origin_node="CN-230000",
                    entries=2, digest="0" * 64, status="published", created_at=AS_OF, created_by="t")

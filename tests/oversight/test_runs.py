@@ -60,7 +60,7 @@ def test_scores_totals_and_ranks(built: Database) -> None:
     assert first.values["S1"][1] == pytest.approx(100 * 3 / 17) or second.values["S1"][1] == pytest.approx(100 * 3 / 17)
     # Missing values are counted and score nothing.
     q = next(c for c in comp.results if c.city_code == QIQIHAR)
-    assert q.missing == 3 and q.values["C2"][1] is None and q.values["C2"][2] == 0
+    assert q.missing == 4 and q.values["C2"][1] is None and q.values["C2"][2] == 0
 
 
 def test_rank_is_competition_ranking_on_rounded_totals() -> None:
@@ -70,7 +70,7 @@ def test_rank_is_competition_ranking_on_rounded_totals() -> None:
 
 def test_minmax_scoring_directions_and_a_flat_field() -> None:
     system = indicators.default()
-    lower = next(i for i in system.indicators if i.direction == "lower")
+    lower = system.indicator("C2")  # at most 24 hours
     assert runs.score(lower, 12, None, None) == 100.0  # under the 24-hour target
     assert runs.score(lower, 48, None, None) == pytest.approx(50.0)
     minmax = next(i for i in system.indicators if i.method == "minmax")
@@ -102,7 +102,7 @@ def test_a_run_is_kept_and_never_recomputed_in_place(built: Database) -> None:
 def test_a_new_indicator_version_makes_a_new_run(built: Database) -> None:
     spec = copy.deepcopy(indicators.default().spec)
     spec["version"] = "2026.2"
-    spec["indicators"][0]["weight"], spec["indicators"][1]["weight"] = 0.15, 0.05
+    spec["indicators"][0]["weight"], spec["indicators"][1]["weight"] = 0.15, 0.01
     v2 = indicators.parse(spec)
     with built.session() as s:
         a = runs.run(s, NOV, "r")
@@ -182,3 +182,12 @@ def test_the_map_names_every_ranked_city_as_the_pages_do() -> None:
     geo = json.loads((resources.files("xinyidai.web") / "static" / "geo" / "heilongjiang.json").read_text("utf-8"))
     features = {f["properties"]["adcode"]: f["properties"]["name"] for f in geo["features"]}
     assert features == {c: runs.city_name(c) for c in runs.cities()}
+
+
+def test_the_refused_share_counts_only_the_citys_own_node_in_the_period(built: Database) -> None:
+    with built.session() as s:
+        r = runs.run(s, NOV, "r")
+        labels, rows, total = runs.drill_rows(s, r, HARBIN, "S3")
+        assert total == 2 and labels[2] == "拒收代码" and {row[2] for row in rows} == {"SIGNATURE_INVALID"}
+        v = runs.ranking(s, r).city(HARBIN).values["S3"]
+        assert (v[0].numerator, v[0].denominator) == (2.0, 10.0)  # the October envelope is outside

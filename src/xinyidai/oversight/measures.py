@@ -39,7 +39,7 @@ from xinyidai.kit import clock
 from xinyidai.lists.models import WhiteList, WhiteListEntry
 from xinyidai.market.figures import CONVERSION_DAYS, Period
 from xinyidai.market.models import Application, Loan, Product, ProductVersion
-from xinyidai.network.models import Peer, Reconciliation
+from xinyidai.network.models import InboxEnvelope, Peer, Reconciliation, RefusedEnvelope
 from xinyidai.records.models import CreditRecord
 
 CATALOGUE_CATEGORIES = 17  # the 17 kinds of information of the sharing list (notice point 五)
@@ -292,6 +292,38 @@ def reconciliation_agreement(f: Facts) -> dict[str, Value]:
     f.memo["evidence:reconciliations"] = sum(n for n, _ in got.values())
     return {c: Value(_pct(got[_p(c)][1], got[_p(c)][0]), float(got[_p(c)][1]), float(got[_p(c)][0]))
             if _p(c) in got else Value(None) for c in f.scope.cities}
+
+
+def _refusal_rows(scope: Scope, city: str, dialect: str) -> Select[Any]:
+    r, p = RefusedEnvelope.__table__, Peer.__table__
+    return (select(r.c.claimed_sender, r.c.claimed_id, r.c.code, r.c.message, r.c.at)
+            .select_from(r.join(p, p.c.code == r.c.claimed_sender))
+            .where(p.c.relation == "child", p.c.region_prefix.like(f"{_p(city)}%"), *scope.period.moments(r.c.at))
+            .order_by(r.c.at.desc(), r.c.id.desc()))
+
+
+@measure("relay_refused_share", "下级节点报文被拒比例", "%",
+         "统计期间内本市（地）节点发来的报文中，因签名、格式、重放、超限等原因被本节点拒收的比例；"
+         "未接入或期间内没有往来的市（地）无此值。", _refusal_rows, ("节点", "报文编号", "拒收代码", "原因", "时间"))
+def relay_refused_share(f: Facts) -> dict[str, Value]:
+    nodes = f._once("nodes", lambda: _child_nodes(f.conn))
+    codes = {n["code"]: prefix for prefix, n in nodes.items()}
+    if not codes:
+        return {c: Value(None) for c in f.scope.cities}
+    i, r = InboxEnvelope.__table__, RefusedEnvelope.__table__
+    taken = dict(f.conn.execute(select(i.c.sender, func.count()).where(i.c.sender.in_(list(codes)),
+                                                                      *f.scope.period.moments(i.c.received_at))
+                                .group_by(i.c.sender)).all())
+    refused = dict(f.conn.execute(select(r.c.claimed_sender, func.count())
+                                  .where(r.c.claimed_sender.in_(list(codes)), *f.scope.period.moments(r.c.at))
+                                  .group_by(r.c.claimed_sender)).all())
+    f.memo["evidence:envelopes"] = sum(taken.values()) + sum(refused.values())
+    by_prefix = {codes[code]: (int(taken.get(code, 0)), int(refused.get(code, 0))) for code in codes}
+    out = {}
+    for c in f.scope.cities:
+        ok, bad = by_prefix.get(_p(c), (0, 0))
+        out[c] = Value(_pct(bad, ok + bad), float(bad), float(ok + bad))
+    return out
 
 
 def _registration_rows(scope: Scope, city: str, dialect: str) -> Select[Any]:
