@@ -380,23 +380,34 @@ def measure(conn: Connection) -> Timings:
                    {label: rest[key][0] for key, label in labels.items()}, main["figures"][1])
 
 
-def _database(args: argparse.Namespace) -> Database:
-    if args.engine == "postgresql":
-        if not args.database_url.startswith("postgresql"):
-            sys.exit("--engine postgresql needs --database-url postgresql://… (a database this run may wipe)")
-        db = Database(args.database_url)
-        if not args.reuse:
+def open_database(url: str | None, *, reuse: bool, workdir: Path | None, name: str) -> Database:
+    """The benchmark's database: PostgreSQL at `url` (its public schema wiped unless `reuse`), else a SQLite
+    file `name`.db in `workdir` (a new temporary folder by default). The benchmarks of the market, policy and
+    oversight all open theirs here."""
+    if url:
+        if not url.startswith("postgresql"):
+            sys.exit("--database-url: a PostgreSQL database this run may wipe (postgresql+psycopg://…)")
+        db = Database(url)
+        if not reuse:
             with db.engine.begin() as conn:
                 conn.execute(text("DROP SCHEMA public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
         return db
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="xyd-bench-market-"))
+    work = workdir or Path(tempfile.mkdtemp(prefix=f"xyd-bench-{name}-"))
     work.mkdir(parents=True, exist_ok=True)
-    path = work / "market.db"
-    if not args.reuse:
+    path = work / f"{name}.db"
+    if not reuse:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+    print(f"SQLite database {path}", flush=True)
     return Database(f"sqlite:///{path}")
+
+
+def _database(args: argparse.Namespace) -> Database:
+    if args.engine == "postgresql" and not args.database_url:
+        sys.exit("--engine postgresql needs --database-url postgresql://… (a database this run may wipe)")
+    return open_database(args.database_url if args.engine == "postgresql" else None, reuse=args.reuse,
+                         workdir=args.workdir, name="market")
 
 
 def main() -> None:

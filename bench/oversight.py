@@ -41,7 +41,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -49,12 +48,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.market import ENTITY_COLUMNS, analyze_tables, best_of, make_banks, write_loans  # noqa: E402
+from bench.market import ENTITY_COLUMNS, analyze_tables, best_of, make_banks, open_database, write_loans  # noqa: E402
 
 from xinyidai.entities.codes import make_uscc  # noqa: E402
 from xinyidai.entities.industries import DEMO_INDUSTRY_WEIGHTS  # noqa: E402
@@ -320,23 +319,7 @@ def direct_records(conn: Connection, period: Any) -> int:
 
 
 def _database(args: argparse.Namespace) -> Database:
-    if args.database_url:
-        if not args.database_url.startswith("postgresql"):
-            sys.exit("--database-url: a PostgreSQL database this run may wipe (postgresql+psycopg://…)")
-        db = Database(args.database_url)
-        if not args.reuse:
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-        return db
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="xyd-bench-oversight-"))
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / "oversight.db"
-    if not args.reuse:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    print(f"SQLite database {path}", flush=True)
-    return Database(f"sqlite:///{path}")
+    return open_database(args.database_url, reuse=args.reuse, workdir=args.workdir, name="oversight")
 
 
 def main() -> None:

@@ -43,7 +43,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from datetime import date, timedelta
@@ -55,7 +54,7 @@ from sqlalchemy import delete, event, func, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.market import build  # noqa: E402
+from bench.market import build, open_database  # noqa: E402
 
 from xinyidai.entities.industries import DIVISIONS  # noqa: E402
 from xinyidai.kit import clock, migrate  # noqa: E402
@@ -295,22 +294,10 @@ def plans(db: Database, captured: Captured) -> str:
 # ── main ────────────────────────────────────────────────────────────────────────────────────────────────
 
 def _database(args: argparse.Namespace) -> Database:
-    if args.engine == "postgresql":
-        if not args.database_url.startswith("postgresql"):
-            sys.exit("--engine postgresql needs --database-url postgresql+psycopg://… (a database this run may wipe)")
-        db = Database(args.database_url)
-        if not args.reuse:
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE"))
-                conn.execute(text("CREATE SCHEMA public"))
-        return db
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="xyd-bench-policy-"))
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / "policy.db"
-    if not args.reuse:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return Database(f"sqlite:///{path}")
+    if args.engine == "postgresql" and not args.database_url:
+        sys.exit("--engine postgresql needs --database-url postgresql+psycopg://… (a database this run may wipe)")
+    return open_database(args.database_url if args.engine == "postgresql" else None, reuse=args.reuse,
+                         workdir=args.workdir, name="policy")
 
 
 def main() -> None:

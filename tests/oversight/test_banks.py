@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +18,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
+from tests.oversight import signin
 from xinyidai.accounts.models import User
 from xinyidai.entities.codes import make_uscc
 from xinyidai.entities.models import MarketEntity
@@ -264,13 +264,8 @@ def test_one_bank_detail_lists_branches_and_products(world: Database) -> None:
 
 # ── the page ────────────────────────────────────────────────────────────────────────────────────────────
 
-def _login(app: Any, username: str) -> TestClient:
-    c = TestClient(app, base_url="http://testserver")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
-    r = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
-               follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return c
+def _login(app: Any, username: str) -> Any:
+    return signin.login(app, username, PASSWORD)
 
 
 @pytest.fixture

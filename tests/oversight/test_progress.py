@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from tests.oversight import signin
 from xinyidai.entities.codes import make_uscc
 from xinyidai.kit import clock
 from xinyidai.kit.crypto.suite import get_suite
@@ -247,14 +248,7 @@ PASSWORD = "correct-horse-9"
 
 
 def _login(app: Any, username: str) -> Any:
-    from fastapi.testclient import TestClient
-
-    c = TestClient(app, base_url="http://testserver")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
-    r = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
-               follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return c
+    return signin.login(app, username, PASSWORD)
 
 
 def _token(html: str) -> str:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from tests.oversight import province
+from tests.oversight import province, signin
 from tests.oversight.province import HARBIN
 from xinyidai.accounts.models import User
 from xinyidai.kit import clock
@@ -28,17 +28,12 @@ from xinyidai.oversight.models import IndicatorSystemVersion, Run
 PASSWORD = "correct horse battery staple"
 
 
-def _login(app: Any, username: str) -> TestClient:
-    c = TestClient(app, base_url="http://testserver")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
-    r = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
-               follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return c
+def _login(app: Any, username: str) -> Any:
+    return signin.login(app, username, PASSWORD)
 
 
 def _csrf(c: TestClient, path: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', c.get(path).text).group(1)  # type: ignore[union-attr]
+    return signin.token_of(c.get(path).text)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tests.oversight import signin
 from xinyidai.accounts.models import User
 from xinyidai.entities.codes import make_uscc
 from xinyidai.kit import audit, clock
@@ -276,12 +277,8 @@ def _token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
 
 
-def _login(app: Any, username: str) -> TestClient:
-    c = TestClient(app, base_url="http://testserver")
-    r = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": _token(c.get("/login").text),
-                               "next": "/"}, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    return c
+def _login(app: Any, username: str) -> Any:
+    return signin.login(app, username, PASSWORD)
 
 
 @pytest.fixture

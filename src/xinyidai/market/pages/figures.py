@@ -111,10 +111,10 @@ def charts(rep: Report) -> dict[str, dict[str, Any]]:
 
 # ── cells as the page writes them ───────────────────────────────────────────────────────────────────────
 
-def cell(v: Any, kind: str) -> str:
-    """A table value on the page: thousands separators, the places of the files, — for nothing."""
+def cell(v: Any, kind: str, empty: str = "—") -> str:
+    """A table value on the page: thousands separators, the places of the files, `empty` for nothing."""
     if v is None:
-        return "—"
+        return empty
     if kind == COUNT:
         return f"{v:,}"
     if kind == WAN and isinstance(v, Decimal):

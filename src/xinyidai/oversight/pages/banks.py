@@ -7,7 +7,6 @@ Thin: the numbers come from `oversight.banks`; the chart is a complete ECharts o
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -18,7 +17,8 @@ from sqlalchemy.orm import Session
 from xinyidai.kit.errors import InvalidInput, NotFound
 from xinyidai.kit.pagination import MAX_PAGE, PageRequest
 from xinyidai.kit.principal import Principal
-from xinyidai.market.figures import COUNT, HOURS, PCT, WAN, Period, csv_bytes, hours, pct, wan, xlsx_bytes
+from xinyidai.market.figures import Period, csv_bytes, hours, pct, wan, xlsx_bytes
+from xinyidai.market.pages import figures as figures_pages
 from xinyidai.oversight import banks
 from xinyidai.web.deps import db_session, require
 from xinyidai.web.templating import no_store, render
@@ -46,17 +46,9 @@ def chart(mon: banks.Monitoring) -> dict[str, Any]:
 
 
 def cell(v: Any, kind: str) -> str:
-    """A value as the page writes it: thousands separators, the files' places, 无 for a rate of nothing (a
-    dash reads as 一 in a CJK font)."""
-    if v is None:
-        return "无"
-    if kind == COUNT:
-        return f"{v:,}"
-    if kind == WAN and isinstance(v, Decimal):
-        return f"{v:,.2f}"
-    if kind in (PCT, HOURS) and isinstance(v, Decimal):
-        return f"{v:,.1f}"
-    return str(v)
+    """A value as the page writes it (market's figures' cells), with 无 for a rate of nothing: a dash reads as
+    一 in a CJK font."""
+    return figures_pages.cell(v, kind, empty="无")
 
 
 def _q(d: dict[str, Any]) -> str:
