@@ -146,3 +146,23 @@ def test_a_bad_indicator_file_is_refused_with_every_error_listed(clients: dict[s
     # The operator may read the system but not load one.
     assert clients["op"].post("/oversight/indicators", data={"csrf_token": _csrf(clients["op"], "/oversight")},
                               files={"file": ("a.yaml", b"x", "application/x-yaml")}).status_code == 403
+
+
+def test_banks_tasks_and_reports_as_json(clients: dict[str, Any]) -> None:
+    reg = clients["reg"]
+    lines = reg.get("/api/v1/oversight/banks?from=2026-11&to=2026-11")
+    assert lines.status_code == 200, lines.text
+    bank = next(b for b in lines.json() if b["code"] == province.BANK)
+    # Harbin's and Qiqihar's November loans are all the test bank's: 600 万元 in three loans, two first loans.
+    assert bank["loans"] == 3 and bank["granted"] == pytest.approx(6_000_000.0) and bank["first_loans"] == 2
+    assert reg.get("/api/v1/oversight/banks?from=2026-13").json()["error"] == "BAD_MONTH"
+    token = _csrf(reg, "/oversight")
+    reg.post("/oversight/tasks/notice", data={"csrf_token": token})
+    listed = reg.get("/api/v1/oversight/tasks?kind=notice").json()
+    assert len(listed) == 14 and listed[0]["deadline"] <= listed[-1]["deadline"]
+    assert all(t["overdue"] for t in listed if t["deadline"] < "2026-11-15" and t["state"] != "done")
+    assert reg.get("/api/v1/oversight/tasks?state=nope").status_code == 422
+    assert reg.get("/api/v1/oversight/reports").json() == []
+    for who in ("teller", "ent"):
+        assert clients[who].get("/api/v1/oversight/banks").status_code == 403
+        assert clients[who].get("/api/v1/oversight/tasks").status_code == 403

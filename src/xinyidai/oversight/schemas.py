@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -51,3 +51,53 @@ class RankingOut(BaseModel):
     run: RunOut
     system_name: str
     cities: list[CityOut]
+
+
+class BankLineOut(BaseModel):
+    code: str
+    name: str
+    institutions: int = Field(description="已接入机构（总行及状态正常的分支机构）")
+    products_published: int = Field(description="本期首次发布的产品")
+    products_live: int = Field(description="当前在架产品")
+    applications: int
+    responded: int
+    accepted: int
+    accept_rate: float | None
+    breached: int = Field(description="期间内提交且曾超时的申请")
+    loans: int
+    granted: float = Field(description="授信额（元）")
+    credit_share_amount: float | None
+    first_loans: int
+    first_share_count: float | None
+    median_first_response_hours: float | None
+
+
+class TaskOut(BaseModel):
+    number: str
+    kind: str
+    title: str
+    clause: str | None
+    owner: str
+    city_code: str | None
+    deadline: date
+    state: str
+    overdue: bool
+    indicator: str | None
+    answered_at: datetime | None
+    closed_at: datetime | None
+
+
+class ReportSummaryOut(BaseModel):
+    number: str
+    origin_node: str | None
+    node_name: str
+    kind: str
+    period: str
+    state: str
+    loans: int | None
+    granted: float | None = Field(description="授信额（元）")
+    credit_share: float | None
+    first_share: float | None
+    progress_share: float | None = Field(description="累计授信目标完成率")
+    open_tasks: int | None
+    overdue_tasks: int | None
