@@ -20,11 +20,13 @@ from fastapi.staticfiles import StaticFiles
 
 from xinyidai import __version__
 from xinyidai.access import api as access_api
+from xinyidai.access import gauges as access_gauges
 from xinyidai.access import runtime as access_runtime
 from xinyidai.access.pages import bank as access_bank_pages
 from xinyidai.access.pages import enterprise as access_enterprise_pages
 from xinyidai.access.pages import staff as access_staff_pages
 from xinyidai.accounts import pages as accounts_pages
+from xinyidai.audit import gauges as audit_gauges
 from xinyidai.audit import labels as audit_labels
 from xinyidai.audit import pages as audit_pages
 from xinyidai.catalog import api as catalog_api
@@ -33,6 +35,7 @@ from xinyidai.catalog import values as catalog_values
 from xinyidai.catalog.schema import load_catalog
 from xinyidai.config import Settings, load_settings
 from xinyidai.credit import api as credit_api
+from xinyidai.credit import gauges as credit_gauges
 from xinyidai.credit import pages as credit_pages
 from xinyidai.credit import runtime as credit_runtime
 from xinyidai.credit.pages import MAX_CSV as OUTCOMES_MAX_BYTES
@@ -60,6 +63,7 @@ from xinyidai.market.pages import feedback as market_feedback_pages
 from xinyidai.market.pages import figures as market_figures_pages
 from xinyidai.market.pages import staff as market_staff_pages
 from xinyidai.network import api as network_api
+from xinyidai.network import gauges as network_gauges
 from xinyidai.network import pages as network_pages
 from xinyidai.network import runtime as network_runtime
 from xinyidai.network.envelope import MAX_ENVELOPE_BYTES
@@ -77,6 +81,7 @@ from xinyidai.policy.pages import enterprise as policy_enterprise_pages
 from xinyidai.policy.pages import figures as policy_figures_pages
 from xinyidai.policy.pages import office as policy_office_pages
 from xinyidai.records import api as records_api
+from xinyidai.records import gauges as records_gauges
 from xinyidai.records import pages as records_pages
 from xinyidai.records.loading import mark_interrupted
 from xinyidai.records.runtime import watch_deliveries
@@ -84,7 +89,7 @@ from xinyidai.reports import api as reports_api
 from xinyidai.reports import pages as reports_pages
 from xinyidai.reports.pages import MAX_PDF_UPLOAD
 from xinyidai.reports.render import TEMPLATE_FILTERS as REPORT_FILTERS
-from xinyidai.web import health
+from xinyidai.web import health, metrics
 from xinyidai.web.deps import Node
 from xinyidai.web.errors import ERROR_RESPONSES, install_handlers
 from xinyidai.web.headers import SecurityHeaders
@@ -140,9 +145,12 @@ NAV: list[NavEntry] = [
     ("/oversight/reports", "进展报告", {"regulator", "operator"}),
 ]
 
+# What Prometheus scrapes from the database: each module registers its reader in kit.metrics.COLLECTORS.
+GAUGES = (records_gauges, network_gauges, access_gauges, audit_gauges, credit_gauges)
+
 # Routes are matched in this order, router by router: the machine-facing hot paths — institutions'
 # queries and verifications, peers' envelopes and receipts — come right after the health check.
-ROUTERS = (health, access_api, network_api, catalog_api, catalog_pages, entities_api, entities_pages,
+ROUTERS = (health, metrics, access_api, network_api, catalog_api, catalog_pages, entities_api, entities_pages,
            records_api, records_pages, institutions_api, institutions_pages, accounts_pages,
            access_enterprise_pages, access_bank_pages, access_staff_pages, audit_pages, network_pages,
            credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
@@ -203,6 +211,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, csp=CSP)  # outermost: refusals of bodies carry the headers too
     for m in ROUTERS:
         app.include_router(m.router)
+    metrics.install(app)  # /metrics registry + request middleware (outermost: body refusals are counted too)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

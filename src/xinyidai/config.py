@@ -47,6 +47,8 @@ class Settings:
     network_interval_s: float = 1.0
     # How long an approved security assessment of a child node holds before it must be re-assessed (point 10).
     assessment_valid_days: int = 365
+    # Bearer token for GET /metrics from off this host (loopback needs none); never logged.
+    metrics_token: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
