@@ -118,6 +118,10 @@ COMMANDS: dict[str, Run] = {
             why="a password in place of the ellipsis"),
     ".venv/bin/xinyidai serve --host 127.0.0.1 --port 8000 --workers 4":
         Run("production", subs=(("--port 8000", "--port {port}"),), why="a free port; runs until it answers"),
+    "XINYIDAI_BACKUP_PASSPHRASE=… .venv/bin/xinyidai backup /backups/hlj-20261207.tar":
+        Run("not run", why="tests/ops/test_backup.py backs up a node with keys under load through this command"),
+    "XINYIDAI_BACKUP_PASSPHRASE=… .venv/bin/xinyidai restore /backups/hlj-20261207.tar":
+        Run("not run", why="tests/ops/test_backup.py restores through this command into a fresh directory"),
     # Benchmarks, at small sizes
     ".venv/bin/python bench/ingest.py --rows 1000000 --engine sqlite":
         Run("bench", ("RESULT ingest",), (("--rows 1000000", "--rows 2000"),), why="size"),

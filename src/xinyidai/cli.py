@@ -16,6 +16,7 @@ from xinyidai.incidents import reporting  # noqa: F401 - registers the "incident
 from xinyidai.lists import whitelists  # noqa: F401 - registers the "whitelist" envelope kind for network import
 from xinyidai.market import envelopes, signals  # noqa: F401 - register the market's envelope kinds and list signals
 from xinyidai.network.cli import network_app, node_app
+from xinyidai.ops.cli import backup, restore
 from xinyidai.oversight import progress  # noqa: F401 - registers the "progress_report" envelope kind
 from xinyidai.oversight.cli import oversight_app
 from xinyidai.records.cli import ingest
@@ -34,6 +35,8 @@ app.add_typer(network_app, name="network")
 credit_app.command("report")(report)
 app.add_typer(credit_app, name="credit")
 app.add_typer(oversight_app, name="oversight")
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 
 @db_app.command("upgrade")
