@@ -344,7 +344,7 @@ def test_postgresql_backup_under_load_and_restore(tmp_path: Path, _pg_ready: boo
     assert m["database"]["kind"] == "postgresql" and m["audit_head"]["count"] >= 50
     assert m["row_counts"]["audit_events"] == m["audit_head"]["count"]
     password = make_url(PG_URL).password
-    assert calls and all(password not in " ".join(args) for args, _ in calls)
+    assert calls and (password is None or all(password not in " ".join(args) for args, _ in calls))
     assert calls[0][1].get("PGPASSWORD") == password
     fresh = _settings(tmp_path / "fresh" / "var", PG_URL)
     _refused("BACKUP_TARGET_NOT_EMPTY", fresh, result.path)
