@@ -1,5 +1,7 @@
 """The node network in the browser: a city's application reviewed by two officers at the province (review
-queue → peer's file → check → decision), then the topology page showing the records the city sends.
+queue → peer's file → check → decision), then the topology page showing the records the city sends; then the
+province's progress report — prepared by its business-environment office, approved and sent by a second
+person — shown and compared at the national node.
 
 Real nodes (tests/network/nodes.py): the province and the city are `xinyidai serve` processes with their
 own databases; the officers are real users created through `xinyidai user add`.
@@ -27,7 +29,7 @@ def _add_user(node: Node, username: str, role: str, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def province_and_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node]]:
+def province_and_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node, Node]]:
     root: Path = tmp_path_factory.mktemp("net-e2e")
     national = Node("CN", "national", "全国中小企业融资综合信用服务平台", root / "national")
     province = Node("CN-230000", "provincial", "黑龙江省融资信用服务平台", root / "province")
@@ -48,14 +50,14 @@ def province_and_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         path.write_text(json.dumps(ASSESSMENT, ensure_ascii=False), encoding="utf-8")
         city.cli("node", "apply", "--contact", "哈尔滨市信用中心 运维 0451-12345", "--assessment", str(path),
                  "--region", "2301")
-        yield province, city
+        yield province, city, national
     finally:
         for n in (city, province, national):
             n.kill()
 
 
 def test_review_queue_and_topology(province_and_city, page, screenshot) -> None:  # noqa: ANN001
-    province, city = province_and_city
+    province, city, _ = province_and_city
     base = province.url
 
     # the registration officer: the queue, the file, the check
@@ -111,3 +113,52 @@ def test_review_queue_and_topology(province_and_city, page, screenshot) -> None:
     assert page.locator("[data-topology-chart] canvas").count() >= 1
     assert errors == []  # the redraw after each refresh must not trip ECharts
     screenshot(page, "network-04-topology")
+
+
+def test_the_province_reports_up_and_the_national_node_shows_it(province_and_city, browser, tmp_path) -> None:  # noqa: ANN001
+    from datetime import datetime
+
+    from helpers import desktop_page, shooter
+
+    from xinyidai.kit import clock
+
+    province, city, national = province_and_city
+    _add_user(province, "zhao-reg", "regulator", "省营商环境建设监督局 赵监管")
+    _add_user(national, "cn-reg", "regulator", "国家平台 监管人员")
+    # The city's records reach the province in this month (the test above connected it): a month to report on.
+    wait_for(lambda: province.count("SELECT count(*) FROM credit_records WHERE origin_node = 'CN-230100'") > 0,
+             timeout=90)
+    month = datetime.now(clock.CHINA_TZ).strftime("%Y-%m")
+    shot = shooter(tmp_path)
+    office, second, nation = desktop_page(browser), desktop_page(browser), desktop_page(browser)
+    try:
+        login(office, province.url, "zhao-reg", PASSWORD)
+        office.goto(province.url + "/oversight/reports")
+        office.locator("#prepare-form input[name=from]").fill(month)
+        office.locator("#prepare-form button").click()
+        office.wait_for_url("**done=prepared")
+        number = office.locator("#report-facts code").first.inner_text()
+        assert office.locator("#approve-form").count() == 0  # not by the one who prepared it
+
+        login(second, province.url, "wang-op", PASSWORD)
+        second.goto(f"{province.url}/oversight/reports/{number}")
+        second.locator("#approve-form button").click()
+        second.wait_for_url("**done=approved")
+        second.locator("#send-form button").click()
+        second.wait_for_url("**done=sent")
+        assert second.locator("#report-state").get_attribute("data-state") == "sent"
+        shot(second, "network-05-report-sent")
+
+        # The province's relay delivers it; the national node lists the province's latest report.
+        wait_for(lambda: national.count("SELECT count(*) FROM oversight_reports WHERE origin_node = 'CN-230000'") > 0,
+                 timeout=90)
+        login(nation, national.url, "cn-reg", PASSWORD)
+        nation.goto(national.url + "/oversight/reports")
+        row = nation.locator("#children [data-node='CN-230000']")
+        assert number in row.inner_text()
+        shot(nation, "network-06-national-reports")
+        pdf = nation.request.get(f"{national.url}/oversight/reports/CN-230000-{number}.pdf")
+        assert pdf.ok and pdf.body()[:5] == b"%PDF-"
+    finally:
+        for pg in (office, second, nation):
+            pg.context.close()
