@@ -17,6 +17,9 @@ from xinyidai.kit.notify import NOTIFIERS
 
 ROLES = ("national", "provincial", "municipal")
 SUITES = ("sm", "intl")
+LOG_FORMATS = ("auto", "text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+BACKGROUND = ("inline", "worker")
 NODE_FILE_KEYS = ("node_code", "node_role", "node_name", "crypto_suite", "public_url", "parent_url", "parent_mode")
 
 
@@ -49,6 +52,17 @@ class Settings:
     assessment_valid_days: int = 365
     # Bearer token for GET /metrics from off this host (loopback needs none); never logged.
     metrics_token: str = field(default="", repr=False)
+    # Logs: "text" for a terminal, "json" (one event a line) for a log platform, "auto": text on a TTY else json.
+    log_format: str = "auto"
+    log_level: str = "INFO"
+    # Addresses of reverse proxies whose X-Forwarded-For / -Proto is believed (comma-separated IPs or CIDRs);
+    # a request from anywhere else is taken at its socket address.
+    trusted_proxies: str = "127.0.0.1"
+    # Where background chores (relay, deadlines, evaluations, reports) run: "inline" in each web process, or
+    # "worker" in a separate `xinyidai worker` process (then web processes run none).
+    background: str = "inline"
+    # After `xinyidai node rotate-key`, how long peers accept the old key beside the new one.
+    key_overlap_hours: int = 168
     secret_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +72,14 @@ class Settings:
             raise ConfigError(f"密码套件 crypto_suite 必须是 {'/'.join(SUITES)} 之一，当前为 {self.crypto_suite!r}")
         if self.notifier not in NOTIFIERS:
             raise ConfigError(f"通知方式 notifier 必须是 {'/'.join(NOTIFIERS)} 之一，当前为 {self.notifier!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"日志格式 log_format 必须是 {'/'.join(LOG_FORMATS)} 之一，当前为 {self.log_format!r}")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"日志级别 log_level 必须是 {'/'.join(LOG_LEVELS)} 之一，当前为 {self.log_level!r}")
+        if self.background not in BACKGROUND:
+            raise ConfigError(f"后台任务 background 必须是 {'/'.join(BACKGROUND)} 之一，当前为 {self.background!r}")
+        if not 1 <= self.key_overlap_hours <= 24 * 90:
+            raise ConfigError("密钥轮换重叠期 key_overlap_hours 应在 1 至 2160 小时之间")
         if not 0.0 <= self.reject_threshold <= 1.0:
             raise ConfigError("拒收阈值 reject_threshold 必须在 0 与 1 之间")
         if not 31 <= self.assessment_valid_days <= 3660:
