@@ -35,13 +35,14 @@ serve: setup
 
 # The whole suite on SQLite; again on PostgreSQL when XINYIDAI_TEST_POSTGRES_URL names a database (but the
 # README's commands, which the SQLite pass runs — its PostgreSQL benchmark on that database —, and the
-# browser and node-process tests, which have their own PostgreSQL run below).
+# browser and node-process tests, which have their own PostgreSQL run below). Each xdist worker of the
+# PostgreSQL pass works in a database of its own beside the named one (tests/conftest.py).
 test: setup
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -n 2 --dist loadscope tests
 	@if [ -n "$$XINYIDAI_TEST_POSTGRES_URL" ]; then \
 	  echo "== the suite again on PostgreSQL"; \
-	  XINYIDAI_TEST_DATABASE_URL="$$XINYIDAI_TEST_POSTGRES_URL" $(VENV)/bin/pytest -q -m "not e2e" \
+	  XINYIDAI_TEST_DATABASE_URL="$$XINYIDAI_TEST_POSTGRES_URL" $(VENV)/bin/pytest -q -n 2 --dist loadscope -m "not e2e" \
 	    --ignore=tests/network/test_relay.py --ignore=tests/network/test_faults.py \
 	    --ignore=tests/network/test_exchange.py --ignore=tests/test_readme.py tests; \
 	fi

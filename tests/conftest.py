@@ -11,15 +11,33 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import OperationalError
 
 from xinyidai.catalog.schema import Catalog, load_catalog
 from xinyidai.kit import clock, migrate
-from xinyidai.kit.db import Database
+from xinyidai.kit.db import Database, make_engine
 from xinyidai.models import metadata
 
-PG_URL = os.environ.get("XINYIDAI_TEST_DATABASE_URL", "")
+
+def _own_database(url: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own beside the named one (created on first use):
+    every test truncates all tables, so two workers sharing one would wipe each other's rows mid-test. Later
+    readers of the variable (node processes started by tests, the backup test) see the worker's database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker:
+        return url
+    own = make_url(url).set(database=f"{make_url(url).database}_{worker}")
+    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": own.database}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    engine.dispose()
+    os.environ["XINYIDAI_TEST_DATABASE_URL"] = own.render_as_string(hide_password=False)
+    return os.environ["XINYIDAI_TEST_DATABASE_URL"]
+
+
+PG_URL = _own_database(os.environ.get("XINYIDAI_TEST_DATABASE_URL", ""))
 FIXED_NOW = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 
 
