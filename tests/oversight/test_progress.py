@@ -10,7 +10,7 @@ import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +224,35 @@ def test_a_bad_report_is_refused_and_nothing_stored(world: World, payload: dict[
         exchange.apply(s, world.ctx, "progress_report", sender, bad)
     assert exc.value.code == code
     assert _received(world) == []
+
+
+def _rotated(w: World, until: datetime) -> None:
+    """The city rotated its key (network.keys): the one its report was signed with is now the retiring one."""
+    new = get_suite("sm").generate_identity()
+    with w.db.session() as s:
+        peer = s.get(Peer, CITY)
+        peer.retiring_key_id, peer.retiring_public_key, peer.retiring_until = \
+            peer.key_id, dict(peer.public_key), until
+        peer.key_id, peer.public_key = new.key_id, dict(new.public_bundle())
+
+
+def test_a_report_signed_before_the_childs_key_rotation(world: World, payload: dict[str, Any]) -> None:
+    """Signed by the key the child has since rotated away from: taken while the overlap lasts, and still
+    verified on the page afterwards; refused once the overlap is over."""
+    _rotated(world, clock.now() - timedelta(seconds=1))
+    with world.db.session() as s, pytest.raises(ExchangeRefused) as exc:
+        exchange.apply(s, world.ctx, "progress_report", CITY, copy.deepcopy(payload))
+    assert exc.value.code == "REPORT_SIGNATURE_INVALID" and _received(world) == []
+    with world.db.session() as s:
+        s.get(Peer, CITY).retiring_until = clock.now() + timedelta(hours=1)
+    with world.db.session() as s:
+        assert exchange.apply(s, world.ctx, "progress_report", CITY, payload) == {"stored": 1}
+    with world.db.session() as s:
+        rep = progress.get(s, f"{CITY}-JZ-CN230100-202610-1")
+        peer = s.get(Peer, CITY)
+        key = progress.peer_signing_key(peer, rep.signature["key_id"])
+        assert key == world.child.identity.public_bundle() and progress.verify(rep, key)
+        assert progress.peer_signing_key(peer, "no-such-key") is None
 
 
 def test_a_payload_without_a_report_is_refused(world: World) -> None:

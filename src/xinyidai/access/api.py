@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from xinyidai.access import anomalies, authorizations, log, runtime, sharing, verification
 from xinyidai.access.schemas import GrantIn, VerificationIn
 from xinyidai.kit.audit import Signer
+from xinyidai.kit.node_key import published_keys
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.web.deps import Caller, caller, db_session, node, require
@@ -104,10 +105,12 @@ async def verify(code: str, request: Request, body: VerificationIn, request_id: 
     return JsonBody(await bank.run(work))
 
 
-@router.get("/node-key", summary="本节点用于签名回执与审计检查点的公钥")
+@router.get("/node-key", summary="本节点用于签名回执与审计检查点的公钥（及轮换前用过的全部公钥）")
 def node_key(request: Request, p: Principal = Depends(require())) -> dict[str, Any]:
     sig = runtime.signer(request)
-    return {"suite": sig.suite, "key_id": sig.key_id, "public_key": sig.public_key}
+    # Receipts name the key that signed them: one signed before a key rotation verifies with `published`.
+    return {"suite": sig.suite, "key_id": sig.key_id, "public_key": sig.public_key,
+            "published": published_keys(node(request).settings.var_dir)}
 
 
 # ── authorizations ───────────────────────────────────────────────────────────────────────────────────────

@@ -17,7 +17,7 @@ from xinyidai.access.policy import Policy, default_policy
 from xinyidai.kit.audit import Signer
 from xinyidai.kit.db import write_lock
 from xinyidai.kit.errors import DomainError, Forbidden
-from xinyidai.kit.node_key import node_signer
+from xinyidai.kit.node_key import node_identity, node_signer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -52,13 +52,16 @@ _signer_lock = threading.Lock()
 
 def app_signer(app: Any) -> Signer:
     """The node's signer, loaded once (unsealing the key file costs scrypt's ~0.5 s and 128 MiB, which a
-    burst of first requests must not each pay)."""
+    burst of first requests must not each pay), and again after the node's key was rotated."""
     state = app.state
-    if getattr(state, "signer", None) is None:
+    n = state.node
+    if getattr(state, "signer", None) is None or getattr(state, "signer_of", None) is not node_identity(
+            n.settings.var_dir, n.settings.crypto_suite):
         with _signer_lock:
-            if getattr(state, "signer", None) is None:
-                n = state.node
+            identity = node_identity(n.settings.var_dir, n.settings.crypto_suite)
+            if getattr(state, "signer", None) is None or getattr(state, "signer_of", None) is not identity:
                 state.signer = node_signer(n.settings.var_dir, n.settings.crypto_suite)
+                state.signer_of = identity
     return state.signer
 
 

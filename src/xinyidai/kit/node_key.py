@@ -19,6 +19,13 @@ database cannot change it (see `kit.audit`):
 
 Both are public data (no secret in them), kept with the key because they share its trust: back them up with
 it, and out of database dumps.
+
+Key rotation (`rotate`): a new key file is written and published *before* the pointer file switches to it, so
+nothing is ever signed by a key that `published.jsonl` does not list. `rotations.jsonl` (append-only) records
+each switch with its overlap and each early retirement, for `key_list`. A running process notices the switch
+by the pointer file: `node_identity` looks at it at most every RECHECK_S seconds, so uvicorn workers, the relay
+and a separate worker move to the new key without a restart. Earlier key files stay (`earlier_identities`):
+envelopes sealed to an earlier key still open.
 """
 
 from __future__ import annotations
@@ -26,16 +33,30 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from xinyidai.kit import clock
 from xinyidai.kit.audit import Anchors, SignedHead, Signer, Witness
-from xinyidai.kit.crypto.keystore import load_or_create_identity
+from xinyidai.kit.crypto.keystore import (
+    CURRENT_FILE,
+    create_rotated,
+    key_files,
+    load_or_create_identity,
+    read_header,
+    read_keyfile,
+    resolve_passphrase,
+    switch_current,
+)
 from xinyidai.kit.crypto.suite import Identity, get_suite
 
 PUBLISHED_FILE = "published.jsonl"
+ROTATIONS_FILE = "rotations.jsonl"
+RECHECK_S = 2.0  # how stale a process's idea of the current key may be after a rotation
 JOURNAL_FILE = "checkpoints.jsonl"
 JOURNAL_SOURCE = "本节点的检查点记录（var/keys/checkpoints.jsonl）"
 
@@ -144,20 +165,147 @@ def signer_for(identity: Identity, var_dir: Path | None = None) -> Signer:
                   sign=lambda message: suite.sign(identity, message), journal=journal)
 
 
-_cache: dict[tuple[str, str], Identity] = {}
+@dataclass
+class _Loaded:
+    identity: Identity
+    stamp: tuple[int, int] | None  # the pointer file when the identity was loaded
+    checked: float  # time.monotonic() of the last look at the pointer file
+
+
+_cache: dict[tuple[str, str], _Loaded] = {}
+_by_file: dict[str, Identity] = {}  # earlier keys, unsealed once per process when first needed
 _lock = threading.Lock()
 
 
+def _pointer_stamp(var_dir: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(_keys_dir(var_dir) / CURRENT_FILE)
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_ino  # replaced atomically: a new inode each time
+
+
 def node_identity(var_dir: Path, suite_name: str) -> Identity:
-    """This node's identity, unsealed once per process (scrypt costs ~0.5 s and 128 MiB); its public key is
-    published in the var directory on first load."""
+    """This node's current identity, unsealed once per key per process (scrypt costs ~0.5 s and 128 MiB); its
+    public key is published in the var directory on first load. A rotation made by another process is seen
+    within RECHECK_S seconds."""
     key = (str(Path(var_dir).resolve()), suite_name)
     with _lock:
-        if key not in _cache:
+        got, now = _cache.get(key), time.monotonic()
+        if got is not None and now - got.checked < RECHECK_S:
+            return got.identity
+        stamp = _pointer_stamp(var_dir)
+        if got is None or stamp != got.stamp:
             identity = load_or_create_identity(var_dir, suite_name)
             publish_key(var_dir, identity)
-            _cache[key] = identity
-        return _cache[key]
+            got = _Loaded(identity, stamp, now)
+            _cache[key] = got
+        got.checked = now
+        return got.identity
+
+
+def earlier_identities(var_dir: Path, suite_name: str) -> tuple[Identity, ...]:
+    """The node's other keys, newest first: for opening envelopes a peer sealed to a key it held before it
+    learnt of a rotation. Unsealed on first need (a process that never meets such an envelope pays nothing)."""
+    current = node_identity(var_dir, suite_name)
+    keys = _keys_dir(var_dir)
+    out: list[Identity] = []
+    for path in key_files(keys):
+        if read_header(path)["key_id"] == current.key_id:
+            continue  # the current key is not unsealed again (a node that never rotated pays nothing)
+        with _lock:
+            identity = _by_file.get(str(path))
+            if identity is None:
+                identity = _by_file[str(path)] = read_keyfile(path, resolve_passphrase(keys))
+        if identity.key_id != current.key_id:
+            out.append(identity)
+    return tuple(reversed(out))
+
+
+def _forget(var_dir: Path) -> None:
+    """Drop this process's cached current key for `var_dir` (after it rotated the key itself)."""
+    root = str(Path(var_dir).resolve())
+    with _lock:
+        for key in [k for k in _cache if k[0] == root]:
+            del _cache[key]
+
+
+# ── rotation ────────────────────────────────────────────────────────────────────────────────────────────
+
+@dataclass(frozen=True)
+class Rotation:
+    old: Identity
+    new: Identity
+    overlap_until: datetime
+
+
+def rotate(var_dir: Path, suite_name: str, overlap: timedelta,
+           before_switch: Callable[[Rotation], None] | None = None) -> Rotation:
+    """Make a new key of the same suite and switch to it. Order matters: the key file is written and the key
+    published first, then `before_switch` runs (it announces the new key to peers, signed by the old one),
+    and only then the pointer file moves. Should `before_switch` fail, the old key stays in use."""
+    keys = _keys_dir(var_dir)
+    old = load_or_create_identity(var_dir, suite_name)  # the file in use now, not a cached copy
+    new, path = create_rotated(keys, old, resolve_passphrase(keys))
+    publish_key(var_dir, new)
+    rotation = Rotation(old, new, clock.now() + overlap)
+    if before_switch is not None:
+        before_switch(rotation)
+    _append_line(keys / ROTATIONS_FILE, {"event": "rotated", "from": old.key_id, "to": new.key_id,
+                                         "at": clock.now().isoformat(),
+                                         "overlap_until": rotation.overlap_until.isoformat()})
+    switch_current(keys, path)
+    _forget(var_dir)
+    return rotation
+
+
+def retiring_key_ids(var_dir: Path, suite_name: str) -> list[str]:
+    return [k["key_id"] for k in key_list(var_dir, suite_name) if k["status"] == "retiring"]
+
+
+def retire(var_dir: Path, key_ids: list[str]) -> None:
+    """End the overlap of these earlier keys now (recorded in `rotations.jsonl`)."""
+    for key_id in key_ids:
+        _append_line(_keys_dir(var_dir) / ROTATIONS_FILE, {"event": "retired", "key_id": key_id,
+                                                            "at": clock.now().isoformat()})
+
+
+KEY_STATUSES = {"current": "当前使用", "retiring": "重叠期内（仍被接受）", "retired": "已停用"}
+
+
+def key_list(var_dir: Path, suite_name: str) -> list[dict[str, Any]]:
+    """Every key the node has published, oldest first: key id, suite, since, status (current / retiring /
+    retired) and, for a retiring key, until when peers accept it."""
+    current = node_identity(var_dir, suite_name).key_id
+    valid = published_keys(var_dir)
+    until: dict[str, datetime] = {}
+    retired: set[str] = set()
+    for _, doc in _lines(_keys_dir(var_dir) / ROTATIONS_FILE):
+        try:
+            if doc["event"] == "rotated":
+                until[doc["from"]] = datetime.fromisoformat(doc["overlap_until"])
+            elif doc["event"] == "retired":
+                retired.add(doc["key_id"])
+        except (TypeError, KeyError, ValueError):
+            continue
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _, doc in _lines(_keys_dir(var_dir) / PUBLISHED_FILE):
+        kid = doc.get("key_id") if isinstance(doc, dict) else None
+        if kid not in valid or kid in seen:
+            continue
+        seen.add(kid)
+        end = until.get(kid)
+        if kid == current:
+            status = "current"
+        elif end is not None and kid not in retired and clock.now() < end:
+            status = "retiring"
+        else:
+            status = "retired"
+        out.append({"key_id": kid, "suite": doc.get("suite"), "since": doc.get("published_at"), "status": status,
+                    "status_label": KEY_STATUSES[status],
+                    "until": end.isoformat() if end is not None and status == "retiring" else None})
+    return out
 
 
 def node_signer(var_dir: Path, suite_name: str) -> Signer:

@@ -41,7 +41,10 @@ def authenticate(s: Session, headers: Mapping[str, str], message: Message, what:
         raise Unauthenticated(f"{what}的签名头格式不正确", code="SIGNATURE_INVALID") from None
     if when.tzinfo is None or abs(clock.now() - when) > WINDOW:
         raise Unauthenticated(f"{what}的时间超出允许窗口", code="REQUEST_EXPIRED")
-    if not get_suite(peer.suite).verify(peer.public_key, message(code, ts, nonce), sig):
+    suite = get_suite(peer.suite)
+    # The headers name no key: during the overlap after a rotation (network.keys) the one before it serves too.
+    retiring = peer.retiring_public_key if peer.retiring_until and clock.now() < peer.retiring_until else None
+    if not any(k and suite.verify(k, message(code, ts, nonce), sig) for k in (peer.public_key, retiring)):
         raise Unauthenticated(f"{what}签名无效", code="SIGNATURE_INVALID")
     key = f"node:{code}"[:40]
     if not nonce or s.get(RequestNonce, (key, nonce[:64])) is not None:

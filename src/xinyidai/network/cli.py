@@ -100,17 +100,62 @@ def reassess(contact: str = typer.Option(..., help="联系人与电话"),
     apply(contact=contact, assessment=assessment, region="")  # the parent tells a re-assessment by our status
 
 
+# ── key rotation (issue 24) ────────────────────────────────────────────────────────────────────────────────
+
+@node_app.command("rotate-key")
+def rotate_key(reason: str = typer.Option("定期轮换", help="轮换理由（记入审计）"),
+               overlap_hours: int = typer.Option(0, help="旧密钥仍被对端接受的小时数（默认取配置 key_overlap_hours）"),
+               by: str = typer.Option("cli", help="操作人（记入审计）")) -> None:
+    """轮换本节点密钥：生成同一套件的新密钥并发布，用旧密钥签名通知所有上下级节点；重叠期内新旧密钥均被接受，
+    运行中的服务数秒内自动改用新密钥，无需重启。"""
+    from xinyidai.kit.errors import DomainError
+    from xinyidai.network import keys
+
+    s = settings()
+    try:
+        rotation, told = keys.rotate(database(s), s, by, reason, overlap_hours or None)
+    except DomainError as exc:
+        fail(exc)
+    typer.echo(f"密钥已轮换：{rotation.old.key_id} → {rotation.new.key_id}；旧密钥重叠期至 "
+               f"{rotation.overlap_until.isoformat()}；已通知 {len(told)} 个节点"
+               + (f"（{'、'.join(told)}）" if told else ""))
+
+
+@node_app.command("retire-key")
+def retire_key(reason: str = typer.Option("提前结束重叠期", help="理由（记入审计）"),
+               by: str = typer.Option("cli", help="操作人（记入审计）")) -> None:
+    """提前结束旧密钥的重叠期：本地记为已停用，并通知上下级节点不再接受旧密钥。"""
+    from xinyidai.kit.errors import DomainError
+    from xinyidai.network import keys
+
+    s = settings()
+    try:
+        ids, told = keys.retire(database(s), s, by, reason)
+    except DomainError as exc:
+        fail(exc)
+    typer.echo(f"已停用旧密钥 {'、'.join(ids)}；已通知 {len(told)} 个节点")
+
+
+@node_app.command("keys")
+def keys_cmd() -> None:
+    """列出本节点用过的全部密钥：密钥标识、套件、启用时间、状态（当前使用 / 重叠期内 / 已停用）。"""
+    from xinyidai.network import keys
+
+    for k in keys.own_keys(settings()):
+        until = f"，重叠期至 {k['until']}" if k["until"] else ""
+        typer.echo(f"{k['key_id']}  {k['suite']}  {k['since']}  {k['status_label']}{until}")
+
+
 # ── xinyidai network …: file mode, reconciliation, feedback, needs, 先立后破 ────────────────────────────────
 
 network_app = typer.Typer(help="节点间交换：文件方式、对账、质量反馈、数据需求、直连迁移", no_args_is_help=True)
 
 
 def _node():  # noqa: ANN202 - (settings, database, context)
-    from xinyidai.kit.node_key import node_identity
-    from xinyidai.network.relay import NodeContext
+    from xinyidai.network import keys
 
     s = settings()
-    return s, database(s), NodeContext(s.node_code, s.node_role, node_identity(s.var_dir, s.crypto_suite))
+    return s, database(s), keys.node_context(s)
 
 
 def _cli_actor(role: str, name: str = "cli"):  # noqa: ANN202

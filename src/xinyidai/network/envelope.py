@@ -11,8 +11,15 @@ associated data: a payload cannot be moved under another header.
 
 `open_envelope` checks, in this order, and refuses with a code at the first failure: shape and size
 (ENVELOPE_MALFORMED, ENVELOPE_TOO_LARGE), recipient (WRONG_RECIPIENT), the sender's standing
-(UNKNOWN_PEER, PEER_REVOKED, PEER_SUSPENDED, PEER_NOT_ACTIVE), the time window (ENVELOPE_STALE), the signature
-(SIGNATURE_INVALID), then decryption and the digest (PAYLOAD_TAMPERED). Replays (ENVELOPE_REPLAYED) are
+(UNKNOWN_PEER, PEER_REVOKED, PEER_SUSPENDED, PEER_NOT_ACTIVE), the time window (ENVELOPE_STALE), the sender's
+key named in the header (KEY_RETIRED: an earlier key of the peer whose overlap has ended), the signature
+(SIGNATURE_INVALID), then decryption and the digest (PAYLOAD_TAMPERED).
+
+Key rotation (network.keys): a peer has one current key and, for an overlap after it rotated, the key before
+it (`PeerKey.retiring`); the header's key id picks which one verifies. A key id the peer never announced is
+checked against the current key and so fails as SIGNATURE_INVALID, like any forgery. The payload is sealed
+to the recipient's current key; the recipient also tries its earlier keys (`earlier`), for envelopes sealed
+before the sender learnt of its rotation. Replays (ENVELOPE_REPLAYED) are
 refused by the inbox, which knows the nonces it has seen.
 """
 
@@ -21,7 +28,7 @@ from __future__ import annotations
 import base64
 import secrets
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +47,7 @@ MAX_SKEW = timedelta(minutes=10)
 # Files travel through a front-end machine (前置机) and may wait there; the inbox's nonces still stop replays.
 FILE_MAX_AGE = timedelta(days=7)
 KINDS = ("records", "feedback", "reconcile", "needs", "ping", "whitelist", "checkpoint", "products", "loans",
-         "notice", "incident", "progress_report")
+         "notice", "incident", "progress_report", "key_rotation")
 
 
 class EnvelopeRefused(DomainError):
@@ -58,13 +65,35 @@ def _refuse(code: str, message: str, status: int = 400) -> EnvelopeRefused:
 
 
 @dataclass(frozen=True)
+class RetiringKey:
+    """A peer's key before its last rotation, accepted before `until`."""
+
+    key_id: str
+    public_key: Mapping[str, str]
+    until: datetime
+
+
+@dataclass(frozen=True)
 class PeerKey:
-    """What the receiver knows of a sender: its code, standing, suite and public key."""
+    """What the receiver knows of a sender: its code, standing, suite, current public key and, during the
+    overlap after a rotation, the key before it."""
 
     code: str
     status: str
     suite: str
     public_key: Mapping[str, str]
+    retiring: RetiringKey | None = None
+
+    def key_for(self, key_id: str) -> Mapping[str, str]:
+        """The public key that must have signed something naming `key_id`: the retiring key while its overlap
+        lasts (KEY_RETIRED after), else the current key (an unknown id then fails the signature check)."""
+        r = self.retiring
+        if r is not None and key_id == r.key_id:
+            if clock.now() >= r.until:
+                raise _refuse("KEY_RETIRED", f"发送方 {self.code} 的密钥 {key_id} 已停用（重叠期至 "
+                                             f"{r.until.isoformat()}），请使用其新密钥", 401)
+            return r.public_key
+        return self.public_key
 
 
 @dataclass(frozen=True)
@@ -127,8 +156,10 @@ def parse(wire: bytes) -> tuple[dict[str, Any], bytes, bytes]:
 
 
 def open_envelope(wire: bytes, me: str, identity: Identity, peers: Mapping[str, PeerKey],
-                  max_skew: timedelta = MAX_SKEW) -> Opened:
-    """Check everything about an envelope addressed to `me` and return its payload (see the docstring)."""
+                  max_skew: timedelta = MAX_SKEW, *, earlier: Callable[[], Sequence[Identity]] | None = None
+                  ) -> Opened:
+    """Check everything about an envelope addressed to `me` and return its payload (see the docstring);
+    `earlier` gives this node's earlier keys, tried when the current one cannot open the payload."""
     header, sealed, signature = parse(wire)
     if header["recipient"] != me:
         raise _refuse("WRONG_RECIPIENT", f"报文的接收方是 {header['recipient']}，不是本节点 {me}", 421)
@@ -148,12 +179,9 @@ def open_envelope(wire: bytes, me: str, identity: Identity, peers: Mapping[str, 
         raise _refuse("SIGNATURE_INVALID", "报文使用的密码套件与登记的不一致", 401)
     suite = get_suite(peer.suite)
     head = canonical_json(header)
-    if not suite.verify(peer.public_key, SIGN_LABEL + head, signature):
-        raise _refuse("SIGNATURE_INVALID", "报文签名验证失败（伪造或被篡改）", 401)
-    try:
-        plain = suite.open_sealed(identity, sealed, head)
-    except CryptoError:
-        raise _refuse("PAYLOAD_TAMPERED", "报文载荷无法解密（被篡改或不是发给本节点的）") from None
+    if not suite.verify(peer.key_for(header["key_id"]), SIGN_LABEL + head, signature):
+        raise _refuse("SIGNATURE_INVALID", "报文签名验证失败（伪造、被篡改或使用了未登记的密钥）", 401)
+    plain = _unseal(suite, identity, earlier, sealed, head)
     if suite.hexdigest(plain) != header["payload_digest"]:
         raise _refuse("PAYLOAD_TAMPERED", "报文载荷摘要不符（被篡改）")
     try:
@@ -161,6 +189,22 @@ def open_envelope(wire: bytes, me: str, identity: Identity, peers: Mapping[str, 
     except (zlib.error, orjson.JSONDecodeError):
         raise _refuse("ENVELOPE_MALFORMED", "报文载荷不是有效的压缩 JSON") from None
     return Opened(header, payload, suite.hexdigest(wire), plain)
+
+
+def _unseal(suite: Any, identity: Identity, earlier: Callable[[], Sequence[Identity]] | None, sealed: bytes,
+            head: bytes) -> bytes:
+    try:
+        return suite.open_sealed(identity, sealed, head)
+    except CryptoError:
+        pass
+    for other in earlier() if earlier is not None else ():
+        if other.suite != identity.suite:
+            continue
+        try:
+            return suite.open_sealed(other, sealed, head)
+        except CryptoError:
+            continue
+    raise _refuse("PAYLOAD_TAMPERED", "报文载荷无法解密（被篡改或不是发给本节点的）")
 
 
 def make_receipt(identity: Identity, me: str, header: Mapping[str, Any], digest: str, status: str,
@@ -180,4 +224,8 @@ def check_receipt(receipt: Mapping[str, Any], peer: PeerKey, envelope_id: str, d
         sig = bytes.fromhex(receipt.get("signature", ""))
     except ValueError:
         return False
-    return get_suite(peer.suite).verify(peer.public_key, RECEIPT_LABEL + canonical_json(body), sig)
+    try:
+        key = peer.key_for(str(receipt.get("key_id", "")))
+    except EnvelopeRefused:
+        return False
+    return get_suite(peer.suite).verify(key, RECEIPT_LABEL + canonical_json(body), sig)

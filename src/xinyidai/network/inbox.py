@@ -1,7 +1,9 @@
 """Receiving an envelope from a neighbouring node: open and check it once (signature, freshness, replay),
 apply it by its kind — credit records through the relay, feedback, reconciliation and needs through the
-exchange, audit checkpoint heads through `checkpoints`, and kinds that layers above the network register there (white lists …) — and acknowledge it
-with a signed receipt. Used by every mode: push (the node API), pull and file."""
+exchange, audit checkpoint heads through `checkpoints`, a neighbour's key rotation through `keys` (which
+needs the header: an announcement must be signed by the sender's current key), and kinds that layers above
+the network register there (white lists …) — and acknowledge it with a signed receipt. Used by every mode:
+push (the node API), pull and file."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from xinyidai.kit import audit, clock
-from xinyidai.network import checkpoints, exchange, relay
+from xinyidai.network import checkpoints, exchange, keys, relay
 from xinyidai.network.envelope import (
     FILE_MAX_AGE,
     MAX_SKEW,
@@ -28,7 +30,7 @@ def receive(s: Session, ctx: relay.NodeContext, wire: bytes, via: str = "push") 
     raised; an exact duplicate is acknowledged again without being applied."""
     try:
         opened = open_envelope(wire, ctx.code, ctx.identity, relay.peer_keys(s),
-                               FILE_MAX_AGE if via == "file" else MAX_SKEW)
+                               FILE_MAX_AGE if via == "file" else MAX_SKEW, earlier=ctx.earlier)
     except EnvelopeRefused as exc:
         header = _claimed(wire)
         s.add(RefusedEnvelope(claimed_id=header.get("id"), claimed_sender=header.get("sender"), code=exc.code,
@@ -48,7 +50,8 @@ def receive(s: Session, ctx: relay.NodeContext, wire: bytes, via: str = "push") 
         raise exc
     if s.get(InboxEnvelope, h["id"]) is not None:
         raise EnvelopeRefused("报文编号已被使用", code="ENVELOPE_REPLAYED")
-    result = apply(s, ctx, h["kind"], h["sender"], opened.payload, opened.packed)
+    result = keys.apply_announcement(s, h, opened.payload) if h["kind"] == keys.KIND \
+        else apply(s, ctx, h["kind"], h["sender"], opened.payload, opened.packed)
     receipt = make_receipt(ctx.identity, ctx.code, h, opened.digest, "applied", result)
     s.add(InboxEnvelope(id=h["id"], sender=h["sender"], kind=h["kind"], nonce=h["nonce"], digest=opened.digest,
                         received_at=clock.now(), via=via, items=int(h.get("items") or 0), result=result,

@@ -55,6 +55,12 @@ class Peer(Base):
     reassessment_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reassessment_checked_by: Mapped[str | None] = mapped_column(String(64))
     reassessment_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Key rotation (issue 24, network.keys): public_key / key_id above are the peer's current key; the one
+    # before its last rotation is still accepted until retiring_until (None: no earlier key accepted).
+    retiring_key_id: Mapped[str | None] = mapped_column(String(64))
+    retiring_public_key: Mapped[dict | None] = mapped_column(JSON)
+    retiring_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    key_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutboxEnvelope(Base):

@@ -23,7 +23,7 @@ from xinyidai.kit import audit, clock
 from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest, paginate
 from xinyidai.kit.principal import STAFF, Principal
-from xinyidai.network import assessments, deadlines, notices, peers, sanctions
+from xinyidai.network import assessments, deadlines, keys, notices, peers, sanctions
 from xinyidai.network.api import topology_data
 from xinyidai.network.models import (
     MODES,
@@ -59,7 +59,7 @@ ACTIONS = {"check": ("审核通过", "已审核通过，等待安全管理员决
            "reassessment_check": ("审核通过", "重新评估已审核通过，等待另一位安全管理员决定"),
            "reassessment_approve": ("批准", "已批准重新评估，安全评估有效期已重新起算"),
            "reassessment_reject": ("驳回", "已驳回重新评估，原评估有效期不变")}
-NOTICE_DONE = {"read": "通知已标记为已读"}
+NOTICE_DONE = {"read": "通知已标记为已读", "rotated": "本节点密钥已轮换，新密钥已通知上下级节点；重叠期内旧密钥仍被接受"}
 # The filter on the review queue that lists children whose assessment is due or expired (not a peer status).
 ASSESSMENT_DUE = "assessment_due"
 
@@ -106,8 +106,33 @@ def _ago(seconds: float) -> str:
 @router.get("/network", response_class=HTMLResponse)
 def topology_page(request: Request, done: str = "", p: Principal = Depends(require(*STAFF)),
                   s: Session = Depends(db_session, scope="function")) -> Response:
-    return render(request, "network/topology.html", topo=topology_view(request, s), tab="topology",
-                  notices=notices.listing(s), unread=notices.unread(s), done=NOTICE_DONE.get(done))
+    return _topology_page(request, s, done=NOTICE_DONE.get(done))
+
+
+def _topology_page(request: Request, s: Session, *, done: str | None = None, status_code: int = 200,
+                   key_error: str | None = None, form: dict[str, str] | None = None) -> Response:
+    settings = node(request).settings
+    return render(request, "network/topology.html", status_code=status_code, topo=topology_view(request, s),
+                  tab="topology", notices=notices.listing(s), unread=notices.unread(s), done=done,
+                  own_keys=keys.own_keys(settings), peer_keys=keys.peer_key_rows(s),
+                  overlap_hours=settings.key_overlap_hours, key_error=key_error, form=form or {})
+
+
+@router.post("/network/keys/rotate")
+def rotate_key(request: Request, reason: str = Form(""), overlap_hours: str = Form(""),
+               p: Principal = Depends(require("security")),
+               s: Session = Depends(db_session, scope="function")) -> Response:
+    """The security officer rotates the node's key (audited with the reason); peers are told in envelopes."""
+    try:
+        hours = int(overlap_hours) if overlap_hours.strip() else None
+    except ValueError:
+        hours = 0  # refused below with the range in Chinese
+    try:
+        keys.rotate(node(request).db, node(request).settings, p.username, reason, hours)
+    except DomainError as exc:
+        return _topology_page(request, s, status_code=exc.status, key_error=f"{exc.message}（{exc.code}）",
+                              form={"reason": reason, "overlap_hours": overlap_hours})
+    return RedirectResponse("/network?done=rotated#node-keys", status_code=303)
 
 
 @router.get("/network/_topology", response_class=HTMLResponse)

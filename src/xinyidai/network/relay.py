@@ -12,21 +12,22 @@ neighbour sends is passed over by the cursor that collects for that neighbour (`
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import httpx
-from sqlalchemy import Row, String, bindparam, func, literal_column, select, text, type_coerce, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, String, bindparam, exists, func, literal_column, select, text, type_coerce, update
+from sqlalchemy.orm import Session, aliased
 
 from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import audit, bulk, clock
 from xinyidai.kit.crypto.suite import Identity
 from xinyidai.network.envelope import (
     PeerKey,
+    RetiringKey,
     check_receipt,
     make_envelope,
     wire_digest,
@@ -42,17 +43,30 @@ MAX_BACKOFF_S = 300
 _IN_CHUNK = 500
 
 
+def _no_earlier() -> tuple[Identity, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class NodeContext:
-    """This node as the relay needs it."""
+    """This node as the relay needs it; `earlier` gives its keys before the current one (network.keys)."""
 
     code: str
     role: str
     identity: Identity
+    earlier: Callable[[], Sequence[Identity]] = _no_earlier
+
+
+def peer_key(p: Peer) -> PeerKey:
+    """A peer's keys as envelopes are checked against them: the current one and, after a rotation, the one
+    before it with the end of its overlap (network.keys)."""
+    retiring = RetiringKey(p.retiring_key_id, p.retiring_public_key, p.retiring_until) \
+        if p.retiring_key_id and p.retiring_public_key and p.retiring_until else None
+    return PeerKey(p.code, p.status, p.suite, p.public_key, retiring)
 
 
 def peer_keys(s: Session) -> dict[str, PeerKey]:
-    return {p.code: PeerKey(p.code, p.status, p.suite, p.public_key) for p in s.execute(select(Peer)).scalars()}
+    return {p.code: peer_key(p) for p in s.execute(select(Peer)).scalars()}
 
 
 def parent(s: Session) -> Peer | None:
@@ -316,6 +330,9 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_S, 2 ** min(attempts, 9)))
 
 
+_ANNOUNCE = aliased(OutboxEnvelope)
+
+
 def send_due(s: Session, ctx: NodeContext, client: httpx.Client, limit: int = 50) -> tuple[int, int]:
     """Push due envelopes to push-mode peers; (acknowledged, failed for now). Each outcome is committed
     before the next envelope, so a crash loses at most the envelope in flight (which is then resent, and
@@ -326,7 +343,11 @@ def send_due(s: Session, ctx: NodeContext, client: httpx.Client, limit: int = 50
                             Peer.endpoint.is_not(None), Peer.status != "revoked", Peer.mode != "file",
                             # a pull-mode child is behind a firewall and fetches its own; a pull-mode
                             # node still pushes up to its parent (outbound calls are allowed)
-                            ~((Peer.relation == "child") & (Peer.mode == "pull")))
+                            ~((Peer.relation == "child") & (Peer.mode == "pull")),
+                            # signed by a new key: not before the peer has the announcement of it
+                            ~exists().where(_ANNOUNCE.recipient == OutboxEnvelope.recipient,
+                                            _ANNOUNCE.kind == "key_rotation", _ANNOUNCE.status == "pending",
+                                            _ANNOUNCE.created_at < OutboxEnvelope.created_at))
                      .order_by(OutboxEnvelope.created_at).limit(limit)).all()
     ok = bad = 0
     for ob, peer in rows:
@@ -369,8 +390,7 @@ def _json(r: httpx.Response) -> dict[str, Any]:
 
 
 def _accept_receipt(s: Session, ob: OutboxEnvelope, peer: Peer, receipt: Mapping[str, Any]) -> bool:
-    key = PeerKey(peer.code, peer.status, peer.suite, peer.public_key)
-    if not check_receipt(receipt, key, ob.id, ob.digest):
+    if not check_receipt(receipt, peer_key(peer), ob.id, ob.digest):
         ob.last_error = "回执签名无效或不对应本报文"
         ob.next_attempt_at = clock.now() + _backoff(ob.attempts)
         return False

@@ -22,18 +22,19 @@ from xinyidai.kit import clock
 from xinyidai.kit.chores import every
 from xinyidai.kit.node_key import node_identity
 from xinyidai.kit.notify import make_notifier
-from xinyidai.network import checkpoints, daily, deadlines, exchange, relay
+from xinyidai.network import checkpoints, daily, deadlines, exchange, keys, relay
 
 log = logging.getLogger(__name__)
 
 
 def context(app: Any) -> relay.NodeContext:
+    """This node's context, made afresh when its key was rotated (by this or another process)."""
     st = app.state
-    if getattr(st, "network_ctx", None) is None:
-        settings = st.node.settings
-        st.network_ctx = relay.NodeContext(settings.node_code, settings.node_role,
-                                           node_identity(settings.var_dir, settings.crypto_suite))
-    return st.network_ctx
+    settings = st.node.settings
+    ctx = getattr(st, "network_ctx", None)
+    if ctx is None or ctx.identity is not node_identity(settings.var_dir, settings.crypto_suite):
+        st.network_ctx = ctx = keys.node_context(settings)
+    return ctx
 
 
 class ChangeWatch:

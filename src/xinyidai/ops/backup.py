@@ -55,7 +55,7 @@ from xinyidai.kit import clock, migrate
 from xinyidai.kit.audit import AuditCheckpoint, AuditHead, verify_chain
 from xinyidai.kit.crypto import sm4
 from xinyidai.kit.crypto.errors import DecryptionFailed
-from xinyidai.kit.crypto.keystore import KEY_FILE, read_header
+from xinyidai.kit.crypto.keystore import KEY_FILE, current_key_file, read_header
 from xinyidai.kit.db import Database, make_engine
 from xinyidai.kit.digest import sm3_stream
 from xinyidai.kit.errors import DomainError
@@ -292,7 +292,7 @@ def _backup_postgres(url: str, out: Path) -> dict[str, Any]:
 
 def _key_id(keys_dir: Path) -> str | None:
     try:
-        return read_header(keys_dir / KEY_FILE).get("key_id")
+        return read_header(current_key_file(keys_dir)).get("key_id")  # the key in use, rotated or not
     except DomainError:
         return None
 

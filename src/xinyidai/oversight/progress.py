@@ -297,8 +297,9 @@ def _parse(doc: Any, peer: Peer) -> dict[str, Any]:
         value = bytes.fromhex(sig["value"])
     except ValueError:
         raise _refuse("进展报告的签名格式不正确", code="REPORT_SIGNATURE_INVALID") from None
-    if sig["suite"] != peer.suite or sig["key_id"] != peer.key_id \
-            or not verify_signature(peer.suite, peer.public_key, digest.encode("ascii"), value):
+    key = peer_signing_key(peer, sig["key_id"], at=clock.now())
+    if sig["suite"] != peer.suite or key is None \
+            or not verify_signature(peer.suite, key, digest.encode("ascii"), value):
         raise _refuse("进展报告的签名核验失败：不是该下级节点的密钥签署的", code="REPORT_SIGNATURE_INVALID")
     out["pdf"], out["pdf_digest"] = pdf, pdf_digest
     out["signature"] = {k: sig[k] for k in ("suite", "key_id", "digest", "value")} | (
@@ -387,6 +388,18 @@ def compare(s: Session, numbers: Sequence[str]) -> list[dict[str, Any]]:
     if missing:
         raise NotFound(f"没有编号为 {'、'.join(missing)} 的进展报告", code="REPORT_UNKNOWN")
     return [summary(held[n]) for n in numbers]
+
+
+def peer_signing_key(peer: Peer, key_id: str, *, at: datetime | None = None) -> Mapping[str, str] | None:
+    """The peer's key named `key_id`: its current one, or the one before a rotation (network.keys) — when `at`
+    is given, only while that key's overlap lasts (a report arriving now); without it, for a report already
+    held, which was checked when it came."""
+    if key_id == peer.key_id:
+        return peer.public_key
+    if key_id == peer.retiring_key_id and peer.retiring_public_key is not None \
+            and (at is None or (peer.retiring_until is not None and at < peer.retiring_until)):
+        return peer.retiring_public_key
+    return None
 
 
 def verify(rep: ProgressReport, public_key: Mapping[str, str] | None = None) -> bool:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from xinyidai.access import runtime, sharing
+from xinyidai.kit.node_key import published_keys
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.reports import service as reports
 from xinyidai.reports.schemas import ReportIn, VerifyIn
@@ -58,7 +59,8 @@ def report_pdf(report_no: str, request: Request, p: Principal = Depends(require(
 @router.post("/reports/verify", summary="核验报告（无需登录）")
 def verify(request: Request, body: VerifyIn) -> dict[str, Any]:
     with node(request).db.session() as s:
-        out = reports.verify(s, runtime.signer(request), body.code, body.report_no)
+        out = reports.verify(s, runtime.signer(request), body.code, body.report_no,
+                             published=published_keys(node(request).settings.var_dir))
     if "generated_at" in out:
         out["generated_at"] = out["generated_at"].isoformat()
     return out

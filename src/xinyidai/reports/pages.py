@@ -16,6 +16,7 @@ from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import clock
 from xinyidai.kit.db import write_lock
 from xinyidai.kit.errors import DomainError, Forbidden, NotFound
+from xinyidai.kit.node_key import published_keys
 from xinyidai.kit.principal import STAFF, Principal
 from xinyidai.reports import service as reports
 from xinyidai.web.deps import db_session, node, require
@@ -127,7 +128,8 @@ async def verify_upload(request: Request, code: str = Form(""), report_no: str =
 
 def _verify(s: Session, request: Request, code: str, report_no: str, data: bytes | None) -> dict[str, Any]:
     try:
-        return reports.verify(s, runtime.signer(request), code, report_no or None, data)
+        return reports.verify(s, runtime.signer(request), code, report_no or None, data,
+                              published=published_keys(node(request).settings.var_dir))
     except DomainError as exc:
         return {"valid": False, "code": exc.code, "message": exc.message}
 

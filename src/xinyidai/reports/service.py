@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -362,9 +363,11 @@ def document_of(rep: CreditReport) -> ReportDocument:
 
 
 def verify(s: Session, signer: Signer, code: str, report_no: str | None = None,
-           pdf_bytes: bytes | None = None) -> dict[str, Any]:
+           pdf_bytes: bytes | None = None, *, published: Mapping[str, Mapping[str, str]] | None = None
+           ) -> dict[str, Any]:
     """Check a report by its verification code: it exists, its content still matches the signed digest,
-    the signature is this node's; optionally that a PDF is byte-for-byte the one issued."""
+    the signature is this node's — by its current key, or by any key it `published` (kit.node_key: a report
+    signed before a key rotation stays verifiable); optionally that a PDF is byte-for-byte the one issued."""
     norm = (code or "").strip().upper().replace(" ", "")
     if len(norm.replace("-", "")) != 16:
         raise ReportInvalid("验证码应为 16 位字母数字（如 ABCD-EFGH-JKLM-NPQR）", code="VERIFY_CODE_INVALID")
@@ -376,8 +379,9 @@ def verify(s: Session, signer: Signer, code: str, report_no: str | None = None,
     stored = dict(rep.content)
     stored.pop("verify_url", None)
     digest_ok = sm3_hex(content_bytes(stored)) == rep.digest
-    sig_ok = verify_signature(rep.suite, signer.public_key, rep.digest.encode("ascii"), bytes.fromhex(rep.signature)) \
-        if rep.key_id == signer.key_id else False
+    key = signer.public_key if rep.key_id == signer.key_id else (published or {}).get(rep.key_id)
+    sig_ok = key is not None and key.get("suite") == rep.suite and verify_signature(
+        rep.suite, key, rep.digest.encode("ascii"), bytes.fromhex(rep.signature))
     out: dict[str, Any] = {
         "valid": digest_ok and sig_ok, "report_no": rep.report_no, "subject_name": stored["subject_name"],
         "subject_code": stored["subject_code"], "version": rep.version, "generated_at": rep.generated_at,

@@ -13,6 +13,10 @@ nothing the ciphertext does not already (both need the same scrypt work per gues
 The passphrase comes from the caller; `load_or_create_identity` takes it from the environment variable
 XINYIDAI_KEY_PASSPHRASE or else from a generated file `var/keys/passphrase` (0600) — then the
 protection is file permissions plus keeping the key out of database dumps and backups of the database.
+
+Rotation (`create_rotated`, `switch_current`): a new key goes to its own file `node-<key id>.key` under the
+same passphrase, and the one-line pointer file `current` (written atomically) names the file in use; with
+no pointer, `node.key` is. Earlier key files are never deleted: envelopes sealed to them still open.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import unicodedata
 from pathlib import Path
@@ -34,6 +39,8 @@ from xinyidai.kit.crypto.suite import DEFAULT_SUITE, SUITES, Identity, canonical
 ENV_PASSPHRASE = "XINYIDAI_KEY_PASSPHRASE"
 KEY_FILE = "node.key"
 PASSPHRASE_FILE = "passphrase"
+CURRENT_FILE = "current"
+_ROTATED_NAME = re.compile(r"node-[0-9a-f]{32}\.key")
 FORMAT = "xinyidai-keystore"
 
 # OWASP's minimum for scrypt: 128 MiB, ~0.6 s here — paid once when a process loads its key.
@@ -188,6 +195,70 @@ def _passphrase_file(path: Path) -> str:
     return _passphrase_from_file(path)
 
 
+def current_key_file(keys_dir: str | os.PathLike[str]) -> Path:
+    """The key file in use: the one the pointer file names, else `node.key`."""
+    keys = Path(keys_dir)
+    try:
+        name = (keys / CURRENT_FILE).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return keys / KEY_FILE
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    if name != KEY_FILE and not _ROTATED_NAME.fullmatch(name):
+        raise KeystoreTampered(f"节点密钥指针文件无效：{keys / CURRENT_FILE}")
+    return keys / name
+
+
+def key_files(keys_dir: str | os.PathLike[str]) -> list[Path]:
+    """Every key file of the node, the first one (`node.key`) first, then rotated ones by age."""
+    keys = Path(keys_dir)
+    rotated = sorted((p for p in keys.glob("node-*.key") if _ROTATED_NAME.fullmatch(p.name)),
+                     key=lambda p: p.stat().st_mtime_ns)
+    return ([keys / KEY_FILE] if (keys / KEY_FILE).exists() else []) + rotated
+
+
+def resolve_passphrase(keys_dir: str | os.PathLike[str], passphrase: str | bytes | None = None) -> str | bytes:
+    """The argument, else $XINYIDAI_KEY_PASSPHRASE, else the passphrase file (which must exist)."""
+    if passphrase is None:
+        passphrase = os.environ.get(ENV_PASSPHRASE) or None
+    if passphrase is None:
+        pass_path = Path(keys_dir) / PASSPHRASE_FILE
+        if not pass_path.exists():
+            raise KeystoreError(
+                f"缺少节点密钥口令：请设置环境变量 {ENV_PASSPHRASE}，或提供口令文件 {pass_path}",
+                code="KEYSTORE_NO_PASSPHRASE",
+            )
+        passphrase = _passphrase_from_file(pass_path)
+    return passphrase
+
+
+def create_rotated(keys_dir: str | os.PathLike[str], current: Identity, passphrase: str | bytes, *,
+                   scrypt_n: int = SCRYPT_N) -> tuple[Identity, Path]:
+    """A new identity of `current`'s suite, stored in its own key file under the same passphrase; not in use
+    until `switch_current` names it (so it can be published and announced first)."""
+    identity = get_suite(current.suite).generate_identity()
+    path = Path(keys_dir) / f"node-{identity.key_id}.key"
+    write_keyfile(path, identity, passphrase, scrypt_n=scrypt_n)
+    return identity, path
+
+
+def switch_current(keys_dir: str | os.PathLike[str], key_file: Path) -> None:
+    """Point `current` at `key_file` (atomically: a reader sees the old name or the new, never half)."""
+    keys = Path(keys_dir)
+    if key_file.parent.resolve() != keys.resolve() or not key_file.exists():
+        raise KeystoreError(f"密钥文件不在密钥目录中：{key_file}", code="KEYSTORE_NOT_FOUND")
+    tmp = keys / f".{CURRENT_FILE}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key_file.name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, keys / CURRENT_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def load_or_create_identity(
     var_dir: str | os.PathLike[str],
     suite_name: str = DEFAULT_SUITE,
@@ -195,17 +266,18 @@ def load_or_create_identity(
     *,
     scrypt_n: int = SCRYPT_N,
 ) -> Identity:
-    """The node's identity from `var_dir/keys/node.key`, generating and storing one on first run.
+    """The node's identity from its current key file (`var_dir/keys/node.key`, or the rotated one the
+    pointer file names), generating and storing one on first run.
 
     Passphrase: the argument, else $XINYIDAI_KEY_PASSPHRASE, else the file `var_dir/keys/passphrase`
     (generated with the key when neither is given). An existing key of another suite is an error,
     not silently replaced.
     """
     keys = Path(var_dir) / "keys"
-    key_path, pass_path = keys / KEY_FILE, keys / PASSPHRASE_FILE
+    key_path, pass_path = current_key_file(keys), keys / PASSPHRASE_FILE
     if passphrase is None:
         passphrase = os.environ.get(ENV_PASSPHRASE) or None
-    if not key_path.exists():
+    if not key_path.exists() and key_path.name == KEY_FILE:
         suite = get_suite(suite_name)
         _ensure_dir(keys)
         secret = passphrase if passphrase is not None else _passphrase_file(pass_path)
@@ -213,14 +285,7 @@ def load_or_create_identity(
         if _write_new(key_path, encrypt_identity(identity, secret, scrypt_n=scrypt_n)):
             return identity
         # Another process created the key meanwhile: fall through and use theirs.
-    if passphrase is None:
-        if not pass_path.exists():
-            raise KeystoreError(
-                f"缺少节点密钥口令：请设置环境变量 {ENV_PASSPHRASE}，或提供口令文件 {pass_path}",
-                code="KEYSTORE_NO_PASSPHRASE",
-            )
-        passphrase = _passphrase_from_file(pass_path)
-    identity = read_keyfile(key_path, passphrase)
+    identity = read_keyfile(key_path, resolve_passphrase(keys, passphrase))
     if identity.suite != suite_name:
         raise KeystoreError(
             f"节点密钥属于 {identity.suite} 套件，但配置要求 {suite_name} 套件；更换套件需要新密钥并通知对端",

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from xinyidai.kit.errors import DomainError, InvalidInput
+from xinyidai.kit.node_key import published_keys
 from xinyidai.kit.principal import Principal
 from xinyidai.market.figures import Period
 from xinyidai.network import relay, runtime
@@ -89,12 +90,15 @@ def _detail(request: Request, s: Session, p: Principal, number: str, *, done: st
             error: DomainError | None = None) -> Response:
     rep = progress.get(s, number)
     signer = None
+    key_id = (rep.signature or {}).get("key_id", "")
     if rep.origin_node:
         peer = s.get(Peer, rep.origin_node)
-        signer = dict(peer.public_key) if peer is not None else None
-    elif rep.signature:
-        signer = dict(runtime.context(request.app).identity.public_bundle())
-    verified = progress.verify(rep, signer) if rep.signature else None
+        key = progress.peer_signing_key(peer, key_id) if peer is not None else None
+        signer = dict(key) if key is not None else None
+    elif rep.signature:  # this node's own: by whichever of its published keys signed it, rotated or not
+        signer = published_keys(node(request).settings.var_dir).get(key_id)
+    # a signature by no key this node knows is not verified, however whole the content
+    verified = (progress.verify(rep, signer) if signer is not None else False) if rep.signature else None
     return no_store(render(
         request, "oversight/report.html", status_code=error.status if error else 200, rep=rep, d=rep.data,
         verified=verified, done=done, error=error, has_parent=relay.parent(s) is not None,
