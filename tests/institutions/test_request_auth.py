@@ -262,7 +262,11 @@ def test_rate_limit_per_institution(client: TestClient, db: Database, fixed_cloc
     assert [client.get(ME, headers={"X-Api-Key": t}).status_code for t in (a, b, a)] == [200, 200, 200]
     r = client.get(ME, headers={"X-Api-Key": b})
     assert (r.status_code, r.json()["error"]) == (429, "RATE_LIMITED")
-    assert client.get(ME, headers={"X-Api-Key": a}).status_code == 429
+    # the clock stands still: the window's oldest request leaves it in a whole minute, said in the header too
+    assert (r.headers["Retry-After"], r.json()["detail"]["retry_after"]) == ("60", 60)
+    clock.set_clock(lambda: fixed_clock + timedelta(seconds=45))
+    r = client.get(ME, headers={"X-Api-Key": a})
+    assert (r.status_code, r.headers["Retry-After"]) == (429, "15")
     clock.set_clock(lambda: fixed_clock + timedelta(seconds=61))
     assert client.get(ME, headers={"X-Api-Key": a}).status_code == 200
     with db.session() as s:
@@ -283,6 +287,7 @@ def test_invented_keys_are_recorded_once_and_summed_up(client: TestClient, db: D
         assert r.status_code in (401, 429)
     assert [d["code"] for d in _refusals(db)] == ["API_KEY_INVALID", "AUTH_THROTTLED"]
     assert (r.status_code, r.json()["error"]) == (429, "AUTH_THROTTLED")
+    assert r.headers["Retry-After"] == str(r.json()["detail"]["retry_after"])
 
     clock.set_clock(lambda: fixed_clock + timedelta(seconds=61))
     assert client.get(ME, headers={"X-Api-Key": _invented_key()}).status_code == 401  # the next one is recorded

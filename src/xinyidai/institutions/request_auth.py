@@ -64,6 +64,7 @@ an institution may get up to N times its limit. That is a guard against runaway 
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import secrets
 import threading
@@ -110,19 +111,92 @@ OPENAPI_DESCRIPTION = """
 
 除浏览器登录会话外，金融机构的系统可用以下两种方式之一调用 `/api/…` 接口，身份为该机构（角色 `bank`）：
 
-1. **API 密钥**：请求头 `X-Api-Key: xyd_<key_id>.<secret>`（由平台运营人员签发，仅显示一次）。
-2. **请求签名**（推荐）：机构登记 SM2 或 Ed25519 公钥，每个请求带
-   `X-XYD-Key-Id`、`X-XYD-Timestamp`（Unix 秒）、`X-XYD-Nonce`（16–64 位 `A-Za-z0-9_-`，不得重复）、
-   `X-XYD-Signature`（对下列规范串签名的十六进制）。规范串为以下 7 行以 `\\n` 连接（末尾无换行），UTF-8 编码：
-   `XYD-SIG-V1`、请求方法（大写）、路径（除 `A-Za-z0-9-_.~/` 外按 UTF-8 字节 `%XX` 编码）、
-   查询串（参数解码后键与值分别按同样规则编码且 `/` 也编码，`键=值` 按键、值排序后以 `&` 连接，无参数为空行）、
-   请求体的 SM3 十六进制摘要（无请求体时为空串的摘要）、时间戳、随机数。
-   SM2 签名使用默认用户标识 `1234567812345678`，DER 或 r‖s 均可。
+1. **API 密钥**：请求头 `X-Api-Key: xyd_<key_id>.<secret>`（由平台运营人员签发，仅显示一次）。密钥随每个请求传输，只能经 TLS 使用。
+2. **请求签名**（推荐）：机构登记 SM2 或 Ed25519 公钥（平台从不持有私钥），每个请求带下列 4 个请求头，签名覆盖方法、路径、查询参数、请求体、时间戳和随机数。
+
+以请求头认证的请求不需要 CSRF 令牌。Python 可直接使用 `xinyidai.client`（`Client`、`SM2Key`、`Ed25519Key`）。
+
+#### 请求签名规范（XYD-SIG-V1）
+
+请求头：
+
+- `X-XYD-Key-Id`：登记公钥时平台给出的凭证编号（16 位小写十六进制）。
+- `X-XYD-Timestamp`：Unix 时间，十进制整数秒，须在平台时间 ±300 秒内。
+- `X-XYD-Nonce`：16–64 个 `A-Z a-z 0-9 _ -` 字符，同一凭证下不得重复（建议 18 个随机字节的 base64url）。
+- `X-XYD-Signature`：对下述规范串签名的十六进制。
+- 建议同时带 `X-Request-Id`（1–64 个字母、数字或 `. _ : -`）：平台对同一编号的重发返回首次结果，不重复办理、不重复消耗授权次数。
+  重试时沿用同一 `X-Request-Id`，但**每次发送都要重新生成时间戳和随机数并重新签名**（用过的随机数一律视为重放）。
+
+规范串（canonical string）是以下 7 行以换行符 LF（0x0A）连接、末尾无换行的 UTF-8 字节：
+
+1. `XYD-SIG-V1`
+2. 请求方法，大写：`GET`、`POST`……
+3. 路径：把请求行中的路径（不含 `?` 及其后）百分号解码为 UTF-8 文本，再逐字节编码——`A–Z a–z 0–9 - _ . ~ /` 原样保留，
+   其余每个字节写成 `%XX`（大写十六进制）。不做 `.`、`..` 或 `//` 的归一化。
+4. 查询串：把原始查询串按 `&` 拆分并丢弃空段；每段在第一个 `=` 处分为键和值（没有 `=` 时值为空串）；键和值分别按
+   `application/x-www-form-urlencoded` 解码（`+` 为空格，`%XX` 为一个字节，字节按 UTF-8 解释）；再分别按第 3 行的规则编码，
+   但 `/` 也编码为 `%2F`；得到的 `键=值` 先按编码后的键、再按编码后的值以字节（ASCII）升序排序，以 `&` 连接。
+   同名参数全部保留；没有查询参数时这一行为空。（发送时查询参数请用 `%20` 表示空格、`%2B` 表示加号。）
+5. 请求体摘要：实际发送的请求体字节的 SM3 摘要（GB/T 32905），64 位小写十六进制；没有请求体时为空串的摘要
+   `1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b`。签名请求的请求体只能是 JSON 或为空。
+6. 时间戳：与 `X-XYD-Timestamp` 完全相同。
+7. 随机数：与 `X-XYD-Nonce` 完全相同。
+
+签名算法：
+
+- **SM2**（GB/T 32918.2）：曲线 sm2p256v1；用户标识 ID 为 16 字节 ASCII `1234567812345678`（GM/T 0009 默认值，ENTL = 0x0080）；
+  Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ x_G ‖ y_G ‖ x_A ‖ y_A)（各 32 字节大端），e = SM3(Z ‖ 规范串)，对 e 签名得 (r, s)。
+  签名以 DER（`SEQUENCE { INTEGER r, INTEGER s }`，OpenSSL、GmSSL、BouncyCastle 的默认输出）或 64 字节 r‖s（各 32 字节大端）
+  的十六进制发送。Java：BouncyCastle `Signature.getInstance("SM3withSM2", "BC")`（默认 ID 即 `1234567812345678`，输出 DER）。
+  OpenSSL 3：`openssl pkeyutl -sign -rawin -digest sm3 -pkeyopt distid:1234567812345678 -inkey 私钥.pem -in 规范串文件`。
+  登记的公钥：未压缩点 `04‖x‖y`（130 位十六进制）或 SubjectPublicKeyInfo PEM（`openssl pkey -pubout`）。
+- **Ed25519**（RFC 8032，纯 Ed25519，不预先摘要）：直接对规范串字节签名，发送 64 字节签名的十六进制。Java 15+：
+  `Signature.getInstance("Ed25519")`。登记的公钥：32 字节（64 位十六进制）或 PEM。
+
+#### 签名示例（可逐字节核对）
+
+示例路径不是真实接口，只用于核对实现；示例密钥切勿用于生产。
+
+- 请求行：`POST /api/v1/%E7%A4%BA%E4%BE%8B/%E4%BF%A1%E7%94%A8%20%E6%8A%A5%E5%91%8A?b=2&a=%E4%BF%A1&a=1&c=x%2By+z&d=/`
+  （路径解码后为 `/api/v1/示例/信用 报告`）
+- 请求体（45 字节，无换行）：`{"claims":[{"category":"tax","op":"exists"}]}`
+- 请求头：`X-XYD-Key-Id: 0123456789abcdef`、`X-XYD-Timestamp: 1794722400`、`X-XYD-Nonce: Q2xpZW50LU5vbmNlLTAx`
+
+规范串（217 字节）：
+
+```text
+XYD-SIG-V1
+POST
+/api/v1/%E7%A4%BA%E4%BE%8B/%E4%BF%A1%E7%94%A8%20%E6%8A%A5%E5%91%8A
+a=%E4%BF%A1&a=1&b=2&c=x%2By%20z&d=%2F
+666cd8dd937f2066e3b3b8f5704104221b8e5d983adcc8ff4a9ee1405abf7410
+1794722400
+Q2xpZW50LU5vbmNlLTAx
+```
+
+SM2：
+
+- 私钥 d：`41979c2b427f77ada4d2b5d166ce078264ba293cde7318003cc092c43964f36f`
+- 公钥（登记用）：`047373371adaa77dc7e21a978a6e8a9ecfc0395e7f8002240a7620e800bcad7f75fc81d84956e4aa0a934c862f005d49667c8b0133b68134415134e3e6ddede585`
+- Z：`4a146dfad0bd07fd9feeb14de0b1e6f2b487adf358da963fffead3491e143355`
+- e = SM3(Z ‖ 规范串)：`785b764f66a3d8e8cbdaeea8252e9aa9aa89a060b7c021721066e8574d8d7c9d`
+- 随机数 k：`2328b18b175b8a36c7c448f2e8a0a42212f1b04698d634ecbc0b97ce87fe9aaf`（实际签名时 k 随机，签名每次不同，请用公钥验证示例签名）
+- `X-XYD-Signature`（DER）：`3045022064c8994922f9801c679e2aa393fed1169e98f00b6ee0343d7fc177253d5ca497022100838f5d42bbb9c9b696b92f0744c31b9a16e8a614a746d080b5f5083037e64414`
+- 同一签名的 r‖s 形式：`64c8994922f9801c679e2aa393fed1169e98f00b6ee0343d7fc177253d5ca497838f5d42bbb9c9b696b92f0744c31b9a16e8a614a746d080b5f5083037e64414`
+
+Ed25519（确定性签名，应逐字节相同）：
+
+- 私钥种子：`6ce711e76c44439be655cf643571001f06a8b334aaeaaed83f27d97a624427f6`
+- 公钥（登记用）：`40c56760534937eb9f8c2cec4da097e660ab04c2438d7e095c953300cf3f6347`
+- `X-XYD-Signature`：`81e6f570871adc733810dedf21e9157afc59bb9ea551c1d9a9701683050c73d0df878fe82a1e211d524602bd8f5d0b7e7c2839d93a2b7846c58344014585a308`
+
+#### 拒绝与限流
 
 时间戳须在平台时间 ±300 秒内；随机数重复视为重放。错误代码：`API_KEY_INVALID`、`CREDENTIAL_REVOKED`、
 `CREDENTIAL_SUSPENDED`、`CREDENTIAL_EXPIRED`、`INSTITUTION_SUSPENDED`、`INSTITUTION_REVOKED`、
-`SIGNATURE_INVALID`、`REQUEST_EXPIRED`、`REQUEST_REPLAYED`；超过机构每分钟请求上限返回 429 `RATE_LIMITED`。
-以请求头认证的请求不需要 CSRF 令牌。
+`SIGNATURE_INVALID`、`REQUEST_EXPIRED`、`REQUEST_REPLAYED`；超过机构每分钟请求上限返回 429 `RATE_LIMITED`，
+同一地址认证失败过多返回 429 `AUTH_THROTTLED`（`detail.retry_after` 为秒数）。429 与 503 可以按指数退避重试（遵从 `Retry-After`），
+其他 4xx 重试也会同样被拒绝。
 """
 
 
@@ -170,6 +244,13 @@ class RateLimiter:
                 return False, first
             q.append(now)
             return True, False
+
+    def wait(self, key: str) -> int:
+        """Whole seconds until the oldest request in `key`'s window leaves it (then one more is allowed)."""
+        now = clock.now().timestamp()
+        with self._lock:
+            q = self._hits.get(key)
+            return max(1, math.ceil(q[0] + self.window - now)) if q else 1
 
     def due_for_purge(self) -> bool:
         now = clock.now().timestamp()
@@ -375,7 +456,8 @@ def enforce_rate(s: Session, inst: FinancialInstitution | Standing, limiter: Rat
     if allowed:
         return
     exc = TooManyRequests(f"本机构每分钟最多 {inst.rate_per_minute} 次请求，请稍后再试",
-                          detail={"limit_per_minute": inst.rate_per_minute})
+                          detail={"limit_per_minute": inst.rate_per_minute,
+                                  "retry_after": limiter.wait(inst.code)})
     if first:
         audit.record(s, actor, "api.rate_limited", f"institution:{inst.code}", institution_code=inst.code,
                      limit=inst.rate_per_minute, method=method, path=path[:200], client=(client or "")[:100])
