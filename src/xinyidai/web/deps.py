@@ -15,6 +15,7 @@ carry no cookie authority — while cookie sessions keep it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from xinyidai.config import Settings
+from xinyidai.kit import logs
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import DomainError, Forbidden, Unauthenticated
 from xinyidai.kit.principal import Principal
@@ -127,7 +129,9 @@ async def _principal(request: Request, s: Session) -> Principal | None:
     body = await _signed_body(request)
     # The database work runs in a worker thread, never on the event loop: a query waiting for a lock there
     # would stall every request, including the ones whose commit would release that lock.
-    return await run_in_threadpool(node(request).authenticator.resolve, request, s, body, same_thread=False)
+    p = await run_in_threadpool(node(request).authenticator.resolve, request, s, body, same_thread=False)
+    logs.set_principal(p)  # the operations log names who acts (kit.logs), from here to the access event
+    return p
 
 
 async def optional_principal(request: Request,
@@ -196,7 +200,9 @@ class Caller:
     form_token: str | None
 
     async def run(self, work: Callable[[Principal, Session], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(_API_WORKERS, self._unit_of_work, work)
+        # In a copy of the request's context: what the work logs carries the request id (kit.logs).
+        return await asyncio.get_running_loop().run_in_executor(_API_WORKERS, contextvars.copy_context().run,
+                                                                self._unit_of_work, work)
 
     def _unit_of_work(self, work: Callable[[Principal, Session], T]) -> T:
         request = self.request
@@ -204,6 +210,7 @@ class Caller:
         try:
             p = request.state.principal if hasattr(request.state, "principal") else \
                 node(request).authenticator.resolve(request, s, self.body, same_thread=True)
+            logs.set_principal(p)
             p = _admit(request, p, self.roles)
             if _needs_csrf(request):
                 check_csrf(request, self.form_token)

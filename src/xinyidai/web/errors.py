@@ -7,6 +7,7 @@ status the API answers with (`ERROR_RESPONSES`), and a 405 names the methods the
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from xinyidai.kit import logs
 from xinyidai.kit.errors import DomainError
 from xinyidai.web.deps import LoginRequired, admit_before_validation, is_api
 from xinyidai.web.templating import render
@@ -62,6 +64,13 @@ def error_response(request: Request, status: int, body: dict[str, Any],
     return page
 
 
+def retry_after(exc: DomainError) -> dict[str, str] | None:
+    """A 429 that knows its wait (`detail.retry_after`, seconds) says it in the standard header too, which
+    clients and proxies honour without reading the body."""
+    wait = exc.detail.get("retry_after") if exc.status == 429 and isinstance(exc.detail, dict) else None
+    return {"Retry-After": str(math.ceil(wait))} if isinstance(wait, int | float) and wait > 0 else None
+
+
 def login_redirect(request: Request) -> RedirectResponse:
     """A page that needs a log-in sends the browser to the log-in page, and back here afterwards."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -89,7 +98,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
-        return error_response(request, exc.status, exc.to_dict())
+        return error_response(request, exc.status, exc.to_dict(), retry_after(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -126,6 +135,9 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # Sent from outside every middleware (Starlette's ServerErrorMiddleware): name the request here.
+        bound = logs.current_request()
         return error_response(request, 500, {"error": "INTERNAL_ERROR",
                                              "message": "服务器内部错误，已记录，请稍后重试或联系平台运维人员",
-                                             "detail": None})
+                                             "detail": None},
+                              {"X-Request-Id": bound.request_id} if bound else None)
