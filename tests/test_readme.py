@@ -84,6 +84,13 @@ COMMANDS: dict[str, Run] = {
     "xinyidai audit checkpoint": Run("demo", ("检查点",)),
     "xinyidai audit verify": Run("demo", ("审计链完整",)),
     "xinyidai audit verify --offline": Run("demo", ("审计链完整",)),
+    # For banks: a key registered from the command line, and the first call with xinyidai.client
+    "openssl genpkey -algorithm SM2 -out bank-sm2.pem": Run("banks"),
+    "openssl pkey -in bank-sm2.pem -pubout -out bank-sm2.pub.pem": Run("banks"),
+    "xinyidai institutions credentials add-key 91230103XYYYYYYYXG --kind sm2 --public-key bank-sm2.pub.pem "
+    "--label 生产": Run("banks", ("已登记签名公钥，凭证编号",)),
+    "xinyidai institutions credentials list 91230103XYYYYYYYXG": Run("banks", ("SM2 公钥签名  有效  生产",)),
+    "xinyidai institutions credentials add-key": Run("banks", why="the inline mention; the full command above runs"),
     # Nodes
     "xinyidai node init --role provincial --code CN-230000 --name 黑龙江省融资信用服务平台 --parent "
     "https://national.example/ --public-url https://hlj.example/ --upload tax,social_insurance,registration":
@@ -96,12 +103,17 @@ COMMANDS: dict[str, Run] = {
     "xinyidai network import /mnt/frontend/from-230100 --receipts /mnt/frontend/receipts":
         Run("nodes", ("已应用 1 个",), (("/mnt/frontend", "{tmp}/frontend"),), why="no /mnt here"),
     "xinyidai network reconcile --days 7": Run("nodes", ("CN：",)),
+    'xinyidai node rotate-key --reason "年度密钥轮换" --overlap-hours 168':
+        Run("nodes", ("密钥已轮换", "已通知 2 个节点")),
+    "xinyidai node keys": Run("nodes", ("当前使用", "重叠期内")),
+    'xinyidai node retire-key --reason "旧密钥提前停用"': Run("nodes", ("已停用旧密钥", "已通知 2 个节点")),
     # The node network demo
     "make demo-network": Run("make", ("xinyidai demo --network --base-port 8100 --city-entities 300",),
                              why="serves until stopped: dry-run; `xinyidai demo --network` runs"),
     "xinyidai demo --network": Run("network", subs=(("--network", "--network --base-port {port} --city-entities 40"),),
                                    why="free ports (8100… may be taken), small cities; run until records reach CN"),
     "xinyidai serve": Run("production", why="started by the production block's serve command"),
+    "xinyidai config reference": Run("production", ("| `XINYIDAI_TRUSTED_PROXIES` |", "| `XINYIDAI_PDF_FONT` |")),
     "make demo-network BASE_PORT=8200 CITY_ENTITIES=1000": Run("make", ("--base-port 8200 --city-entities 1000",),
                                                                why="dry-run"),
     # Running a node on PostgreSQL in production
@@ -118,6 +130,29 @@ COMMANDS: dict[str, Run] = {
             why="a password in place of the ellipsis"),
     ".venv/bin/xinyidai serve --host 127.0.0.1 --port 8000 --workers 4":
         Run("production", subs=(("--port 8000", "--port {port}"),), why="a free port; runs until it answers"),
+    # … behind nginx, with the worker, under systemd, in a container
+    "sudo install -D -m 0644 deploy/nginx/xinyidai.conf /etc/nginx/conf.d/xinyidai.conf":
+        Run("not run", why="root and the system's nginx; tests/ops/test_nginx.py runs this file in front of a node"),
+    "sudo nginx -t && sudo systemctl reload nginx":
+        Run("not run", why="the system's nginx; tests/ops/test_nginx.py checks the file with nginx -t and runs it"),
+    "XINYIDAI_BACKGROUND=worker .venv/bin/xinyidai worker":
+        Run("not run", why="runs until stopped; tests/ops/test_worker.py runs it beside a web process and stops it"),
+    "sudo useradd --system --home-dir /var/lib/xinyidai --create-home --shell /usr/sbin/nologin xinyidai":
+        Run("not run", why="adds a system user: root on a real host"),
+    "sudo install -D -m 0640 -g xinyidai deploy/systemd/xinyidai.env.example /etc/xinyidai/xinyidai.env":
+        Run("not run", why="root; tests/ops/test_configref.py loads the example's settings"),
+    "sudo install -m 0644 deploy/systemd/xinyidai-web.service deploy/systemd/xinyidai-worker.service "
+    "/etc/systemd/system/": Run("not run", why="root; tests/ops/test_worker.py checks the units with "
+                                              "systemd-analyze verify where it exists"),
+    "sudo systemctl daemon-reload && sudo systemctl enable --now xinyidai-web xinyidai-worker":
+        Run("not run", why="needs systemd as the init system, which a test host or CI container has not"),
+    "docker build -f deploy/Containerfile -t xinyidai .":
+        Run("not run", why="no Docker here; tests/ops/test_configref.py checks the file's instructions and paths"),
+    "docker run --rm -v xinyidai-var:/var/lib/xinyidai xinyidai xinyidai db upgrade":
+        Run("not run", why="no Docker here; the same command runs in the production test"),
+    "docker run -d --name xinyidai -p 127.0.0.1:8000:8000 -v xinyidai-var:/var/lib/xinyidai --env-file "
+    "/etc/xinyidai/xinyidai.env xinyidai": Run("not run", why="no Docker here; the image's command is the "
+                                                              "serve this section runs"),
     "XINYIDAI_BACKUP_PASSPHRASE=… .venv/bin/xinyidai backup /backups/hlj-20261207.tar":
         Run("not run", why="tests/ops/test_backup.py backs up a node with keys under load through this command"),
     "XINYIDAI_BACKUP_PASSPHRASE=… .venv/bin/xinyidai restore /backups/hlj-20261207.tar":
@@ -428,6 +463,34 @@ def test_benchmark_at_a_small_size(command: str, tmp_path: Path) -> None:
     _bash(_as_run(command, run, pg=PG_URL), work, _env(work), run.expect)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("openssl") is None and not os.environ.get("CI"), reason="openssl is not installed")
+def test_a_banks_first_call_on_a_small_demo(tmp_path: Path) -> None:
+    """The bank's key from the README's commands, then its Python snippet against a served demo node, with
+    the node's address and the key id add-key printed put in."""
+    work = _workdir(tmp_path)
+    env = _env(work)
+    _bash(f"xinyidai demo --entities {DEMO_ENTITIES}", work, env, ("演示省份已生成",))
+    outputs = [_bash(_as_run(c, run), work, env, run.expect) for c, run in _section("banks")
+               if c != "xinyidai institutions credentials add-key"]
+    key_id = re.search(r"凭证编号（X-XYD-Key-Id）：([0-9a-f]{16})", "".join(outputs)).group(1)  # type: ignore[union-attr]
+    [snippet] = [b for b in re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S)
+                 if "xinyidai.client" in b]
+    port = _free_port()
+    for old, new in (("http://127.0.0.1:8000", f"http://127.0.0.1:{port}"), ("3f9c0a5e1b2d4c6f", key_id)):
+        assert old in snippet
+        snippet = snippet.replace(old, new)
+    (work / "first_call.py").write_text(snippet, encoding="utf-8")
+    proc = subprocess.Popen(["xinyidai", "serve", "--port", str(port)], cwd=work, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        out = _bash(".venv/bin/python first_call.py", work, env, ("中国工商银行股份有限公司黑龙江省分行",))
+        assert "'tax'" in out or "NO_AUTHORIZATION" in out, out
+    finally:
+        _stop(proc)
+
+
 def test_readme_configuration_example_loads(tmp_path: Path) -> None:
     [toml] = re.findall(r"^```toml\n(.*?)^```", README.read_text(encoding="utf-8"), re.M | re.S)
     path = tmp_path / "xinyidai.toml"
@@ -438,5 +501,5 @@ def test_readme_configuration_example_loads(tmp_path: Path) -> None:
 
 def test_every_departure_from_the_readme_says_why() -> None:
     assert [c for c, r in COMMANDS.items() if (r.test in ("not run", "make") or r.subs) and not r.why] == []
-    assert {r.test for r in COMMANDS.values()} == {"bench", "demo", "make", "network", "nodes", "not run",
-                                                  "production"}
+    assert {r.test for r in COMMANDS.values()} == {"banks", "bench", "demo", "make", "network", "nodes",
+                                                  "not run", "production"}

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
 
 from fastapi import FastAPI
@@ -47,7 +49,7 @@ from xinyidai.institutions import api as institutions_api
 from xinyidai.institutions import pages as institutions_pages
 from xinyidai.institutions.authentication import RequestAuthenticator
 from xinyidai.institutions.request_auth import OPENAPI_DESCRIPTION
-from xinyidai.kit import throttle
+from xinyidai.kit import logs, throttle
 from xinyidai.kit.db import Database
 from xinyidai.kit.notify import make_notifier
 from xinyidai.lists import api as lists_api
@@ -94,6 +96,7 @@ from xinyidai.web.deps import Node
 from xinyidai.web.errors import ERROR_RESPONSES, install_handlers
 from xinyidai.web.headers import SecurityHeaders
 from xinyidai.web.limits import BodyLimits, BodyRule
+from xinyidai.web.request_context import RequestContext
 from xinyidai.web.templating import NavEntry, make_templates
 
 log = logging.getLogger(__name__)
@@ -212,6 +215,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     for m in ROUTERS:
         app.include_router(m.router)
     metrics.install(app)  # /metrics registry + request middleware (outermost: body refusals are counted too)
+    app.add_middleware(RequestContext)  # outermost of all: every request gets an id and one access event
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -223,31 +227,102 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     return app
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    n: Node = app.state.node
-    stale = mark_interrupted(n.db)
-    if stale:
-        log.warning("marked %d interrupted deliveries as failed", stale)
+@dataclass
+class Background:
+    """What `start_background` started, for `stop_background` to end."""
+
+    chores: list[asyncio.Task[None]]
+    relay: RelayWorker
+
+
+def start_background(app: FastAPI) -> Background:
+    """The node's background work — the relay and the chores over the whole database (access housekeeping,
+    stalled deliveries, evaluations, white lists, the market's clocks, connection deadlines, oversight) — in
+    the running event loop. One process per node should run it: each web process (`background = "inline"`)
+    or the `xinyidai worker` (`"worker"`)."""
     chores = [asyncio.create_task(access_runtime.housekeeping(app)),
               asyncio.create_task(watch_deliveries(app)),
               asyncio.create_task(credit_runtime.chores(app)),
               asyncio.create_task(lists_runtime.chores(app)),
               asyncio.create_task(market_runtime.chores(app)),
               asyncio.create_task(network_runtime.deadline_chores(app)),
-              asyncio.create_task(oversight_runtime.chores(app)),
-              asyncio.create_task(throttle.flush_periodically(app.state, n.db))]
-    relay = RelayWorker(app, n.settings.network_interval_s)
+              asyncio.create_task(oversight_runtime.chores(app))]
+    relay = RelayWorker(app, app.state.node.settings.network_interval_s)
     relay.start()
+    return Background(chores, relay)
+
+
+async def stop_background(work: Background) -> None:
+    """Cancel the chores and stop the relay, giving its threads up to 10 s to end the step in hand (each step
+    commits on its own, so one cut short loses nothing acknowledged)."""
+    work.relay.stop()
+    for task in work.chores:
+        task.cancel()
+    await asyncio.gather(*work.chores, return_exceptions=True)
+    await asyncio.to_thread(work.relay.join, 10)
+
+
+async def _warm_signer(app: FastAPI) -> None:
+    """Unseal the node key before the first request needs it (the housekeeping chore does it when inline)."""
+    try:
+        await asyncio.to_thread(access_runtime.app_signer, app)
+    except Exception:  # noqa: BLE001 - the first request that needs it reports the problem
+        log.exception("could not load the node key at start-up")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    n: Node = app.state.node
+    # Per web process whatever the mode: uploads load in this process's executor, so deliveries left
+    # 'processing' at its start are the last run's (the worker does not load deliveries and must not fail
+    # them when it restarts alone); refused log-ins are counted in this process's memory, so only it can
+    # write their summaries.
+    stale = mark_interrupted(n.db)
+    if stale:
+        log.warning("marked %d interrupted deliveries as failed", stale)
+    local = [asyncio.create_task(throttle.flush_periodically(app.state, n.db))]
+    if n.settings.background == "inline":
+        work: Background | None = start_background(app)
+    else:
+        work = None
+        local.append(asyncio.create_task(_warm_signer(app)))
+        log.info("background = worker: the relay and chores run in `xinyidai worker`")
     yield
-    relay.stop()
-    for task in chores:
+    if work is not None:
+        await stop_background(work)
+    for task in local:
         task.cancel()
     throttle.guards(app.state).flush(n.db, everything=True)  # refusals counted but not yet summed up
     n.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def run_worker() -> None:
+    """`xinyidai worker`: the background work of `start_background` with no HTTP server, until SIGTERM or
+    SIGINT; then it stops as the web process's lifespan would (the relay's threads joined)."""
+    settings = load_settings()
+    logs.configure(settings)  # as the web process logs (asgi)
+    asyncio.run(_work(create_app(settings)))
+
+
+async def _work(app: FastAPI) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    n: Node = app.state.node
+    work = start_background(app)
+    log.info("worker for node %s started: relay every %.1f s and the chores", n.settings.node_code,
+             n.settings.network_interval_s)
+    await stop.wait()
+    log.info("worker stopping")
+    await stop_background(work)
+    n.executor.shutdown(wait=False, cancel_futures=True)
+    n.db.dispose()
+    log.info("worker stopped")
+
+
 def asgi() -> FastAPI:
     """The entry point for uvicorn (`xinyidai serve`): settings from the environment, one app per worker."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_app(load_settings())
+    settings = load_settings()
+    logs.configure(settings)
+    return create_app(settings)

@@ -6,6 +6,7 @@ into the node's var directory with owner-only permissions.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -27,43 +28,56 @@ class ConfigError(ValueError):
     """A configuration value is missing or malformed; the message says which and why (in Chinese)."""
 
 
+def _doc(default: Any, doc: str, shown: str = "", **kw: Any) -> Any:
+    """A setting with its one-line meaning for the configuration reference (`xinyidai config reference`);
+    `shown` replaces the default where the empty value stands for something computed."""
+    return field(default=default, metadata={"doc": doc, "shown": shown}, **kw)
+
+
 @dataclass(frozen=True)
 class Settings:
-    var_dir: Path = Path("var")
-    database_url: str = ""
-    node_code: str = "CN-230000"
-    node_role: str = "provincial"
-    node_name: str = "黑龙江省融资信用服务平台"
-    crypto_suite: str = "sm"
-    catalog_path: Path | None = None
-    session_ttl_minutes: int = 120
+    var_dir: Path = _doc(Path("var"), "data folder 数据目录: the SQLite file, keys, uploads, secret.key")
+    database_url: str = _doc("", "database URL; PostgreSQL in production (password via ~/.pgpass or PGPASSWORD)",
+                             "`sqlite:///$XINYIDAI_VAR_DIR/xinyidai.db`")
+    node_code: str = _doc("CN-230000", "node code 节点代码 (`CN`, `CN-230000`, `CN-230100`); node init writes it")
+    node_role: str = _doc("provincial", "node role: national / provincial / municipal")
+    node_name: str = _doc("黑龙江省融资信用服务平台", "platform name 平台名称 shown on the pages")
+    crypto_suite: str = _doc("sm", "crypto suite 密码套件: `sm` (SM2/SM3/SM4) or `intl` (Ed25519/SHA-256/AES-GCM)")
+    catalog_path: Path | None = _doc(None, "own information catalogue 信息清单 (YAML)", "the shipped 17-category list")
+    session_ttl_minutes: int = _doc(120, "minutes a log-in session lasts")
     # A delivery whose share of rejected rows exceeds this is rejected whole (nothing of it is stored).
-    reject_threshold: float = 0.2
-    max_upload_mb: int = 512
-    delivery_stall_minutes: int = 30  # a delivery 'processing' without progress this long is marked failed
+    reject_threshold: float = _doc(0.2, "share of rejected rows above which a delivery is rejected whole (0–1)")
+    max_upload_mb: int = _doc(512, "largest delivery file accepted, in MB (the proxy's body limit must match)")
+    delivery_stall_minutes: int = _doc(  # a delivery 'processing' without progress this long is marked failed
+        30, "minutes without progress before a delivery 处理中 is marked failed")
     # Where one-time codes go: "file" (var/notifications.log, the default) or "console" (the log).
-    notifier: str = "file"
+    notifier: str = _doc("file", "where one-time codes go: `file` (var/notifications.log) or `console`")
     # The node network: the address other nodes reach this one at, and how it talks to its parent.
-    public_url: str = ""
-    parent_url: str = ""
-    parent_mode: str = "push"  # push (HTTP both ways), pull (behind a firewall: this node polls), file
-    network_interval_s: float = 1.0
+    public_url: str = _doc("", "the address other nodes reach this one at", "none")
+    parent_url: str = _doc("", "the parent node's address 上级节点", "none (the national node)")
+    parent_mode: str = _doc(  # push (HTTP both ways), pull (behind a firewall: this node polls), file
+        "push", "exchange with the parent: `push`, `pull` (behind a firewall: this node polls) or `file`")
+    network_interval_s: float = _doc(1.0, "seconds between relay rounds when idle")
     # How long an approved security assessment of a child node holds before it must be re-assessed (point 10).
-    assessment_valid_days: int = 365
+    assessment_valid_days: int = _doc(365, "days a child node's approved security assessment holds (31–3660)")
     # Bearer token for GET /metrics from off this host (loopback needs none); never logged.
-    metrics_token: str = field(default="", repr=False)
+    metrics_token: str = _doc("", "bearer token for `/metrics` from off the host (loopback needs none)", "none",
+                              repr=False)
     # Logs: "text" for a terminal, "json" (one event a line) for a log platform, "auto": text on a TTY else json.
-    log_format: str = "auto"
-    log_level: str = "INFO"
+    log_format: str = _doc("auto", "logs: `text`, `json` (one event a line) or `auto` (text on a terminal)")
+    log_level: str = _doc("INFO", "log level: DEBUG / INFO / WARNING / ERROR")
     # Addresses of reverse proxies whose X-Forwarded-For / -Proto is believed (comma-separated IPs or CIDRs);
     # a request from anywhere else is taken at its socket address.
-    trusted_proxies: str = "127.0.0.1"
+    trusted_proxies: str = _doc("127.0.0.1", "reverse proxies whose X-Forwarded-For/-Proto is believed: "
+                                "comma-separated IPs or CIDRs, `*` for any")
     # Where background chores (relay, deadlines, evaluations, reports) run: "inline" in each web process, or
     # "worker" in a separate `xinyidai worker` process (then web processes run none).
-    background: str = "inline"
+    background: str = _doc("inline", "where the relay and chores run: `inline` (each web process) or `worker` "
+                           "(the worker process only)")
     # After `xinyidai node rotate-key`, how long peers accept the old key beside the new one.
-    key_overlap_hours: int = 168
-    secret_key: str = field(default="", repr=False)
+    key_overlap_hours: int = _doc(168, "hours peers accept the old key after a key rotation (1–2160)")
+    secret_key: str = _doc("", "session-signing secret", "generated into $XINYIDAI_VAR_DIR/secret.key (0600)",
+                           repr=False)
 
     def __post_init__(self) -> None:
         if self.node_role not in ROLES:
@@ -84,6 +98,7 @@ class Settings:
             raise ConfigError("拒收阈值 reject_threshold 必须在 0 与 1 之间")
         if not 31 <= self.assessment_valid_days <= 3660:
             raise ConfigError("安全评估有效期 assessment_valid_days 应在 31 至 3660 天之间")
+        check_proxies(self.trusted_proxies)
 
     @property
     def resolved_database_url(self) -> str:
@@ -100,6 +115,22 @@ class Settings:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))
         return path.read_text().strip()
+
+
+def check_proxies(value: str) -> str:
+    """The trusted proxies, normalised for uvicorn's ProxyHeadersMiddleware (0.54 takes IPs, CIDR networks
+    whose host bits are zero, or `*` alone). It takes anything else — a host name, a typo, `10.0.0.1/8` — for
+    a literal that no socket address ever equals, silently trusting no one; refuse it here instead."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if items == ["*"]:
+        return "*"
+    for item in items:
+        try:
+            ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+        except ValueError:
+            raise ConfigError(f"受信代理 trusted_proxies 中的 {item!r} 不是 IP 地址或网段（CIDR，主机位为零，"
+                              "如 10.0.0.0/8）；多个用逗号分隔，\"*\" 表示信任任何来源且只能单独使用") from None
+    return ",".join(items)
 
 
 def _coerce(name: str, raw: Any) -> Any:

@@ -19,7 +19,7 @@ registration — are counted in the database.
 A client is its address (`client_key`): IPv4 whole, IPv6 by its /64, the block one subscriber gets, so that
 hopping between addresses of one's own prefix does not reset a throttle. Behind a reverse proxy the address
 is the proxy's unless the server trusts its `X-Forwarded-For` (`xinyidai serve` does for proxies listed in
-`FORWARDED_ALLOW_IPS`, by default this host's 127.0.0.1 and ::1): otherwise every client would share one
+`XINYIDAI_TRUSTED_PROXIES`, by default this host's 127.0.0.1): otherwise every client would share one
 throttle.
 """
 

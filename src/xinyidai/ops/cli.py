@@ -58,3 +58,13 @@ def restore(
         typer.echo(f"原有文件已改名保留：{path}")
     for note in result.notes:
         typer.echo(note)
+
+
+config_app = typer.Typer(help="配置", no_args_is_help=True)
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """打印配置参考：每个 XINYIDAI_* 环境变量、默认值与含义（Markdown 表格，即 README 中的那张）。"""
+    from xinyidai.ops.configref import render
+    typer.echo(render(), nl=False)
