@@ -281,6 +281,9 @@ def test_the_network_page_lists_keys_and_lets_security_rotate(db: Database, logi
     operator, security = login("operator"), login("security")
     page = operator.get("/network").text
     assert "节点密钥" in page and first.key_id in page and "/network/keys/rotate" not in page
+    # once, in the page's body: not in its <title> or <head>
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert page.count('id="node-keys"') == 1 and "节点网络" in title and "<" not in title
     assert operator.post("/network/keys/rotate", data={"reason": "想轮换", "csrf_token": operator.csrf}
                          ).status_code == 403
     assert "/network/keys/rotate" in security.get("/network").text
