@@ -76,15 +76,23 @@ def test_retry_after_is_honoured_and_each_attempt_is_signed_afresh(server: tuple
     assert len(script.seen) == 3 and len(ids) == 1 and len(nonces) == 3 and len(signatures) == 3
 
 
-def test_detail_retry_after_is_used_and_the_wait_is_capped(server: tuple[str, Script]) -> None:
+def test_detail_retry_after_is_used_and_a_longer_wait_is_answered_at_once(server: tuple[str, Script]) -> None:
     url, script = server
-    throttled = {"error": "AUTH_THROTTLED", "message": "本地址接口认证失败次数过多", "detail": {"retry_after": 120}}
+    throttled = {"error": "AUTH_THROTTLED", "message": "本地址接口认证失败次数过多", "detail": {"retry_after": 0.1}}
     script.answers = [(429, {}, throttled)]
     waits: list[float] = []
     with Client(url, "0123456789abcdef", Ed25519Key.generate(), max_wait=0.2,
                 on_retry=lambda n, w, c: waits.append(w)) as node:
         assert node.get("/api/v1/x") == {"ok": True}
-    assert waits == [0.2]
+    assert waits == [0.1]  # the body's wait, when no header says one
+    # told to wait two minutes with at most 0.2 s allowed: asking again sooner would only be refused again
+    script.answers = [(429, {}, {**throttled, "detail": {"retry_after": 120}})]
+    seen = len(script.seen)
+    with Client(url, "0123456789abcdef", Ed25519Key.generate(), max_wait=0.2,
+                on_retry=lambda n, w, c: waits.append(w)) as node, pytest.raises(RateLimited) as limited:
+        node.get("/api/v1/x")
+    assert (limited.value.attempts, limited.value.detail, len(script.seen) - seen) == (1, {"retry_after": 120}, 1)
+    assert waits == [0.1]
 
 
 def test_retries_run_out(server: tuple[str, Script]) -> None:

@@ -65,7 +65,8 @@ class Client:
     an API key (`api_key="xyd_<id>.<secret>"`, only over TLS).
 
     `retries` more attempts after the first, waiting `backoff`·2ⁿ seconds (±50 % jitter, at most
-    `max_wait`) unless the node says how long; `on_retry(attempt, wait_seconds, why)` is told of each."""
+    `max_wait`) unless the node says how long (Retry-After); a node's wait beyond `max_wait` is not waited
+    out but answered at once as the refusal. `on_retry(attempt, wait_seconds, why)` is told of each."""
 
     def __init__(self, base_url: str, key_id: str | None = None, key: SigningKey | None = None, *,
                  api_key: str | None = None, timeout: float = 10.0, retries: int = 3, backoff: float = 0.5,
@@ -97,11 +98,14 @@ class Client:
         message = signing.canonical_string(method, path, pairs, body, ts, nonce)
         return signing.SignedHeaders(self.key_id, ts, nonce, self.key.sign(message).hex()).as_dict()
 
-    def _wait(self, attempt: int, response: httpx.Response | None) -> float:
+    def _wait(self, attempt: int, response: httpx.Response | None) -> float | None:
+        """Seconds to wait before the next attempt; None when the node asked for longer than `max_wait` —
+        asking again sooner would only be refused again (and count against the address), so the caller
+        gets the refusal at once, with the node's wait in its detail, to schedule the call itself."""
         told = _retry_after(response)
-        if told is None:
-            told = self.backoff * (2 ** attempt) * random.uniform(0.5, 1.5)
-        return max(0.0, min(told, self.max_wait))
+        if told is not None:
+            return max(0.0, told) if told <= self.max_wait else None
+        return min(self.backoff * (2 ** attempt) * random.uniform(0.5, 1.5), self.max_wait)
 
     def send(self, method: str, path: str, *, params: Params = None, json: Any = None,
              request_id: str | None = None) -> httpx.Response:
@@ -135,9 +139,9 @@ class Client:
                                      request_id=rid, attempts=attempt + 1)
                 if response.status_code not in RETRY_STATUSES:
                     raise failure
-            if attempt >= self.retries:
+            wait = self._wait(attempt, response) if attempt < self.retries else None
+            if wait is None:
                 raise failure
-            wait = self._wait(attempt, response)
             if self.on_retry is not None:
                 self.on_retry(attempt + 1, wait, failure.code)
             time.sleep(wait)
