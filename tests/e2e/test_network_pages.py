@@ -159,6 +159,29 @@ def test_the_province_reports_up_and_the_national_node_shows_it(province_and_cit
         shot(nation, "network-06-national-reports")
         pdf = nation.request.get(f"{national.url}/oversight/reports/CN-230000-{number}.pdf")
         assert pdf.ok and pdf.body()[:5] == b"%PDF-"
+
+        # Last (it changes the province's key for whatever follows): the security officer rotates the
+        # province's key on its page; the announcement reaches the national node and the city over HTTP.
+        security = desktop_page(browser)
+        login(security, province.url, "sun-sec", PASSWORD)
+        security.goto(province.url + "/network")
+        keys = security.locator("#node-keys")
+        old_key = keys.locator("tr[data-status='current']").get_attribute("data-key")
+        keys.locator("input[name=reason]").fill("年度密钥轮换")
+        keys.locator("input[name=overlap_hours]").fill("72")
+        keys.locator("button[type=submit]").click()
+        security.wait_for_url("**/network**")
+        keys = security.locator("#node-keys")
+        assert keys.locator(f"tr[data-key='{old_key}']").get_attribute("data-status") == "retiring"
+        new_key = keys.locator("tr[data-status='current']").get_attribute("data-key")
+        assert new_key and new_key != old_key
+        for neighbour in (national, city):
+            wait_for(lambda n=neighbour: n.count(
+                "SELECT count(*) FROM peers WHERE code = 'CN-230000' AND key_id = :new AND retiring_key_id = :old",
+                new=new_key, old=old_key) == 1, timeout=60)
+        security.reload()
+        shot(security, "network-07-key-rotated")
+        security.context.close()
     finally:
         for pg in (office, second, nation):
             pg.context.close()

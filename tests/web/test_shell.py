@@ -258,3 +258,13 @@ def test_audit_page_verifies_and_lists_each_break_with_advice(login, db) -> None
     page = security.get("/audit", params={"verify": "true"})
     assert "审计链不完整：发现 1 处问题" in page.text
     assert "AUDIT_HEAD_MISMATCH" in page.text and "最新的记录被删除" in page.text and "处理建议：" in page.text
+
+
+def test_moments_read_in_beijing_time_from_a_datetime_or_iso_text() -> None:
+    from datetime import UTC, datetime
+
+    from xinyidai.web.templating import fmt_dt
+
+    moment = datetime(2026, 11, 15, 2, 0, 5, 123456, tzinfo=UTC)
+    assert fmt_dt(moment) == fmt_dt(moment.isoformat()) == "2026-11-15 10:00:05"  # the keys' files keep ISO text
+    assert fmt_dt(None) == fmt_dt("") == "" and fmt_dt("不是时间") == "不是时间"

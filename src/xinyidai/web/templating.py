@@ -26,8 +26,13 @@ TEMPLATES = resources.files("xinyidai.web") / "templates"
 NavEntry = tuple[str, str, set[str]]
 
 
-def fmt_dt(v: datetime | None) -> str:
-    """A moment as people here read it: Beijing time, to the second."""
+def fmt_dt(v: datetime | str | None) -> str:
+    """A moment as people here read it: Beijing time, to the second (ISO text, as files keep it, too)."""
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v)
+        except ValueError:
+            return v
     return v.astimezone(clock.CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") if v else ""
 
 
