@@ -236,3 +236,14 @@ def test_static_files_are_compressed_and_cached(front: Front) -> None:
     assert r.status_code == 200
     assert r.headers.get("content-encoding") == "gzip"
     assert "max-age=3600" in r.headers["cache-control"]
+
+
+def test_a_body_from_a_caller_who_names_no_one_gets_the_nodes_refusal_not_a_reset(front: Front) -> None:
+    """The node refuses such a body before parsing it. Were it to answer with the body unread, the kernel
+    would reset the connection under nginx, still sending, and the client would see 502 (web/limits.py)."""
+    with front.client() as c:
+        for size in (64 << 10, 512 << 10, (1 << 20) - 2, 900 << 10, 256 << 10):
+            r = c.post("/api/v1/claims", content=b"[" + b" " * size + b"]",
+                       headers={"Content-Type": "application/json"})
+            assert r.status_code == 401, (size, r.text[:300])  # nginx's 502 page when the node reset it
+            assert r.json()["error"] == "UNAUTHENTICATED"

@@ -129,6 +129,18 @@ def test_an_anonymous_body_is_refused_before_it_is_read(app) -> None:  # noqa: A
     assert a.headers["x-frame-options"] == "DENY"  # the refusal passes the security headers too
 
 
+def test_a_small_anonymous_body_is_read_and_dropped_before_the_refusal(app) -> None:  # noqa: ANN001
+    """Up to 1 MB declared, the body is read (never parsed) so the connection ends cleanly and stays open: a
+    proxy still sending it would otherwise be reset and answer 502 (tests/ops/test_nginx.py)."""
+    size = 300 * KB
+    a = call(app, "POST", "/api/v1/access/authorizations", JSON, json_stream(size), length=size + 24)
+    _error(a, 401, "UNAUTHENTICATED")
+    assert a.read == size + 24 and "connection" not in a.headers
+    a = call(app, "POST", "/api/v1/access/authorizations", JSON, json_stream(MB), length=MB + 24)  # above 1 MB
+    _error(a, 401, "UNAUTHENTICATED")
+    assert a.read == 0 and a.headers["connection"] == "close"
+
+
 def test_how_input_failed_is_not_told_before_who_is_asking(app, db) -> None:  # noqa: ANN001
     """The verification route authenticates in its worker thread, after FastAPI validated the body: its
     field errors reached anyone. Now the caller comes first, with or without a body, with a made-up key."""

@@ -5,8 +5,9 @@ sees a request it
 
 1. refuses a POST (PUT, PATCH, DELETE) to a route that needs a logged-in user or an institution's credential
    when the request carries neither a session cookie nor credential headers — 401 for the API, the log-in
-   page for a page, what the route's own dependency would answer, but before a byte of the body is read (and
-   so before it could be validated and the errors shown);
+   page for a page, what the route's own dependency would answer, but before the body is parsed (so before
+   it could be validated and the errors shown): a declared body up to 1 MB is read and dropped first, so a
+   proxy in front is not reset mid-body; a larger or chunked one is not read at all;
 2. refuses a declared `Content-Length` above the route's limit with 413, also unread;
 3. counts the bytes as the app reads them and cuts off a body (chunked, or longer than declared) that passes
    the limit with 413 in the one error shape.
@@ -33,6 +34,9 @@ from xinyidai.web.deps import SESSION_COOKIE, is_api
 from xinyidai.web.errors import error_response, login_redirect
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A body up to this size, from a caller who names no one, is read and dropped before the refusal (see _drain);
+# a larger one is refused unread, and the connection closed.
+DRAIN_MAX = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,10 @@ class BodyLimits:
         has_body = chunked or (declared or 0) > 0
         if scope["method"] not in SAFE_METHODS and not rule.public \
                 and not self._names_someone(scope["path"], Headers(scope=scope)):
-            await self._refuse(scope, send, pending=has_body)
+            small = declared is not None and not chunked and declared <= min(rule.max_bytes, DRAIN_MAX)
+            if small and has_body:
+                await _drain(receive)
+            await self._refuse(scope, send, pending=has_body and not small)
             return
         if declared is not None and declared > rule.max_bytes:
             await self._refuse(scope, send, too_large_for=rule, pending=True)
@@ -174,6 +181,16 @@ class BodyLimits:
             return {"type": "http.disconnect"}
 
         await response(scope, no_body, send)
+
+
+async def _drain(receive: Any) -> None:
+    """Read a small body and drop it, unparsed. Answering before it is read would close the connection with
+    bytes unread, which the kernel turns into a reset: a reverse proxy still sending the body (nginx in
+    front, deploy/nginx) then answers its client 502 instead of the node's refusal."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 def _has_nul(scope: dict[str, Any]) -> bool:
