@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import PG_URL as TEST_PG_URL
+from xinyidai.kit.db import Database
+
 from .nodes import Node, reset_postgres
 
 PG_URL = os.environ.get("XINYIDAI_TEST_NETWORK_PG_URL", "")
+
+
+@pytest.fixture
+def parent_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A second node's database beside the test's own `db` (the province's, when `db` is the city's)."""
+    if TEST_PG_URL:
+        pytest.skip("two databases side by side: SQLite only")
+    target = tmp_path / "province.db"
+    shutil.copy(request.getfixturevalue("_sqlite_template"), target)
+    database = Database(f"sqlite:///{target}")
+    yield database
+    database.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,25 @@ from pathlib import Path
 
 import httpx
 
+from xinyidai.kit import clock
+from xinyidai.kit.crypto.suite import Identity
 from xinyidai.kit.db import Database
 from xinyidai.kit.principal import Principal
 from xinyidai.network import peers
+from xinyidai.network.models import Peer
 
 ASSESSMENT = {"mlps_level": "3", "mlps_certificate": "23010099-2026-0012", "security_officer": "张敏 0451-8888",
               "encryption_at_rest": "SM4 全盘加密", "encryption_in_transit": "SM2/SM4 报文加密 + TLS",
               "access_control": "最小权限、双人审批", "logging": "审计日志留存 3 年", "incident_response": "已备案应急预案"}
 OFFICER = Principal(0, "reg-officer", "登记审核员", "operator", None)
 SECURITY = Principal(0, "sec-officer", "安全管理员", "security", None)
+
+
+def peer_row(code: str, relation: str, ident: Identity, *, province: str = "CN-230000") -> Peer:
+    """An active neighbour as a node's `peers` table holds it, with `ident`'s public key."""
+    return Peer(code=code, name=code, role="provincial" if code == province else "municipal", relation=relation,
+                suite=ident.suite, public_key=dict(ident.public_bundle()), key_id=ident.key_id, status="active",
+                assessment={}, applied_at=clock.now(), mode="push")
 
 
 def free_port() -> int:

@@ -5,8 +5,6 @@ check — the operator's own, re-signed with the node's key and with the journal
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
-from tests.conftest import PG_URL
 from tests.unit.audit_tampering import mallory_at_2, rewrite_chain
 from xinyidai.config import Settings, load_settings
 from xinyidai.kit import audit, clock
@@ -25,34 +22,21 @@ from xinyidai.kit.db import Database
 from xinyidai.kit.errors import DomainError
 from xinyidai.kit.node_key import archive_journal, node_identity, node_signer, signer_for
 from xinyidai.network import checkpoints, exchange, inbox
-from xinyidai.network.models import ChildCheckpoint, OutboxEnvelope, Peer, RelayCursor
+from xinyidai.network.models import ChildCheckpoint, OutboxEnvelope, RelayCursor
 from xinyidai.network.relay import NodeContext
+
+from .nodes import peer_row
 
 CITY, PROVINCE = "CN-230100", "CN-230000"
 
 
-@pytest.fixture
-def parent_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if PG_URL:
-        pytest.skip("two databases side by side: SQLite only")
-    target = tmp_path / "province.db"
-    shutil.copy(request.getfixturevalue("_sqlite_template"), target)
-    database = Database(f"sqlite:///{target}")
-    yield database
-    database.dispose()
-
-
-def _peer(code: str, relation: str, ident: Identity) -> Peer:
-    return Peer(code=code, name=code, role="provincial" if code == PROVINCE else "municipal", relation=relation,
-                suite=ident.suite, public_key=dict(ident.public_bundle()), key_id=ident.key_id, status="active",
-                assessment={}, applied_at=clock.now(), mode="push")
 
 
 def _link(child_db: Database, parent_db: Database, child: Identity, parent: Identity) -> None:
     with child_db.session() as s:
-        s.add(_peer(PROVINCE, "parent", parent))
+        s.add(peer_row(PROVINCE, "parent", parent))
     with parent_db.session() as s:
-        s.add(_peer(CITY, "child", child))
+        s.add(peer_row(CITY, "child", child))
 
 
 def _write(db: Database, n: int) -> None:

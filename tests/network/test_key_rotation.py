@@ -4,7 +4,6 @@ refused after it. In-process with two databases first (fast), then two real node
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ from xinyidai.network.models import OutboxEnvelope, Peer
 from xinyidai.network.relay import NodeContext
 from xinyidai.reports import service as reports
 
-from .nodes import Node, wait_for
+from .nodes import Node, peer_row, wait_for
 
 PROVINCE, CITY = "CN-230000", "CN-230100"
 PASSPHRASE = "轮换测试口令-2026"
@@ -116,21 +115,6 @@ def test_a_process_picks_up_a_rotation_made_by_another(var: Path, monkeypatch: p
     assert current_key_file(keys_dir) == path
 
 
-@pytest.fixture
-def parent_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if PG_URL:
-        pytest.skip("two databases side by side: SQLite only")
-    target = tmp_path / "province.db"
-    shutil.copy(request.getfixturevalue("_sqlite_template"), target)
-    database = Database(f"sqlite:///{target}")
-    yield database
-    database.dispose()
-
-
-def _peer(code: str, relation: str, ident: Identity) -> Peer:
-    return Peer(code=code, name=code, role="provincial" if code == PROVINCE else "municipal", relation=relation,
-                suite=ident.suite, public_key=dict(ident.public_bundle()), key_id=ident.key_id, status="active",
-                assessment={}, applied_at=clock.now(), mode="push")
 
 
 def _deliver(to_db: Database, ctx: NodeContext, wire: bytes) -> dict[str, Any]:
@@ -187,9 +171,9 @@ def test_announcement_overlap_and_retirement(db: Database, parent_db: Database, 
     province = get_suite("sm").generate_identity()
     at_province = NodeContext(PROVINCE, "provincial", province)
     with db.session() as s:
-        s.add(_peer(PROVINCE, "parent", province))
+        s.add(peer_row(PROVINCE, "parent", province))
     with parent_db.session() as s:
-        s.add(_peer(CITY, "child", old))
+        s.add(peer_row(CITY, "child", old))
     sealed_to_old = _ping(province, old.public_bundle(), PROVINCE, CITY)  # before the province learns the new key
     signed_by_old = _ping(old, province.public_bundle())
 
@@ -245,9 +229,9 @@ def test_retire_key_ends_the_overlap_early(db: Database, parent_db: Database, va
     province = get_suite("sm").generate_identity()
     at_province = NodeContext(PROVINCE, "provincial", province)
     with db.session() as s:
-        s.add(_peer(PROVINCE, "parent", province))
+        s.add(peer_row(PROVINCE, "parent", province))
     with parent_db.session() as s:
-        s.add(_peer(CITY, "child", old))
+        s.add(peer_row(CITY, "child", old))
     with pytest.raises(DomainError) as e:
         keys.retire(db, city_settings, "cli", "无旧密钥")
     assert e.value.code == "NO_RETIRING_KEY"
@@ -277,7 +261,7 @@ def test_the_network_page_lists_keys_and_lets_security_rotate(db: Database, logi
     var_dir = tmp_path / "var"
     first = node_key.node_identity(var_dir, "sm")
     with db.session() as s:
-        s.add(_peer(CITY, "child", get_suite("sm").generate_identity()))
+        s.add(peer_row(CITY, "child", get_suite("sm").generate_identity()))
     operator, security = login("operator"), login("security")
     page = operator.get("/network").text
     assert "节点密钥" in page and first.key_id in page and "/network/keys/rotate" not in page
