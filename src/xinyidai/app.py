@@ -82,6 +82,9 @@ from xinyidai.policy.pages import bank as policy_bank_pages
 from xinyidai.policy.pages import enterprise as policy_enterprise_pages
 from xinyidai.policy.pages import figures as policy_figures_pages
 from xinyidai.policy.pages import office as policy_office_pages
+from xinyidai.quality.pages import monitoring as quality_monitoring_pages
+from xinyidai.quality.pages import sources as quality_source_pages
+from xinyidai.quality.pages import tickets as quality_ticket_pages
 from xinyidai.records import api as records_api
 from xinyidai.records import gauges as records_gauges
 from xinyidai.records import pages as records_pages
@@ -136,6 +139,10 @@ NAV: list[NavEntry] = [
     ("/audit", "审计日志", {"security", "operator"}),
     ("/incidents", "安全事件", {"security", "operator", "regulator"}),
     ("/network", "节点网络", {"operator", "security", "regulator"}),
+    ("/quality", "数据质量", {"operator", "regulator"}),
+    ("/quality/sources", "数据来源", {"operator"}),
+    ("/quality/tickets", "整改工单", {"operator", "regulator", "department"}),
+    ("/department", "本部门报送", {"department"}),
     ("/market/figures", "融资统计", {"operator", "regulator"}),
     ("/policy", "政策项目", {"policy", "operator", "regulator"}),
     ("/policy/claims", "申领审核", {"policy"}),
@@ -161,7 +168,7 @@ ROUTERS = (health, metrics, access_api, network_api, catalog_api, catalog_pages,
            market_figures_pages, policy_figures_pages, policy_office_pages, policy_bank_pages,
            policy_enterprise_pages, policy_api, incidents_pages, incidents_api, oversight_ranking_pages,
            oversight_bank_pages, oversight_task_pages, oversight_report_pages,
-           oversight_api)
+           oversight_api, quality_source_pages, quality_monitoring_pages, quality_ticket_pages)
 
 
 KB, MB = 1 << 10, 1 << 20

@@ -21,6 +21,7 @@ from xinyidai.network.cli import network_app, node_app
 from xinyidai.ops.cli import backup, config_app, restore
 from xinyidai.oversight import progress  # noqa: F401 - registers the "progress_report" envelope kind
 from xinyidai.oversight.cli import oversight_app
+from xinyidai.quality.cli import quality_app
 from xinyidai.records.cli import ingest
 from xinyidai.reports.cli import report
 
@@ -37,6 +38,7 @@ app.add_typer(network_app, name="network")
 credit_app.command("report")(report)
 app.add_typer(credit_app, name="credit")
 app.add_typer(oversight_app, name="oversight")
+app.add_typer(quality_app, name="quality")
 app.add_typer(institutions_app, name="institutions")
 app.command("backup")(backup)
 app.command("restore")(restore)

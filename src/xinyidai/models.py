@@ -73,6 +73,17 @@ from xinyidai.policy.models import (
     Programme,
     RuleVersion,
 )
+from xinyidai.quality.models import (
+    Department,
+    Finding,
+    ProviderScore,
+    QualityRun,
+    RuleSet,
+    Source,
+    SourcePull,
+    Ticket,
+    TicketStep,
+)
 from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue
 from xinyidai.reports.models import CreditReport
 
@@ -90,4 +101,5 @@ __all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "In
            "Demand", "FeedbackFile", "FeedbackIssue", "Loan", "Product", "ProductVersion", "Quote",
            "Reminder", "StatusReport", "ClaimEvent", "Enrolment", "GuaranteeContract", "LedgerEntry", "PolicyClaim",
            "Programme", "RuleVersion", "IndicatorSystemVersion", "ProgressReport", "Run", "RunCity", "RunValue",
-           "Task", "TaskStep", "metadata"]
+           "Task", "TaskStep", "Department", "Finding", "ProviderScore", "QualityRun", "RuleSet", "Source",
+           "SourcePull", "Ticket", "TicketStep", "metadata"]

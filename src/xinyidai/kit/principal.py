@@ -14,6 +14,7 @@ USER_ROLES = {
     "regulator": "监管人员",
     "security": "安全管理员",
     "policy": "政策管理人员",  # a city's (or the province's) finance office; org_code is its division code
+    "department": "数据提供部门",  # a providing department's staff; org_code is its quality.Department code
 }
 # The platform's own staff: they read the register and the logs; each route still names whom it admits.
 STAFF = ("operator", "regulator", "security")
