@@ -76,7 +76,7 @@ def test_a_regulator_computes_a_month_from_the_page_and_drills_into_it(clients: 
     assert {d["name"] for d in option["series"][0]["data"]} >= {"哈尔滨市", "大兴安岭地区"}
     number = re.search(r"KH-202611-202611-[0-9a-f]{8}-1", html).group(0)  # type: ignore[union-attr]
     city = reg.get(f"/oversight/runs/{number}/cities/{HARBIN}")
-    assert city.status_code == 200 and city.text.count('data-indicator="') == 16
+    assert city.status_code == 200 and city.text.count('data-indicator="') == 17
     drill = reg.get(f"/oversight/runs/{number}/cities/{HARBIN}/F2")
     assert drill.status_code == 200 and "L1" in drill.text and "L2" in drill.text and "L0" not in drill.text
     assert reg.get(f"/oversight/runs/{number}/cities/999999").status_code == 404

@@ -54,6 +54,9 @@ MAX_DAYS = 90
 FEEDBACK_STATUSES = {"raised": "已发出", "open": "待处理", "forwarded": "已转下级", "closed": "已处理"}
 RECONCILE_STATUSES = {"match": "一致", "mismatch": "不一致", "pending": "待核对"}
 LEVEL = {"national": 0, "provincial": 1, "municipal": 2}
+# Called for each feedback note stored as 'open' (this node is where the record was loaded), with the record it
+# concerns, in the applying transaction: a layer above (quality.tickets) registers here to carry it on.
+FEEDBACK_OPENED: list[Callable[[Session, FeedbackNote, CreditRecord | None], None]] = []
 
 
 # Appliers for kinds defined by layers above the network (which imports none of them): each registers
@@ -188,11 +191,16 @@ def apply_feedback(s: Session, ctx: relay.NodeContext, sender: str, payload: Map
         known.add(n["id"])
         rec = _current(s, n["entity_code"], n["category"], n.get("record_key"))
         target = _forward_target(s, ctx, rec)
-        s.add(FeedbackNote(external_id=n["id"], from_node=str(n.get("from_node") or sender)[:20],
-                           about_node=str(n.get("about_node") or ctx.code)[:20], entity_code=n["entity_code"],
-                           category=n["category"], record_key=n.get("record_key"), problem=n["problem"],
-                           status="forwarded" if target else "open", received_at=clock.now()))
+        note = FeedbackNote(external_id=n["id"], from_node=str(n.get("from_node") or sender)[:20],
+                            about_node=str(n.get("about_node") or ctx.code)[:20], entity_code=n["entity_code"],
+                            category=n["category"], record_key=n.get("record_key"), problem=n["problem"],
+                            status="forwarded" if target else "open", received_at=clock.now())
+        s.add(note)
         stored += 1
+        if target is None:
+            s.flush()
+            for hook in FEEDBACK_OPENED:
+                hook(s, note, rec)
         if target is not None:
             path = n.get("path") if isinstance(n.get("path"), list) else []
             onward[target.code].append({**n, "path": [*path[:10], ctx.code]})

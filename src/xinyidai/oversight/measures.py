@@ -40,6 +40,7 @@ from xinyidai.lists.models import WhiteList, WhiteListEntry
 from xinyidai.market.figures import CONVERSION_DAYS, Period
 from xinyidai.market.models import Application, Loan, Product, ProductVersion
 from xinyidai.network.models import InboxEnvelope, Peer, Reconciliation, RefusedEnvelope
+from xinyidai.quality.models import Department, Ticket
 from xinyidai.records.models import CreditRecord
 
 CATALOGUE_CATEGORIES = 17  # the 17 kinds of information of the sharing list (notice point 五)
@@ -488,6 +489,33 @@ def whitelist_conversion(f: Facts) -> dict[str, Value]:
     f.memo["evidence:whitelists"] = sum(n for n, _ in got.values())
     return {c: Value(_pct(got[_p(c)][1], got[_p(c)][0]), float(got[_p(c)][1]), float(got[_p(c)][0]))
             if _p(c) in got else Value(None) for c in f.scope.cities}
+
+
+def _overdue_where(scope: Scope) -> list[Any]:
+    """Tickets overdue at the period's end: due before it, and not closed by then."""
+    t = Ticket.__table__
+    end = scope.end_moment
+    return [t.c.due_on < end.date(), t.c.opened_at < end, (t.c.closed_at.is_(None)) | (t.c.closed_at >= end)]
+
+
+def _overdue_ticket_rows(scope: Scope, city: str, dialect: str) -> Select[Any]:
+    t, d = Ticket.__table__, Department.__table__
+    return (select(t.c.number, d.c.name, t.c.title, t.c.due_on, t.c.state)
+            .select_from(t.join(d, d.c.code == t.c.department))
+            .where(func.substr(d.c.region, 1, 4) == _p(city), *_overdue_where(scope))
+            .order_by(t.c.due_on, t.c.number))
+
+
+@measure("overdue_tickets", "逾期未整改数据质量工单", "张",
+         "截至统计期末已过整改期限、尚未关闭的数据质量整改工单张数，按开单部门所属的市（地）计；"
+         "省级部门的工单不计入任何市（地）。", _overdue_ticket_rows, ("工单编号", "数据提供部门", "问题", "整改期限", "当前状态"))
+def overdue_tickets(f: Facts) -> dict[str, Value]:
+    t, d = Ticket.__table__, Department.__table__
+    pre = func.substr(d.c.region, 1, 4)
+    rows = f.conn.execute(select(pre.label("p"), func.count()).select_from(t.join(d, d.c.code == t.c.department))
+                          .where(*_overdue_where(f.scope)).group_by("p")).all()
+    got = {p: int(n) for p, n in rows}
+    return {c: Value(float(got.get(_p(c), 0))) for c in f.scope.cities}
 
 
 def rows_statement(code: str, scope: Scope, city: str, dialect: str) -> Select[Any] | None:

@@ -49,6 +49,7 @@ from xinyidai.network.exchange import ExchangeRefused
 from xinyidai.network.models import Peer
 from xinyidai.oversight import runs
 from xinyidai.oversight.models import REPORT_KINDS, REPORT_STATES, ProgressReport, Task
+from xinyidai.quality import tickets
 from xinyidai.reports.pdf import CJKFont, get_font
 from xinyidai.reports.render import beijing_time
 
@@ -118,6 +119,17 @@ def _tasks_doc(s: Session) -> dict[str, Any]:
                                "days_late": (today - t.deadline).days} for t in late[:OVERDUE_LISTED]]}
 
 
+def _tickets_doc(s: Session, period: Period) -> dict[str, Any]:
+    """The node's own data-quality tickets — live and overdue today, closed within the period — so a city
+    node's figures reach the province in its report."""
+    assert period.start is not None and period.end is not None
+    start = datetime(period.start // 100, period.start % 100, 1, tzinfo=clock.CHINA_TZ)
+    end_m = period.end + 89 if period.end % 100 == 12 else period.end + 1
+    end = datetime(end_m // 100, end_m % 100, 1, tzinfo=clock.CHINA_TZ)
+    today = clock.today()
+    return {"as_of": today.isoformat(), **tickets.figures(s, start, end, today)}
+
+
 def _number(s: Session, node_code: str, period: Period) -> str:
     prefix = f"{PREFIX}-{node_code.replace('-', '')}-{period.end}-"
     n = s.execute(select(func.count()).select_from(ProgressReport)
@@ -142,7 +154,8 @@ def prepare(s: Session, ctx: relay.NodeContext, node_name: str, actor: str, peri
             "period": {"start": period.start, "end": period.end,
                        "text": runs.period_text(period.start, period.end)},
             "prepared_by": actor, "prepared_at": now.isoformat(), "figures": totals, "progress": progress,
-            "ranking": _ranking_doc(s, run), "tasks": _tasks_doc(s), "approval": None}
+            "ranking": _ranking_doc(s, run), "tasks": _tasks_doc(s), "quality_tickets": _tickets_doc(s, period),
+            "approval": None}
     pdf = render_pdf(data)
     rep = ProgressReport(number=number, node_name=node_name, kind=kind, period_start=period.start,
                          period_end=period.end, run_number=run.number, state="draft", data=data, pdf=pdf,
@@ -377,7 +390,8 @@ def summary(rep: ProgressReport) -> dict[str, Any]:
             "credit_share": fig.get("credit_share_amount"), "first_share": fig.get("first_share_amount"),
             "progress_share": prog.get("share"), "cumulative_fen": prog.get("cumulative_fen"),
             "target_fen": prog.get("target_fen"), "open_tasks": tasks.get("open"),
-            "overdue_tasks": tasks.get("overdue"), "received_at": rep.received_at}
+            "overdue_tasks": tasks.get("overdue"), "open_tickets": (d.get("quality_tickets") or {}).get("open"),
+            "overdue_tickets": (d.get("quality_tickets") or {}).get("overdue"), "received_at": rep.received_at}
 
 
 def compare(s: Session, numbers: Sequence[str]) -> list[dict[str, Any]]:
@@ -498,6 +512,11 @@ def render_pdf(data: Mapping[str, Any]) -> bytes:
         story.append(_grid([["编号", "事项", "责任单位", "期限", "逾期天数"]] + [
             [t["number"], t["title"], t["owner"], t["deadline"], str(t["days_late"])] for t in tasks["overdue_items"]],
             f, cell))
+    qt = data.get("quality_tickets")  # absent from reports prepared before the quality domain
+    if isinstance(qt, Mapping):
+        story += [Paragraph(m("五、数据质量整改工单"), h1), Paragraph(m(
+            f"未关闭 {qt.get('open', 0)} 张，其中逾期 {qt.get('overdue', 0)} 张（截至 {qt.get('as_of', '')}）；"
+            f"本期关闭 {qt.get('closed', 0)} 张。"), base)]
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=18 * mm,
                             bottomMargin=18 * mm, title=f"{data['node_name']} 进展报告 {period}",

@@ -24,7 +24,7 @@ router = APIRouter(include_in_schema=False)
 
 
 # Where a user who is not the platform's staff starts: their own work, not the province's statistics.
-HOMES = {"bank": "/bank", "enterprise": "/my"}
+HOMES = {"bank": "/bank", "enterprise": "/my", "department": "/department"}
 
 
 @router.get("/", response_class=HTMLResponse)
