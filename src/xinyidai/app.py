@@ -82,6 +82,7 @@ from xinyidai.policy.pages import bank as policy_bank_pages
 from xinyidai.policy.pages import enterprise as policy_enterprise_pages
 from xinyidai.policy.pages import figures as policy_figures_pages
 from xinyidai.policy.pages import office as policy_office_pages
+from xinyidai.quality import runtime as quality_runtime
 from xinyidai.quality.pages import monitoring as quality_monitoring_pages
 from xinyidai.quality.pages import sources as quality_source_pages
 from xinyidai.quality.pages import tickets as quality_ticket_pages
@@ -244,7 +245,8 @@ class Background:
 
 def start_background(app: FastAPI) -> Background:
     """The node's background work — the relay and the chores over the whole database (access housekeeping,
-    stalled deliveries, evaluations, white lists, the market's clocks, connection deadlines, oversight) — in
+    stalled deliveries, evaluations, white lists, the market's clocks, connection deadlines, oversight, data
+    governance's pulls, nightly rules and tickets) — in
     the running event loop. One process per node should run it: each web process (`background = "inline"`)
     or the `xinyidai worker` (`"worker"`)."""
     chores = [asyncio.create_task(access_runtime.housekeeping(app)),
@@ -253,7 +255,8 @@ def start_background(app: FastAPI) -> Background:
               asyncio.create_task(lists_runtime.chores(app)),
               asyncio.create_task(market_runtime.chores(app)),
               asyncio.create_task(network_runtime.deadline_chores(app)),
-              asyncio.create_task(oversight_runtime.chores(app))]
+              asyncio.create_task(oversight_runtime.chores(app)),
+              asyncio.create_task(quality_runtime.chores(app))]
     relay = RelayWorker(app, app.state.node.settings.network_interval_s)
     relay.start()
     return Background(chores, relay)

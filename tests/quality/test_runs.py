@@ -56,6 +56,13 @@ def test_nightly(db: Database, catalog: Catalog) -> None:
     clock.set_clock(lambda: datetime(2026, 11, 14, 17, 0, tzinfo=UTC))  # 01:00 Beijing: not yet
     assert runs.nightly(db, catalog) is None
     clock.set_clock(lambda: datetime(2026, 11, 14, 18, 30, tzinfo=UTC))  # 02:30 Beijing
+    assert runs.nightly(db, catalog) is None  # the first full run is a person's decision
+    clock.set_clock(lambda: datetime(2026, 11, 13, 10, 0, tzinfo=UTC))
+    runs.run_rules(db, catalog, "operator")  # yesterday's, by a person
+    clock.set_clock(lambda: datetime(2026, 11, 14, 18, 30, tzinfo=UTC))
     first = runs.nightly(db, catalog)
     assert first is not None
     assert runs.nightly(db, catalog) is None  # once a day
+    clock.set_clock(lambda: datetime(2026, 11, 15, 19, 0, tzinfo=UTC))  # the next day, 03:00 Beijing
+    runs.run_rules(db, catalog, "operator")  # a person ran it after 02:00: that is the day's run
+    assert runs.nightly(db, catalog) is None
