@@ -10,12 +10,10 @@ in the same transaction."""
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
@@ -30,7 +28,7 @@ from xinyidai.kit.pagination import Page, PageRequest, paginate
 from xinyidai.kit.principal import Principal
 from xinyidai.network import exchange
 from xinyidai.network.models import FeedbackNote
-from xinyidai.quality import departments
+from xinyidai.quality import departments, rules, runs
 from xinyidai.quality.models import (
     SEVERITIES,
     TICKET_STATES,
@@ -54,15 +52,6 @@ ANSWER_KINDS = {"delivery": "answered", "correction": "corrected", "explanation"
 SYSTEM = "system"
 
 
-def quality_module(name: str) -> ModuleType | None:
-    """Q2's rule and run modules, when this checkout has them (tickets work without them for operator and
-    feedback tickets)."""
-    try:
-        return importlib.import_module(f"xinyidai.quality.{name}")
-    except ModuleNotFoundError:
-        return None
-
-
 @dataclass(frozen=True)
 class Policy:
     open_at: str = "high"  # high | medium | low | never
@@ -72,15 +61,10 @@ class Policy:
 
 
 def policy(s: Session) -> Policy:
-    """When a finding opens a ticket and how long the department has, from the active rule set (the defaults
-    when this node has no rule module)."""
-    rules = quality_module("rules")
-    if rules is None:
-        return Policy()
+    """When a finding opens a ticket and how long the department has, from the active rule set."""
     rs = rules.active(s)
-    t = getattr(rs, "tickets", rs)  # the thresholds sit on the set itself or under `tickets`
-    return Policy(str(t.open_at), int(t.due_days), {r.id: r.name for r in rs.rules},
-                  frozenset(r.id for r in rs.rules if not getattr(r, "ticket", True)))
+    return Policy(rs.open_at, rs.due_days, {r.id: r.name for r in rs.rules},
+                  frozenset(r.id for r in rs.rules if not r.ticket))
 
 
 # ── reading: authorization inside the query ─────────────────────────────────────────────────────────────
@@ -367,9 +351,6 @@ def recheck(db: Database, catalog: Catalog, p: Principal, number: str) -> Ticket
         if t.state == "closed":
             raise Conflict("工单已关闭", code="TICKET_CLOSED")
         rule_id, dept_name = t.rule_id, departments.get(s, t.department).name
-    runs = quality_module("runs")
-    if runs is None:
-        raise Conflict("本节点尚未启用质量规则检查，无法复核", code="RULES_UNAVAILABLE")
     run_id = runs.run_rules(db, catalog, p.username, rule_ids=[rule_id], provider=dept_name)
     with db.session() as s:
         t = get(s, p, number)
@@ -457,10 +438,8 @@ def _register() -> None:
     hooks: list[Callable[..., None]] = exchange.FEEDBACK_OPENED
     if on_feedback not in hooks:
         hooks.append(on_feedback)
-    runs = quality_module("runs")
-    after: list[Callable[..., None]] | None = getattr(runs, "AFTER_RUN", None) if runs else None
-    if after is not None and after_run not in after:
-        after.append(after_run)
+    if after_run not in runs.AFTER_RUN:
+        runs.AFTER_RUN.append(after_run)
 
 
 _register()

@@ -25,8 +25,16 @@ from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest, paginate
 from xinyidai.kit.principal import Principal
 from xinyidai.network.models import FeedbackNote
-from xinyidai.quality import departments, tickets
-from xinyidai.quality.models import SEVERITIES, TICKET_ORIGINS, TICKET_STATES, Department, Finding, Ticket
+from xinyidai.quality import departments, scorecards, tickets
+from xinyidai.quality.models import (
+    DIMENSIONS,
+    SEVERITIES,
+    TICKET_ORIGINS,
+    TICKET_STATES,
+    Department,
+    Finding,
+    Ticket,
+)
 from xinyidai.records.models import DELIVERY_STATUSES, Delivery
 from xinyidai.records.submit import submit_upload
 from xinyidai.web.deps import db_session, node, require
@@ -218,21 +226,23 @@ def _department_page(request: Request, s: Session, p: Principal, *, page: int, s
     mine = list(s.execute(tickets.readable(p).order_by(
         case((Ticket.state == "open", 0), (Ticket.state == "answered", 1), else_=2), Ticket.due_on, Ticket.id)
         .limit(200)).scalars())
+    if not category:  # the upload form starts on the category the department delivers (most recently)
+        category = s.execute(select(Delivery.category).where(Delivery.provider == dept.name)
+                             .order_by(Delivery.id.desc()).limit(1)).scalar_one_or_none() or ""
     delivered = paginate(s, select(Delivery).where(Delivery.provider == dept.name), PageRequest(page, size, "id", True),
                          {"id": Delivery.id}, "id")
     return no_store(render(request, "quality/department.html", status_code=error.status if error else 200,
                            dept=dept, tickets=mine, today=today, soon=today + timedelta(days=tickets.REMIND_DAYS),
                            deliveries=delivered, scores=_scores(s, dept), done=done, error=error,
-                           category=category, cat_names=_cat_names(request), **_labels()))
+                           category=category, cat_names=_cat_names(request),
+                           dimension_names={"overall": "综合", **DIMENSIONS}, **_labels()))
 
 
 def _scores(s: Session, dept: Department) -> dict[str, Any] | None:
-    """The department's scores at the latest full run, when this node has the scorecards."""
-    cards = tickets.quality_module("scorecards")
-    if cards is None or not hasattr(cards, "latest"):
-        return None
-    run, rows = cards.latest(s)
-    mine = [r for r in rows if r.provider == dept.name]
+    """The department's scores at the latest full run, overall first."""
+    run, rows = scorecards.latest(s)
+    order = {d: i for i, d in enumerate(["overall", *DIMENSIONS])}
+    mine = sorted((r for r in rows if r.provider == dept.name), key=lambda r: order.get(r.dimension, 99))
     if run is None or not mine:
         return None
     return {"run": run, "rows": mine}
