@@ -87,6 +87,13 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
                    + "、".join(f"{states.get(k, k)} {n}" for k, n in sorted(pd.claims.items()))
                    + (f"；批量申领 {pd.batch} 待审核" if pd.batch else "")
                    + (f"；担保合同 {pd.contract}（guarantor 账户）" if pd.contract else ""))
+    from xinyidai.demo import quality as quality_demo
+
+    qd = quality_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.var_dir)
+    typer.echo(f"数据治理：登记数据提供部门 {qd.departments} 个（department 账户为{quality_demo.CUSTOMS}），"
+               + (f"从供水企业前置库拉取 {qd.pulled} 条，" if qd.source else "")
+               + f"默认质量规则检查发现问题 {qd.findings} 项，自动开具整改工单 {qd.tickets} 张"
+               + (f"；{quality_demo.CUSTOMS}的进出口数据已 {quality_demo.LATE_DAYS} 天未更新（/quality）" if qd.late else ""))
     from xinyidai.demo import oversight as oversight_demo
 
     od = oversight_demo.seed(db, clock.today())
