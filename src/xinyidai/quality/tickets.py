@@ -161,7 +161,9 @@ def _finding_text(f: Finding, names: dict[str, str] | None) -> tuple[str, str]:
     name = (names or {}).get(f.rule_id, f.rule_id)
     title = f"{name}：{f.provider}"
     pop = f" / {f.population}" if f.population else ""
-    return title, f"{f.message}\n（规则 {f.rule_id}，涉及 {f.affected}{pop} 条）"
+    # A finding's message usually opens with the rule's name, which the title already carries.
+    message = f.message.removeprefix(f"{name}：")
+    return title, f"{message}\n（规则 {f.rule_id}，涉及 {f.affected}{pop} 条）"
 
 
 def _require_operator(p: Principal) -> None:
