@@ -80,6 +80,14 @@ COMMANDS: dict[str, Run] = {
     # Oversight
     "xinyidai oversight run 2026-11": Run("demo", ("KH-202611-202611-",)),
     "xinyidai oversight indicators": Run("demo", ("* 2026.1",)),
+    # Data governance
+    "xinyidai quality run": Run("demo", ("次检查完成：206 条规则",)),
+    "xinyidai quality findings": Run("demo", ("哈尔滨海关  timeliness.import_export",)),
+    "xinyidai quality scores": Run("demo", ("哈尔滨海关  综合",)),
+    "xinyidai quality source list": Run("demo", ("water-front\tdatabase\thlj-water",)),
+    "xinyidai quality source pull water-front": Run("demo", ("无新数据", "共拉取 0 行")),
+    "xinyidai quality rules default > rules.yaml": Run("demo"),
+    "xinyidai quality ticket list": Run("demo", ("共 ",)),
     # The audit log and its checkpoints
     "xinyidai audit checkpoint": Run("demo", ("检查点",)),
     "xinyidai audit verify": Run("demo", ("审计链完整",)),
@@ -181,6 +189,8 @@ COMMANDS: dict[str, Run] = {
         Run("bench", ("RESULT policy",), (("--loans 1000000", "--loans 2000"),), why="size"),
     ".venv/bin/python bench/oversight.py --entities 1000000":
         Run("bench", ("RESULT oversight",), (("--entities 1000000", "--entities 2000"),), why="size"),
+    ".venv/bin/python bench/quality.py --entities 1000000":
+        Run("bench", ("RESULT quality",), (("--entities 1000000", "--entities 2000"),), why="size"),
 }
 
 

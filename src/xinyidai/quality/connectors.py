@@ -71,7 +71,9 @@ def mask_url(url: str) -> str:
         user, host = netloc.rsplit("@", 1)
         netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else netloc
     query = urlencode([(k, "***" if SECRET_PARAMS.search(k) else v)
-                       for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing to hide; rebuilding would also drop a slash of sqlite:////absolute/path
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
