@@ -51,6 +51,7 @@ def test_feedback_goes_down_to_the_node_that_loaded_the_record(network: dict[str
     reg = write_csv(tmp_path / "reg.csv", REG_HEADER, registration_rows(HARBIN))
     city.cli("ingest", str(reg), "--provider", "哈尔滨市市场监督管理局", "--category", "registration")
     _load_harbin(city, tmp_path, ["2026-07", "2026-08"])
+    city.cli("quality", "department", "add", "hrb-tax", "--name", TAX_PROVIDER, "--region", "230100")
     expected = len(HARBIN) * 3
     wait_for(lambda: national.count(CURRENT, codes=HARBIN) == expected, 90)
 
@@ -67,6 +68,16 @@ def test_feedback_goes_down_to_the_node_that_loaded_the_record(network: dict[str
     bad = city.cli("network", "feedback", "--entity", HARBIN[0], "--category", "tax", "--problem", "测试",
                    check=False)
     assert bad.returncode == 1 and "NOT_FROM_CHILD" in bad.stderr
+    # The city's tax office is a registered department: the note became its ticket (issue 18). Closing the
+    # ticket reports the outcome back up the same path, to the node that raised the note.
+    ticket = city.cli("quality", "ticket", "list").stdout.split("\t", 1)[0]
+    assert ticket.startswith("QT-"), ticket
+    city.cli("quality", "ticket", "close", ticket, "--reason", "税务局已核实：欠税标记有误，已更正")
+    closed = ("SELECT count(*) FROM feedback_notes WHERE external_id = :i AND status = 'closed' "
+              "AND about_node = 'CN-230100' AND outcome LIKE :o")
+    wait_for(lambda: national.count(closed, i=note_id, o=f"整改工单 {ticket} 已关闭%已更正") == 1, 60)
+    assert province.count(closed, i=note_id, o="整改工单%") == 1  # passed on up, with the same outcome
+    assert city.count("SELECT count(*) FROM quality_tickets WHERE number = :n AND state = 'closed'", n=ticket) == 1
 
 
 def test_reconciliation_finds_a_difference_and_the_resend_repairs_it(network: dict[str, Node]) -> None:

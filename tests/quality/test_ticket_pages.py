@@ -127,3 +127,16 @@ def test_the_recheck_button_runs_the_rule(world, login) -> None:  # noqa: ANN001
     r = op.post(f"/quality/tickets/{world['housing']}/recheck", data={"csrf_token": op.csrf})  # type: ignore[attr-defined]
     assert r.status_code == 200 and 'data-state="closed"' in r.text and "复核通过" in r.text
     assert 'data-action="rechecked"' in r.text
+
+
+def test_the_operator_raises_feedback_from_the_tickets_page(world, login) -> None:  # noqa: ANN001, F811
+    """The form sends a note down to the node that loaded the record; a record this node loaded itself has no
+    one below to send it to, and the refusal comes back on the page with what was typed."""
+    op = login("operator")
+    page = op.get("/quality/tickets")
+    assert page.status_code == 200 and 'id="feedback-form"' in page.text and "本节点没有发出过质量反馈" in page.text
+    r = op.post("/quality/feedback", data={"csrf_token": op.csrf, "entity_code": "91230100MA00000000",  # type: ignore[attr-defined]
+                                          "category": "tax", "problem": "欠税标记可疑"})
+    assert r.status_code == 404 and "本节点没有这条现行记录" in r.text and "欠税标记可疑" in r.text
+    assert login("regulator").post("/quality/feedback", data={"entity_code": "x"}).status_code in (403, 422)
+    assert 'id="feedback-form"' not in login("regulator").get("/quality/tickets").text

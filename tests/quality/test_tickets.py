@@ -31,7 +31,7 @@ from xinyidai.kit.db import Database
 from xinyidai.kit.errors import Conflict, DomainError, NotFound
 from xinyidai.kit.notify import FileNotifier
 from xinyidai.network import exchange
-from xinyidai.network.models import FeedbackNote, Peer
+from xinyidai.network.models import FeedbackNote, OutboxEnvelope, Peer
 from xinyidai.network.relay import NodeContext
 from xinyidai.quality import runs, tickets
 from xinyidai.quality.models import Ticket, TicketStep
@@ -169,8 +169,35 @@ def test_a_feedback_note_opens_a_ticket_to_the_records_provider(db: Database, ca
     assert exc.value.code == "NO_RULE_TO_RECHECK"
     with db.session() as s:
         tickets.close(s, OPERATOR, t.number, "接受部门说明")
-        assert s.execute(select(FeedbackNote.status).where(FeedbackNote.external_id == "CN-fb-2026-07")
-                         ).scalar_one() == "closed"
+        note = s.execute(select(FeedbackNote).where(FeedbackNote.external_id == "CN-fb-2026-07")).scalar_one()
+        assert (note.status, note.outcome) == ("closed", f"整改工单 {t.number} 已关闭：接受部门说明")
+    # The closure goes back up to the node that raised the note, once.
+    with db.session() as s:
+        assert exchange.collect_closures(s, here) == 1
+        assert exchange.collect_closures(s, here) == 0
+        sent = s.execute(select(OutboxEnvelope).where(OutboxEnvelope.kind == "feedback")).scalar_one()
+        assert (sent.recipient, sent.items) == ("CN", 1)
+    # Closures are accepted only from below, well formed, once each.
+    closure = {"id": "CN-230000-fb-x", "outcome": "已更正", "node": "CN-230100", "closed_at": "2026-11-14T08:00:00"}
+    with db.session() as s:
+        s.add(Peer(code="CN-230100", name="哈尔滨", role="municipal", relation="child", suite="sm",
+                   public_key=dict(ident.public_bundle()), key_id=ident.key_id, status="active", assessment={},
+                   applied_at=clock.now(), mode="push"))
+        s.add(FeedbackNote(external_id="CN-230000-fb-x", from_node="CN-230000", about_node="CN-230100",
+                           entity_code=ent, category="tax", record_key="2026-07", problem="核实", status="raised",
+                           received_at=clock.now()))
+    for sender, payload, code in (("CN", {"closures": [closure]}, "NOT_A_CHILD"),
+                                  ("CN-230100", {"closures": []}, "PAYLOAD_INVALID"),
+                                  ("CN-230100", {"closures": [{**closure, "id": None}]}, "PAYLOAD_INVALID")):
+        with db.session() as s, pytest.raises(DomainError) as refused:
+            exchange.apply(s, here, "feedback", sender, payload)
+        assert refused.value.code == code
+    with db.session() as s:
+        assert exchange.apply(s, here, "feedback", "CN-230100", {"closures": [closure]})["closed"] == 1
+        assert exchange.apply(s, here, "feedback", "CN-230100", {"closures": [closure]})["duplicates"] == 1
+        raised = s.execute(select(FeedbackNote).where(FeedbackNote.external_id == "CN-230000-fb-x")).scalar_one()
+        assert (raised.status, raised.outcome) == ("closed", "已更正")
+        assert exchange.collect_closures(s, here) == 0  # raised here: nothing further up to tell
 
 
 def test_operator_input_is_checked(db: Database, catalog: Catalog) -> None:

@@ -133,7 +133,8 @@ def _current(s: Session, entity_code: str, category: str, record_key: str | None
 def note_dict(n: FeedbackNote) -> dict[str, Any]:
     return {"id": n.external_id, "from_node": n.from_node, "about_node": n.about_node, "entity_code": n.entity_code,
             "category": n.category, "record_key": n.record_key, "problem": n.problem, "status": n.status,
-            "status_label": FEEDBACK_STATUSES.get(n.status, n.status), "received_at": n.received_at.isoformat()}
+            "status_label": FEEDBACK_STATUSES.get(n.status, n.status), "received_at": n.received_at.isoformat(),
+            "outcome": n.outcome, "closed_at": n.closed_at.isoformat() if n.closed_at else None}
 
 
 def _forward_target(s: Session, ctx: relay.NodeContext, rec: CreditRecord | None) -> Peer | None:
@@ -170,7 +171,10 @@ def raise_feedback(s: Session, ctx: relay.NodeContext, entity_code: str, categor
 
 
 def apply_feedback(s: Session, ctx: relay.NodeContext, sender: str, payload: Mapping[str, Any]) -> dict[str, int]:
-    """Store the notes (once each) and pass on down those about records this node itself received from below."""
+    """Store the notes (once each) and pass on down those about records this node itself received from below;
+    or, from a child, record how notes were settled below (`closures`)."""
+    if "closures" in payload:
+        return apply_closures(s, ctx, sender, payload)
     up = _peer(s, sender)
     if up is None or up.relation not in ("parent", "legacy"):
         raise ExchangeRefused("质量反馈只接受来自上级节点的", code="NOT_AN_UPSTREAM")
@@ -208,6 +212,60 @@ def apply_feedback(s: Session, ctx: relay.NodeContext, sender: str, payload: Map
         relay.queue(s, ctx, s.get(Peer, code), "feedback", {"notes": docs}, len(docs))  # type: ignore[arg-type]
         forwarded += len(docs)
     return {"stored": stored, "forwarded": forwarded, "duplicates": len(notes) - stored}
+
+
+def close_note(s: Session, external_id: str, outcome: str) -> FeedbackNote | None:
+    """The note was settled here, where its record was loaded (the department's ticket closed): mark it, and let
+    `collect_closures` report it back up the path it came down."""
+    note = s.execute(select(FeedbackNote).where(FeedbackNote.external_id == external_id)).scalar_one_or_none()
+    if note is not None and note.status != "closed":
+        note.status, note.outcome, note.closed_at = "closed", outcome[:2000], clock.now()
+    return note
+
+
+def collect_closures(s: Session, ctx: relay.NodeContext) -> int:
+    """Queue to the parent the closures of notes that came from above and have not been reported yet."""
+    pending = list(s.execute(select(FeedbackNote).where(
+        FeedbackNote.status == "closed", FeedbackNote.closure_sent_at.is_(None),
+        FeedbackNote.from_node != ctx.code).order_by(FeedbackNote.id).limit(500)).scalars())
+    parent = next((p for p in upstreams(s) if p.relation == "parent" and p.status in ("active", "rectifying")), None)
+    if not pending or parent is None:
+        return 0
+    docs = [{"id": n.external_id, "outcome": n.outcome or "", "node": n.about_node or ctx.code,
+             "closed_at": (n.closed_at or clock.now()).isoformat()} for n in pending]
+    relay.queue(s, ctx, parent, "feedback", {"closures": docs}, len(docs))
+    now = clock.now()
+    for n in pending:
+        n.closure_sent_at = now
+    return len(docs)
+
+
+def apply_closures(s: Session, ctx: relay.NodeContext, sender: str, payload: Mapping[str, Any]) -> dict[str, int]:
+    """A child settled notes this node raised or passed on: mark them closed with the outcome (once each); a note
+    this node only passed on goes on up at the next collection."""
+    child = _peer(s, sender)
+    if not _is_child(child):
+        raise ExchangeRefused("整改结果只接受来自下级节点的", code="NOT_A_CHILD")
+    closures = payload.get("closures")
+    if not isinstance(closures, list) or not closures:
+        raise ExchangeRefused("整改结果报文缺少 closures", code="PAYLOAD_INVALID")
+    for c in closures:
+        for k, limit in (("id", 60), ("node", 20)):
+            _str(c.get(k) if isinstance(c, Mapping) else None, limit, k)
+        _str(c.get("outcome") or "—", 2000, "outcome")
+    closed = unknown = 0
+    for c in closures:
+        note = s.execute(select(FeedbackNote).where(FeedbackNote.external_id == c["id"])).scalar_one_or_none()
+        if note is None or note.status not in ("raised", "forwarded"):
+            unknown += note is None
+            continue
+        # `node` is where the record was loaded and the note settled (the note's about_node all the way up).
+        note.status, note.closed_at = "closed", clock.now()
+        note.outcome = str(c.get("outcome") or "已处理")[:2000]
+        if note.from_node == ctx.code:
+            note.closure_sent_at = note.closed_at  # raised here: the closure has arrived where it was wanted
+        closed += 1
+    return {"closed": closed, "unknown": unknown, "duplicates": len(closures) - closed - unknown}
 
 
 def list_feedback(s: Session, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

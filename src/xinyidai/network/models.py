@@ -172,6 +172,11 @@ class FeedbackNote(Base):
     problem: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(String(10), nullable=False, default="open")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # How it was settled where the record was loaded (the department's ticket closed), reported back up the
+    # path it came down: `closure_sent_at` is when this node passed the closure on to its parent.
+    outcome: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closure_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RelayCursor(Base):

@@ -94,6 +94,8 @@ def collect_once(app: Any, client: httpx.Client, watch: ChangeWatch | None = Non
             waiting = watch is not None and watch.tells and relay.withdrawals_unsettled(s)
         with n.db.session() as s:
             done["checkpoints_forwarded"] = checkpoints.forward(s, ctx)
+        with n.db.session() as s:
+            done["feedback_closed"] = exchange.collect_closures(s, ctx)
         for name, collector in COLLECTORS.items():  # what layers above send up (the market's loans …)
             with n.db.session() as s:
                 done[name] = collector(s, ctx)

@@ -401,3 +401,20 @@ def ticket_escalate() -> None:
     with database(conf).session() as s:
         n = tickets.escalate_overdue(s, clock.today(), make_notifier(conf.notifier, conf.var_dir))
     typer.echo(f"逾期督办 {n} 张")
+
+
+@ticket_app.command("close")
+def ticket_close(number: str = typer.Argument(..., help="工单编号，如 QT-2026-000001"),
+                 reason: str = typer.Option(..., "--reason", help="关闭理由（如 接受部门说明），记入工单与审计日志")) -> None:
+    """关闭工单（运营人员接受部门答复）；来自上级节点反馈的工单，其结果随下一轮报送报回上级。"""
+    from xinyidai.console import database, fail, settings
+    from xinyidai.kit.errors import DomainError
+    from xinyidai.kit.principal import Principal
+    from xinyidai.quality import tickets
+    cli = Principal(0, "cli", "命令行", "operator", None)
+    with database(settings()).session() as s:
+        try:
+            t = tickets.close(s, cli, number, reason)
+        except DomainError as exc:
+            fail(exc)
+        typer.echo(f"工单 {t.number} 已关闭")

@@ -275,6 +275,12 @@ def unmatched_feedback(s: Session, limit: int = 100) -> list[FeedbackNote]:
                           .order_by(FeedbackNote.received_at.desc()).limit(limit)).scalars())
 
 
+def raised_feedback(s: Session, node_code: str, limit: int = 100) -> list[FeedbackNote]:
+    """Notes this node raised about records from below, newest first, with how they were settled there."""
+    return list(s.execute(select(FeedbackNote).where(FeedbackNote.from_node == node_code)
+                          .order_by(FeedbackNote.received_at.desc(), FeedbackNote.id.desc()).limit(limit)).scalars())
+
+
 def providers_without_department(s: Session) -> list[str]:
     """Providers named in the latest run's findings that no department carries: their findings open nothing."""
     last = s.execute(select(func.max(QualityRun.id)).where(QualityRun.scope == "all")).scalar()
@@ -329,10 +335,8 @@ def _close(s: Session, t: Ticket, actor: str, closure: str, *, affected: int | N
     if affected is not None:
         t.affected = affected
     _step(s, t, actor, "closed", closure, affected=affected)
-    if t.feedback_id:
-        note = s.execute(select(FeedbackNote).where(FeedbackNote.external_id == t.feedback_id)).scalar_one_or_none()
-        if note is not None and note.status == "open":
-            note.status = "closed"
+    if t.feedback_id:  # the node that raised the note hears how it was settled (network.exchange reports it up)
+        exchange.close_note(s, t.feedback_id, f"整改工单 {t.number} 已关闭：{closure}")
 
 
 def _reopen(s: Session, t: Ticket, actor: str, note: str, *, affected: int | None = None) -> None:

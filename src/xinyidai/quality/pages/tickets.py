@@ -24,6 +24,9 @@ from xinyidai.kit import clock
 from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.pagination import PageRequest, paginate
 from xinyidai.kit.principal import Principal
+from xinyidai.network import exchange
+from xinyidai.network import runtime as network_runtime
+from xinyidai.network.exchange import FEEDBACK_STATUSES
 from xinyidai.network.models import FeedbackNote
 from xinyidai.quality import departments, scorecards, tickets
 from xinyidai.quality.models import (
@@ -47,7 +50,7 @@ WRITE = require("operator")
 DEPARTMENT = require("department")
 DONE = {"opened": "整改工单已开具，已通知数据提供部门。", "answered": "答复已提交，等待平台复核。",
         "closed": "工单已关闭。", "reopened": "工单已重新打开，退回部门继续整改。",
-        "rechecked": "复核已完成。", "uploaded": "文件已接收，正在校验入库；完成后可在下方“本部门报送”中选用来答复工单。"}
+        "rechecked": "复核已完成。", "feedback": "质量反馈已发出，将逐级送达加载该记录的节点；处理结果会报回这里。", "uploaded": "文件已接收，正在校验入库；完成后可在下方“本部门报送”中选用来答复工单。"}
 
 
 def _cat_names(request: Request) -> dict[str, str]:
@@ -63,10 +66,18 @@ def _labels() -> dict[str, Any]:
 
 @router.get("/quality/tickets", response_class=HTMLResponse)
 def tickets_page(request: Request, state: str = "", department: str = "", overdue: bool = False, page: PageNo = 1,
-                 size: PageSize = 20, sort: str | None = None, desc: bool = True, p: Principal = Depends(READ),
-                 s: Session = Depends(db_session, scope="function")) -> Response:
+                 size: PageSize = 20, sort: str | None = None, desc: bool = True, done: str = "",
+                 p: Principal = Depends(READ), s: Session = Depends(db_session, scope="function")) -> Response:
     if p.role == "department":
         return RedirectResponse("/department", status_code=303)
+    return _tickets_page(request, s, p, state=state, department=department, overdue=overdue, page=page, size=size,
+                         sort=sort, desc=desc, done=DONE.get(done))
+
+
+def _tickets_page(request: Request, s: Session, p: Principal, *, state: str = "", department: str = "",
+                  overdue: bool = False, page: int = 1, size: int = 20, sort: str | None = None, desc: bool = True,
+                  done: str | None = None, error: DomainError | None = None,
+                  feedback: dict[str, str] | None = None) -> Response:
     today = clock.today()
     result = tickets.listing(s, p, PageRequest(page, size, sort, desc), state=state or None,
                              department=department or None, overdue=overdue, today=today)
@@ -76,7 +87,25 @@ def tickets_page(request: Request, state: str = "", department: str = "", overdu
     return no_store(render(request, "quality/tickets.html", page=result, state=state, department=department,
                            overdue=overdue, params=params, today=today, depts={d.code: d for d in depts},
                            may_write=p.role == "operator", unmatched=tickets.unmatched_feedback(s),
-                           orphans=tickets.providers_without_department(s), **_labels()))
+                           orphans=tickets.providers_without_department(s),
+                           raised=tickets.raised_feedback(s, node(request).settings.node_code),
+                           feedback_states=FEEDBACK_STATUSES, done=done, error=error, feedback=feedback or {},
+                           status_code=error.status if error else 200, **_labels()))
+
+
+@router.post("/quality/feedback", response_class=HTMLResponse)
+def raise_feedback(request: Request, entity_code: str = Form(""), category: str = Form(""), record_key: str = Form(""),
+                   problem: str = Form(""), p: Principal = Depends(WRITE),
+                   s: Session = Depends(db_session, scope="function")) -> Response:
+    """A problem in a record a child node sent: the note goes down, node by node, to where it was loaded."""
+    try:
+        exchange.raise_feedback(s, network_runtime.context(request.app), entity_code.strip(), category.strip(),
+                                record_key.strip() or None, problem, actor=p.username)
+    except DomainError as exc:
+        s.rollback()
+        form = {"entity_code": entity_code, "category": category, "record_key": record_key, "problem": problem}
+        return _tickets_page(request, s, p, error=exc, feedback=form)
+    return RedirectResponse("/quality/tickets?done=feedback#raised", status_code=303)
 
 
 # ── opening by judgement, and from a finding ───────────────────────────────────────────────────────────
