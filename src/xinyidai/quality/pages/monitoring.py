@@ -7,10 +7,10 @@ Writes are POST → redirect → GET with `done`; a refused rule file comes back
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,9 +19,9 @@ from xinyidai.kit.errors import DomainError, NotFound
 from xinyidai.kit.pagination import PageRequest, paginate
 from xinyidai.kit.principal import Principal
 from xinyidai.quality import rules, runs, scorecards
-from xinyidai.quality.models import DIMENSIONS, RUN_STATUSES, SEVERITIES, Finding, QualityRun
+from xinyidai.quality.models import DIMENSIONS, RUN_STATUSES, SEVERITIES, Finding, QualityRun, RuleSet
 from xinyidai.web.deps import Node, db_session, node, require
-from xinyidai.web.params import PageNo, PageSize, RowId, SmallRowId
+from xinyidai.web.params import INT32_MAX, PageNo, PageSize, RowId, SmallRowId
 from xinyidai.web.templating import no_store, render
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +38,8 @@ def _labels() -> dict[str, Any]:
 
 
 @router.get("/quality", response_class=HTMLResponse)
-def quality_page(request: Request, run: int | None = None, dimension: str = "", severity: str = "",
+def quality_page(request: Request, run: Annotated[int | None, Query(ge=1, le=INT32_MAX, description="检查编号")] = None,
+                 dimension: str = "", severity: str = "",
                  provider: str = "", category: str = "", done: str = "", page: PageNo = 1, size: PageSize = 20,
                  sort: str | None = None, desc: bool = True, p: Principal = Depends(READ),
                  s: Session = Depends(db_session, scope="function")) -> Response:
@@ -138,8 +139,7 @@ def default_rules(p: Principal = Depends(READ), n: Node = Depends(node)) -> Resp
 
 
 @router.get("/quality/rules/{version}.yaml")
-def rules_version(version: int, p: Principal = Depends(READ), s: Session = Depends(db_session, scope="function")) -> Response:
-    from xinyidai.quality.models import RuleSet
+def rules_version(version: SmallRowId, p: Principal = Depends(READ), s: Session = Depends(db_session, scope="function")) -> Response:
     row = s.get(RuleSet, version)
     if row is None:
         raise NotFound(f"没有第 {version} 版规则集", code="RULES_NOT_FOUND")
