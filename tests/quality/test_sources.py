@@ -359,6 +359,13 @@ def test_cli(db: Database, q1_dept: str, front: Path, tmp_path: Path, monkeypatc
     run("reset-watermark", "hrb-tax", "--reason", "重拉", "--to", "3")
     assert source(db).watermark == "3"
     assert "SOURCE_NOT_FOUND" in run("pull", "nope", code=2)
+    desc.write_text(desc.read_text(encoding="utf-8").replace('"batch_rows": 100', '"batch_rows": 50'), encoding="utf-8")
+    assert "已修改数据来源「hrb-tax」" in run("edit", "--file", str(desc))
+    assert source(db).batch_rows == 50 and source(db).watermark == "3"  # the watermark stays where it was
+    desc.write_text(desc.read_text(encoding="utf-8").replace('"category": "tax"', '"category": "nope"'),
+                    encoding="utf-8")
+    assert "UNKNOWN_CATEGORY" in run("edit", "--file", str(desc), code=2)
+    assert source(db).category == "tax"
     with sqlite3.connect(front) as c:
         c.execute("DROP TABLE tax_feed")
     assert "SOURCE_TABLE_MISSING" in run("pull", "hrb-tax", code=3)

@@ -77,6 +77,28 @@ def source_add(file: Path | None = typer.Option(None, "--file", "-f", exists=Tru
         raise _q1_fail(exc) from None
 
 
+@source_app.command("edit")
+def source_edit(file: Path = typer.Option(..., "--file", "-f", exists=True, dir_okay=False,
+                                          help="来源的完整新描述（YAML 或 JSON，name 须与原来源相同）")) -> None:
+    """修改一个数据来源（连接地址、表或查询、字段映射、间隔等）；水位不变，需要时用 reset-watermark。"""
+    import yaml
+
+    from xinyidai.kit.errors import DomainError
+    from xinyidai.quality import sources
+    from xinyidai.quality.connectors import mask_url
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise typer.BadParameter("来源描述文件须为一个对象")
+        spec = sources.SourceSpec.from_dict(raw)
+        db, catalog, _ = _q1_open()
+        with db.session() as s:
+            src = sources.edit_source(s, catalog, spec.name, spec, _q1_actor())
+            typer.echo(f"已修改数据来源「{src.name}」：{mask_url(src.url)}")
+    except (DomainError, ValueError, OSError) as exc:
+        raise _q1_fail(exc) from None
+
+
 @source_app.command("list")
 def source_list() -> None:
     """列出数据来源及其状态。"""
