@@ -3,6 +3,10 @@ scan of the credit records in the same run.
 
     python bench/quality.py --entities 100000
     python bench/quality.py --entities 100000 --database-url postgresql+psycopg://postgres@host:port/bench_q
+    python bench/quality.py --entities 100000 --workdir /tmp/bq --reuse --profile   # measure a built database again
+
+--profile prints seconds per rule kind and the slowest statements (a SQLAlchemy event timer; for PostgreSQL
+the fill-rate samples' streamed reads fall between statements and show only in the kind's seconds).
 
 Writes straight into the tables of a migrated database (`bench/market.py`'s `open_database`: a fresh SQLite
 file, or a PostgreSQL database this run may wipe): per entity about 30 current records — 1 registration
@@ -108,17 +112,40 @@ def generate(db, n: int) -> int:  # noqa: ANN001
     return total
 
 
+def _time_statements(db, out: list[tuple[float, str]]) -> None:  # noqa: ANN001
+    """Record each statement's seconds (for --profile; the scan above runs before this is attached)."""
+    from sqlalchemy import event
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+        conn.info["q4_t"] = time.perf_counter()
+
+    @event.listens_for(db.engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+        out.append((time.perf_counter() - conn.info.pop("q4_t", time.perf_counter()), statement))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--entities", type=int, default=20_000)
     ap.add_argument("--database-url")
+    ap.add_argument("--workdir", type=Path, default=None, help="where the SQLite database goes")
+    ap.add_argument("--reuse", action="store_true", help="measure the database a previous run built (same N)")
+    ap.add_argument("--profile", action="store_true", help="print seconds per rule kind and the slowest statements")
     a = ap.parse_args()
-    db = open_database(a.database_url, reuse=False, workdir=None, name="bench_quality")
-    migrate.upgrade(db.engine)
-    t = time.perf_counter()
-    records = generate(db, a.entities)
-    analyze_tables(db)
-    print(f"generated {records:,} records in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    db = open_database(a.database_url, reuse=a.reuse, workdir=a.workdir, name="bench_quality")
+    if a.reuse:
+        with db.engine.connect() as conn:
+            records = int(conn.execute(text("SELECT count(*) FROM credit_records")).scalar_one())
+    else:
+        migrate.upgrade(db.engine)
+        t = time.perf_counter()
+        records = generate(db, a.entities)
+        analyze_tables(db)
+        print(f"generated {records:,} records in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    statements: list[tuple[float, str]] = []  # the scan's are cleared below
+    if a.profile:
+        _time_statements(db, statements)
     clock.set_clock(lambda: NOW)
     catalog = load_catalog()
     scan = float("inf")
@@ -127,6 +154,7 @@ def main() -> None:
             t = time.perf_counter()
             conn.execute(text("SELECT count(*), sum(length(content)) FROM credit_records")).one()
             scan = min(scan, time.perf_counter() - t)
+    statements.clear()
     timings: list[tuple[str, float]] = []
     last = [time.perf_counter(), ""]
 
@@ -145,6 +173,10 @@ def main() -> None:
         rules_n, findings = run.total, run.findings
     for name, secs in sorted(timings, key=lambda x: -x[1])[:8]:
         print(f"  {secs:8.2f} s  {name}", file=sys.stderr)
+    if a.profile:
+        print(f"statements: {len(statements)}, {sum(x for x, _ in statements):.2f} s; slowest:", file=sys.stderr)
+        for secs, sql in sorted(statements, reverse=True)[:12]:
+            print(f"  {secs:8.3f} s  {' '.join(sql.split())[:150]}", file=sys.stderr)
     print(f"findings={findings}", file=sys.stderr)
     print(json.dumps({"records": records}), file=sys.stderr)
     print(f"RESULT quality entities={a.entities} rules={rules_n} run_s={run_s:.2f} scan_s={scan:.2f} "

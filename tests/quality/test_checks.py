@@ -9,7 +9,7 @@ import pytest
 
 from xinyidai.catalog.schema import Catalog
 from xinyidai.kit.db import Database
-from xinyidai.quality import runs
+from xinyidai.quality import checks, runs
 from xinyidai.quality.models import Department, Finding, ProviderScore, QualityRun, Source
 from xinyidai.records.canonical import canonical_json, fingerprint
 from xinyidai.records.models import CreditRecord, Delivery
@@ -172,3 +172,25 @@ def test_scores(findings: dict, db: Database) -> None:
     assert scores[("税务BAD", "timeliness")].score == 0
     assert scores[("数据局BAD", "accessibility")].grade == "D"
     assert ("处罚GOOD", "overall") in scores
+
+
+def test_fill_rate_samples_span_passes(db: Database, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fill-rate samples come from one shared query read in bounded passes: a small provider whose records
+    come last still gets all of its (fewer than SAMPLE) missing records, the big one exactly SAMPLE."""
+    monkeypatch.setattr(checks, "SAMPLE_READ", 1)  # a pass stops after SAMPLE rows per open finding
+    with db.session() as s:  # B's records: one before A's 60, two after (the first pass stops amid A's,
+        # the second reads B0 again and must not count it twice)
+        s.add(tax("B0", date(2026, 1, 1), "税务B"))  # before A's in rowid and in entity order
+        s.flush()
+        for i in range(60):
+            s.add(tax(f"M{i:03d}", date(2026, 1, 1), "税务A"))
+        s.flush()
+        for e in ("Z1", "Z2"):
+            s.add(tax(e, date(2026, 1, 1), "税务B"))
+    run_id = runs.run_rules(db, catalog, "tester", rule_ids=["fill.tax.vat_paid"], as_of=date(2026, 11, 15))
+    with db.session() as s:
+        got = {f.provider: json.loads(f.sample) for f in s.query(Finding).filter(Finding.run_id == run_id)}
+    a = [x["entity_code"] for x in got["税务A"]]
+    assert len(a) == len(set(a)) == checks.SAMPLE and set(a) < {f"M{i:03d}" for i in range(60)}
+    assert sorted(x["entity_code"] for x in got["税务B"]) == ["B0", "Z1", "Z2"]
+    assert all(x["detail"].startswith("缺少") for x in got["税务B"])

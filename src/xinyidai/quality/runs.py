@@ -90,6 +90,7 @@ def execute_run(db: Database, catalog: Catalog, run_id: int,
     try:
         with db.session() as s:
             ctx = checks.Context(s, catalog, as_of)
+            checks.prepare(ctx)
             for kind, group in by_kind.items():
                 current = group[0].id if len(group) == 1 else f"{group[0].id} 等 {len(group)} 条"
                 _progress(db, run_id, current, done)
