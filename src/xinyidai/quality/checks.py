@@ -285,7 +285,7 @@ def last_delivery(ctx: Context, rules: Sequence[Rule]) -> list[Outcome]:
         allowed = FREQUENCY_DAYS[c.frequency] + int(r.params.get("grace_days", 0))
         late = (ctx.as_of - last_day).days - allowed
         out.append(Outcome(r, provider, cat, 1 if late > 0 else 0, 1, float(max(late, 0)),
-                           f"{c.name}按{c.frequency}更新，最近一次交付在 {last_day.isoformat()}，已逾期 {late} 天"
+                           f"最近一次交付在 {last_day.isoformat()}，按{c.frequency}更新已逾期 {late} 天"
                            if late > 0 else f"{c.name}最近一次交付在 {last_day.isoformat()}，未逾期",
                            [{"entity_code": None, "record_key": None,
                              "detail": f"最近交付 {last_day.isoformat()}，允许间隔 {allowed} 天"}] if late > 0 else []))
