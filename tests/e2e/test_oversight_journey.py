@@ -46,7 +46,7 @@ def test_the_office_ranks_the_cities_and_follows_up(live_server, browser, tmp_pa
         city_name = first_city.inner_text()
         first_city.click()
         expect(office.locator("h1")).to_contain_text(city_name)
-        expect(office.locator("#city-values tbody tr")).to_have_count(16)
+        expect(office.locator("#city-values tbody tr")).to_have_count(17)
         expect(office.locator("#chart-trend svg")).to_have_count(1)
         shot(office, "oversight-02-city")
         office.locator("#city-values a", has_text="F2 授信金额").click()
@@ -63,7 +63,7 @@ def test_the_office_ranks_the_cities_and_follows_up(live_server, browser, tmp_pa
         assert wb.sheetnames == ["排名", "指标值与得分", "指标体系"]
         ranked = [r for r in wb["排名"].iter_rows(min_row=2, values_only=True) if isinstance(r[0], int)]
         assert len(ranked) == 13 and ranked[0][0] == 1
-        assert wb["指标值与得分"].max_row == 1 + 13 * 16
+        assert wb["指标值与得分"].max_row == 1 + 13 * 17
 
         # A month with nothing in it is refused in words, and nothing is ranked.
         office.locator("#period-form input[name=start]").fill("2001-01")
