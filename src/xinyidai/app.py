@@ -95,6 +95,10 @@ from xinyidai.reports import api as reports_api
 from xinyidai.reports import pages as reports_pages
 from xinyidai.reports.pages import MAX_PDF_UPLOAD
 from xinyidai.reports.render import TEMPLATE_FILTERS as REPORT_FILTERS
+from xinyidai.rights.pages import migration as rights_migration_pages
+from xinyidai.rights.pages import objections as rights_objection_pages
+from xinyidai.rights.pages import repair as rights_repair_pages
+from xinyidai.rights.pages import selfreport as rights_selfreport_pages
 from xinyidai.web import health, metrics
 from xinyidai.web.deps import Node
 from xinyidai.web.errors import ERROR_RESPONSES, install_handlers
@@ -169,7 +173,8 @@ ROUTERS = (health, metrics, access_api, network_api, catalog_api, catalog_pages,
            market_figures_pages, policy_figures_pages, policy_office_pages, policy_bank_pages,
            policy_enterprise_pages, policy_api, incidents_pages, incidents_api, oversight_ranking_pages,
            oversight_bank_pages, oversight_task_pages, oversight_report_pages,
-           oversight_api, quality_source_pages, quality_monitoring_pages, quality_ticket_pages)
+           oversight_api, quality_source_pages, quality_monitoring_pages, quality_ticket_pages,
+           rights_objection_pages, rights_repair_pages, rights_selfreport_pages, rights_migration_pages)
 
 
 KB, MB = 1 << 10, 1 << 20

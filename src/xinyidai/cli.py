@@ -24,6 +24,7 @@ from xinyidai.oversight.cli import oversight_app
 from xinyidai.quality.cli import quality_app
 from xinyidai.records.cli import ingest
 from xinyidai.reports.cli import report
+from xinyidai.rights.cli import rights_app
 
 app = typer.Typer(help="xinyidai 信易贷：融资信用服务平台节点", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="数据库迁移", no_args_is_help=True)
@@ -39,6 +40,7 @@ credit_app.command("report")(report)
 app.add_typer(credit_app, name="credit")
 app.add_typer(oversight_app, name="oversight")
 app.add_typer(quality_app, name="quality")
+app.add_typer(rights_app, name="rights")
 app.add_typer(institutions_app, name="institutions")
 app.command("backup")(backup)
 app.command("restore")(restore)

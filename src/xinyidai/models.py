@@ -13,7 +13,7 @@ from xinyidai.credit.models import (
 )
 from xinyidai.entities.models import MarketEntity
 from xinyidai.incidents.models import Incident, IncidentAction, IncidentAuditLink, IncidentEntity
-from xinyidai.institutions.models import ApiCredential, FinancialInstitution, RequestNonce
+from xinyidai.institutions.models import ApiCredential, FinancialInstitution, Processor, RequestNonce
 from xinyidai.kit.audit import AuditCheckpoint, AuditEvent, AuditHead
 from xinyidai.kit.db import Base
 from xinyidai.lists.models import (
@@ -84,12 +84,24 @@ from xinyidai.quality.models import (
     Ticket,
     TicketStep,
 )
-from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue
+from xinyidai.records.models import CreditRecord, Delivery, DeliveryIssue, RecordMark
 from xinyidai.reports.models import CreditReport
+from xinyidai.rights.models import (
+    CaseStep,
+    Commitment,
+    Evidence,
+    MigratedAccount,
+    MigratedAuthorization,
+    MigrationImport,
+    MigrationRow,
+    Objection,
+    RepairApplication,
+)
 
 metadata = Base.metadata
 
-__all__ = ["CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "IndicatorSystem", "LoanOutcome",
+__all__ = ["CaseStep", "Commitment", "Evidence", "MigratedAccount", "MigratedAuthorization", "MigrationImport",
+           "MigrationRow", "Objection", "RepairApplication", "RecordMark", "Processor", "CreditReport", "Evaluation", "EvaluationRun", "FeatureSnapshot", "IndicatorSystem", "LoanOutcome",
            "ModelMonitor", "ScorecardModel", "WhiteList", "WhiteListDelivery", "WhiteListEntry",
            "WhiteListRuleSet", "WhiteListSubscription",
            "BankNeed", "ChildCheckpoint", "FeedbackNote", "InboxEnvelope", "OutboxEnvelope", "Peer", "Reconciliation",

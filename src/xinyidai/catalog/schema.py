@@ -32,7 +32,8 @@ ItemType = Literal[
 Channel = Literal["总对总", "省级", "市级"]
 Frequency = Literal["实时", "每日", "每周", "每月", "每季", "每年", "不定期"]
 Sensitivity = Literal["公开", "授权查询", "仅核验", "明示授权后原始明细"]
-Group = Literal["公共信用信息", "融资相关信息"]
+# 企业自报信息: what an enterprise states about itself (notice point 十一), kept apart from departments' data.
+Group = Literal["公共信用信息", "融资相关信息", "企业自报信息"]
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 
@@ -83,6 +84,40 @@ class Item(BaseModel):
         return (self.name, self.code, *self.aliases)
 
 
+class LongerMinimum(BaseModel):
+    """Kinds of record whose minimum publication is longer, found by words in some of its items."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    items: tuple[str, ...]
+    contains: tuple[str, ...]
+    min_months: int = Field(ge=0, le=600)
+
+
+class Publication(BaseModel):
+    """How long a penalty-like record is published (公示期) and when it may be repaired early (信用修复).
+
+    The window runs from `date_item`; after `min_months` the enterprise may apply for early repair; at
+    `max_months` (or the provider's own `until_item`, when earlier) it leaves the public tier by itself. A
+    record whose `repaired_item` is 是 has been repaired. `basis` cites the rule, shown to people."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    date_item: str
+    min_months: int = Field(ge=0, le=600)
+    max_months: int = Field(ge=1, le=600)
+    longer: tuple[LongerMinimum, ...] = ()
+    until_item: str | None = None
+    repaired_item: str | None = None
+    basis: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Publication:
+        if self.min_months > self.max_months or any(x.min_months > self.max_months for x in self.longer):
+            raise ValueError("公示期的最短期限不能长于最长期限")
+        return self
+
+
 class Category(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,6 +135,8 @@ class Category(BaseModel):
     # The item that dates the record (the period it covers or the day it happened), if any.
     period: str | None = None
     items: tuple[Item, ...]
+    # Penalty-like categories: their publication window (None: published while current).
+    publication: Publication | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Category:
@@ -127,7 +164,21 @@ class Category(BaseModel):
             raise ValueError(f"类别 {self.code} 的期间字段 {self.period} 不在字段列表中")
         if self.period and self.item(self.period).type not in ("date", "month", "year"):
             raise ValueError(f"类别 {self.code} 的期间字段 {self.period} 必须是日期、年月或年份类型")
+        if self.publication:
+            self._check_publication(self.publication, codes)
         return self
+
+    def _check_publication(self, pub: Publication, codes: list[str]) -> None:
+        wanted = {pub.date_item: ("date",), pub.until_item: ("date",), pub.repaired_item: ("boolean",)}
+        for x in pub.longer:
+            wanted.update({i: ("string", "enum") for i in x.items})
+        for code, types in wanted.items():
+            if code is None:
+                continue
+            if code not in codes:
+                raise ValueError(f"类别 {self.code} 的公示期设置引用了不存在的字段 {code}")
+            if self.item(code).type not in types:
+                raise ValueError(f"类别 {self.code} 的公示期字段 {code} 类型应为 {'/'.join(types)}")
 
     def item(self, code: str) -> Item:
         return self._items_by_code[code]  # KeyError(code) for an unknown item

@@ -64,3 +64,22 @@ class RequestNonce(Base):
     key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class Processor(Base):
+    """A third party that processes data for an institution (数据处理受托方, notice point 九): named in the
+    authorizations the enterprise confirms, carried on exports, shown to the enterprise. A processor whose
+    contract has ended, or that was withdrawn, is no longer named in new authorizations."""
+
+    __tablename__ = "institution_processors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    institution_code: Mapped[str] = mapped_column(ForeignKey("institutions.code"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    credit_code: Mapped[str] = mapped_column(Code(18), nullable=False)
+    purpose: Mapped[str] = mapped_column(Text, nullable=False)
+    categories: Mapped[str] = mapped_column(Text, nullable=False)  # catalogue codes, comma-separated
+    contract_end: Mapped[date] = mapped_column(Date, nullable=False)
+    declared_by: Mapped[str] = mapped_column(String(64), nullable=False)
+    declared_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

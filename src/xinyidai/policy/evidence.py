@@ -1,5 +1,5 @@
 """A claim's attachment (付息凭证, 代偿 or loss evidence): a PDF or an image, at most 10 MB, recognised by its
-first bytes rather than its name, and kept under the node's var directory by its SHA-256 — so the claim
+bytes rather than its name (`kit.attachments`: a disguised program or a PDF that runs script is refused), and kept under the node's var directory by its SHA-256 — so the claim
 names exactly the file the officers saw, and the same file sent twice is kept once."""
 
 from __future__ import annotations
@@ -8,12 +8,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from xinyidai.kit.errors import InvalidInput
+from xinyidai.kit import attachments
 from xinyidai.records.loading import sanitize_filename
 
-MAX_BYTES = 10 * 1024 * 1024
-MAGIC = {b"%PDF-": ("pdf", "application/pdf"), b"\x89PNG\r\n\x1a\n": ("png", "image/png"),
-         b"\xff\xd8\xff": ("jpg", "image/jpeg")}
+MAX_BYTES = attachments.MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -24,21 +22,9 @@ class Evidence:
     media_type: str
 
 
-def kind_of(data: bytes) -> tuple[str, str] | None:
-    for magic, kind in MAGIC.items():
-        if data.startswith(magic):
-            return kind
-    return None
-
-
 def store(var_dir: Path, filename: str, data: bytes) -> Evidence:
-    if not data:
-        raise InvalidInput("凭证文件是空的", code="EVIDENCE_EMPTY")
-    if len(data) > MAX_BYTES:
-        raise InvalidInput("凭证文件超过 10 MB，请压缩后上传", code="EVIDENCE_TOO_LARGE")
-    kind = kind_of(data)
-    if kind is None:
-        raise InvalidInput("凭证须为 PDF、PNG 或 JPG 文件（按文件内容识别，不看扩展名）", code="EVIDENCE_FORMAT")
+    checked = attachments.check(data, filename or "", what="凭证")
+    kind = (checked.ext, checked.media_type)
     digest = hashlib.sha256(data).hexdigest()
     rel = Path("policy-evidence") / f"{digest}.{kind[0]}"
     path = var_dir / rel

@@ -131,3 +131,35 @@ class CreditRecord(Base):
         Index("ix_credit_records_withdrawn", "superseded_at",
               sqlite_where=text("status = 'withdrawn'"), postgresql_where=text("status = 'withdrawn'")),
     )
+
+
+MARK_KINDS = {"objection": "异议处理中", "disputed": "存在异议（双方陈述并存）"}
+
+
+class RecordMark(Base):
+    """A standing mark on a record, whatever its version: an objection under way (异议处理中), or one that
+    ended undetermined (存在异议: the enterprise's and the provider's statements both kept and shown).
+
+    Written by the rights domain; read by every place a record shows (its pages, banks' profiles, reports,
+    verification answers, the evaluation). `lifted_at` set: no longer shown, kept for history."""
+
+    __tablename__ = "record_marks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity_code: Mapped[str] = mapped_column(Code(18), nullable=False)
+    category: Mapped[str] = mapped_column(Code(40), nullable=False)
+    record_key: Mapped[str] = mapped_column(Code(300), nullable=False)
+    kind: Mapped[str] = mapped_column(String(12), nullable=False)  # objection / disputed
+    ref: Mapped[str] = mapped_column(String(40), nullable=False)  # the objection's number
+    # Shown beside the record: for `disputed`, both statements; for `objection`, what the enterprise says.
+    statement: Mapped[str | None] = mapped_column(Text)
+    provider_statement: Mapped[str | None] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # Live marks of one entity (every record page asks), and only live ones are indexed.
+        Index("ix_record_marks_live", "entity_code", "category", "record_key",
+              sqlite_where=text("lifted_at IS NULL"), postgresql_where=text("lifted_at IS NULL")),
+        Index("ix_record_marks_ref", "ref"),
+    )

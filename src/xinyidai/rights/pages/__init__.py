@@ -1,0 +1,1 @@
+"""HTML pages of the rights domain, one module per concern."""
