@@ -41,7 +41,7 @@ test: setup
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q -n 2 --dist loadscope tests
 	@if [ -n "$$XINYIDAI_TEST_POSTGRES_URL" ]; then \
-	  echo "== the suite again on PostgreSQL"; \
+	  echo "== the suite again on PostgreSQL (the tests that touch a database)"; \
 	  XINYIDAI_TEST_DATABASE_URL="$$XINYIDAI_TEST_POSTGRES_URL" $(VENV)/bin/pytest -q -n 2 --dist loadscope -m "not e2e" \
 	    --ignore=tests/network/test_relay.py --ignore=tests/network/test_faults.py \
 	    --ignore=tests/network/test_exchange.py --ignore=tests/test_readme.py tests; \

@@ -41,6 +41,23 @@ PG_URL = _own_database(os.environ.get("XINYIDAI_TEST_DATABASE_URL", ""))
 FIXED_NOW = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs what can differ by engine: tests that take a database (the `db` fixture, or
+    `_pg_ready` for nodes of their own) and modules that name PostgreSQL themselves (`PG_URL`). The rest —
+    codes, crypto vectors, readers, pure rules — ran identically in the SQLite pass; running them again only
+    spends CI's budget."""
+    if not PG_URL:
+        return
+    kept, dropped = [], []
+    for item in items:
+        module = getattr(item, "module", None)
+        uses_db = {"db", "_pg_ready"} & set(getattr(item, "fixturenames", ()))
+        (kept if uses_db or (module is not None and "PG_URL" in vars(module)) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {'PostgreSQL ' + PG_URL.rsplit('@', 1)[-1] if PG_URL else 'SQLite (per-test file)'}"
 
