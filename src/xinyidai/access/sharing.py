@@ -39,8 +39,10 @@ from sqlalchemy.orm import Session
 from xinyidai.access.authorizations import diagnose
 from xinyidai.access.models import Authorization, AuthorizationScope
 from xinyidai.access.policy import DROP, Policy
+from xinyidai.catalog import publication
 from xinyidai.catalog.schema import Catalog, Category
 from xinyidai.entities.models import MarketEntity
+from xinyidai.institutions import processors
 from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import audit, clock
 from xinyidai.kit.digest import sm3_hex
@@ -48,6 +50,7 @@ from xinyidai.kit.errors import Forbidden, InvalidInput, NotFound
 from xinyidai.kit.prepared import Prepared, PreparedRow
 from xinyidai.kit.principal import Principal
 from xinyidai.kit.spreadsheet import csv_cell
+from xinyidai.records import marks as record_marks
 from xinyidai.records.models import CreditRecord
 
 QUERY_MODES = ("汇总查询", "原始明细")
@@ -130,7 +133,8 @@ _READABLE = (select(*CreditRecord.__table__.c).where(
 # What summaries and verification read of a record: a third of the columns, and none that needs converting
 # on the way out (provenance times), made the statement about a quarter cheaper.
 _READABLE_FACTS = Prepared(_READABLE.with_only_columns(
-    CreditRecord.id, CreditRecord.category, CreditRecord.period_start, CreditRecord.period_end, CreditRecord.content))
+    CreditRecord.id, CreditRecord.category, CreditRecord.record_key, CreditRecord.period_start,
+    CreditRecord.period_end, CreditRecord.content))
 _READABLE_ALL = Prepared(_READABLE)
 
 Auth = tuple[int, str, str]  # an authorization as the request path reads it: (id, number, mode)
@@ -180,7 +184,7 @@ def readable_records(s: Session, actor: Actor, entity: str, public: list[str], a
                       categories: list[str], *, facts_only: bool = False) -> list[PreparedRow]:
     """Current records of `entity` that are public or covered by a scope of one of `auth_ids` — which must
     still belong to this institution and entity, be unrevoked and inside their window. `facts_only`: just
-    id, category, period_start, period_end and content (what summaries and verification read)."""
+    id, category, record_key, period_start, period_end and content (what summaries and verification read)."""
     params = {"entity": entity, "inst": actor.institution_code, "now": clock.now(),
               "auth_ids": auth_ids or [-1], "public": public or ["-"],
               "categories": categories or ["-"]}
@@ -263,6 +267,22 @@ def _entity_card(policy: Policy, catalog: Catalog, e: PreparedRow) -> dict[str, 
 
 def _content(r: PreparedRow) -> dict[str, Any]:
     return orjson.loads(r.content)
+
+
+def published_only(catalog: Catalog, records: list[PreparedRow], day: date) -> list[PreparedRow]:
+    """Drop the records whose publication window (公示期, catalog.publication) is over on `day` — ended or
+    repaired: no institution is served them, at any tier, and nothing says how many there were. Only
+    categories with a window are read."""
+    windowed = {c.code: c for c in catalog.categories if c.publication is not None}
+    if not windowed or not any(r.category in windowed for r in records):
+        return records
+    return [r for r in records if r.category not in windowed
+            or publication.public_on(windowed[r.category], _content(r), day)]
+
+
+def mark_dicts(ms: list[record_marks.Mark]) -> list[dict[str, str]]:
+    """A record's live marks as an answer carries them (the JSON API's `marks`)."""
+    return [{"kind": m.kind, "label": m.label, "ref": m.ref, "note": m.footnote} for m in ms]
 
 
 def _num(v: Any) -> Decimal | None:
@@ -349,7 +369,7 @@ def summary_access(s: Session, catalog: Catalog, actor: Actor, entity_code: str,
     records = readable_records(s, actor, entity, public, [a[0] for a in basis.auths], list(plan), facts_only=True)
     if not records and not s.execute(select(_institution_active(actor.institution_code))).scalar():
         raise Forbidden("本机构已被暂停或撤销接入", code="INSTITUTION_SUSPENDED")
-    return Access(e, basis.auths, plan, records)
+    return Access(e, basis.auths, plan, published_only(catalog, records, clock.today()))
 
 
 def profile(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_code: str, *,
@@ -361,6 +381,10 @@ def profile(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_c
     today = clock.now().astimezone(clock.CHINA_TZ).date()
     categories = {code: _summarise(policy, catalog.category(code), sv, by_cat.get(code, []), today)
                   for code, sv in a.plan.items()}
+    # Marks (异议处理中 / 存在异议) on the records a summary rests on, one query for the whole profile.
+    live = record_marks.live_for(s, a.entity.code)
+    for code, summary in categories.items():
+        summary["marks"] = [m for r in by_cat.get(code, []) for m in mark_dicts(live.get((code, r.record_key), []))]
     ev = log_access(s, actor, "access.profile", a.entity.code, purpose, a.plan)
     return {
         "entity": _entity_card(policy, catalog, a.entity), "purpose": purpose,
@@ -392,7 +416,9 @@ def detail(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_co
     if cat.code not in plan:
         raise diagnose(s, actor.institution_code, entity, purpose, cat.code, DETAIL_MODES, number)
     served = plan[cat.code]
-    records = readable_records(s, actor, entity, public, [a[0] for a in basis.auths], [cat.code])[:MAX_DETAIL_ROWS]
+    records = readable_records(s, actor, entity, public, [a[0] for a in basis.auths], [cat.code])
+    records = published_only(catalog, records, clock.today())[:MAX_DETAIL_ROWS]
+    live = record_marks.live_for(s, entity, [cat.code]) if records else {}
     rows = []
     for r in records:
         fields = policy.shape_fields(served.tier, cat, _content(r), served.items)
@@ -401,7 +427,8 @@ def detail(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entity_co
         rows.append({"record_key": key, "version": r.version,
                      "period_start": r.period_start.isoformat() if r.period_start else None,
                      "period_end": r.period_end.isoformat() if r.period_end else None,
-                     "provider": r.provider, "received_at": r.received_at.isoformat(), "fields": fields})
+                     "provider": r.provider, "received_at": r.received_at.isoformat(), "fields": fields,
+                     "marks": mark_dicts(live.get((cat.code, r.record_key), []))})
     ev = log_access(s, actor, "access.detail", entity, purpose, plan, {"rows": len(rows)})
     return {"entity_code": entity, "category": cat.code, "category_name": cat.name, "tier": served.tier,
             "purpose": purpose, "served_under": served.authorizations, "rows": rows, "access_id": ev.id,
@@ -419,9 +446,14 @@ def export_csv(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entit
     export_id = f"EX{clock.now().astimezone(clock.CHINA_TZ):%Y%m%d}{secrets.token_hex(4).upper()}"
     buf = io.StringIO()
     w = csv.writer(buf)
+    # The institution's live data processors (notice point 九): whoever may handle this copy is named on it.
+    handlers = processors.live(s, actor.institution_code)
+    names = {c.code: c.name for c in catalog.categories}
     w.writerow([f"# 导出编号 {export_id}；机构 {actor.institution_code}；用户 {actor.username}；"
                 f"授权 {'、'.join(data['served_under']) or '公开信息'}；用途 {purpose}；"
-                f"时间 {clock.now().astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M:%S}；仅限融资用途，不得外传"])
+                f"时间 {clock.now().astimezone(clock.CHINA_TZ):%Y-%m-%d %H:%M:%S}；"
+                f"数据处理受托方 {'、'.join(processors.describe(x, names) for x in handlers) or '无'}；"
+                f"仅限融资用途，不得外传"])
     items = [i for i in cat.items if any(i.code in r["fields"] for r in data["rows"])]
     w.writerow(["统一社会信用代码", "所属期起", "所属期止", *[i.name for i in items], "追溯码"])
     for n, r in enumerate(data["rows"], 1):
@@ -435,7 +467,8 @@ def export_csv(s: Session, catalog: Catalog, policy: Policy, actor: Actor, entit
                  entity_code=data["entity_code"], institution_code=actor.institution_code,
                  request_id=actor.request_id, purpose=purpose, authorizations=data["served_under"],
                  categories={cat.code: data["tier"]}, **basis_of(data["served_under"]), export_id=export_id,
-                 category=category, rows=len(data["rows"]), digest=sm3_hex(text.encode("utf-8")))
+                 category=category, rows=len(data["rows"]), digest=sm3_hex(text.encode("utf-8")),
+                 processors=[x.credit_code for x in handlers])
     return export_id, text
 
 

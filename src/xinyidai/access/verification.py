@@ -36,6 +36,7 @@ from xinyidai.kit import audit, clock
 from xinyidai.kit.audit import Signer
 from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import Conflict, DomainError, InvalidInput
+from xinyidai.records import marks as record_marks
 
 VALUE_OPS = ("eq", "ne", "ge", "gt", "le", "lt")
 MAX_CLAIMS = 20
@@ -136,9 +137,8 @@ def _compare(op: str, left: Any, right: str, numeric: bool) -> bool | None:
     return {"eq": a == b, "ne": a != b, "ge": a >= b, "gt": a > b, "le": a <= b, "lt": a < b}[op]
 
 
-def evaluate(catalog: Catalog, claim: Claim, records: list[dict[str, Any]]) -> tuple[str, str]:
-    """(outcome, reason) for one claim over the entity's current records of its category, given as
-    {"period_start", "period_end", "fields"}."""
+def chosen_records(claim: Claim, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records a claim rests on: those in its period that meet its equality filters."""
     lo, hi = _period_bound(claim.period_from, False), _period_bound(claim.period_to, True)
     chosen = []
     for r in records:
@@ -150,6 +150,13 @@ def evaluate(catalog: Catalog, claim: Claim, records: list[dict[str, Any]]) -> t
         if any(str(r["fields"].get(k, "")) != v for k, v in claim.where.items()):
             continue
         chosen.append(r)
+    return chosen
+
+
+def evaluate(catalog: Catalog, claim: Claim, records: list[dict[str, Any]]) -> tuple[str, str]:
+    """(outcome, reason) for one claim over the entity's current records of its category, given as
+    {"period_start", "period_end", "fields"}."""
+    chosen = chosen_records(claim, records)
     if claim.op == "exists":
         return ("match", "存在符合条件的记录") if chosen else ("no_match", "不存在符合条件的记录")
     if claim.op == "not_exists":
@@ -248,11 +255,15 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
             raise diagnose(s, actor.institution_code, entity, "核验", missing[0], ("核验比对",), number)
         raise OutOfScope(f"以下类别不在核验授权范围内：{'、'.join(catalog.category(c).name for c in missing)}")
     # The records come through the same enforced statement as every other read.
-    records = sharing.readable_records(s, actor, entity, [], [a[0] for a in auths], needed, facts_only=True)
+    # A penalty whose publication is over (ended or repaired) is not served at any tier, verification included.
+    records = sharing.published_only(catalog, sharing.readable_records(
+        s, actor, entity, [], [a[0] for a in auths], needed, facts_only=True), clock.today())
     by_cat: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_cat.setdefault(r.category, []).append(
-            {"period_start": r.period_start, "period_end": r.period_end, "fields": orjson.loads(r.content)})
+            {"period_start": r.period_start, "period_end": r.period_end, "fields": orjson.loads(r.content),
+             "key": r.record_key})
+    live = record_marks.live_for(s, entity, needed) if records else {}
     results = []
     for i, c in enumerate(claims):
         allowed = {it for _, _, items in scopes[c.category] if items for it in items}
@@ -261,14 +272,22 @@ def verify(s: Session, catalog: Catalog, policy: Policy, signer: Signer, node_co
             outcome, reason = "undeterminable", "所涉字段不在授权范围内"
         else:
             outcome, reason = evaluate(catalog, c, by_cat.get(c.category, []))
-        results.append({"index": i, "outcome": outcome, "reason": reason})
+        result = {"index": i, "outcome": outcome, "reason": reason}
+        # An answer that rests on a marked record (异议处理中 / 存在异议) says so, and so does its receipt.
+        notes = [m.footnote for r in chosen_records(c, by_cat.get(c.category, []))
+                 for m in live.get((c.category, r["key"]), [])] if live else []
+        if notes:
+            result["disputed"] = "；".join(dict.fromkeys(notes))
+        results.append(result)
     now = clock.now()
     statement = {
         "kind": "xinyidai.verification.receipt", "node": node_code, "request_id": actor.request_id,
         "institution": actor.institution_code, "entity": entity,
         "authorizations": sorted({n for _, n, _ in auths}),
         "claims_digest": sm3_hex(orjson.dumps(claims_json, option=orjson.OPT_SORT_KEYS)),
-        "results": [{"index": r["index"], "outcome": r["outcome"]} for r in results], "at": now.isoformat(),
+        "results": [{"index": r["index"], "outcome": r["outcome"],
+                     **({"disputed": r["disputed"]} if "disputed" in r else {})} for r in results],
+        "at": now.isoformat(),
     }
     body = orjson.dumps(statement, option=orjson.OPT_SORT_KEYS)
     receipt = {"statement": statement, "suite": signer.suite, "key_id": signer.key_id,

@@ -25,6 +25,7 @@ from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import audit, bulk, clock
 from xinyidai.kit.db import Database
 from xinyidai.kit.errors import NotFound
+from xinyidai.records import marks as record_marks
 from xinyidai.records.models import CreditRecord
 
 CHUNK = 100_000
@@ -308,7 +309,8 @@ def evaluate_one(s: Session, code: str, as_of: date) -> dict[str, Any]:
     frame = pl.DataFrame([{"entity_code": code, "records": n, **{k: feats.get(k) for k in SCHEMA}}],
                          schema={"entity_code": pl.Utf8, "records": pl.Int64, **SCHEMA})
     out = ind.apply(system, frame).row(0, named=True)
-    return describe(system, code, as_of, out["status"], out["score"], out["grade"], out["moves"], feats, missing)
+    return with_marks(s, system, describe(system, code, as_of, out["status"], out["score"], out["grade"],
+                                          out["moves"], feats, missing))
 
 
 def describe(system: ind.IndicatorSystem, code: str, as_of: date, status: str, score: float | None,
@@ -330,8 +332,40 @@ def result_for(s: Session, code: str) -> dict[str, Any] | None:
         return None
     system = system_version(s, ev.model_ref)
     feats, _, missing = snapshot(s, code, ev.as_of)
-    out = describe(system, code, ev.as_of, ev.status, ev.score, ev.grade, ev.moves, feats, missing)
+    out = with_marks(s, system, describe(system, code, ev.as_of, ev.status, ev.score, ev.grade, ev.moves, feats,
+                                         missing))
     out["run_id"], out["computed_at"] = ev.run_id, ev.computed_at
+    return out
+
+
+MARKED_DEDUCTION = {
+    "objection": "所依据的记录正在异议处理中，暂按现有记录计算，异议办结后重新评价",
+    "disputed": "所依据的记录存在异议（双方陈述并存），暂按现有记录计算",
+}
+
+
+def with_marks(s: Session, system: ind.IndicatorSystem, out: dict[str, Any]) -> dict[str, Any]:
+    """Say, beside each deduction that rests on a category with a live mark (异议处理中 / 存在异议), what the
+    evaluation did with it: it counted the record as it stands. The numbers are not changed."""
+    deductions = [x for x in out["explained"] if x["points"] < 0]
+    if not deductions:
+        return out
+    live = record_marks.live_for(s, out["entity_code"])
+    kinds: dict[str, set[str]] = {}
+    for (category, _), ms in live.items():
+        kinds.setdefault(category, set()).update(m.kind for m in ms)
+    if not kinds:
+        return out
+    for x in deductions:
+        try:
+            feat = F.BY_CODE[system.indicator(x["indicator"]).feature]
+        except KeyError:
+            continue
+        found = set().union(*(kinds.get(c, set()) for c in F.source_category(feat)))
+        if found:
+            x["marked"] = MARKED_DEDUCTION["objection" if "objection" in found else "disputed"]
+    out["reasons"] = [f"{line}（{x['marked']}）" if x.get("marked") else line
+                      for line, x in zip(out["reasons"], out["explained"], strict=True)]
     return out
 
 

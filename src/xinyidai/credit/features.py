@@ -23,11 +23,13 @@ import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from xinyidai.catalog import publication
+from xinyidai.catalog.schema import Category, load_catalog
 from xinyidai.entities.models import MarketEntity
 from xinyidai.kit import clock
 from xinyidai.records.models import CreditRecord
 
-FEATURE_SET = "fs-2026.1"  # bumped whenever a definition below changes meaning
+FEATURE_SET = "fs-2026.2"  # bumped whenever a definition below changes meaning (2: penalties end with their 公示期)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,18 @@ def _window(rows: list[dict[str, Any]], first: int, last: int) -> list[dict[str,
     return out
 
 
+def _penalty_category() -> Category:
+    return load_catalog().category("penalty")
+
+
+def _published(r: dict[str, Any], as_of: date) -> bool:
+    """A penalty counts only while it is published (公示期, catalog.publication) on `as_of`: one whose window
+    ended, or that was repaired, leaves the evaluation from that day. The version read is the one current on
+    `as_of`, so an evaluation as of a day before the end or the repair is unchanged."""
+    w = publication.window(_penalty_category(), r)
+    return w is None or w.public_on(as_of)
+
+
 def compute(as_of: date, by_category: Mapping[str, list[dict[str, Any]]], unavailable: Iterable[str] = ()
             ) -> dict[str, Any]:
     """The features of one entity from its records as of `as_of` (content dicts, grouped by category).
@@ -241,7 +255,7 @@ def compute(as_of: date, by_category: Mapping[str, list[dict[str, Any]]], unavai
     f["utility_on_time_ratio"] = round(sum(util_months.values()) / len(util_months), 4) if util_months else None
 
     pen = [r for r in by_category.get("penalty") or [] if (_d(r.get("decided_on")) or date.min) >= three_years
-           and not r.get("credit_repaired")]
+           and not r.get("credit_repaired") and _published(r, as_of)]
     f["penalties_3y"] = len(pen)
     f["serious_penalties_3y"] = sum(1 for r in pen if r.get("penalty_type") in SERIOUS_PENALTIES)
     f["penalty_fines_3y"] = round(sum(_n(r.get("fine_amount")) for r in pen), 4)
@@ -297,8 +311,10 @@ def compute(as_of: date, by_category: Mapping[str, list[dict[str, Any]]], unavai
 # ── reading records as of a date ────────────────────────────────────────────────────────────────────────
 
 def _stream(s: Session, as_of: date, codes: list[str] | None) -> Iterator[tuple[str, str, str]]:
+    # What an enterprise reports about itself (provider 企业自报, notice point 十一) never counts in its evaluation.
     stmt = (select(CreditRecord.entity_code, CreditRecord.category, CreditRecord.content)
-            .where(*as_of_filter(as_of), CreditRecord.status.in_(("current", "superseded", "withdrawn"))))
+            .where(*as_of_filter(as_of), CreditRecord.status.in_(("current", "superseded", "withdrawn")),
+                   CreditRecord.provider != SELF_REPORTED))
     if codes is not None:
         stmt = stmt.where(CreditRecord.entity_code.in_(codes))
     yield from s.execute(stmt.order_by(CreditRecord.entity_code).execution_options(yield_per=20_000))
@@ -316,6 +332,7 @@ def region_coverage(s: Session, as_of: date) -> dict[str, set[str]]:
     return out
 
 
+SELF_REPORTED = "企业自报"  # the provider of self-reported records (rights.selfreport.PROVIDER)
 ALL_CATEGORIES = ("registration", "license", "penalty", "judicial", "dishonesty", "honor", "policy_support", "tax",
                   "social_insurance", "housing_fund", "import_export", "water", "electricity", "gas", "real_estate",
                   "intellectual_property", "rnd")

@@ -3,16 +3,23 @@ records by category with version history, a record's history."""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from xinyidai.accounts.colleagues import is_administrator
 from xinyidai.accounts.people import name_of
+from xinyidai.catalog import publication
+from xinyidai.catalog.schema import Category
 from xinyidai.entities import service as entities_service
+from xinyidai.kit import clock
 from xinyidai.kit.errors import DomainError, Forbidden, NotFound
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import STAFF, Principal
-from xinyidai.records import service
+from xinyidai.records import marks, service
 from xinyidai.records.api import READERS
 from xinyidai.records.models import DELIVERY_STATUSES
 from xinyidai.records.submit import submit_upload
@@ -55,9 +62,39 @@ def entity_page(code: str, request: Request, category: str | None = None, histor
     except KeyError:
         raise NotFound(f"信息清单中没有类别「{category}」", code="UNKNOWN_CATEGORY") from None
     rows = service.entity_records(s, e.code, cat.code, include_history=history)
-    records = [service.record_dict(r) for r in rows]
+    records = _with_standing(s, p, cat, [service.record_dict(r) for r in rows])
     return render(request, "records/entity.html", entity=e, info=entities_service.entity_dict(e), counts=counts,
                   cat=cat, records=records, history=history)
+
+
+def _with_standing(s: Session, p: Principal, cat: Category, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each record with what stands on it, for the enterprise and the operator alike: its live marks
+    (异议处理中 / 存在异议, one query), its publication window and state today (公示中至 … / 停止公示, with
+    the rule it rests on), and — for the enterprise's administrator, on a current record — where to object
+    or, once the minimum period has passed, to apply for credit repair."""
+    if not records:
+        return records
+    live = marks.live_for(s, records[0]["entity_code"], [cat.code])
+    today = clock.today()
+    admin = p.role == "enterprise" and is_administrator(s, p)
+    for r in records:
+        r["marks"] = live.get((cat.code, r["record_key"]), []) if r["status"] == "current" else []
+        w = publication.window(cat, r["content"])
+        r["window"] = w
+        r["window_state"] = window_label(w, today) if w else None
+        r["window_public"] = w.public_on(today) if w else None
+        current = r["status"] == "current"
+        pending = any(m.kind == "objection" for m in r["marks"])  # one objection at a time
+        r["object_url"] = f"/my/objections/new?record={r['id']}" if admin and current and not pending else None
+        r["repair_url"] = (f"/my/repairs/new?record={r['id']}"
+                           if admin and current and w is not None and w.may_repair_on(today) else None)
+    return records
+
+
+def window_label(w: publication.Window, day: date) -> str:
+    """公示中至 YYYY-MM-DD, or why it is no longer published."""
+    state = w.state(day)
+    return f"公示中至 {w.ends.isoformat()}" if state == "public" else publication.STATE_LABELS[state]
 
 
 @router.get("/deliveries", response_class=HTMLResponse)
@@ -115,5 +152,5 @@ def record_history(record_id: RowId, request: Request, p: Principal = Depends(re
     entities_service.may_view_entity(p, versions[0].entity_code)
     cat = node(request).catalog.category(versions[0].category)
     # `received` stays a datetime, so the page shows it in Beijing time as every other page does.
-    shown = [{**service.record_dict(v), "received": v.received_at} for v in versions]
+    shown = _with_standing(s, p, cat, [{**service.record_dict(v), "received": v.received_at} for v in versions])
     return render(request, "records/history.html", versions=shown, cat=cat)

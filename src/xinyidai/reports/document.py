@@ -38,6 +38,8 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     trends: list[Trend] = field(default_factory=list)
+    # Footnotes printed at the end of the section (注1 … on a row: that record's 异议 mark, with its text).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

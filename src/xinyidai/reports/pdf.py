@@ -657,6 +657,7 @@ def _section(sec: Section, f: CJKFont, st: dict[str, ParagraphStyle]) -> list[Fl
         out += _table(t, f, st)
     for tr in sec.trends:
         out += _trend(tr, f, st)
+    out += [Paragraph(_markup(n, f), st["body"]) for n in sec.notes]
     return out
 
 

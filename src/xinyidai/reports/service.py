@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from xinyidai.access import sharing
 from xinyidai.access.policy import Policy
+from xinyidai.catalog import publication
 from xinyidai.catalog.schema import Catalog
 from xinyidai.config import Settings
 from xinyidai.credit import evaluation
@@ -36,6 +37,8 @@ from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import InvalidInput, NotFound
 from xinyidai.kit.node_key import verify_signature
 from xinyidai.kit.principal import STAFF, Principal
+from xinyidai.records import marks as record_marks
+from xinyidai.records.canonical import record_key
 from xinyidai.records.models import CreditRecord
 from xinyidai.reports.document import ReportDocument, Section, Table, Trend
 from xinyidai.reports.models import CreditReport
@@ -47,7 +50,8 @@ USE_NOTES = [
     "公共信用综合评价结果依据封面所示指标体系版本计算，仅反映数据截至日的信用状况，不构成对企业的担保或授信承诺。",
     "授权版仅供报告使用机构在授权用途内使用，不得向第三方提供；公开版仅含依法公开的信息。",
     "本报告经平台节点数字签名（SM2/SM3），可凭封面验证码在平台核验页面核验真伪；任何改动都会使核验失败。",
-    "报告自生成之日起30日内有效；对报告内容有异议的，可通过平台提出信用信息异议申请。",
+    "报告自生成之日起30日内有效；企业对报告所列记录有异议的，可登录平台，在“我的异议”中对具体记录提出"
+    "（/my/objections），处理期间该记录标注“异议处理中”。",
 ]
 VALID_DAYS = 30
 # Categories section 五 (经营指标) reports on, whatever tier they are authorized at; shown in catalogue order.
@@ -59,14 +63,19 @@ class ReportInvalid(InvalidInput):
     message = "报告参数不正确"
 
 
-def _records(s: Session, code: str, categories: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _records(s: Session, catalog: Catalog, code: str, categories: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The entity's current records of `categories` for the public version: a record whose publication
+    window (公示期) is over today — ended or repaired — is not in it."""
+    today = clock.today()
     rows = s.execute(select(CreditRecord.category, CreditRecord.content).where(
         CreditRecord.entity_code == code, CreditRecord.status == "current",
         CreditRecord.category.in_(categories or ["-"]))
         .order_by(CreditRecord.category, CreditRecord.period_end.desc().nulls_last(), CreditRecord.id))
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for cat, content in rows:
-        out[cat].append(orjson.loads(content))
+        c = orjson.loads(content)
+        if publication.public_on(catalog.category(cat), c, today):
+            out[cat].append(c)
     return out
 
 
@@ -164,11 +173,16 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     tier = {c: sv.tier for c, sv in plan.items()}
     allowed = {c: sv.items for c, sv in plan.items()}
     version = "authorized" if recipient else "public"
+    live = record_marks.live_for(s, code)
 
-    def table(cat: str, items: list[str], limit: int = 50) -> Table | None:
+    def table(sec: Section, cat: str, items: list[str], limit: int = 50) -> Table | None:
         if cat not in plan:
             return None
-        return _table(catalog, policy, cat, tier[cat], records.get(cat, []), items, allowed[cat], limit)
+        rows = records.get(cat, [])
+        t = _table(catalog, policy, cat, tier[cat], rows, items, allowed[cat], limit)
+        if live:
+            _footnote(sec, catalog.category(cat), t, rows[:limit], live)
+        return t
 
     sections: list[Section] = []
     summary = Section("summary", "一、信用概况")
@@ -183,6 +197,9 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
         summary.paragraphs.append(f"该主体所在地区尚未归集以下类别，相关指标未计分：{'、'.join(names)}。")
     counts = s.execute(select(CreditRecord.category, func.count()).where(
         CreditRecord.entity_code == code, CreditRecord.status == "current").group_by(CreditRecord.category)).all()
+    # A category with a publication window counts only the records still published (none hidden is told).
+    windowed = {x.code for x in catalog.categories if x.publication is not None}
+    counts = [(c, len(records.get(c, [])) if c in plan and c in windowed else n) for c, n in counts]
     summary.tables.append(Table(["信息类别", "记录条数", "本报告中的呈现"],
                                 [[_cat_name(catalog, c), f"{n:,}", _tier_label(tier.get(c))]
                                  for c, n in sorted(counts, key=lambda x: (catalog.position(x[0]), x[0]))],
@@ -207,7 +224,7 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     public = Section("public", "三、公共信用信息")
     for cat, items in (("license", ["license_name", "license_no", "authority", "decided_on", "valid_to"]),
                        ("policy_support", ["project_name", "support_type", "amount", "approved_on", "authority"])):
-        t = table(cat, items)
+        t = table(public, cat, items)
         if t:
             public.tables.append(t)
     sections.append(public)
@@ -216,7 +233,7 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     for cat, items in (("judicial", ["case_no", "case_type", "party_role", "cause", "subject_amount",
                                      "enforcement_status", "filed_on", "court"]),
                        ("dishonesty", ["list_type", "decision_no", "listed_on", "authority", "removed_on"])):
-        t = table(cat, items)
+        t = table(judicial, cat, items)
         if t:
             judicial.tables.append(t)
     sections.append(judicial)
@@ -264,7 +281,7 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     ip = Section("ip_rnd", "六、知识产权与科技研发")
     for cat, items in (("intellectual_property", ["ip_type", "ip_name", "application_no", "granted_on", "legal_status"]),
                        ("rnd", ["recognition_type", "certificate_no", "recognized_on", "valid_to", "rnd_expense"])):
-        t = table(cat, items)
+        t = table(ip, cat, items)
         if t:
             ip.tables.append(t)
     if not ip.tables:
@@ -272,19 +289,20 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
     sections.append(ip)
 
     honors = Section("honors", "七、荣誉表彰")
-    t = table("honor", ["honor_name", "level", "authority", "awarded_on", "valid_to"])
+    t = table(honors, "honor", ["honor_name", "level", "authority", "awarded_on", "valid_to"])
     if t:
         honors.tables.append(t)
     sections.append(honors)
 
     negative = Section("negative", "八、负面信息")
-    t = table("penalty", ["decision_no", "penalty_type", "reason", "fine_amount", "decided_on", "authority",
+    t = table(negative, "penalty", ["decision_no", "penalty_type", "reason", "fine_amount", "decided_on", "authority",
                           "credit_repaired"])
     if t:
         negative.tables.append(t)
     bad = [x for x in result["explained"] if x["points"] < 0]
-    negative.paragraphs.append("评价中扣分的事项：" + ("；".join(f"{x['name']}（{x['points']:g}分）" for x in bad)
-                                                   if bad else "无。"))
+    negative.paragraphs.append("评价中扣分的事项：" + ("；".join(
+        f"{x['name']}（{x['points']:g}分{'；' + x['marked'] if x.get('marked') else ''}）" for x in bad)
+        if bad else "无。"))
     sections.append(negative)
     sections.append(Section("notes", "九、报告使用说明", paragraphs=USE_NOTES))
 
@@ -294,6 +312,18 @@ def assemble(s: Session, catalog: Catalog, policy: Policy, code: str, *, issuer:
         grade_note=(f"{result['indicator_name']} · 版本 {result['indicator_version']}" if result["status"] == "ok"
                     else "数据不足，不予评价"),
         reasons=result["reasons"][:8], sections=sections, recipient=recipient)
+
+
+def _footnote(sec: Section, cat: Any, t: Table, rows: list[dict[str, Any]],
+              live: dict[tuple[str, str], list[record_marks.Mark]]) -> None:
+    """A marked record's row carries 〔注n〕 in its first cell, and the note's text ends the section."""
+    for i, content in enumerate(rows):
+        ms = live.get((cat.code, record_key(cat.key, content)), [])
+        if not ms or i >= len(t.rows) or not t.rows[i]:
+            continue
+        n = len(sec.notes) + 1
+        t.rows[i][0] = f"{t.rows[i][0]}〔注{n}〕"
+        sec.notes.append(f"注{n}：{cat.name}（{'、'.join(m.label for m in ms)}）" + "".join(m.footnote for m in ms))
 
 
 def _cat_name(catalog: Catalog, code: str) -> str:
@@ -352,7 +382,8 @@ def document_of(rep: CreditReport) -> ReportDocument:
 
     c = dict(rep.content)
     sections = [Section(x["key"], x["title"], x.get("paragraphs", []),
-                        [Table(**t) for t in x.get("tables", [])], [Trend(**t) for t in x.get("trends", [])])
+                        [Table(**t) for t in x.get("tables", [])], [Trend(**t) for t in x.get("trends", [])],
+                        x.get("notes", []))
                 for x in c["sections"]]
     return ReportDocument(
         report_no=c["report_no"], version=c["version"], subject_name=c["subject_name"],
@@ -414,7 +445,7 @@ def public_plan(catalog: Catalog) -> dict[str, sharing.Served]:
 def public_report(s: Session, catalog: Catalog, policy: Policy, signer: Signer, code: str, *, issuer: str,
                   node_code: str, actor: str, verify_base: str) -> CreditReport:
     plan = public_plan(catalog)
-    doc = assemble(s, catalog, policy, code, issuer=issuer, plan=plan, records=_records(s, code, list(plan)))
+    doc = assemble(s, catalog, policy, code, issuer=issuer, plan=plan, records=_records(s, catalog, code, list(plan)))
     rep = issue(s, doc, signer, node_code, actor, verify_base)
     audit.record(s, actor, "credit.report.public", f"entity:{code}", entity_code=code, report_no=rep.report_no)
     return rep

@@ -226,7 +226,8 @@ def _verify_page(request: Request, s: Session, p: Principal, code: str, *, rows:
     if result and claims:
         for r in result["results"]:
             outcomes.append({"claim": _describe(catalog, claims[r["index"]]), "outcome": r["outcome"],
-                             "label": verification.OUTCOME_LABELS.get(r["outcome"], r["outcome"]), "reason": r["reason"]})
+                             "label": verification.OUTCOME_LABELS.get(r["outcome"], r["outcome"]), "reason": r["reason"],
+                             "disputed": r.get("disputed")})
     blank = {"target": "", "aggregate": "latest", "op": "ge", "value": "", "from": "", "to": ""}
     rows = rows or [dict(blank) for _ in range(CLAIM_ROWS)]
     auths = [a for a in _my_authorizations(s, request, p, code) if a["mode"] == "核验比对"]
