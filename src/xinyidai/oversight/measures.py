@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    union_all,
 )
 
 from xinyidai.accounts.models import RealNameRegistration
@@ -42,7 +43,9 @@ from xinyidai.market.models import Application, Loan, Product, ProductVersion
 from xinyidai.network.models import InboxEnvelope, Peer, Reconciliation, RefusedEnvelope
 from xinyidai.quality.models import Department, Ticket
 from xinyidai.records.models import CreditRecord
+from xinyidai.rights.models import Objection
 
+SELF_REPORTED = "企业自报"  # what enterprises report about themselves is not collected information
 CATALOGUE_CATEGORIES = 17  # the 17 kinds of information of the sharing list (notice point 五)
 HOUR = 3600.0
 
@@ -115,7 +118,8 @@ class Facts:
             r = CreditRecord.__table__
             rows = self.conn.execute(
                 select(_prefix(r.c.entity_code).label("p"), func.count(), func.count(distinct(r.c.category)))
-                .where(*self.scope.period.moments(r.c.received_at)).group_by("p")).all()
+                .where(*self.scope.period.moments(r.c.received_at), r.c.provider != SELF_REPORTED)
+                .group_by("p")).all()
             out = {p: (int(n), int(k)) for p, n, k in rows}
             self.memo["evidence:records"] = sum(n for n, _ in out.values())
             return out
@@ -206,7 +210,8 @@ def _pct(part: float, whole: float) -> float | None:
 def _records_rows(scope: Scope, city: str, dialect: str) -> Select[Any]:
     r = CreditRecord.__table__
     return (select(r.c.entity_code, r.c.category, r.c.record_key, r.c.provider, r.c.received_at)
-            .where(_prefix(r.c.entity_code) == _p(city), *scope.period.moments(r.c.received_at))
+            .where(_prefix(r.c.entity_code) == _p(city), *scope.period.moments(r.c.received_at),
+                   r.c.provider != SELF_REPORTED)
             .order_by(r.c.received_at.desc(), r.c.id.desc()))
 
 
@@ -516,6 +521,62 @@ def overdue_tickets(f: Facts) -> dict[str, Value]:
                           .where(*_overdue_where(f.scope)).group_by("p")).all()
     got = {p: int(n) for p, n in rows}
     return {c: Value(float(got.get(_p(c), 0))) for c in f.scope.cities}
+
+
+def _overdue_objection_where(scope: Scope) -> list[Any]:
+    """Objections past their 20 days (征信业管理条例 第二十五条) at the period's end and not concluded by then."""
+    o = Objection.__table__
+    end = scope.end_moment
+    return [o.c.due_on < end.date(), o.c.raised_at < end, (o.c.concluded_at.is_(None)) | (o.c.concluded_at >= end)]
+
+
+def _overdue_objection_select(scope: Scope, city: str) -> Select[Any]:
+    o, d = Objection.__table__, Department.__table__
+    return (select(o.c.number.label("number"), case((o.c.route == "network", "经节点网络转来源平台"), else_=func.coalesce(d.c.name, "尚未受理")).label("who"),
+                   func.substr(o.c.complaint, 1, 100).label("what"), o.c.due_on.label("due_on"),
+                   o.c.state.label("state"))
+            .select_from(o.outerjoin(d, d.c.code == o.c.department))
+            .where(_prefix(o.c.entity_code) == _p(city), *_overdue_objection_where(scope)))
+
+
+def _overdue_objection_rows(scope: Scope, city: str, dialect: str) -> Select[Any]:
+    return _overdue_objection_select(scope, city).order_by("due_on", "number")
+
+
+def _overdue_objection_counts(f: Facts) -> dict[str, int]:
+    o = Objection.__table__
+    pre = _prefix(o.c.entity_code)
+    rows = f.conn.execute(select(pre.label("p"), func.count()).where(*_overdue_objection_where(f.scope))
+                          .group_by("p")).all()
+    return {p: int(n) for p, n in rows}
+
+
+@measure("overdue_objections", "逾期未办结异议", "件",
+         "截至统计期末已超过 20 日处理期限（征信业管理条例 第二十五条）、尚未办结的企业异议件数，按被异议企业所属的市（地）计。",
+         _overdue_objection_rows, ("异议编号", "核查部门", "异议内容", "处理期限", "当前状态"))
+def overdue_objections(f: Facts) -> dict[str, Value]:
+    got = _overdue_objection_counts(f)
+    return {c: Value(float(got.get(_p(c), 0))) for c in f.scope.cities}
+
+
+def _overdue_case_rows(scope: Scope, city: str, dialect: str) -> Select[Any]:
+    t, d = Ticket.__table__, Department.__table__
+    tickets_ = (select(t.c.number.label("number"), d.c.name.label("who"), t.c.title.label("what"),
+                       t.c.due_on.label("due_on"), t.c.state.label("state"))
+                .select_from(t.join(d, d.c.code == t.c.department))
+                .where(func.substr(d.c.region, 1, 4) == _p(city), *_overdue_where(scope)))
+    both = union_all(tickets_, _overdue_objection_select(scope, city)).subquery()
+    return select(both).order_by(both.c.due_on, both.c.number)
+
+
+@measure("overdue_cases", "数据质量工单及异议逾期", "件",
+         "截至统计期末已过期限、尚未办结的数据质量整改工单（按开单部门所属的市（地）计，省级部门的不计入任何市（地））"
+         "与企业异议（超过 20 日处理期限，按被异议企业所属的市（地）计）之和。", _overdue_case_rows,
+         ("编号", "核查部门", "问题或异议内容", "期限", "当前状态"))
+def overdue_cases(f: Facts) -> dict[str, Value]:
+    tickets_ = overdue_tickets(f)
+    got = _overdue_objection_counts(f)
+    return {c: Value((tickets_[c].value or 0.0) + got.get(_p(c), 0)) for c in f.scope.cities}
 
 
 def rows_statement(code: str, scope: Scope, city: str, dialect: str) -> Select[Any] | None:
