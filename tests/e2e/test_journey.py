@@ -46,6 +46,7 @@ def test_operator_uploads_reads_report_and_finds_entity(live_server, page, scree
         return {axis: o.xAxis[0].type, labels: o.series[0].label.show, names: o.yAxis[0].data,
                 counts: o.series[0].data};
     }""")
+    # The 17 categories departments deliver (what enterprises report themselves is not collection).
     assert category["axis"] == "log" and category["labels"] and len(category["names"]) == 17
     assert min(c for c in category["counts"] if c) < max(category["counts"]) / 100  # the spread it is for
     screenshot(page, "01-overview")

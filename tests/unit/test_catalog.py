@@ -51,6 +51,8 @@ PUBLIC = {"registration", "license", "penalty", "judicial", "dishonesty", "honor
 AUTHORIZED = {"social_insurance", "housing_fund", "import_export", "real_estate", "intellectual_property", "rnd",
               "water", "electricity", "gas"}
 SENSITIVITIES = {"公开", "授权查询", "仅核验", "明示授权后原始明细"}
+# What enterprises report about themselves (notice point 十一), after the 17 departments' categories.
+SELF_REPORTED = ["self_products", "self_customers", "self_financing", "self_contacts", "self_certificates"]
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +70,16 @@ def test_shipped_catalogue_loads(catalog: Catalog) -> None:
 
 
 def test_exactly_the_17_categories_in_order(catalog: Catalog) -> None:
-    assert [(c.code, c.name) for c in catalog.categories] == EXPECTED
+    assert [(c.code, c.name) for c in catalog.categories][:17] == EXPECTED
+    assert [c.code for c in catalog.categories][17:] == SELF_REPORTED
     assert catalog.category("纳税") is catalog.category("tax")
 
 
 def test_groups(catalog: Catalog) -> None:
     for n, cat in enumerate(catalog.categories):
-        assert cat.group == ("公共信用信息" if n < 7 else "融资相关信息"), cat.code
+        assert cat.group == ("公共信用信息" if n < 7 else "融资相关信息" if n < 17 else "企业自报信息"), cat.code
+        if cat.group == "企业自报信息":
+            assert (cat.provider, cat.sensitivity, cat.frequency) == ("企业自报", "授权查询", "不定期"), cat.code
 
 
 def test_sensitivities(catalog: Catalog) -> None:
@@ -108,6 +113,9 @@ def test_keys_exist_and_are_required(catalog: Catalog) -> None:
 
 def test_periods_are_date_like(catalog: Catalog) -> None:
     for cat in catalog.categories:
+        if cat.group == "企业自报信息":
+            assert cat.period is None, cat.code  # undated statements, never a month's figures
+            continue
         assert cat.period, cat.code
         assert cat.item(cat.period).type in ("date", "month", "year"), cat.code
     for code in ("tax", "social_insurance", "housing_fund", "import_export", "water", "electricity", "gas"):
@@ -135,7 +143,8 @@ def test_items_are_sound(catalog: Catalog) -> None:
             if item.type == "decimal" and item.unit in ("元", "万元", "万美元"):
                 assert item.min == 0, f"{cat.code}.{item.code}"
             if item.type == "integer":
-                assert item.min == 0 and item.max is not None and item.max <= 1_000_000, f"{cat.code}.{item.code}"
+                assert item.min is not None and item.min >= 0 and item.max is not None and item.max <= 1_000_000, \
+                    f"{cat.code}.{item.code}"
             assert item.code not in ("uscc", "entity_name"), cat.code
 
 
@@ -145,9 +154,12 @@ def test_only_validity_ends_and_deadlines_may_lie_in_the_future(catalog: Catalog
         ("registration", "operating_to"), ("license", "valid_from"), ("license", "valid_to"),
         ("penalty", "publicity_until"), ("honor", "valid_to"), ("real_estate", "use_to"),
         ("intellectual_property", "valid_to"), ("rnd", "valid_to"),
+        # self-reported: an order's due date, a plan's wished-for date, a certificate's validity
+        ("self_customers", "due_on"), ("self_financing", "needed_by"), ("self_certificates", "valid_to"),
     }
     for cat in catalog.categories:
-        assert not cat.item(cat.period).allow_future, cat.code
+        if cat.period:
+            assert not cat.item(cat.period).allow_future, cat.code
 
 
 def test_fields_the_demo_relies_on(catalog: Catalog) -> None:
@@ -212,7 +224,7 @@ def test_province_file_may_widen_the_default(tmp_path: Path) -> None:
     })
     path = tmp_path / "wider.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    assert len(load_catalog(path).categories) == 18
+    assert len(load_catalog(path).categories) == len(load_catalog().categories) + 1
 
 
 def test_unreadable_path(tmp_path: Path) -> None:

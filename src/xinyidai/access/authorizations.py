@@ -10,6 +10,7 @@ authorization's live state (see sharing.py) rather than on anything cached.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from xinyidai.access.models import AUTH_STATUSES, MODES, PURPOSES, Authorization, AuthorizationScope
 from xinyidai.catalog.schema import Catalog
 from xinyidai.entities.models import MarketEntity
+from xinyidai.institutions import processors
 from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import audit, clock
 from xinyidai.kit.digest import sm3_hex
@@ -142,8 +144,9 @@ def _check_request(s: Session, catalog: Catalog, entity_code: str, req: GrantReq
 
 
 def authorization_text(catalog: Catalog, entity: MarketEntity, inst: FinancialInstitution, req: GrantRequest,
-                       today: date) -> str:
-    """The words the enterprise confirms. Everything that decides what the institution may see is in it."""
+                       today: date, named: Sequence[str] = ()) -> str:
+    """The words the enterprise confirms. Everything that decides what the institution may see is in it, and
+    who else handles it for the institution: `named`, its live data processors (notice point 九)."""
     lines = []
     for code in sorted(set(req.categories), key=catalog.codes.index):
         cat = catalog.category(code)
@@ -159,6 +162,8 @@ def authorization_text(catalog: Catalog, entity: MarketEntity, inst: FinancialIn
         f"授权方式：{req.mode}",
         "授权信息范围：",
         *lines,
+        *(["被授权机构委托以下数据处理受托方处理其获得的信息（仅限所列目的，受托方不得另作他用）：",
+           *(f"  {n}" for n in named)] if named else []),
         f"有效期：{today.isoformat()} 至 {req.valid_until.isoformat()}，{uses}",
         "本企业知悉：被授权机构每次查询都将记录并可在“谁查看了我的数据”中查看；本企业可随时撤销本授权，"
         "撤销立即生效，被授权机构此后的任何请求均不再依据本授权办理。",
@@ -169,7 +174,9 @@ def preview(s: Session, catalog: Catalog, p: Principal, req: GrantRequest) -> tu
     """The text to show and its digest (which the confirmation must send back)."""
     entity_code = _own_entity(p)
     entity, inst = _check_request(s, catalog, entity_code, req)
-    text = authorization_text(catalog, entity, inst, req, clock.now().astimezone(clock.CHINA_TZ).date())
+    names = {c.code: c.name for c in catalog.categories}
+    named = [processors.describe(x, names) for x in processors.live(s, inst.code)]
+    text = authorization_text(catalog, entity, inst, req, clock.now().astimezone(clock.CHINA_TZ).date(), named)
     return text, sm3_hex(text.encode("utf-8"))
 
 

@@ -14,9 +14,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from xinyidai.accounts.colleagues import is_administrator
 from xinyidai.accounts.people import name_of
 from xinyidai.entities.regions import HEILONGJIANG_PREFECTURES
 from xinyidai.institutions import onboarding as svc
+from xinyidai.institutions import processors as svc_processors
 from xinyidai.institutions.models import (
     CREDENTIAL_KINDS,
     CREDENTIAL_STATUSES,
@@ -25,10 +27,10 @@ from xinyidai.institutions.models import (
     FinancialInstitution,
 )
 from xinyidai.kit import clock
-from xinyidai.kit.errors import DomainError, InvalidInput
+from xinyidai.kit.errors import DomainError, InvalidInput, NotFound
 from xinyidai.kit.pagination import PageRequest
-from xinyidai.kit.principal import Principal
-from xinyidai.web.deps import db_session, require
+from xinyidai.kit.principal import STAFF, Principal
+from xinyidai.web.deps import db_session, node, require
 from xinyidai.web.params import PageNo, PageSize, SmallRowId
 from xinyidai.web.templating import render
 
@@ -236,3 +238,76 @@ def credential_status(code: str, key_id: str, request: Request, action: str = Fo
     except DomainError as exc:
         return _failed(request, s, p, code, exc)
     return RedirectResponse(f"/institutions/{code.upper()}?done=cred_{action}", status_code=303)
+
+
+# ── data processors (数据处理受托方, notice point 九) ─────────────────────────────────────────────────────────
+
+PROCESSOR_DONE = {"declared": "受托方已申报。此后新签的授权书和导出文件都会列明该受托方。",
+                  "withdrawn": "受托方已撤回。此后新签的授权书和导出文件不再列明该受托方。"}
+
+
+def _processor_categories(request: Request) -> dict[str, str]:
+    return {c.code: c.name for c in node(request).catalog.categories}
+
+
+def _processors_page(request: Request, s: Session, p: Principal, inst: FinancialInstitution, *, readonly: bool,
+                     done: str = "", error: DomainError | None = None, form: dict[str, Any] | None = None) -> Response:
+    rows = svc_processors.listing(s, p, inst.code)
+    names = _processor_categories(request)
+    return _no_store(render(
+        request, "institutions/processors.html", status_code=error.status if error else 200, inst=inst,
+        rows=[{"x": x, "state": svc_processors.state(x),
+               "categories": "、".join(names.get(c, c) for c in x.categories.split(",") if c),
+               "declared_by": name_of(s, x.declared_by)} for x in rows],
+        readonly=readonly, admin=not readonly and is_administrator(s, p), categories=names, done=PROCESSOR_DONE.get(done),
+        error=error, form=form or {}, min_day=(svc_processors.today() + timedelta(days=1)).isoformat()))
+
+
+def _own_institution(s: Session, p: Principal) -> FinancialInstitution:
+    inst = s.get(FinancialInstitution, p.org_code) if p.org_code else None
+    if inst is None:
+        raise NotFound("您的账户尚未关联金融机构", code="NO_INSTITUTION")
+    return inst
+
+
+@router.get("/bank/processors", response_class=HTMLResponse)
+def bank_processors(request: Request, done: str = "", p: Principal = Depends(require("bank")),
+                    s: Session = Depends(db_session, scope="function")) -> Response:
+    return _processors_page(request, s, p, _own_institution(s, p), readonly=False, done=done)
+
+
+@router.post("/bank/processors", response_class=HTMLResponse)
+def declare_processor(request: Request, name: str = Form(""), credit_code: str = Form(""), purpose: str = Form(""),
+                      categories: list[str] = Form([]), contract_end: str = Form(""),
+                      p: Principal = Depends(require("bank")),
+                      s: Session = Depends(db_session, scope="function")) -> Response:
+    form = {"name": name, "credit_code": credit_code, "purpose": purpose, "categories": categories,
+            "contract_end": contract_end}
+    try:
+        svc_processors.declare(s, p, name=name, credit_code=credit_code, purpose=purpose, categories=categories,
+                               contract_end=contract_end, known=_processor_categories(request))
+    except DomainError as exc:
+        s.rollback()
+        return _processors_page(request, s, p, _own_institution(s, p), readonly=False, error=exc, form=form)
+    return RedirectResponse("/bank/processors?done=declared", status_code=303)
+
+
+@router.post("/bank/processors/{processor_id}/withdraw", response_class=HTMLResponse)
+def withdraw_processor(processor_id: SmallRowId, request: Request, reason: str = Form(""),
+                       p: Principal = Depends(require("bank")),
+                       s: Session = Depends(db_session, scope="function")) -> Response:
+    try:
+        svc_processors.withdraw(s, p, processor_id, reason)
+    except DomainError as exc:
+        s.rollback()
+        return _processors_page(request, s, p, _own_institution(s, p), readonly=False, error=exc)
+    return RedirectResponse("/bank/processors?done=withdrawn", status_code=303)
+
+
+@router.get("/institutions/{code}/processors", response_class=HTMLResponse)
+def institution_processors(code: str, request: Request, p: Principal = Depends(require(*STAFF)),
+                           s: Session = Depends(db_session, scope="function")) -> Response:
+    inst = s.get(FinancialInstitution, code.strip().upper())
+    if inst is None:
+        raise NotFound("未找到该机构", code="INSTITUTION_NOT_FOUND")
+    return _processors_page(request, s, p, inst, readonly=True)

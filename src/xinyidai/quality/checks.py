@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from xinyidai.catalog.schema import Catalog
 from xinyidai.kit import clock
 from xinyidai.quality.models import Department, Source
-from xinyidai.quality.rules import FREQUENCY_DAYS, Rule
+from xinyidai.quality.rules import FREQUENCY_DAYS, Rule, department_categories
 from xinyidai.records.models import Delivery
 
 SAMPLE = 20
@@ -137,7 +137,7 @@ def fill_rate(ctx: Context, rules: Sequence[Rule]) -> list[Outcome]:
                 acc[1 + b] += int(count)
     rows = [(cat, provider, acc[0], *[acc[1 + bit[n]] if r.category == cat else 0 for n, r in enumerate(rules)])
             for (cat, provider), acc in sorted(sums.items())]
-    if set(cats) >= set(ctx.catalog.codes):
+    if set(cats) >= {c.code for c in department_categories(ctx.catalog)}:
         ctx.counts = {(provider, cat): acc[0] for (cat, provider), acc in sums.items()}
     out = []
     # (category, provider) → [(rule bit, outcome, records missing the item)]
@@ -417,7 +417,8 @@ def _current_counts(ctx: Context) -> dict[tuple[str, str], int]:
         return ctx.counts
     rows = _rows(ctx, "SELECT provider, category, COUNT(*) FROM credit_records WHERE status = 'current' "
                       "GROUP BY provider, category")
-    return {(p, c): int(n) for p, c, n in rows}
+    watched = {c.code for c in department_categories(ctx.catalog)}
+    return {(p, c): int(n) for p, c, n in rows if c in watched}
 
 
 def rejected_share_drift(ctx: Context, rules: Sequence[Rule]) -> list[Outcome]:
@@ -473,8 +474,62 @@ def source_failing(ctx: Context, rules: Sequence[Rule]) -> list[Outcome]:
     return out
 
 
+# Department categories whose records carry a certificate number an enterprise may self-report: category →
+# (number item, name item or None). Validity (valid_to) is compared for all of them.
+CERTIFICATE_SOURCES: dict[str, tuple[str, str | None]] = {"license": ("license_no", "license_name"),
+                                                          "rnd": ("certificate_no", None)}
+SELF_CERTIFICATES = "self_certificates"
+
+
+def self_report_conflict(ctx: Context, rules: Sequence[Rule]) -> list[Outcome]:
+    """Self-reported certificates (企业自报) against the department's current record with the same number for the
+    same entity: a different validity or name is a contradiction, attributed to the department's provider and
+    category (the department is asked to look; the enterprise's claim is never counted anyway)."""
+    if SELF_CERTIFICATES not in ctx.catalog.codes:
+        return []
+    j = ctx.json_text
+    sources = [(c, no, nm) for c, (no, nm) in CERTIFICATE_SOURCES.items() if c in ctx.catalog.codes]
+    if not sources:
+        return []
+    dept = " UNION ALL ".join(
+        f"SELECT provider, category, entity_code, record_key, {j('content', no)} AS no, "
+        f"{j('content', 'valid_to')} AS vt, {j('content', nm) if nm else 'NULL'} AS nm FROM credit_records "
+        f"WHERE status = 'current' AND category = '{c}'" for c, no, nm in sources)
+    base = (f"WITH a AS (SELECT entity_code, {j('content', 'certificate_no')} AS no, {j('content', 'valid_to')} AS vt, "
+            f"{j('content', 'certificate_name')} AS nm FROM credit_records WHERE status = 'current' "
+            f"AND category = '{SELF_CERTIFICATES}'), d AS ({dept}), "
+            f"x AS MATERIALIZED (SELECT d.provider, d.category, d.entity_code, d.record_key, a.vt AS avt, d.vt AS dvt, "
+            f"a.nm AS anm, d.nm AS dnm, CASE WHEN (a.vt IS NOT NULL AND d.vt IS NOT NULL AND a.vt <> d.vt) OR "
+            f"(a.nm IS NOT NULL AND d.nm IS NOT NULL AND a.nm <> d.nm) THEN 1 ELSE 0 END AS off "
+            f"FROM a JOIN d ON a.entity_code = d.entity_code AND a.no = d.no), "
+            f"k AS (SELECT x.*, ROW_NUMBER() OVER (PARTITION BY provider, category ORDER BY entity_code, record_key) "
+            f"AS rn FROM x WHERE off = 1) ")
+    got = _rows(ctx, base + "SELECT 'a', provider, category, COUNT(*), SUM(off), NULL, NULL, NULL, NULL, NULL, NULL "
+                            "FROM x GROUP BY provider, category UNION ALL SELECT 's', provider, category, NULL, NULL, "
+                            "entity_code, record_key, avt, dvt, anm, dnm FROM k WHERE rn <= :n", n=SAMPLE)
+    samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _, provider, cat, _, _, entity, key, avt, dvt, anm, dnm in sorted((x for x in got if x[0] == "s"),
+                                                                          key=lambda x: (x[5], x[6])):
+        diff = []
+        if avt is not None and dvt is not None and avt != dvt:
+            diff.append(f"有效期自报 {avt}、部门记录 {dvt}")
+        if anm is not None and dnm is not None and anm != dnm:
+            diff.append(f"名称自报「{anm}」、部门记录「{dnm}」")
+        samples.setdefault((provider, cat), []).append({"entity_code": entity, "record_key": key,
+                                                        "detail": "；".join(diff)})
+    out = []
+    for r in rules:
+        for _, provider, cat, population, affected, *_ in (x for x in got if x[0] == "a"):
+            n = int(affected or 0)
+            out.append(Outcome(r, provider, cat, n, int(population), float(n),
+                               f"{ctx.catalog.category(cat).name}：{n} 份企业自报的资质证书与同一证书编号的部门记录"
+                               f"有效期或名称不一致", samples.get((provider, cat), [])))
+    return out
+
+
 KIND_FUNCTIONS: dict[str, Callable[[Context, Sequence[Rule]], list[Outcome]]] = {
     "last_delivery": last_delivery, "missing_months": missing_months, "fill_rate": fill_rate,
     "after_deregistration": after_deregistration, "headcount_ratio": headcount_ratio, "key_conflict": key_conflict,
     "rejected_share_drift": rejected_share_drift, "source_failing": source_failing,
+    "self_report_conflict": self_report_conflict,
 }

@@ -12,7 +12,10 @@ The default set is generated from the node's catalogue (`default_text`):
     leaving most of them out), so the default does not flood the page with every sparse optional field;
   - consistency `after_deregistration`, `headcount_ratio` (factor 3), `key_conflict`;
   - conformity `rejected_share_drift` per category (latest delivery vs mean of previous 5, factor 3, ≥ 5 %);
-  - accessibility `source_failing` after 24 hours.
+  - accessibility `source_failing` after 24 hours;
+  - consistency `self_report_conflict`: an enterprise's self-reported certificate contradicting the department's
+    record with the same number.
+The enterprise's own categories (企业自报信息) get none of the per-category rules: nobody owes them on a schedule.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from xinyidai.catalog.schema import Catalog, load_catalog
+from xinyidai.catalog.schema import Catalog, Category, load_catalog
 from xinyidai.kit import audit, clock
 from xinyidai.kit.digest import sm3_hex
 from xinyidai.kit.errors import InvalidInput
@@ -35,6 +38,12 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
 TICKET_LEVELS = ("high", "medium", "low", "never")
 # Days between deliveries a category's frequency promises; 不定期 promises nothing.
 FREQUENCY_DAYS = {"实时": 1, "每日": 1, "每周": 7, "每月": 31, "每季": 92, "每年": 366}
+SELF_REPORTED = "企业自报信息"  # the catalogue group of what enterprises state about themselves
+
+
+def department_categories(catalog: Catalog) -> list[Category]:
+    """The categories departments deliver: the ones timeliness, continuity, fill and drift rules watch."""
+    return [c for c in catalog.categories if c.group != SELF_REPORTED]
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,7 @@ KINDS: dict[str, Kind] = {
                                   "min_share": Param(float, 0, 1, default=0.05, reason="最低拒收比例")}),
     "source_failing": Kind("数据来源持续失败", "none", False,
                            {"hours": Param(float, 0, 8760, default=24, low_open=True, reason="小时数")}),
+    "self_report_conflict": Kind("企业自报证书与部门记录不一致", "none", False, {}),
 }
 
 
@@ -274,16 +284,16 @@ def default_text(catalog: Catalog) -> str:
             lines.append("    ticket: false")
 
     lines.append("  # ── 时效性：各提供方最近一次交付与更新频率（加宽限天数）")
-    for c in catalog.categories:
+    for c in department_categories(catalog):
         if c.frequency in FREQUENCY_DAYS:
             rule(f"timeliness.{c.code}", f"{c.name}按{c.frequency}更新", "timeliness", "last_delivery", "medium",
                  c.code, params={"grace_days": 3})
     lines.append("  # ── 连续性：按月报送类别中每个主体首末月份之间缺失的月份")
-    for c in catalog.categories:
+    for c in department_categories(catalog):
         if c.frequency == "每月" and c.period:
             rule(f"continuity.{c.code}", f"{c.name}月度连续", "completeness", "missing_months", "medium", c.code)
     lines.append("  # ── 完整性：各字段填充率（必填字段期望 1.0，选填字段期望 0.6）")
-    for c in catalog.categories:
+    for c in department_categories(catalog):
         for i in c.items:
             rule(f"fill.{c.code}.{i.code}", f"{c.name}·{i.name}填充率", "completeness", "fill_rate",
                  "high" if i.required else "low", c.code, i.code,
@@ -293,8 +303,10 @@ def default_text(catalog: Catalog) -> str:
     rule("consistency.headcount", "社保参保人数与公积金缴存人数偏差过大", "consistency", "headcount_ratio", "medium",
          params={"factor": 3})
     rule("consistency.key_conflict", "不同提供方同一记录键取值不同", "consistency", "key_conflict", "medium")
+    rule("consistency.self_report", "企业自报资质证书与部门记录不一致", "consistency", "self_report_conflict",
+         "medium", ticket=False)
     lines.append("  # ── 规范性：拒收比例相对自身历史突增")
-    for c in catalog.categories:
+    for c in department_categories(catalog):
         rule(f"drift.{c.code}", f"{c.name}拒收比例突增", "conformity", "rejected_share_drift", "medium", c.code,
              params={"history": 5, "factor": 3, "min_share": 0.05})
     lines.append("  # ── 可访问性：前置库或接口持续失败")

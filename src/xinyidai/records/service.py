@@ -239,6 +239,9 @@ def deliveries_by_status(s: Session) -> dict[str, int]:
     return dict(s.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
 
 
+SELF_REPORTED_GROUP = "企业自报信息"
+
+
 def overview_stats(s: Session, catalog: Catalog) -> dict[str, Any]:
     """The node at a glance: entities by prefecture and kind, records by category and provider, deliveries
     by state."""
@@ -250,8 +253,9 @@ def overview_stats(s: Session, catalog: Catalog) -> dict[str, Any]:
         "records": sum(by_cat.values()),
         "deliveries": sum(by_status.values()),
         "by_region": [{"code": c, "name": name, "count": n} for c, name, n in by_region],
+        # What departments deliver: the enterprises' own statements (企业自报信息) are not collection.
         "by_category": [{"code": c.code, "name": c.name, "count": by_cat.get(c.code, 0)}
-                        for c in catalog.categories],
+                        for c in catalog.categories if c.group != SELF_REPORTED_GROUP],
         "by_provider": [{"name": p, "count": n} for p, n in counts_by_provider(s, 10)],
         "by_kind": [{"name": k, "count": n} for k, n in entities_service.counts_by_kind(s)],
         "deliveries_by_status": [{"status": k, "name": DELIVERY_STATUSES.get(k, k), "count": n}

@@ -21,6 +21,7 @@ from xinyidai.access.authorizations import MAX_DAYS, GrantRequest
 from xinyidai.access.models import AUTH_STATUSES, MODES, PURPOSES
 from xinyidai.access.pages.common import authorization_row, for_page
 from xinyidai.accounts.people import name_of
+from xinyidai.institutions import processors
 from xinyidai.institutions.models import FinancialInstitution
 from xinyidai.kit import clock
 from xinyidai.kit.audit import AuditEvent
@@ -150,7 +151,8 @@ def _authorization_page(request: Request, s: Session, a: Any, *, done: str | Non
     row = authorization_row(a, node(request).catalog, log.institution_names(s, {a.institution_code}))
     return no_store(render(request, "access/authorization.html", status_code=error.status if error else 200,
                            a=row, done=done, error=error, reason=reason, revoke_effect=REVOKE_EFFECT,
-                           confirmed_by=name_of(s, a.confirmed_by), revoked_by=name_of(s, a.revoked_by)))
+                           confirmed_by=name_of(s, a.confirmed_by), revoked_by=name_of(s, a.revoked_by),
+                           processors=processors.live(s, a.institution_code)))
 
 
 @router.post("/my/authorizations/{number}/revoke")
