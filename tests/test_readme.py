@@ -81,7 +81,15 @@ COMMANDS: dict[str, Run] = {
     "xinyidai oversight run 2026-11": Run("demo", ("KH-202611-202611-",)),
     "xinyidai oversight indicators": Run("demo", ("* 2026.1",)),
     # Data governance
-    "xinyidai quality run": Run("demo", ("次检查完成：206 条规则",)),
+    # The enterprise's rights
+    "xinyidai rights objection list --state all": Run("demo", ("共 0 件",)),
+    "xinyidai rights objection calendar": Run("demo", ("2026\t放假",)),
+    "xinyidai rights repair list --state all": Run("demo", ("共 0 件",)),
+    'xinyidai rights migration import "var/demo-samples/黑龙江站迁移（演示）.json"':
+        Run("demo", ("已导入（编号 1）：企业 导入 4、未导入 3",)),
+    "xinyidai rights migration report 1 --refused": Run("demo", ("INVALID_USCC", "MIGRATION_ENTITY_NOT_REGISTERED",
+                                                                 "USERNAME_TAKEN", "MIGRATION_AUTHORIZATION_EXPIRED")),
+    "xinyidai quality run": Run("demo", ("次检查完成：207 条规则",)),
     "xinyidai quality findings": Run("demo", ("哈尔滨海关  timeliness.import_export",)),
     "xinyidai quality scores": Run("demo", ("哈尔滨海关  综合",)),
     "xinyidai quality source list": Run("demo", ("water-front\tdatabase\thlj-water",)),

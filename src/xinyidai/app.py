@@ -50,6 +50,7 @@ from xinyidai.institutions import pages as institutions_pages
 from xinyidai.institutions.authentication import RequestAuthenticator
 from xinyidai.institutions.request_auth import OPENAPI_DESCRIPTION
 from xinyidai.kit import logs, throttle
+from xinyidai.kit.attachments import MAX_BYTES as EVIDENCE_MAX_BYTES
 from xinyidai.kit.db import Database
 from xinyidai.kit.notify import make_notifier
 from xinyidai.lists import api as lists_api
@@ -95,6 +96,9 @@ from xinyidai.reports import api as reports_api
 from xinyidai.reports import pages as reports_pages
 from xinyidai.reports.pages import MAX_PDF_UPLOAD
 from xinyidai.reports.render import TEMPLATE_FILTERS as REPORT_FILTERS
+from xinyidai.rights import runtime as rights_runtime
+from xinyidai.rights.evidence import MAX_FILES as EVIDENCE_MAX_FILES
+from xinyidai.rights.migration import MAX_FILE_BYTES as MIGRATION_MAX_BYTES
 from xinyidai.rights.pages import migration as rights_migration_pages
 from xinyidai.rights.pages import objections as rights_objection_pages
 from xinyidai.rights.pages import repair as rights_repair_pages
@@ -129,6 +133,10 @@ NAV: list[NavEntry] = [
     ("/my/colleagues", "同事账户", {"enterprise"}),
     ("/my/authorizations", "我的授权", {"enterprise"}),
     ("/my/accesses", "谁查看了我的数据", {"enterprise"}),
+    ("/my/objections", "我的异议", {"enterprise"}),
+    ("/my/repairs", "信用修复", {"enterprise"}),
+    ("/my/commitments", "信用承诺", {"enterprise"}),
+    ("/my/selfreport", "自报信息", {"enterprise"}),
     ("/market", "融资产品", {"enterprise"}),
     ("/my/financing", "我的融资", {"enterprise"}),
     ("/bank", "授权企业", {"bank"}),
@@ -138,6 +146,7 @@ NAV: list[NavEntry] = [
     ("/bank/demands", "融资需求", {"bank"}),
     ("/bank/alerts", "贷后预警", {"bank"}),
     ("/bank/feedback", "反馈文件", {"bank"}),
+    ("/bank/processors", "数据处理受托方", {"bank"}),
     ("/market/staff", "融资服务", {"operator", "regulator"}),
     ("/access/audit", "访问日志", {"operator", "security", "regulator"}),
     ("/access/alerts", "异常告警", {"operator", "security", "regulator"}),
@@ -148,6 +157,11 @@ NAV: list[NavEntry] = [
     ("/quality/sources", "数据来源", {"operator"}),
     ("/quality/tickets", "整改工单", {"operator", "regulator", "department"}),
     ("/department", "本部门报送", {"department"}),
+    ("/rights/objections", "异议处理", {"operator", "regulator"}),
+    ("/rights/repairs", "信用修复审核", {"operator", "regulator"}),
+    ("/rights/commitments", "信用承诺", {"operator", "regulator"}),
+    ("/rights/migrations", "旧站迁移", {"operator", "regulator"}),
+    ("/department/objections", "异议核查", {"department"}),
     ("/market/figures", "融资统计", {"operator", "regulator"}),
     ("/policy", "政策项目", {"policy", "operator", "regulator"}),
     ("/policy/claims", "申领审核", {"policy"}),
@@ -167,6 +181,7 @@ GAUGES = (records_gauges, network_gauges, access_gauges, audit_gauges, credit_ga
 # queries and verifications, peers' envelopes and receipts — come right after the health check.
 ROUTERS = (health, metrics, access_api, network_api, catalog_api, catalog_pages, entities_api, entities_pages,
            records_api, records_pages, institutions_api, institutions_pages, accounts_pages,
+           rights_migration_pages,  # before access: /my/authorizations/migrated is not an authorization number
            access_enterprise_pages, access_bank_pages, access_staff_pages, audit_pages, network_pages,
            credit_pages, credit_api, reports_pages, reports_api, lists_pages, lists_api, market_enterprise_pages,
            market_bank_pages, market_staff_pages, market_api, market_feedback_pages,
@@ -174,7 +189,7 @@ ROUTERS = (health, metrics, access_api, network_api, catalog_api, catalog_pages,
            policy_enterprise_pages, policy_api, incidents_pages, incidents_api, oversight_ranking_pages,
            oversight_bank_pages, oversight_task_pages, oversight_report_pages,
            oversight_api, quality_source_pages, quality_monitoring_pages, quality_ticket_pages,
-           rights_objection_pages, rights_repair_pages, rights_selfreport_pages, rights_migration_pages)
+           rights_objection_pages, rights_repair_pages, rights_selfreport_pages)
 
 
 KB, MB = 1 << 10, 1 << 20
@@ -200,6 +215,11 @@ def body_rules(settings: Settings) -> list[BodyRule]:
         BodyRule("/oversight/indicators", 256 * KB + FORM_SLACK),  # an indicator system's YAML
         BodyRule("/login", 16 * KB, public=True),
         BodyRule("/register", 64 * KB, public=True),  # and /register/confirm
+        BodyRule("/activate", 16 * KB, public=True),  # a migrated account's first log-in, and /activate/code
+        BodyRule("/rights/migrations", MIGRATION_MAX_BYTES + FORM_SLACK),  # the old site's file
+        # An objection's or a repair application's evidence: up to five files of at most 10 MB each.
+        BodyRule("/my/objections", EVIDENCE_MAX_FILES * EVIDENCE_MAX_BYTES + FORM_SLACK),
+        BodyRule("/my/repairs", EVIDENCE_MAX_FILES * EVIDENCE_MAX_BYTES + FORM_SLACK),
         BodyRule("/api/", 1 * MB),   # JSON requests: claims, grants, corrections
         BodyRule("/", 1 * MB),       # forms on the pages (an indicator system's YAML is the largest)
     ]
@@ -251,7 +271,7 @@ class Background:
 def start_background(app: FastAPI) -> Background:
     """The node's background work — the relay and the chores over the whole database (access housekeeping,
     stalled deliveries, evaluations, white lists, the market's clocks, connection deadlines, oversight, data
-    governance's pulls, nightly rules and tickets) — in
+    governance's pulls, nightly rules and tickets, objections' clocks and broken commitments) — in
     the running event loop. One process per node should run it: each web process (`background = "inline"`)
     or the `xinyidai worker` (`"worker"`)."""
     chores = [asyncio.create_task(access_runtime.housekeeping(app)),
@@ -261,7 +281,8 @@ def start_background(app: FastAPI) -> Background:
               asyncio.create_task(market_runtime.chores(app)),
               asyncio.create_task(network_runtime.deadline_chores(app)),
               asyncio.create_task(oversight_runtime.chores(app)),
-              asyncio.create_task(quality_runtime.chores(app))]
+              asyncio.create_task(quality_runtime.chores(app)),
+              asyncio.create_task(rights_runtime.chores(app))]
     relay = RelayWorker(app, app.state.node.settings.network_interval_s)
     relay.start()
     return Background(chores, relay)

@@ -34,8 +34,9 @@ from xinyidai.policy import claims, flows, programmes
 from xinyidai.policy.models import Claim, ClaimEvent, Enrolment, GuaranteeContract
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-JPG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
+# Whole files as far as kit.attachments looks: an image ends with its end marker (IEND, EOI).
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+JPG = b"\xff\xd8\xff\xe0" + b"\x00" * 32 + b"\xff\xd9"
 
 
 @pytest.fixture
@@ -206,7 +207,7 @@ def test_an_interest_claim_with_its_evidence(pw: World, login) -> None:  # noqa:
     with pw.m.db.session() as s:
         assert s.execute(select(func.count()).select_from(Claim)).scalar() == 0
     # A scanned voucher of a few MB passes the body limit (a 1 MB form rule would refuse it before the page).
-    big = PDF + b"%" + b"0" * (3 * 1024 * 1024)
+    big = PDF.replace(b"%%EOF", b"%" + b"0" * (3 * 1024 * 1024) + b"\n%%EOF")  # a comment inside, then its end
     r = _post(bank, url, {**period, "start": "2026-09-01", "end": "2026-09-30"}, _evidence("扫描件.pdf", big))
     assert r.status_code == 303, r.text[:300]
     r = _post(bank, url, period, _evidence("付息凭证.pdf", PDF))

@@ -36,6 +36,7 @@ ACTION_LABELS: dict[str, str] = {
     "quality.ticket.explained": "部门说明工单情况", "quality.ticket.rechecked": "复核整改工单",
     "quality.ticket.closed": "关闭整改工单", "quality.ticket.reopened": "重新打开整改工单",
     "quality.ticket.reminded": "整改工单到期提醒", "quality.ticket.escalated": "整改工单逾期督办",
+    "rights.objection.raised": "提出异议", "rights.objection.accepted": "受理异议", "rights.objection.routed": "异议转交核查", "rights.objection.refused": "异议不予受理", "rights.objection.answered": "来源平台答复异议", "rights.objection.concluded": "异议办结", "rights.objection.reminded": "异议到期提醒", "rights.objection.escalated": "异议逾期督办",
     "delivery.received": "接收交付批次", "delivery.loaded": "加载交付批次", "delivery.rejected": "整批拒收",
     "delivery.failed": "交付批次处理失败", "demo.built": "生成演示数据",
     "quality.source_added": "登记数据来源", "quality.source_edited": "修改数据来源", "quality.source_paused": "暂停数据来源",
@@ -45,8 +46,16 @@ ACTION_LABELS: dict[str, str] = {
     "envelope.exported": "发出同步报文", "envelope.applied": "应用同步报文", "envelope.refused": "拒收同步报文",
     "envelope.refused_by_peer": "同步报文被对方拒收", "feedback.raised": "提出数据异议",
     "institution.onboarded": "登记金融机构", "institution.user_added": "添加机构用户",
+    "institution.processor_declared": "申报数据处理受托方", "institution.processor_withdrawn": "撤回数据处理受托方",
+    "rights.repair.submitted": "申请信用修复", "rights.repair.approved": "同意信用修复", "rights.repair.refused": "信用修复不予通过", "rights.repair.withdrawn": "撤回信用修复申请", "rights.repair.notified": "通知提供部门信用修复结果", "rights.commitment.signed": "签署信用承诺书", "rights.commitment.broken": "信用承诺违诺",
+    "rights.selfreport.added": "填报企业自报信息", "rights.selfreport.edited": "修改企业自报信息", "rights.selfreport.withdrawn": "撤回企业自报信息",
     "keyprojects.imported": "导入重点项目清单",
     "login.ok": "登录", "login.failed": "登录失败", "login.refused": "登录被拒绝", "logout": "退出登录",
+    "migration.imported": "导入旧站迁移文件", "migration.entity_imported": "迁入旧站账户与授权",
+    "migration.code_sent": "发送迁移账户激活验证码", "migration.code_throttled": "激活验证码发送过于频繁",
+    "migration.activation_mismatch": "迁移账户激活信息不符", "migration.activation_throttled": "激活请求过于频繁",
+    "migration.code_wrong": "激活验证码错误", "migration.account_activated": "激活迁移账户",
+    "migration.authorization_confirmed": "重新确认迁移授权", "migration.authorization_declined": "拒绝迁移授权",
     "need.filed": "登记数据需求",
     "peer.applied": "节点申请接入", "peer.approved": "批准节点接入", "peer.checked": "检查节点",
     "peer.rejected": "驳回节点接入", "peer.rectifying": "要求节点整改", "peer.revoked": "撤销节点接入",
@@ -80,6 +89,7 @@ FIELD_LABELS: dict[str, str] = {
     "basis": "依据",  # an access served under no authorization: 公开信息
     "year": "年度", "filename": "文件名", "file_digest": "文件摘要", "projects": "项目数", "window": "时间窗",
     "test_auc": "留出集 AUC", "updated": "更新", "size": "大小（字节）",
+    "accounts": "迁入账户", "drafts": "迁入授权草稿", "counts": "逐类结果", "demoted": "因已有管理员改为普通账户",
 }
 # Inside a white-list rule (whitelist.rules_saved's spec), the keys are the rule's own.
 RULE_FIELD_LABELS: dict[str, str] = {

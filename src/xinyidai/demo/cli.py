@@ -94,6 +94,14 @@ def demo(entities: int = typer.Option(5000, help="市场主体数量（基准测
                + (f"从供水企业前置库拉取 {qd.pulled} 条，" if qd.source else "")
                + f"默认质量规则检查发现问题 {qd.findings} 项，自动开具整改工单 {qd.tickets} 张"
                + (f"；{quality_demo.CUSTOMS}的进出口数据已 {quality_demo.LATE_DAYS} 天未更新（/quality）" if qd.late else ""))
+    from xinyidai.demo import rights as rights_demo
+
+    rd = rights_demo.seed(db, load_catalog(s.catalog_path), clock.today(), s.var_dir)
+    if rd.enterprise:
+        typer.echo("企业权益：enterprise 账户可在“我的信用信息”中对记录提出异议（哈尔滨海关的进出口记录由 department 账户核查）"
+                   + (f"，行政处罚 {rd.penalty} 已过最短公示期，可在“信用修复”中申请提前停止公示" if rd.penalty else "")
+                   + "".join(f"；{n}" for n in rd.notes)
+                   + (f"；原黑龙江站的导出文件在 {rd.migration_file}，可在“旧站迁移”中导入" if rd.migration_file else ""))
     from xinyidai.demo import oversight as oversight_demo
 
     od = oversight_demo.seed(db, clock.today())
