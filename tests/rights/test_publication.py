@@ -11,7 +11,7 @@ import pytest
 
 from tests.access.conftest import BANK_A, ENTITY
 from tests.rights.test_marks_world import ENDED, ENDED_ON, PUBLISHED, REPAIRED, REPAIRED_ON, build, grant
-from xinyidai.access import sharing
+from xinyidai.access import sharing, verification
 from xinyidai.access.policy import default_policy
 from xinyidai.catalog import publication
 from xinyidai.credit import evaluation, features
@@ -90,3 +90,18 @@ def test_the_window_of_each_record(catalog) -> None:  # noqa: ANN001
     safety = publication.window(cat, {"decided_on": "2025-10-01", "reason": "违反安全生产规定"})
     assert safety is not None and safety.earliest_repair == date(2026, 10, 1) and safety.may_repair_on(today)
     assert publication.window(cat, {"decided_on": "2023-11-14"}).state(today) == "ended"  # type: ignore[union-attr]
+
+
+def test_a_verification_does_not_count_penalties_out_of_their_window(db, catalog, world) -> None:  # noqa: ANN001
+    """核验比对 reads the same public tier as every other answer: 2025's two penalties (one ended, one repaired)
+    are not counted; the 2024 one still published is."""
+    grant(db, catalog, "核验比对", ["penalty"])
+    claims = [verification.Claim(category="penalty", item="decision_no", op="eq", value="0", aggregate="count",
+                                 period_from="2025-01", period_to="2025-12"),
+              verification.Claim(category="penalty", item="decision_no", op="eq", value="1", aggregate="count",
+                                 period_from="2024-01", period_to="2024-12")]
+    signer = signer_for(get_suite("sm").generate_identity())
+    actor = sharing.actor_of(Principal(0, "officer-a", "龙江银行", "bank", BANK_A), "req-window-1")
+    with db.session() as s:
+        out = verification.verify(s, catalog, POLICY, signer, "CN-230000", actor, ENTITY, claims)
+    assert [r["outcome"] for r in out["results"]] == ["match", "match"]

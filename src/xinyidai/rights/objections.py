@@ -17,6 +17,7 @@ code, so the enterprise sees each one."""
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -150,16 +151,6 @@ def _text(value: str | None, what: str, code: str, limit: int, *, required: bool
     return value
 
 
-def _number(s: Session) -> str:
-    """YY + the Beijing date + a 4-digit sequence of the day."""
-    prefix = f"YY{clock.today():%Y%m%d}"
-    last = s.execute(select(func.max(Objection.number)).where(Objection.number.like(f"{prefix}%"))).scalar()
-    seq = int(last[len(prefix):]) + 1 if last and last[len(prefix):].isdigit() else 1
-    if seq > 9999:
-        raise Conflict("今日异议编号已用尽，请明日再试", code="OBJECTION_NUMBERS_EXHAUSTED")
-    return f"{prefix}{seq:04d}"
-
-
 # ── the enterprise raises ─────────────────────────────────────────────────────────────────────────────
 
 def _require_admin(s: Session, p: Principal) -> None:
@@ -193,12 +184,13 @@ def raise_objection(s: Session, p: Principal, *, record_id: int, complaint: str,
         raise Conflict(f"这条记录已有处理中的异议（编号 {live}），请等待其办结", code="OBJECTION_ALREADY_OPEN",
                        detail={"number": live})
     today = clock.today()
-    o = Objection(number=_number(s), entity_code=rec.entity_code, category=rec.category, record_key=rec.record_key,
+    o = Objection(number=f"tmp-{secrets.token_hex(8)}", entity_code=rec.entity_code, category=rec.category, record_key=rec.record_key,
                   record_id=rec.id, complaint=complaint_text, wanted=wanted_text, state="submitted",
                   raised_by=p.username, raised_at=clock.now(), due_on=today + timedelta(days=DUE_DAYS),
                   stage_due_on=workdays.add_workdays(today, ACCEPT_WORKDAYS))
     s.add(o)
     s.flush()
+    o.number = f"YY{today:%Y%m%d}{o.id:04d}"  # the row's id: two objections raised at once never share one
     evidence.add(s, entity_code=o.entity_code, case_kind=KIND, case_id=o.id, files=files, actor=p.username)
     marks.place(s, entity_code=o.entity_code, category=o.category, record_key=o.record_key, kind="objection",
                 ref=o.number, statement=complaint_text)
