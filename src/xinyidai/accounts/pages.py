@@ -27,12 +27,13 @@ from xinyidai.kit.notify import make_notifier
 from xinyidai.kit.principal import Principal
 from xinyidai.kit.throttle import RefusalGuard, guards
 from xinyidai.web.deps import LOGIN_CSRF_COOKIE, SESSION_COOKIE, db_session, node, require
+from xinyidai.web.form_tokens import FormToken
 from xinyidai.web.params import SmallRowId
 from xinyidai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-FORM_CSRF_COOKIE = "xyd_form_csrf"
+FORM = FormToken("xyd_form_csrf")
 REGISTRATION_COOKIE = "xyd_registration"
 
 
@@ -104,21 +105,6 @@ def _secret(request: Request) -> str:
     return node(request).settings.ensure_secret_key()
 
 
-def _with_form_token(request: Request, template: str, status_code: int = 200, **ctx: object) -> Response:
-    token = secrets.token_urlsafe(24)
-    resp = render(request, template, status_code=status_code, form_csrf=token, **ctx)
-    resp.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=1800,
-                    secure=request.url.scheme == "https")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def _check_form_token(request: Request, given: str) -> None:
-    cookie = request.cookies.get(FORM_CSRF_COOKIE, "")
-    if not cookie or not given or not hmac.compare_digest(cookie, given):
-        raise Forbidden("页面已过期，请刷新后重试", code="CSRF_FAILED")
-
-
 def _ticket(secret: str, registration_id: int) -> str:
     mac = sm3.hmac_sm3(secret.encode(), f"registration:{registration_id}".encode()).hex()[:32]
     return f"{registration_id}.{mac}"
@@ -136,7 +122,7 @@ def _ticket_id(request: Request) -> int | None:
 
 @router.get("/register", response_class=HTMLResponse)
 def register_page(request: Request) -> Response:
-    return _with_form_token(request, "accounts/register.html", error=None, form={})
+    return FORM.render(request, "accounts/register.html", error=None, form={})
 
 
 @router.post("/register")
@@ -144,7 +130,7 @@ def register(request: Request, entity_code: str = Form(""), entity_name: str = F
              person_name: str = Form(""), id_number: str = Form(""), phone: str = Form(""),
              username: str = Form(""), password: str = Form(""), password2: str = Form(""),
              csrf_token: str = Form(""), s: Session = Depends(db_session, scope="function")) -> Response:
-    _check_form_token(request, csrf_token)
+    FORM.check(request, csrf_token)
     form = {"entity_code": entity_code, "entity_name": entity_name, "person_name": person_name, "phone": phone,
             "username": username}
     n = node(request)
@@ -158,7 +144,7 @@ def register(request: Request, entity_code: str = Form(""), entity_name: str = F
     except DomainError as exc:
         # Returned, not raised: the session commits, so the refusal's audit entry (and the count of
         # failed applications that throttles probing) is kept.
-        return _with_form_token(request, "accounts/register.html", status_code=exc.status,
+        return FORM.render(request, "accounts/register.html", status_code=exc.status,
                                 error=exc.message, form=form)
     resp = RedirectResponse("/register/confirm", status_code=303)
     resp.set_cookie(REGISTRATION_COOKIE, _ticket(_secret(request), reg.id), httponly=True, samesite="strict",
@@ -170,7 +156,7 @@ def _confirm_page(request: Request, s: Session, reg_id: int, status_code: int = 
                   error: str | None = None, restart: bool = False) -> Response:
     reg = s.get(RealNameRegistration, reg_id)
     entity = s.get(MarketEntity, reg.entity_code) if reg else None
-    return _with_form_token(request, "accounts/confirm.html", status_code=status_code, error=error,
+    return FORM.render(request, "accounts/confirm.html", status_code=status_code, error=error,
                             restart=restart or reg is None or reg.status != "pending",
                             phone=registration.mask_phone(reg.phone) if reg else "",
                             entity_name=entity.name if entity else "", minutes=registration.CODE_TTL.seconds // 60)
@@ -187,7 +173,7 @@ def confirm_page(request: Request, s: Session = Depends(db_session, scope="funct
 @router.post("/register/confirm")
 def confirm(request: Request, code: str = Form(""), csrf_token: str = Form(""),
             s: Session = Depends(db_session, scope="function")) -> Response:
-    _check_form_token(request, csrf_token)
+    FORM.check(request, csrf_token)
     reg_id = _ticket_id(request)
     if reg_id is None:
         return RedirectResponse("/register", status_code=303)

@@ -8,9 +8,7 @@ the form, as registration does); the code's holder is named by the ticket cookie
 from __future__ import annotations
 
 import csv
-import hmac
 import io
-import secrets
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from xinyidai.access import log
-from xinyidai.kit.errors import DomainError, Forbidden, InvalidInput
+from xinyidai.kit.errors import DomainError, InvalidInput
 from xinyidai.kit.notify import make_notifier
 from xinyidai.kit.pagination import PageRequest
 from xinyidai.kit.principal import Principal
@@ -28,6 +26,7 @@ from xinyidai.kit.throttle import RefusalGuard, guards
 from xinyidai.rights import activation, migration
 from xinyidai.rights.models import MIGRATED_AUTH_STATES
 from xinyidai.web.deps import db_session, node, require
+from xinyidai.web.form_tokens import FormToken
 from xinyidai.web.params import PageNo, PageSize, SmallRowId
 from xinyidai.web.templating import no_store, render
 
@@ -35,7 +34,7 @@ router = APIRouter(include_in_schema=False)
 READ = require("operator", "regulator")
 WRITE = require("operator")
 ENTERPRISE = require("enterprise")
-FORM_CSRF_COOKIE = "xyd_activate_csrf"
+FORM = FormToken("xyd_activate_csrf")
 TICKET_COOKIE = "xyd_activation"
 DONE = {"imported": "文件已导入，下方为逐行报告。", "declined": "已拒绝该迁移授权，不会生成任何授权。"}
 
@@ -114,39 +113,24 @@ def _secret(request: Request) -> str:
     return node(request).settings.ensure_secret_key()
 
 
-def _with_form_token(request: Request, template: str, status_code: int = 200, **ctx: Any) -> Response:
-    token = secrets.token_urlsafe(24)
-    resp = render(request, template, status_code=status_code, form_csrf=token, **ctx)
-    resp.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=1800,
-                    secure=request.url.scheme == "https")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def _check_form_token(request: Request, given: str) -> None:
-    cookie = request.cookies.get(FORM_CSRF_COOKIE, "")
-    if not cookie or not given or not hmac.compare_digest(cookie, given):
-        raise Forbidden("页面已过期，请刷新后重试", code="CSRF_FAILED")
-
-
 @router.get("/activate", response_class=HTMLResponse)
 def activate_page(request: Request) -> Response:
-    return _with_form_token(request, "rights/activate.html", error=None, form={})
+    return FORM.render(request, "rights/activate.html", error=None, form={})
 
 
 @router.post("/activate", response_class=HTMLResponse)
 def activate_start(request: Request, username: str = Form(""), phone: str = Form(""), csrf_token: str = Form(""),
                    s: Session = Depends(db_session, scope="function")) -> Response:
-    _check_form_token(request, csrf_token)
+    FORM.check(request, csrf_token)
     n = node(request)
     try:
         message, ticket = activation.start(s, make_notifier(n.settings.notifier, n.settings.var_dir),
                                            _secret(request), username=username, phone=phone,
                                            client=_client(request), guard=_guard(request))
     except DomainError as exc:  # returned, not raised: the refusal's audit entry commits
-        return _with_form_token(request, "rights/activate.html", status_code=exc.status, error=exc,
+        return FORM.render(request, "rights/activate.html", status_code=exc.status, error=exc,
                                 form={"username": username, "phone": phone})
-    resp = _with_form_token(request, "rights/activate_code.html", sent=message, error=None,
+    resp = FORM.render(request, "rights/activate_code.html", sent=message, error=None,
                             username=activation.ticket_username(ticket))
     resp.set_cookie(TICKET_COOKIE, ticket, httponly=True, samesite="strict", max_age=1800,
                     secure=request.url.scheme == "https")
@@ -156,7 +140,7 @@ def activate_start(request: Request, username: str = Form(""), phone: str = Form
 @router.post("/activate/code", response_class=HTMLResponse)
 def activate_confirm(request: Request, code: str = Form(""), password: str = Form(""), password2: str = Form(""),
                      csrf_token: str = Form(""), s: Session = Depends(db_session, scope="function")) -> Response:
-    _check_form_token(request, csrf_token)
+    FORM.check(request, csrf_token)
     raw = request.cookies.get(TICKET_COOKIE, "")
     if not raw:
         return RedirectResponse("/activate", status_code=303)
@@ -164,7 +148,7 @@ def activate_confirm(request: Request, code: str = Form(""), password: str = For
         user = activation.confirm(s, _secret(request), raw, code, password, password2, client=_client(request),
                                   guard=_guard(request))
     except DomainError as exc:  # returned so that the counted try commits
-        return _with_form_token(request, "rights/activate_code.html", status_code=exc.status, error=exc,
+        return FORM.render(request, "rights/activate_code.html", status_code=exc.status, error=exc,
                                 sent=None, username=activation.ticket_username(raw),
                                 restart=exc.code in ("CODE_EXPIRED", "CODE_ATTEMPTS_EXCEEDED"))
     resp = no_store(render(request, "rights/activate_done.html", username=user.username, admin=user.org_admin))
